@@ -1,0 +1,195 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Page sizes of ListAssets.
+const (
+	DefaultPageSize = 100
+	// MaxPageSize caps the page size: paging stops at the first short page,
+	// so asking for more than the server delivers would end the listing early.
+	MaxPageSize = 1000
+	// maxListBody bounds one listing page (1000 fat items fit easily).
+	maxListBody = 64 << 20
+)
+
+// TimeRange is PDCP's TimeRangeQueryParameter.
+type TimeRange string
+
+// The values of TimeRangeQueryParameter.
+const (
+	TimeLastDay      TimeRange = "last_day"
+	TimeLastWeek     TimeRange = "last_week"
+	TimeLastMonth    TimeRange = "last_month"
+	TimeLast3Months  TimeRange = "last_3_months"
+	TimeLast6Months  TimeRange = "last_6_months"
+	TimeLast12Months TimeRange = "last_12_months"
+	TimeAll          TimeRange = "all_time"
+)
+
+// AssetFilter selects assets for ListAssets. Zero fields are not sent.
+type AssetFilter struct {
+	// Labels is sent comma-separated as labels=a,b.
+	Labels []string
+	// NotSeenForDays is sent as not_seen_for_days when > 0.
+	NotSeenForDays int
+	// Search matches the content name.
+	Search string
+	// Host and Domain are comma-separated lists, passed through.
+	Host, Domain string
+	// Time is the time range filter.
+	Time TimeRange
+	// IsInternal filters internal (true) or external (false) hosts.
+	IsInternal *bool
+	// CustomFilter is PDCP's custom_filter, passed through as given.
+	CustomFilter string
+	// Extra holds further query parameters (e.g. port, technologies). It
+	// must not contain offset or limit, which ListAssets owns.
+	Extra url.Values
+}
+
+// Query returns the filter as query parameters, without offset and limit.
+func (f AssetFilter) Query() url.Values {
+	q := url.Values{}
+	for k, v := range f.Extra {
+		if k == "offset" || k == "limit" {
+			continue
+		}
+		q[k] = append([]string(nil), v...)
+	}
+	if len(f.Labels) > 0 {
+		q.Set("labels", strings.Join(f.Labels, ","))
+	}
+	if f.NotSeenForDays > 0 {
+		q.Set("not_seen_for_days", strconv.Itoa(f.NotSeenForDays))
+	}
+	setIf := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	setIf("search", f.Search)
+	setIf("host", f.Host)
+	setIf("domain", f.Domain)
+	setIf("time", string(f.Time))
+	setIf("custom_filter", f.CustomFilter)
+	if f.IsInternal != nil {
+		q.Set("is_internal", strconv.FormatBool(*f.IsInternal))
+	}
+	return q
+}
+
+// Asset is the part of an EnumerationContent item labelreset needs.
+type Asset struct {
+	ID     int64    `json:"id"`
+	Name   string   `json:"name"`
+	Labels []string `json:"labels"`
+}
+
+// StatusError is the error ListAssets yields for a failed page: a non-2xx
+// answer, a transport failure or an unparsable body. Result holds the
+// classification, so callers can tell throttling from a bad key.
+type StatusError struct {
+	Result Result
+}
+
+// Error describes the failed call without the API key.
+func (e *StatusError) Error() string {
+	if e.Result.Outcome == OutcomeReset && e.Result.Err != nil {
+		return "pdcp: " + e.Result.Err.Error()
+	}
+	return "pdcp: " + e.Result.Error()
+}
+
+// Unwrap returns the underlying transport or decoding error, if any.
+func (e *StatusError) Unwrap() error { return e.Result.Err }
+
+// ListAssets enumerates assets matching f with GET
+// /v1/asset/enumerate/contents, pageSize items per request (default
+// DefaultPageSize, capped at MaxPageSize), until a short or empty page.
+// Paging is by offset, so assets that stop matching the filter while the
+// listing runs (e.g. because their labels were removed) shift later pages:
+// callers that modify what they list should list first or restart at offset
+// 0. A failed page yields one error wrapping *StatusError and ends the
+// sequence; so does cancellation of ctx (wrapping ctx.Err()).
+func (c *Client) ListAssets(ctx context.Context, f AssetFilter, pageSize int) iter.Seq2[Asset, error] {
+	if pageSize <= 0 {
+		pageSize = DefaultPageSize
+	}
+	pageSize = min(pageSize, MaxPageSize)
+	base := f.Query()
+	return func(yield func(Asset, error) bool) {
+		for offset := 0; ; {
+			if err := ctx.Err(); err != nil {
+				yield(Asset{}, fmt.Errorf("list assets at offset %d: %w", offset, err))
+				return
+			}
+			page, err := c.listPage(ctx, base, offset, pageSize)
+			if err != nil {
+				yield(Asset{}, fmt.Errorf("list assets at offset %d: %w", offset, err))
+				return
+			}
+			for _, a := range page {
+				if !yield(a, nil) {
+					return
+				}
+			}
+			if len(page) < pageSize {
+				return
+			}
+			offset += len(page)
+		}
+	}
+}
+
+// listPage fetches one page; every failure is a *StatusError.
+func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit int) ([]Asset, error) {
+	q := make(url.Values, len(base)+2)
+	for k, v := range base {
+		q[k] = v
+	}
+	q.Set("offset", strconv.Itoa(offset))
+	q.Set("limit", strconv.Itoa(limit))
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := c.newRequest(rctx, http.MethodGet, c.prefix+"/v1/asset/enumerate/contents?"+q.Encode(), nil)
+	if err != nil {
+		return nil, &StatusError{Result{Outcome: OutcomePermanent, Err: fmt.Errorf("build request: %w", err)}}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, &StatusError{c.transportError(ctx, err, start)}
+	}
+	res := Result{Status: resp.StatusCode}
+	res.Outcome, res.RetryAfter = classify(resp.StatusCode, resp.Header, start)
+	if res.Outcome != OutcomeReset {
+		c.readError(resp, &res)
+		res.Duration = time.Since(start)
+		return nil, &StatusError{res}
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Data []Asset `json:"data"`
+	}
+	lr := &io.LimitedReader{R: resp.Body, N: maxListBody}
+	if err := json.NewDecoder(lr).Decode(&page); err != nil {
+		// The request did succeed; the body did not. Retrying may help.
+		res.Outcome = OutcomeRetryable
+		res.Err = fmt.Errorf("decode asset page: %w", err)
+		res.Duration = time.Since(start)
+		return nil, &StatusError{res}
+	}
+	drain(resp.Body)
+	return page.Data, nil
+}

@@ -1,0 +1,134 @@
+package pdcpfake
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// ConfigPatch is the body of POST /_fake/config: only present fields
+// change. The answer is the resulting ConfigPatch with every field set.
+type ConfigPatch struct {
+	APIKey            *string  `json:"api_key,omitempty"`
+	UnauthorizedAfter *int     `json:"unauthorized_after,omitempty"`
+	InvalidFraction   *float64 `json:"invalid_fraction,omitempty"`
+	FailFraction      *float64 `json:"fail_fraction,omitempty"`
+	FailTimes         *int     `json:"fail_times,omitempty"`
+	FailStatus        *int     `json:"fail_status,omitempty"`
+	ThrottleFraction  *float64 `json:"throttle_fraction,omitempty"`
+	RetryAfter        *string  `json:"retry_after,omitempty"`
+	RateLimit         *float64 `json:"rate_limit,omitempty"`
+	ResetFraction     *float64 `json:"reset_fraction,omitempty"`
+	TruncateFraction  *float64 `json:"truncate_fraction,omitempty"`
+	LatencyMS         *float64 `json:"latency_ms,omitempty"`
+}
+
+// Apply copies the present fields into o.
+func (p ConfigPatch) Apply(o *Options) {
+	set := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	if p.APIKey != nil {
+		o.APIKey = *p.APIKey
+	}
+	if p.UnauthorizedAfter != nil {
+		o.UnauthorizedAfter = *p.UnauthorizedAfter
+	}
+	if p.FailTimes != nil {
+		o.FailTimes = *p.FailTimes
+	}
+	if p.FailStatus != nil {
+		o.FailStatus = *p.FailStatus
+	}
+	if p.RetryAfter != nil {
+		o.RetryAfter = *p.RetryAfter
+	}
+	if p.RateLimit != nil && *p.RateLimit != o.RateLimit {
+		o.RateLimit = *p.RateLimit
+		o.RateBurst = 0 // re-derive from the new rate
+	}
+	if p.LatencyMS != nil {
+		o.Latency = time.Duration(*p.LatencyMS * float64(time.Millisecond))
+	}
+	set(&o.InvalidFraction, p.InvalidFraction)
+	set(&o.FailFraction, p.FailFraction)
+	set(&o.ThrottleFraction, p.ThrottleFraction)
+	set(&o.ResetFraction, p.ResetFraction)
+	set(&o.TruncateFraction, p.TruncateFraction)
+}
+
+func patchOf(o Options) ConfigPatch {
+	lat := float64(o.Latency) / float64(time.Millisecond)
+	return ConfigPatch{
+		APIKey: &o.APIKey, UnauthorizedAfter: &o.UnauthorizedAfter, InvalidFraction: &o.InvalidFraction,
+		FailFraction: &o.FailFraction, FailTimes: &o.FailTimes, FailStatus: &o.FailStatus,
+		ThrottleFraction: &o.ThrottleFraction, RetryAfter: &o.RetryAfter, RateLimit: &o.RateLimit,
+		ResetFraction: &o.ResetFraction, TruncateFraction: &o.TruncateFraction, LatencyMS: &lat,
+	}
+}
+
+// admin serves /_fake/*; no API key needed.
+func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
+	writeJSON := func(status int, v any) {
+		b, _ := json.Marshal(v)
+		f.write(w, status, b)
+	}
+	switch r.URL.Path {
+	case "/_fake/stats":
+		writeJSON(http.StatusOK, f.Stats())
+	case "/_fake/calls":
+		var calls []Call
+		if v := r.URL.Query().Get("asset_id"); v != "" {
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				f.badParam(w, "asset_id")
+				return
+			}
+			calls = f.Calls(id)
+		} else {
+			calls = f.Log()
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		f.countStatus(http.StatusOK)
+		bw := bufio.NewWriter(w)
+		enc := json.NewEncoder(bw)
+		for _, c := range calls {
+			_ = enc.Encode(c)
+		}
+		_ = bw.Flush()
+	case "/_fake/asset":
+		id, err := strconv.ParseInt(r.URL.Query().Get("id"), 10, 64)
+		if err != nil {
+			f.badParam(w, "id")
+			return
+		}
+		labels, ok := f.Labels(id)
+		writeJSON(http.StatusOK, struct {
+			ID     int64    `json:"id"`
+			Seeded bool     `json:"seeded"`
+			Kind   string   `json:"kind"`
+			Labels []string `json:"labels"`
+		}{id, ok, f.Kind(id), labels})
+	case "/_fake/config":
+		if r.Method != http.MethodPost {
+			f.methodNotAllowed(w, "POST")
+			return
+		}
+		var p ConfigPatch
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			f.write(w, http.StatusBadRequest, errorBody(400, "Invalid config patch: "+err.Error(), "INVALID_BODY"))
+			return
+		}
+		f.Update(p.Apply)
+		writeJSON(http.StatusOK, patchOf(f.Options()))
+	default:
+		f.write(w, http.StatusNotFound, bodyNoRoute)
+	}
+}

@@ -1,0 +1,28 @@
+// Package pdcpfake is an in-process fake of the PDCP asset-label API for
+// tests, benchmarks and demos. It serves the three paths of
+// shared/pdcp/openapi-asset-labels.yaml with the documented bodies, keeps
+// real label state, and injects failures (400/5xx/429, resets, truncated
+// bodies, latency, 401 after N calls) deterministically from a seed, so a
+// test can compute its expectations with [Fake.Kind].
+//
+// Every random decision derives from hash(Seed, assetID, attempt), where
+// attempt counts the label calls made for that asset so far; the same
+// sequence of calls against the same Options gives the same answers.
+//
+// Listing filter semantics (GET /v1/asset/enumerate/contents):
+//   - labels=a,b matches assets carrying ANY of the labels;
+//   - search is a case-insensitive substring of the name;
+//   - host and domain are comma lists matched against the host name
+//     (host exactly, domain as suffix);
+//   - not_seen_for_days=N matches assets whose seeded last-seen age is ≥ N days;
+//   - time=last_day|last_week|... matches assets created within the range;
+//   - is_internal=true|false matches the seeded internal flag.
+//
+// Listing is evaluated against the current state on every request and costs
+// O(offset+limit) assets per page.
+//
+// Admin endpoints need no API key: GET /_fake/stats (JSON [Stats]), GET
+// /_fake/calls (JSON lines of [Call], optional ?asset_id=N), GET
+// /_fake/asset?id=N (labels and kind) and POST /_fake/config (JSON patch, see
+// [ConfigPatch]).
+package pdcpfake

@@ -1,0 +1,304 @@
+package pdcpfake
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// filter is a parsed listing or bulk filter; zero fields match everything.
+type filter struct {
+	labels   []string
+	search   string // lower case
+	hosts    []string
+	domains  []string
+	notSeen  int
+	maxAge   int // days; 0 = any
+	internal *bool
+}
+
+var timeRanges = map[string]int{
+	"last_day": 1, "last_week": 7, "last_month": 31, "last_3_months": 92,
+	"last_6_months": 183, "last_12_months": 366, "all_time": 0,
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var domains = [...]string{"example.com", "example.org", "corp.internal"}
+
+func (f *Fake) hostOf(id int64, a *asset) string {
+	d := domains[uint64(id)%2]
+	if a.internal {
+		d = domains[2]
+	}
+	return "asset-" + strconv.FormatInt(id, 10) + "." + d
+}
+
+// match reports whether asset a (locked) matches flt.
+func (f *Fake) match(id int64, a *asset, flt *filter) bool {
+	if len(flt.labels) > 0 && !slices.ContainsFunc(flt.labels, a.has) {
+		return false
+	}
+	if flt.notSeen > 0 && int(a.lastSeen) < flt.notSeen {
+		return false
+	}
+	if flt.maxAge > 0 && int(a.created) > flt.maxAge {
+		return false
+	}
+	if flt.internal != nil && a.internal != *flt.internal {
+		return false
+	}
+	if flt.search == "" && len(flt.hosts) == 0 && len(flt.domains) == 0 {
+		return true
+	}
+	host := f.hostOf(id, a)
+	if flt.search != "" && !strings.Contains("https://"+host, flt.search) {
+		return false
+	}
+	if len(flt.hosts) > 0 && !slices.Contains(flt.hosts, host) {
+		return false
+	}
+	if len(flt.domains) > 0 && !slices.ContainsFunc(flt.domains, func(d string) bool {
+		return host == d || strings.HasSuffix(host, "."+d)
+	}) {
+		return false
+	}
+	return true
+}
+
+// badParam answers 400 for a malformed parameter.
+func (f *Fake) badParam(w http.ResponseWriter, name string) {
+	f.write(w, http.StatusBadRequest, errorBody(400, "Invalid value of parameter "+name, "INVALID_PARAM"))
+}
+
+// parseFilter reads the listing filters from q; ok=false after a 400.
+func (f *Fake) parseFilter(w http.ResponseWriter, q url.Values) (flt filter, ok bool) {
+	flt.labels = splitList(q.Get("labels"))
+	flt.search = strings.ToLower(q.Get("search"))
+	flt.hosts = splitList(q.Get("host"))
+	flt.domains = splitList(q.Get("domain"))
+	if v := q.Get("not_seen_for_days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			f.badParam(w, "not_seen_for_days")
+			return flt, false
+		}
+		flt.notSeen = n
+	}
+	if v := q.Get("time"); v != "" {
+		d, known := timeRanges[v]
+		if !known {
+			f.badParam(w, "time")
+			return flt, false
+		}
+		flt.maxAge = d
+	}
+	if v := q.Get("is_internal"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.badParam(w, "is_internal")
+			return flt, false
+		}
+		flt.internal = &b
+	}
+	return flt, true
+}
+
+// item is an EnumerationContent with the fields the fake knows.
+type item struct {
+	EnumerationID string   `json:"enumeration_id"`
+	Name          string   `json:"name"`
+	CreatedAt     string   `json:"created_at"`
+	UpdatedAt     string   `json:"updated_at"`
+	ID            int64    `json:"id"`
+	Labels        []string `json:"labels"`
+	Host          string   `json:"host"`
+	Port          int      `json:"port"`
+	IsNew         bool     `json:"is_new"`
+	IsInternal    bool     `json:"is_internal"`
+	DomainName    string   `json:"domain_name"`
+}
+
+// list serves GET /v1/asset/enumerate/contents.
+func (f *Fake) list(w http.ResponseWriter, r *http.Request, o *Options) {
+	if r.Method != http.MethodGet {
+		f.methodNotAllowed(w, "GET")
+		return
+	}
+	if !f.authorized(w, r, o) {
+		return
+	}
+	f.listCalls.Add(1)
+	q := r.URL.Query()
+	offset, limit := 0, defaultLimit
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			f.badParam(w, "offset")
+			return
+		}
+		offset = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			f.badParam(w, "limit")
+			return
+		}
+		limit = min(n, maxLimit)
+	}
+	flt, ok := f.parseFilter(w, q)
+	if !ok {
+		return
+	}
+	items := make([]item, 0, min(limit, 128))
+	for _, id := range f.order {
+		a := f.lookup(id)
+		l := f.lock(id)
+		l.Lock()
+		if !f.match(id, a, &flt) {
+			l.Unlock()
+			continue
+		}
+		if offset > 0 {
+			offset--
+			l.Unlock()
+			continue
+		}
+		it := f.item(id, a)
+		l.Unlock()
+		items = append(items, it)
+		if len(items) == limit {
+			break
+		}
+	}
+	body, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Data    []item `json:"data"`
+	}{"Enumeration contents", items})
+	f.write(w, http.StatusOK, body)
+}
+
+func (f *Fake) item(id int64, a *asset) item {
+	host := f.hostOf(id, a)
+	created := f.epoch.Add(-time.Duration(a.created) * 24 * time.Hour)
+	seen := f.epoch.Add(-time.Duration(a.lastSeen) * 24 * time.Hour)
+	if seen.Before(created) {
+		seen = created
+	}
+	return item{
+		EnumerationID: "enum-" + strconv.FormatInt(id%10, 10),
+		Name:          "https://" + host,
+		CreatedAt:     created.Format(time.RFC3339),
+		UpdatedAt:     seen.Format(time.RFC3339),
+		ID:            id,
+		Labels:        a.labels(),
+		Host:          host,
+		Port:          443,
+		IsInternal:    a.internal,
+		DomainName:    host[strings.IndexByte(host, '.')+1:],
+	}
+}
+
+// assetFilterKeys are the properties of the spec's AssetFilters
+// (additionalProperties: false).
+var assetFilterKeys = map[string]bool{
+	"is_tech": true, "is_favicon": true, "is_new": true, "labels": true, "host": true, "port": true,
+	"status_code": true, "content_length": true, "title": true, "domain": true, "cname": true,
+	"technologies": true, "ip": true, "is_screenshot": true, "time": true, "start_date": true,
+	"end_date": true, "custom_filter": true, "search": true, "enumeration_ids": true,
+	"only_dns": true, "only_ip": true, "not_seen_for_days": true,
+}
+
+// bulk serves PATCH /v1/asset/labels: update labels of every asset
+// matching the filters (empty filters mean all assets). Supported filters:
+// labels, search, host, domain, time, not_seen_for_days; the other
+// AssetFilters properties are accepted and ignored.
+func (f *Fake) bulk(w http.ResponseWriter, r *http.Request, o *Options) {
+	if r.Method != http.MethodPatch {
+		f.methodNotAllowed(w, "PATCH")
+		return
+	}
+	if !f.authorized(w, r, o) {
+		return
+	}
+	f.bulkCalls.Add(1)
+	var req struct {
+		Filters map[string]json.RawMessage `json:"filters"`
+		Labels  *[]string                  `json:"labels"`
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || json.Unmarshal(data, &req) != nil || req.Labels == nil || req.Filters == nil {
+		f.write(w, http.StatusBadRequest, errorBody(400, "Invalid request body: filters and labels are required", "INVALID_BODY"))
+		return
+	}
+	q := url.Values{}
+	for k, raw := range req.Filters {
+		if !assetFilterKeys[k] {
+			f.badParam(w, "filters."+k)
+			return
+		}
+		var s string
+		var n int
+		var list []string
+		switch {
+		case json.Unmarshal(raw, &s) == nil:
+			q.Set(k, s)
+		case json.Unmarshal(raw, &list) == nil:
+			q.Set(k, strings.Join(list, ","))
+		case json.Unmarshal(raw, &n) == nil:
+			q.Set(k, strconv.Itoa(n))
+		}
+	}
+	flt, ok := f.parseFilter(w, q)
+	if !ok {
+		return
+	}
+	var op func(*asset, []string)
+	switch r.URL.Query().Get("update_type") {
+	case "", "append":
+		op = (*asset).add
+	case "delete":
+		op = (*asset).remove
+	case "replace":
+		op = func(a *asset, l []string) { a.clear(); a.add(l) }
+	default:
+		f.badParam(w, "update_type")
+		return
+	}
+	count := 0
+	for _, id := range f.order {
+		a := f.lookup(id)
+		l := f.lock(id)
+		l.Lock()
+		if f.match(id, a, &flt) {
+			op(a, *req.Labels)
+			count++
+		}
+		l.Unlock()
+	}
+	body, _ := json.Marshal(struct {
+		Message    string `json:"message"`
+		AssetCount int    `json:"asset_count"`
+		Async      bool   `json:"async"`
+	}{"Labels updated successfully", count, false})
+	f.write(w, http.StatusOK, body)
+}
