@@ -1,0 +1,295 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode says what a campaign does to each asset.
+type Mode string
+
+const (
+	// ModeDelete removes all labels: DELETE /v1/asset/{id}/labels.
+	ModeDelete Mode = "delete"
+	// ModeRemove removes the campaign's label list:
+	// PATCH /v1/asset/{id}/labels?update_type=delete.
+	ModeRemove Mode = "remove"
+)
+
+// State is a campaign's lifecycle state.
+type State string
+
+// Campaign states. pending waits for approval; paused, blocked and stopped
+// hold their batches until resumed; cancelled and done are final.
+const (
+	StatePending   State = "pending"
+	StateRunning   State = "running"
+	StatePaused    State = "paused"
+	StateBlocked   State = "blocked" // PDCP answered 401/403
+	StateStopped   State = "stopped" // failure threshold exceeded
+	StateCancelled State = "cancelled"
+	StateDone      State = "done"
+)
+
+// Holding reports whether batches of a campaign in this state must wait
+// without calling PDCP.
+func (s State) Holding() bool {
+	switch s {
+	case StatePending, StatePaused, StateBlocked, StateStopped:
+		return true
+	}
+	return false
+}
+
+// Final reports whether the campaign has ended.
+func (s State) Final() bool { return s == StateDone || s == StateCancelled }
+
+// Priority selects the asynq queue of a campaign's batches.
+type Priority string
+
+// Priorities, mapped to weighted asynq queues by Queues.
+const (
+	PriorityHigh   Priority = "high"
+	PriorityNormal Priority = "normal"
+	PriorityLow    Priority = "low"
+)
+
+// ParsePriority accepts high, normal and low ("" means normal).
+func ParsePriority(s string) (Priority, error) {
+	switch Priority(s) {
+	case "":
+		return PriorityNormal, nil
+	case PriorityHigh, PriorityNormal, PriorityLow:
+		return Priority(s), nil
+	}
+	return "", fmt.Errorf("priority %q: want high, normal or low", s)
+}
+
+// Policy is the per-campaign retry and safety policy. It is stored with the
+// campaign so that every worker applies the same rules, whatever its own
+// defaults are.
+type Policy struct {
+	// MaxAttempts is the number of calls an asset gets for retryable
+	// answers (5xx, 429, network errors) before it ends failed. Default 5.
+	MaxAttempts int `json:"max_attempts"`
+	// BackoffBase and BackoffCap bound the exponential backoff with full
+	// jitter between attempts. Defaults 500ms and 30s.
+	BackoffBase time.Duration `json:"backoff_base"`
+	BackoffCap  time.Duration `json:"backoff_cap"`
+	// MaxFailureRatio stops the campaign when failed+invalid exceed this
+	// share of finished assets, once MinSample assets have finished.
+	// Defaults 0.5 and 1000; a ratio of 1 disables the check.
+	MaxFailureRatio float64 `json:"max_failure_ratio"`
+	MinSample       int64   `json:"min_sample"`
+	// Retention is how long the campaign's data is kept once it has
+	// finished. Default 30 days.
+	Retention time.Duration `json:"retention"`
+}
+
+// DefaultPolicy returns the documented defaults.
+func DefaultPolicy() Policy {
+	return Policy{
+		MaxAttempts:     5,
+		BackoffBase:     500 * time.Millisecond,
+		BackoffCap:      30 * time.Second,
+		MaxFailureRatio: 0.5,
+		MinSample:       1000,
+		Retention:       30 * 24 * time.Hour,
+	}
+}
+
+// Validate checks the policy's ranges.
+func (p Policy) Validate() error {
+	switch {
+	case p.MaxAttempts < 1 || p.MaxAttempts > 100:
+		return fmt.Errorf("max attempts %d: want 1..100", p.MaxAttempts)
+	case p.BackoffBase <= 0 || p.BackoffCap < p.BackoffBase:
+		return fmt.Errorf("backoff base %v and cap %v: want 0 < base <= cap", p.BackoffBase, p.BackoffCap)
+	case p.MaxFailureRatio <= 0 || p.MaxFailureRatio > 1:
+		return fmt.Errorf("max failure ratio %v: want a value in (0, 1]", p.MaxFailureRatio)
+	case p.MinSample < 1:
+		return fmt.Errorf("min sample %d: want >= 1", p.MinSample)
+	case p.Retention < time.Minute:
+		return fmt.Errorf("retention %v: want at least 1m", p.Retention)
+	}
+	return nil
+}
+
+var campaignIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ErrInvalidCampaignID is returned for IDs outside [A-Za-z0-9._-]{1,64}.
+var ErrInvalidCampaignID = errors.New("campaign ID must match [A-Za-z0-9._-]{1,64}")
+
+// ValidateCampaignID checks a user-supplied campaign ID.
+func ValidateCampaignID(id string) error {
+	if !campaignIDRe.MatchString(id) {
+		return fmt.Errorf("campaign ID %q: %w", id, ErrInvalidCampaignID)
+	}
+	return nil
+}
+
+// NewCampaignID returns a sortable, readable ID such as
+// "c-20261127-021455-3f9a".
+func NewCampaignID(now time.Time) string {
+	return fmt.Sprintf("c-%s-%04x", now.UTC().Format("20060102-150405"), uint16(now.UnixNano()>>8))
+}
+
+// Outcome names as recorded in the ledger and shown in reports.
+const (
+	OutcomeReset     = "reset"
+	OutcomeNotFound  = "not_found"
+	OutcomeInvalid   = "invalid"
+	OutcomeFailed    = "failed"
+	OutcomeCancelled = "cancelled"
+	OutcomePending   = "pending" // not finished yet (report only)
+)
+
+// Outcomes lists the terminal outcomes in report order.
+var Outcomes = []string{OutcomeReset, OutcomeNotFound, OutcomeInvalid, OutcomeFailed, OutcomeCancelled}
+
+// Campaign is the stored definition and progress of one campaign.
+type Campaign struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Mode      Mode      `json:"mode"`
+	Labels    []string  `json:"labels,omitempty"`
+	TeamID    string    `json:"team_id,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	Priority  Priority  `json:"priority"`
+	BatchSize int       `json:"batch_size"`
+	Policy    Policy    `json:"policy"`
+	CreatedAt time.Time `json:"created_at"`
+	// Owner is an opaque identity of the creator (e.g. a hash of the
+	// trigger API token), never a secret itself.
+	Owner string `json:"-"`
+
+	State       State            `json:"state"`
+	Reason      string           `json:"reason,omitempty"`
+	FinishedAt  time.Time        `json:"finished_at,omitzero"`
+	Total       int64            `json:"total"`
+	Counts      map[string]int64 `json:"counts"`
+	Attempts    int64            `json:"-"`
+	Batches     int              `json:"batches"`
+	Segments    int              `json:"segments"`
+	Gen         int              `json:"redrives"`
+	Fingerprint string           `json:"-"`
+}
+
+// Finished returns the number of assets with a terminal outcome.
+func (c *Campaign) Finished() int64 {
+	var n int64
+	for _, o := range Outcomes {
+		n += c.Counts[o]
+	}
+	return n
+}
+
+// Validate checks the definition part of a campaign.
+func (c *Campaign) Validate() error {
+	if err := ValidateCampaignID(c.ID); err != nil {
+		return err
+	}
+	switch c.Mode {
+	case ModeDelete:
+		if len(c.Labels) > 0 {
+			return errors.New("labels are only used in remove mode: drop --labels to delete all labels, or set --mode remove")
+		}
+	case ModeRemove:
+		if len(c.Labels) == 0 {
+			return errors.New("remove mode needs at least one label (--labels a,b)")
+		}
+		for _, l := range c.Labels {
+			if strings.TrimSpace(l) == "" || len(l) > 256 {
+				return fmt.Errorf("label %q: want 1..256 non-blank characters", l)
+			}
+		}
+	default:
+		return fmt.Errorf("mode %q: want delete or remove", c.Mode)
+	}
+	if _, err := ParsePriority(string(c.Priority)); err != nil {
+		return err
+	}
+	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
+		return fmt.Errorf("batch size %d: want 1..%d", c.BatchSize, MaxBatchSize)
+	}
+	if len(c.Name) > 256 {
+		return errors.New("name longer than 256 characters")
+	}
+	return c.Policy.Validate()
+}
+
+// segmentInfo describes one submit segment: its batches are
+// FirstBatch..FirstBatch+Batches-1, built from the segment's sorted IDs in
+// chunks of BatchSize. Enqueued counts the batches known to be enqueued, so
+// that a crashed submit resumes instead of starting over.
+type segmentInfo struct {
+	FirstBatch int   `json:"first_batch"`
+	Batches    int   `json:"batches"`
+	IDs        int64 `json:"ids"`
+	BatchSize  int   `json:"batch_size"`
+	Enqueued   int   `json:"enqueued"`
+}
+
+func (s segmentInfo) complete() bool { return s.Enqueued >= s.Batches }
+
+// metaFields renders the immutable definition as Redis hash fields.
+func (c *Campaign) metaFields() []any {
+	labels, _ := json.Marshal(c.Labels)
+	return []any{
+		"id", c.ID, "name", c.Name, "mode", string(c.Mode), "labels", string(labels),
+		"team", c.TeamID, "source", c.Source, "priority", string(c.Priority),
+		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner,
+		"max_attempts", c.Policy.MaxAttempts,
+		"backoff_base_ms", c.Policy.BackoffBase.Milliseconds(),
+		"backoff_cap_ms", c.Policy.BackoffCap.Milliseconds(),
+		"max_failure_ratio", strconv.FormatFloat(c.Policy.MaxFailureRatio, 'g', -1, 64),
+		"min_sample", c.Policy.MinSample,
+		"retention_s", int64(c.Policy.Retention / time.Second),
+	}
+}
+
+// decodeCampaign builds a Campaign from its meta hash.
+func decodeCampaign(m map[string]string) (*Campaign, error) {
+	if len(m) == 0 || m["id"] == "" {
+		return nil, ErrNotFound
+	}
+	i := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
+	c := &Campaign{
+		ID: m["id"], Name: m["name"], Mode: Mode(m["mode"]), TeamID: m["team"],
+		Source: m["source"], Priority: Priority(m["priority"]), BatchSize: int(i("batch_size")),
+		CreatedAt: time.UnixMilli(i("created")).UTC(), Owner: m["owner"],
+		State: State(m["state"]), Reason: m["reason"], Total: i("total"),
+		Batches: int(i("batches")), Segments: int(i("segments")), Gen: int(i("gen")),
+		Fingerprint: m["fp"], Attempts: i("attempts"),
+		Counts: make(map[string]int64, len(Outcomes)),
+	}
+	if m["labels"] != "" && m["labels"] != "null" {
+		if err := json.Unmarshal([]byte(m["labels"]), &c.Labels); err != nil {
+			return nil, fmt.Errorf("campaign %s: corrupt labels field: %w", c.ID, err)
+		}
+	}
+	c.Policy = Policy{
+		MaxAttempts: int(i("max_attempts")),
+		BackoffBase: time.Duration(i("backoff_base_ms")) * time.Millisecond,
+		BackoffCap:  time.Duration(i("backoff_cap_ms")) * time.Millisecond,
+		MinSample:   i("min_sample"),
+		Retention:   time.Duration(i("retention_s")) * time.Second,
+	}
+	c.Policy.MaxFailureRatio, _ = strconv.ParseFloat(m["max_failure_ratio"], 64)
+	if f := i("finished"); f > 0 {
+		c.FinishedAt = time.UnixMilli(f).UTC()
+	}
+	for _, o := range Outcomes {
+		c.Counts[o] = i("n:" + o)
+	}
+	return c, nil
+}
+
+// ErrNotFound is returned for a campaign that does not exist (or has
+// expired).
+var ErrNotFound = errors.New("campaign not found")

@@ -1,0 +1,18 @@
+// Package jobs holds the campaign model, the batch task type and the
+// producers that turn a list of asset IDs into queued work.
+//
+// A campaign is stored in Redis under keys that share one hash tag
+// ("{campaign-id}") so that every multi-key script touching it stays in one
+// Redis Cluster slot:
+//
+//	<ns>:{<id>}:meta     hash: definition, state, policy, outcome counts
+//	<ns>:{<id>}:s:<k>    string: roaring bitmap of the IDs of submit segment k
+//	<ns>:{<id>}:l:<b>    hash: ledger of batch b, asset ID -> packed record
+//	<ns>:campaigns       sorted set: campaign IDs by creation time
+//
+// The asset IDs of a segment are kept once, as a compressed bitmap; batch b
+// is a fixed slice of the segment's sorted IDs, so the ledger, the report and
+// re-drives can all recompute which assets a batch holds without storing the
+// lists a second time. While a batch is queued its IDs also live in the asynq
+// task payload (delta-varint encoded, a few bytes per asset).
+package jobs

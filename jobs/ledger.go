@@ -1,0 +1,301 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Record is the ledger entry of one asset: its latest outcome and how it
+// got there.
+type Record struct {
+	AssetID    int64     `json:"asset_id"`
+	Outcome    string    `json:"outcome"`
+	Status     int       `json:"http_status"`
+	Attempts   int       `json:"attempts"`
+	Error      string    `json:"error"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Terminal reports whether the record is a final outcome.
+func (r Record) Terminal() bool {
+	return outcomeCode(r.Outcome) != 0 && isTerminalCode(outcomeCode(r.Outcome))
+}
+
+// Non-terminal ledger states: "retrying" keeps the attempts of an asset
+// whose batch was handed back; "requeued" marks an asset taken out of its
+// outcome by a re-drive.
+const (
+	outcomeRetrying = "retrying"
+	outcomeRequeued = "requeued"
+)
+
+func outcomeCode(o string) byte {
+	switch o {
+	case OutcomeReset:
+		return 'r'
+	case OutcomeNotFound:
+		return 'n'
+	case OutcomeInvalid:
+		return 'i'
+	case OutcomeFailed:
+		return 'f'
+	case OutcomeCancelled:
+		return 'c'
+	case outcomeRetrying:
+		return 'p'
+	case outcomeRequeued:
+		return 'q'
+	}
+	return 0
+}
+
+func outcomeName(c byte) string {
+	switch c {
+	case 'r':
+		return OutcomeReset
+	case 'n':
+		return OutcomeNotFound
+	case 'i':
+		return OutcomeInvalid
+	case 'f':
+		return OutcomeFailed
+	case 'c':
+		return OutcomeCancelled
+	}
+	return OutcomePending
+}
+
+func isTerminalCode(c byte) bool {
+	switch c {
+	case 'r', 'n', 'i', 'f', 'c':
+		return true
+	}
+	return false
+}
+
+// maxRecordError bounds the error text kept per asset: it keeps each value
+// short enough for Redis' compact listpack encoding of small hashes, which
+// is what lets 10M records fit in a few hundred MB.
+const maxRecordError = 48
+
+// encodeRecord packs a record as "o,status,attempts,unix,error".
+func encodeRecord(dst []byte, r *Record) []byte {
+	dst = append(dst, outcomeCode(r.Outcome), ',')
+	dst = strconv.AppendInt(dst, int64(r.Status), 10)
+	dst = append(dst, ',')
+	dst = strconv.AppendInt(dst, int64(r.Attempts), 10)
+	dst = append(dst, ',')
+	if !r.FinishedAt.IsZero() {
+		dst = strconv.AppendInt(dst, r.FinishedAt.Unix(), 10)
+	}
+	dst = append(dst, ',')
+	e := r.Error
+	if len(e) > maxRecordError {
+		e = e[:maxRecordError]
+		// Do not cut a UTF-8 sequence in half.
+		for len(e) > 0 && e[len(e)-1]&0xC0 == 0x80 {
+			e = e[:len(e)-1]
+		}
+		if len(e) > 0 && e[len(e)-1] >= 0xC0 {
+			e = e[:len(e)-1]
+		}
+	}
+	return append(dst, e...)
+}
+
+func decodeRecord(id int64, v string) (Record, error) {
+	parts := strings.SplitN(v, ",", 5)
+	if len(parts) != 5 || len(parts[0]) != 1 || !(isTerminalCode(parts[0][0]) || parts[0][0] == 'p' || parts[0][0] == 'q') {
+		return Record{}, fmt.Errorf("asset %d: corrupt ledger record %q", id, v)
+	}
+	r := Record{AssetID: id, Error: parts[4]}
+	switch parts[0][0] {
+	case 'p':
+		r.Outcome = outcomeRetrying
+	case 'q':
+		r.Outcome = outcomeRequeued
+	default:
+		r.Outcome = outcomeName(parts[0][0])
+	}
+	r.Status, _ = strconv.Atoi(parts[1])
+	r.Attempts, _ = strconv.Atoi(parts[2])
+	if ts, err := strconv.ParseInt(parts[3], 10, 64); err == nil && ts > 0 {
+		r.FinishedAt = time.Unix(ts, 0).UTC()
+	}
+	return r, nil
+}
+
+// recordScript writes ledger records of one campaign, keeps the outcome
+// counts exact and moves the campaign to done (all assets finished) or
+// stopped (failure ratio exceeded) in the same atomic step.
+//
+// An asset keeps its first terminal outcome: a second record for it (a
+// batch run twice after a crash) changes nothing. The one exception is
+// "cancelled", which a real outcome replaces, because a call that was in
+// flight when the campaign was cancelled did happen.
+//
+// KEYS[1] meta, KEYS[2..] ledger hashes. ARGV[1] now (ms), then per ledger
+// key: n, followed by n (asset ID, record) pairs.
+// Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
+// -1 campaign does not exist.
+var recordScript = redis.NewScript(`
+local meta = KEYS[1]
+local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished')
+if not st[1] then return -1 end
+local terminal = {r=true, n=true, i=true, f=true, c=true}
+local isfail = {f=true, i=true}
+local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
+local delta = {}
+local nd, nf = 0, 0
+local ai = 2
+for k = 2, #KEYS do
+  local m = tonumber(ARGV[ai]); ai = ai + 1
+  local ids = {}
+  for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
+  local old = redis.call('HMGET', KEYS[k], unpack(ids))
+  local set = {}
+  for j = 1, m do
+    local v = ARGV[ai + 2*(j-1) + 1]
+    local nc = string.sub(v, 1, 1)
+    local oc = old[j] and string.sub(old[j], 1, 1) or nil
+    local write = (not oc) or (not terminal[oc]) or (oc == 'c' and nc ~= 'c' and terminal[nc])
+    if write then
+      set[#set+1] = ids[j]; set[#set+1] = v
+      if oc and terminal[oc] then
+        delta[oc] = (delta[oc] or 0) - 1; nd = nd - 1
+        if isfail[oc] then nf = nf - 1 end
+      end
+      if terminal[nc] then
+        delta[nc] = (delta[nc] or 0) + 1; nd = nd + 1
+        if isfail[nc] then nf = nf + 1 end
+      end
+    end
+  end
+  ai = ai + 2*m
+  if #set > 0 then redis.call('HSET', KEYS[k], unpack(set)) end
+end
+if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
+for c, d in pairs(delta) do
+  if d ~= 0 then redis.call('HINCRBY', meta, names[c], d) end
+end
+local done = redis.call('HINCRBY', meta, '_done', nd)
+local fail = tonumber(st[5] or '0') + nf
+if nf ~= 0 then redis.call('HINCRBY', meta, '_fail', nf) end
+local state = st[1]
+local total = tonumber(st[2] or '0')
+if done >= total and total > 0 then
+  if state == 'cancelled' then
+    if not st[6] or st[6] == '' or st[6] == '0' then redis.call('HSET', meta, 'finished', ARGV[1]) end
+    return 1
+  end
+  if state ~= 'done' then
+    redis.call('HSET', meta, 'state', 'done', 'finished', ARGV[1], 'reason', '')
+    return 1
+  end
+  return 0
+end
+local ratio = tonumber(st[3] or '1')
+local minS = tonumber(st[4] or '0')
+if state == 'running' and done >= minS and done > 0 and ratio < 1 and fail / done > ratio then
+  redis.call('HSET', meta, 'state', 'stopped', 'reason',
+    string.format('failure ratio %.3f (%d of %d finished assets failed or invalid) exceeds the limit %.3f', fail / done, fail, done, ratio))
+  return 2
+end
+return 0
+`)
+
+// BatchRecords are records of one ledger batch.
+type BatchRecords struct {
+	Batch   int
+	Records []Record
+}
+
+// Change is what recording outcomes did to the campaign.
+type Change int
+
+// Changes reported by Ledger.Record.
+const (
+	ChangeNone     Change = 0
+	ChangeFinished Change = 1
+	ChangeStopped  Change = 2
+)
+
+// ErrCampaignGone is returned when outcomes are recorded for a campaign
+// whose data no longer exists (deleted or expired).
+var ErrCampaignGone = errors.New("campaign data no longer exists")
+
+// Ledger reads and writes per-asset outcomes.
+type Ledger struct {
+	rdb  redis.UniversalClient
+	keys keys
+}
+
+// NewLedger returns the ledger of namespace ns.
+func NewLedger(rdb redis.UniversalClient, ns string) *Ledger {
+	return &Ledger{rdb: rdb, keys: keys{ns}}
+}
+
+// Record writes the records of one campaign atomically (one script call,
+// however many batches and assets). Records with a non-terminal outcome
+// ("retrying") only store attempts; they never replace a terminal one.
+func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRecords, now time.Time) (Change, error) {
+	ks := make([]string, 0, 1+len(batches))
+	ks = append(ks, l.keys.meta(campaign))
+	n := 1
+	for _, b := range batches {
+		n += 1 + 2*len(b.Records)
+	}
+	args := make([]any, 0, n)
+	args = append(args, now.UnixMilli())
+	var buf []byte
+	for _, b := range batches {
+		ks = append(ks, l.keys.ledger(campaign, b.Batch))
+		args = append(args, len(b.Records))
+		for i := range b.Records {
+			r := &b.Records[i]
+			buf = encodeRecord(buf[:0], r)
+			args = append(args, r.AssetID, string(buf))
+		}
+	}
+	res, err := recordScript.Run(ctx, l.rdb, ks, args...).Int()
+	if err != nil {
+		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: %w", campaign, err)
+	}
+	if res < 0 {
+		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: %w", campaign, ErrCampaignGone)
+	}
+	return Change(res), nil
+}
+
+// Load returns the records of the given assets of one batch, aligned with
+// ids; an asset without a record has an empty Outcome.
+func (l *Ledger) Load(ctx context.Context, campaign string, batch int, ids []int64) ([]Record, error) {
+	fields := make([]string, len(ids))
+	for i, id := range ids {
+		fields[i] = strconv.FormatInt(id, 10)
+	}
+	vals, err := l.rdb.HMGet(ctx, l.keys.ledger(campaign, batch), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("load ledger of campaign %s batch %d: %w", campaign, batch, err)
+	}
+	out := make([]Record, len(ids))
+	for i, v := range vals {
+		out[i].AssetID = ids[i]
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		r, err := decodeRecord(ids[i], s)
+		if err != nil {
+			return nil, fmt.Errorf("campaign %s batch %d: %w", campaign, batch, err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}

@@ -1,0 +1,646 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// StoreOptions configures a Store.
+type StoreOptions struct {
+	// Namespace prefixes keys and queue names. Default DefaultNamespace.
+	Namespace string
+	// ControlDelay is how long Pause and Cancel wait after changing the
+	// state, so that every worker has seen the change when they return.
+	// It must exceed the workers' state poll interval. Default 400ms.
+	ControlDelay time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Store manages campaigns in Redis and enqueues their batches.
+type Store struct {
+	rdb    redis.UniversalClient
+	client *asynq.Client
+	keys   keys
+	ns     string
+	ledger *Ledger
+	delay  time.Duration
+	now    func() time.Time
+
+	mu   sync.Mutex
+	segs map[string]*IDSet // immutable segment bitmaps, by key
+}
+
+// NewStore returns a Store over rdb. The caller keeps ownership of rdb;
+// Close releases the Store's own asynq client only.
+func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.ControlDelay == 0 {
+		opts.ControlDelay = 400 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{
+		rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), keys: keys{opts.Namespace},
+		ns: opts.Namespace, ledger: NewLedger(rdb, opts.Namespace), delay: opts.ControlDelay,
+		now: opts.Now, segs: map[string]*IDSet{},
+	}
+}
+
+// Namespace returns the store's key namespace.
+func (s *Store) Namespace() string { return s.ns }
+
+// Ledger returns the store's ledger.
+func (s *Store) Ledger() *Ledger { return s.ledger }
+
+// Close releases the asynq client (not the Redis client).
+func (s *Store) Close() error { return nil }
+
+// Get loads a campaign.
+func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
+	if err := ValidateCampaignID(id); err != nil {
+		return nil, err
+	}
+	m, err := s.rdb.HGetAll(ctx, s.keys.meta(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("load campaign %s: %w", id, err)
+	}
+	c, err := decodeCampaign(m)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	}
+	return c, err
+}
+
+// List returns up to limit campaigns, newest first.
+func (s *Store) List(ctx context.Context, limit int) ([]*Campaign, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	ids, err := s.rdb.ZRevRange(ctx, s.keys.index(), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	out := make([]*Campaign, 0, len(ids))
+	for _, id := range ids {
+		c, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			s.rdb.ZRem(ctx, s.keys.index(), id)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// createScript creates the meta hash unless it exists. Returns 1 when
+// created.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`)
+
+// create stores a new campaign definition in the given state.
+func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
+	args := append(c.metaFields(), "state", string(c.State), "total", 0, "batches", 0,
+		"segments", 0, "gen", 0, "_done", 0, "_fail", 0)
+	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID)}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("create campaign %s: %w", c.ID, err)
+	}
+	if ok == 1 {
+		if err := s.rdb.ZAdd(ctx, s.keys.index(), redis.Z{Score: float64(c.CreatedAt.UnixMilli()), Member: c.ID}).Err(); err != nil {
+			return true, fmt.Errorf("index campaign %s: %w", c.ID, err)
+		}
+	}
+	return ok == 1, nil
+}
+
+// addSegmentScript appends a segment if the campaign still has the
+// expected number of segments (so concurrent appends cannot interleave).
+// KEYS meta, segment key. ARGV expected segment index, bitmap, ids, batch
+// size, new fingerprint, reopen (1 = a finished campaign runs again).
+var addSegmentScript = redis.NewScript(`
+local seg = tonumber(redis.call('HGET', KEYS[1], 'segments') or '-1')
+if seg ~= tonumber(ARGV[1]) then return -1 end
+local ids = tonumber(ARGV[3]); local bs = tonumber(ARGV[4])
+local first = tonumber(redis.call('HGET', KEYS[1], 'batches') or '0')
+local nb = math.floor((ids + bs - 1) / bs)
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], 's' .. seg, cjson.encode({first_batch=first, batches=nb, ids=ids, batch_size=bs, enqueued=0}),
+  'segments', seg + 1, 'batches', first + nb, 'fp', ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'total', ids)
+if ARGV[6] == '1' then
+  local st = redis.call('HGET', KEYS[1], 'state')
+  if st == 'done' then redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0') end
+end
+return seg
+`)
+
+func (s *Store) segmentInfo(ctx context.Context, cid string, seg int) (segmentInfo, error) {
+	var info segmentInfo
+	v, err := s.rdb.HGet(ctx, s.keys.meta(cid), "s"+strconv.Itoa(seg)).Result()
+	if err != nil {
+		return info, fmt.Errorf("campaign %s segment %d: %w", cid, seg, err)
+	}
+	if err := json.Unmarshal([]byte(v), &info); err != nil {
+		return info, fmt.Errorf("campaign %s segment %d: corrupt info: %w", cid, seg, err)
+	}
+	return info, nil
+}
+
+// segmentIDs loads (and caches: segments never change) a segment's IDs.
+func (s *Store) segmentIDs(ctx context.Context, cid string, seg int) (*IDSet, error) {
+	k := s.keys.segment(cid, seg)
+	s.mu.Lock()
+	set := s.segs[k]
+	s.mu.Unlock()
+	if set != nil {
+		return set, nil
+	}
+	b, err := s.rdb.Get(ctx, k).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("load IDs of campaign %s segment %d: %w", cid, seg, err)
+	}
+	set, err = unmarshalIDSet(b)
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s segment %d: %w", cid, seg, err)
+	}
+	s.mu.Lock()
+	if len(s.segs) > 64 {
+		clear(s.segs)
+	}
+	s.segs[k] = set
+	s.mu.Unlock()
+	return set, nil
+}
+
+// allIDs returns the union of every segment.
+func (s *Store) allIDs(ctx context.Context, c *Campaign) (*IDSet, error) {
+	all := NewIDSet()
+	for seg := 0; seg < c.Segments; seg++ {
+		set, err := s.segmentIDs(ctx, c.ID, seg)
+		if err != nil {
+			return nil, err
+		}
+		all.Union(set)
+	}
+	return all, nil
+}
+
+// forEachBatch calls fn with every batch of the campaign and its IDs, in
+// batch order.
+func (s *Store) forEachBatch(ctx context.Context, c *Campaign, fn func(batch int, ids []int64) error) error {
+	for seg := 0; seg < c.Segments; seg++ {
+		info, err := s.segmentInfo(ctx, c.ID, seg)
+		if err != nil {
+			return err
+		}
+		set, err := s.segmentIDs(ctx, c.ID, seg)
+		if err != nil {
+			return err
+		}
+		err = set.Chunks(info.BatchSize, func(i int, ids []int64) error {
+			return fn(info.FirstBatch+i, ids)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enqueueOpts are the asynq options of every batch task. Retries of a
+// batch are driven by the handler (RetryLater), not counted as failures, so
+// MaxRetry only bounds genuinely broken tasks.
+func (s *Store) enqueueOpts(c *Campaign, taskID string) []asynq.Option {
+	return []asynq.Option{
+		asynq.Queue(Queue(s.ns, c.Priority)), asynq.TaskID(taskID),
+		asynq.MaxRetry(1000), asynq.Timeout(30 * time.Minute),
+	}
+}
+
+// enqueueBatch enqueues one batch task; an existing task with the same ID
+// is not an error (the batch is already queued).
+func (s *Store) enqueueBatch(ctx context.Context, c *Campaign, b *Batch) (bool, error) {
+	p, err := EncodeBatch(b)
+	if err != nil {
+		return false, err
+	}
+	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeBatch, p), s.enqueueOpts(c, b.TaskID())...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("enqueue batch %d of campaign %s: %w", b.Batch, c.ID, err)
+	}
+	return true, nil
+}
+
+// checkpointEvery is how many batches are enqueued between progress
+// checkpoints of a segment.
+const checkpointEvery = 256
+
+// EnsureEnqueued enqueues every batch of the campaign that is not yet
+// known to be enqueued, resuming from the last checkpoint of each segment.
+// It returns the number of tasks created. It does nothing for a pending
+// campaign.
+func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
+	if c.State == StatePending {
+		return 0, nil
+	}
+	created := 0
+	for seg := 0; seg < c.Segments; seg++ {
+		info, err := s.segmentInfo(ctx, c.ID, seg)
+		if err != nil {
+			return created, err
+		}
+		if info.complete() {
+			continue
+		}
+		set, err := s.segmentIDs(ctx, c.ID, seg)
+		if err != nil {
+			return created, err
+		}
+		field := "s" + strconv.Itoa(seg)
+		save := func(n int) error {
+			info.Enqueued = n
+			b, _ := json.Marshal(info)
+			return s.rdb.HSet(ctx, s.keys.meta(c.ID), field, b).Err()
+		}
+		b := &Batch{Campaign: c.ID}
+		err = set.Chunks(info.BatchSize, func(i int, ids []int64) error {
+			if i < info.Enqueued {
+				return nil
+			}
+			b.Batch, b.IDs = info.FirstBatch+i, ids
+			ok, err := s.enqueueBatch(ctx, c, b)
+			if err != nil {
+				return err
+			}
+			if ok {
+				created++
+			}
+			if (i+1)%checkpointEvery == 0 {
+				return save(i + 1)
+			}
+			return nil
+		})
+		if err != nil {
+			return created, err
+		}
+		if err := save(info.Batches); err != nil {
+			return created, fmt.Errorf("campaign %s: checkpoint segment %d: %w", c.ID, seg, err)
+		}
+	}
+	return created, nil
+}
+
+// ErrTransition is returned for a state change that the campaign's current
+// state does not allow.
+var ErrTransition = errors.New("state change not allowed")
+
+// transitionScript moves the campaign from one of the allowed states to a
+// new state. ARGV: new state, reason, allowed states... Returns the old
+// state, or "!<state>" when not allowed, or "" when missing.
+var transitionScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return '' end
+for i = 3, #ARGV do
+  if ARGV[i] == st then
+    redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2])
+    return st
+  end
+end
+return '!' .. st
+`)
+
+func (s *Store) transition(ctx context.Context, id string, to State, reason string, from ...State) (State, error) {
+	args := []any{string(to), reason}
+	for _, f := range from {
+		args = append(args, string(f))
+	}
+	old, err := transitionScript.Run(ctx, s.rdb, []string{s.keys.meta(id)}, args...).Text()
+	if err != nil {
+		return "", fmt.Errorf("campaign %s: set state %s: %w", id, to, err)
+	}
+	switch {
+	case old == "":
+		return "", fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	case strings.HasPrefix(old, "!"):
+		return State(old[1:]), fmt.Errorf("campaign %s is %s, cannot become %s: %w", id, old[1:], to, ErrTransition)
+	}
+	return State(old), nil
+}
+
+// Approve releases a pending campaign and enqueues its batches.
+func (s *Store) Approve(ctx context.Context, id string) (*Campaign, error) {
+	if _, err := s.transition(ctx, id, StateRunning, "", StatePending); err != nil {
+		return nil, err
+	}
+	return s.kick(ctx, id)
+}
+
+// kick reloads the campaign and makes sure its batches are queued.
+func (s *Store) kick(ctx context.Context, id string) (*Campaign, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.EnsureEnqueued(ctx, c); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Pause stops new calls for the campaign. When it returns, every worker
+// has seen the change: at most one call per worker slot was in flight.
+func (s *Store) Pause(ctx context.Context, id string) error {
+	if _, err := s.transition(ctx, id, StatePaused, "paused by operator", StateRunning, StatePaused); err != nil {
+		return err
+	}
+	return sleepCtx(ctx, s.delay)
+}
+
+// Resume continues a paused, blocked or stopped campaign.
+func (s *Store) Resume(ctx context.Context, id string) (*Campaign, error) {
+	if _, err := s.transition(ctx, id, StateRunning, "", StatePaused, StateBlocked, StateStopped, StateRunning); err != nil {
+		return nil, err
+	}
+	return s.kick(ctx, id)
+}
+
+// Block marks a running campaign blocked because PDCP refused the
+// credentials. It returns false when the campaign was not running.
+func (s *Store) Block(ctx context.Context, id, reason string) (bool, error) {
+	_, err := s.transition(ctx, id, StateBlocked, reason, StateRunning)
+	if errors.Is(err, ErrTransition) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Cancel stops the campaign for good: assets without an outcome are
+// recorded as cancelled; finished outcomes stay. Calls in flight when it is
+// called still record their real outcome.
+func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
+	if _, err := s.transition(ctx, id, StateCancelled, "cancelled by operator",
+		StatePending, StateRunning, StatePaused, StateBlocked, StateStopped, StateCancelled); err != nil {
+		return nil, err
+	}
+	if err := sleepCtx(ctx, s.delay); err != nil {
+		return nil, err
+	}
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	err = s.forEachBatch(ctx, c, func(batch int, ids []int64) error {
+		recs := make([]Record, len(ids))
+		for i, aid := range ids {
+			recs[i] = Record{AssetID: aid, Outcome: OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}
+		}
+		_, err := s.ledger.Record(ctx, id, []BatchRecords{{Batch: batch, Records: recs}}, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+// requeueScript takes the assets whose outcome is in ARGV[2..] out of
+// their outcome (keeping status, attempts and error) so a re-drive can run
+// them again, and fixes the counts. Assets already requeued are returned
+// too, so that a re-drive interrupted by a crash is completed by the next.
+// KEYS meta, ledger. ARGV[1] = IDs (comma separated); ARGV[2..] outcome codes.
+var requeueScript = redis.NewScript(`
+local want = {}
+for i = 2, #ARGV do want[ARGV[i]] = true end
+local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
+local ids = {}
+for id in string.gmatch(ARGV[1], '[^,]+') do ids[#ids+1] = id end
+local vals = redis.call('HMGET', KEYS[2], unpack(ids))
+local out = {}
+local set = {}
+local nd, nf = 0, 0
+local delta = {}
+for j = 1, #ids do
+  local v = vals[j]
+  if v then
+    local c = string.sub(v, 1, 1)
+    if want[c] then
+      delta[c] = (delta[c] or 0) - 1; nd = nd - 1
+      if c == 'f' or c == 'i' then nf = nf - 1 end
+      set[#set+1] = ids[j]; set[#set+1] = 'q' .. string.sub(v, 2)
+      out[#out+1] = ids[j]
+    elseif c == 'q' then
+      out[#out+1] = ids[j]
+    end
+  end
+end
+if #set > 0 then
+  redis.call('HSET', KEYS[2], unpack(set))
+  for c, d in pairs(delta) do redis.call('HINCRBY', KEYS[1], names[c], d) end
+  redis.call('HINCRBY', KEYS[1], '_done', nd)
+  redis.call('HINCRBY', KEYS[1], '_fail', nf)
+end
+return out
+`)
+
+// Redrive re-enqueues the assets whose latest outcome is one of outcomes
+// (default: failed) as a new attempt of the same campaign. Their attempts
+// keep counting. It returns the number of assets re-enqueued.
+func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int64, error) {
+	if len(outcomes) == 0 {
+		outcomes = []string{OutcomeFailed}
+	}
+	codes := make([]any, 0, len(outcomes)+1)
+	codes = append(codes, "")
+	for _, o := range outcomes {
+		c := outcomeCode(o)
+		if c == 0 || !isTerminalCode(c) {
+			return 0, fmt.Errorf("outcome %q: want one of %s", o, strings.Join(Outcomes, ", "))
+		}
+		if o == OutcomeReset {
+			return 0, errors.New("outcome reset cannot be re-driven: those assets are done")
+		}
+		codes = append(codes, string(c))
+	}
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if c.State == StatePending || c.State == StateCancelled {
+		return 0, fmt.Errorf("campaign %s is %s: %w", id, c.State, ErrTransition)
+	}
+	gen, err := s.rdb.HIncrBy(ctx, s.keys.meta(id), "gen", 1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("campaign %s: %w", id, err)
+	}
+	// Reopen before requeueing: a worker finishing the last asset must not
+	// see done >= total and close the campaign again in between.
+	if err := s.rdb.HSet(ctx, s.keys.meta(id), "state", string(StateRunning), "finished", "0", "reason", "").Err(); err != nil {
+		return 0, fmt.Errorf("campaign %s: reopen: %w", id, err)
+	}
+	var total int64
+	var sb strings.Builder
+	err = s.forEachBatch(ctx, c, func(batch int, ids []int64) error {
+		sb.Reset()
+		for i, aid := range ids {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(strconv.FormatInt(aid, 10))
+		}
+		codes[0] = sb.String()
+		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch)}, codes...).StringSlice()
+		if err != nil {
+			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, err)
+		}
+		if len(res) == 0 {
+			return nil
+		}
+		b := &Batch{Campaign: id, Batch: batch, Gen: int(gen), IDs: make([]int64, len(res))}
+		for i, v := range res {
+			b.IDs[i], _ = strconv.ParseInt(v, 10, 64)
+		}
+		if _, err := s.enqueueBatch(ctx, c, b); err != nil {
+			return err
+		}
+		total += int64(len(res))
+		return nil
+	})
+	if err != nil {
+		return total, err
+	}
+	if total == 0 {
+		// Nothing to do: close the campaign again if everything is done.
+		_, err := s.ledger.Record(ctx, id, nil, s.now())
+		_ = err
+		s.closeIfDone(ctx, id)
+	}
+	return total, nil
+}
+
+// closeIfDone marks a campaign done when every asset has an outcome.
+func (s *Store) closeIfDone(ctx context.Context, id string) {
+	closeScript.Run(ctx, s.rdb, []string{s.keys.meta(id)}, s.now().UnixMilli())
+}
+
+var closeScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'state', 'total', '_done')
+if st[1] == 'running' and tonumber(st[3] or '0') >= tonumber(st[2] or '0') then
+  redis.call('HSET', KEYS[1], 'state', 'done', 'finished', ARGV[1])
+end
+return 0
+`)
+
+// Records calls fn with the ledger record of every asset of the campaign,
+// batch by batch; assets without an outcome yet have Outcome "pending".
+func (s *Store) Records(ctx context.Context, id string, fn func(Record) error) error {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.forEachBatch(ctx, c, func(batch int, ids []int64) error {
+		recs, err := s.ledger.Load(ctx, id, batch, ids)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if !r.Terminal() {
+				r.Outcome = OutcomePending
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Delete removes every key of a campaign.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	ks := []string{s.keys.meta(id)}
+	for seg := 0; seg < c.Segments; seg++ {
+		ks = append(ks, s.keys.segment(id, seg))
+	}
+	for b := 0; b < c.Batches; b++ {
+		ks = append(ks, s.keys.ledger(id, b))
+	}
+	for len(ks) > 0 {
+		n := min(len(ks), 500)
+		// One slot per campaign: a multi-key DEL is fine on Cluster.
+		if err := s.rdb.Del(ctx, ks[:n]...).Err(); err != nil {
+			return fmt.Errorf("delete campaign %s: %w", id, err)
+		}
+		ks = ks[n:]
+	}
+	return s.rdb.ZRem(ctx, s.keys.index(), id).Err()
+}
+
+// Janitor deletes campaigns that finished more than their retention ago.
+// Several processes may run it; a short lock keeps them from doing the
+// same work at once. It returns the number of campaigns deleted.
+func (s *Store) Janitor(ctx context.Context) (int, error) {
+	ok, err := s.rdb.SetNX(ctx, s.keys.janitorLock(), "1", time.Minute).Result()
+	if err != nil || !ok {
+		return 0, err
+	}
+	ids, err := s.rdb.ZRange(ctx, s.keys.index(), 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("janitor: %w", err)
+	}
+	now := s.now()
+	n := 0
+	for _, id := range ids {
+		c, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			s.rdb.ZRem(ctx, s.keys.index(), id)
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if c.State.Final() && !c.FinishedAt.IsZero() && now.Sub(c.FinishedAt) > c.Policy.Retention {
+			if err := s.Delete(ctx, id); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

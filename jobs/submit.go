@@ -1,0 +1,276 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/labelreset/labelreset/jobs/idfile"
+)
+
+// Input yields asset IDs: the valid ones as rows, a bad one as a
+// *idfile.BadRow error (reading continues), io.EOF at the end. An
+// *idfile.Reader is an Input.
+type Input interface {
+	Next() (idfile.Row, error)
+}
+
+// IDList is an Input over IDs given as strings (e.g. --ids 1,2,3 or a JSON
+// array); positions are reported as line numbers of source name.
+func IDList(name string, values []string) Input {
+	return &idList{name: name, vals: values}
+}
+
+type idList struct {
+	name string
+	vals []string
+	i    int
+}
+
+func (l *idList) Next() (idfile.Row, error) {
+	for l.i < len(l.vals) {
+		l.i++
+		v := l.vals[l.i-1]
+		id, err := idfile.ParseID(v)
+		if err != nil {
+			reason := err.Error()
+			var ie *idfile.IDError
+			if errors.As(err, &ie) {
+				reason = ie.Reason
+			}
+			return idfile.Row{}, &idfile.BadRow{File: l.name, Line: l.i, Value: v, Reason: reason}
+		}
+		return idfile.Row{Line: l.i, ID: id}, nil
+	}
+	if len(l.vals) == 0 {
+		return idfile.Row{}, fmt.Errorf("%s: %w", l.name, idfile.ErrNoIDs)
+	}
+	return idfile.Row{}, io.EOF
+}
+
+// MaxBadRowsKept bounds the bad rows a plan keeps for display; all are
+// counted.
+const MaxBadRowsKept = 100
+
+// Plan is what a submit will do, computed before anything is written.
+type Plan struct {
+	Campaign   string   `json:"campaign"`
+	Name       string   `json:"name"`
+	Mode       Mode     `json:"mode"`
+	Labels     []string `json:"labels,omitempty"`
+	TeamID     string   `json:"team_id,omitempty"`
+	Priority   Priority `json:"priority"`
+	Rows       int64    `json:"rows"`
+	Valid      int64    `json:"valid"`
+	Duplicates int64    `json:"duplicates"`
+	Bad        int64    `json:"bad"`
+	BadRows    []string `json:"bad_rows,omitempty"`
+	BatchSize  int      `json:"batch_size"`
+	Batches    int      `json:"batches"`
+	// New is the number of IDs that the campaign does not hold yet (equal
+	// to Valid for a new campaign).
+	New int64 `json:"new"`
+
+	ids *IDSet
+}
+
+// ReadPlan reads the whole input, validating and de-duplicating it. It
+// writes nothing. A bad row is counted and kept (up to MaxBadRowsKept);
+// any other read error is returned.
+func ReadPlan(def *Campaign, in Input) (*Plan, error) {
+	p := &Plan{
+		Campaign: def.ID, Name: def.Name, Mode: def.Mode, Labels: def.Labels,
+		TeamID: def.TeamID, Priority: def.Priority, BatchSize: def.BatchSize, ids: NewIDSet(),
+	}
+	for {
+		row, err := in.Next()
+		if err == io.EOF {
+			break
+		}
+		var bad *idfile.BadRow
+		if errors.As(err, &bad) {
+			p.Rows++
+			p.Bad++
+			if len(p.BadRows) < MaxBadRowsKept {
+				p.BadRows = append(p.BadRows, bad.Error())
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.Rows++
+		if p.ids.Add(row.ID) {
+			p.Valid++
+		} else {
+			p.Duplicates++
+		}
+	}
+	p.New = p.Valid
+	p.Batches = batchesFor(p.Valid, p.BatchSize)
+	return p, nil
+}
+
+func batchesFor(n int64, size int) int {
+	if size <= 0 {
+		return 0
+	}
+	return int((n + int64(size) - 1) / int64(size))
+}
+
+// SubmitOptions are the per-submit knobs.
+type SubmitOptions struct {
+	// Strict refuses the whole input when any row is bad.
+	Strict bool
+	// Append adds the new IDs of the input to an existing campaign with the
+	// same ID instead of refusing a different input.
+	Append bool
+	// ConfirmAbove creates campaigns with more assets than this pending:
+	// they wait for Approve. 0 means the default (1000); negative never.
+	ConfirmAbove int64
+	// Approved skips the confirmation (--yes).
+	Approved bool
+}
+
+// DefaultConfirmAbove is the asset count above which a campaign waits for
+// approval.
+const DefaultConfirmAbove = 1000
+
+// SubmitResult says what Submit did.
+type SubmitResult struct {
+	Plan     *Plan
+	Campaign *Campaign
+	// Created is true for a new campaign; Existing for a no-op re-submit.
+	Created  bool
+	Existing bool
+	// Appended is the number of new IDs added to an existing campaign.
+	Appended int64
+	// Enqueued is the number of batch tasks created by this call.
+	Enqueued int
+}
+
+// ErrInputMismatch is returned when a campaign ID is submitted again with
+// different IDs and Append is not set.
+var ErrInputMismatch = errors.New("campaign exists with a different input")
+
+// ErrNoValidIDs is returned when the input had rows but none was valid.
+var ErrNoValidIDs = errors.New("no valid asset IDs")
+
+// ErrStrict is returned when Strict is set and the input had bad rows.
+var ErrStrict = errors.New("input has bad rows (strict mode)")
+
+// Submit creates (or completes, or appends to) the campaign def with the
+// planned IDs and enqueues its batches. Submitting the same campaign ID
+// with the same IDs again enqueues nothing new.
+func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts SubmitOptions) (*SubmitResult, error) {
+	if opts.Strict && plan.Bad > 0 {
+		return nil, fmt.Errorf("%w: %d bad of %d rows, first: %s", ErrStrict, plan.Bad, plan.Rows, strings.Join(firstN(plan.BadRows, 3), "; "))
+	}
+	if plan.Valid == 0 {
+		return nil, fmt.Errorf("%w (%d rows, %d bad)", ErrNoValidIDs, plan.Rows, plan.Bad)
+	}
+	if def.CreatedAt.IsZero() {
+		def.CreatedAt = s.now().UTC()
+	}
+	if def.ID == "" {
+		def.ID = NewCampaignID(def.CreatedAt)
+	}
+	plan.Campaign = def.ID
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	res := &SubmitResult{Plan: plan}
+	confirm := opts.ConfirmAbove
+	if confirm == 0 {
+		confirm = DefaultConfirmAbove
+	}
+	def.State = StateRunning
+	if confirm > 0 && plan.Valid > confirm && !opts.Approved {
+		def.State = StatePending
+	}
+	created, err := s.create(ctx, def)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		res.Created = true
+		if _, err := s.addSegment(ctx, def.ID, 0, plan.ids, def.BatchSize, plan.ids.Fingerprint(), false); err != nil {
+			return nil, err
+		}
+		res.Appended = plan.Valid
+	} else {
+		existing, err := s.Get(ctx, def.ID)
+		if err != nil {
+			return nil, err
+		}
+		if existing.Mode != def.Mode || strings.Join(existing.Labels, ",") != strings.Join(def.Labels, ",") {
+			return nil, fmt.Errorf("campaign %s exists with mode %s and labels [%s]: %w",
+				def.ID, existing.Mode, strings.Join(existing.Labels, ","), ErrInputMismatch)
+		}
+		all, err := s.allIDs(ctx, existing)
+		if err != nil {
+			return nil, err
+		}
+		newIDs := plan.ids.Minus(all)
+		plan.New = newIDs.Len()
+		switch {
+		case plan.ids.Equal(all) || (opts.Append && newIDs.Len() == 0):
+			res.Existing = true
+		case !opts.Append:
+			return nil, fmt.Errorf("campaign %s already holds %d IDs and this input has %d, %d of them new: %w; "+
+				"use --append to add the new IDs, or choose another --campaign",
+				def.ID, existing.Total, plan.Valid, newIDs.Len(), ErrInputMismatch)
+		default:
+			if existing.State.Final() && existing.State != StateDone {
+				return nil, fmt.Errorf("campaign %s is %s: %w", def.ID, existing.State, ErrTransition)
+			}
+			union := all
+			union.Union(newIDs)
+			if _, err := s.addSegment(ctx, def.ID, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), true); err != nil {
+				return nil, err
+			}
+			res.Appended = newIDs.Len()
+		}
+	}
+	c, err := s.Get(ctx, def.ID)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != StatePending && !c.State.Final() {
+		if res.Enqueued, err = s.EnsureEnqueued(ctx, c); err != nil {
+			return res, err
+		}
+	}
+	res.Campaign = c
+	return res, nil
+}
+
+// addSegment stores a new segment of IDs.
+func (s *Store) addSegment(ctx context.Context, cid string, seg int, ids *IDSet, batchSize int, fp string, reopen bool) (int, error) {
+	b, err := ids.marshal()
+	if err != nil {
+		return 0, fmt.Errorf("campaign %s: encode IDs: %w", cid, err)
+	}
+	r := "0"
+	if reopen {
+		r = "1"
+	}
+	n, err := addSegmentScript.Run(ctx, s.rdb, []string{s.keys.meta(cid), s.keys.segment(cid, seg)},
+		seg, b, ids.Len(), batchSize, fp, r).Int()
+	if err != nil {
+		return 0, fmt.Errorf("campaign %s: store IDs: %w", cid, err)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("campaign %s was changed by another submit at the same time; try again", cid)
+	}
+	return n, nil
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

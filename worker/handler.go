@@ -1,0 +1,325 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// Caller is the part of the PDCP client the worker uses.
+type Caller interface {
+	DeleteLabels(ctx context.Context, assetID int64) client.Result
+	RemoveLabels(ctx context.Context, assetID int64, labels []string) client.Result
+}
+
+// Limiter is the shared rate limit (see package ratelimit).
+type Limiter interface {
+	Wait(ctx context.Context, team string) error
+	PauseUntil(ctx context.Context, t time.Time) error
+	Throttled(ctx context.Context)
+}
+
+type noLimit struct{}
+
+func (noLimit) Wait(context.Context, string) error          { return nil }
+func (noLimit) PauseUntil(context.Context, time.Time) error { return nil }
+func (noLimit) Throttled(context.Context)                   {}
+
+// retryLater asks asynq to run the batch again after delay without
+// counting a failure: the batch is healthy, its campaign is only waiting
+// (paused, blocked, backing off, or the worker is shutting down).
+type retryLater struct {
+	delay  time.Duration
+	reason string
+}
+
+func (e *retryLater) Error() string {
+	return fmt.Sprintf("batch handed back (%s), next run in %v", e.reason, e.delay.Round(time.Millisecond))
+}
+
+func isGone(err error) bool {
+	return errors.Is(err, jobs.ErrCampaignGone) || errors.Is(err, jobs.ErrNotFound)
+}
+
+// asset is the in-memory state of one asset of a running batch.
+type asset struct {
+	id       int64
+	attempts int
+	status   int
+	lastErr  string
+}
+
+// batchRun collects the assets of a batch that must be handed back.
+type batchRun struct {
+	mu       sync.Mutex
+	deferred []jobs.Record
+	delay    time.Duration
+	reason   string
+}
+
+func (b *batchRun) handBack(a *asset, delay time.Duration, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.deferred = append(b.deferred, jobs.Record{
+		AssetID: a.id, Outcome: "retrying", Status: a.status, Attempts: a.attempts, Error: a.lastErr,
+	})
+	if len(b.deferred) == 1 || delay < b.delay {
+		b.delay, b.reason = delay, reason
+	}
+}
+
+// ProcessTask handles one batch task.
+func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	b, err := jobs.DecodeBatch(t.Payload())
+	if err != nil {
+		w.metrics.batches.WithLabelValues("failed").Inc()
+		w.log.Error("discarding an unreadable batch task", "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	ci, err := w.control.get(ctx, b.Campaign)
+	if isGone(err) {
+		w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch)
+		return nil
+	}
+	if err != nil {
+		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
+	}
+	switch st := ci.State(); {
+	case st == jobs.StateCancelled:
+		return w.cancelBatch(ctx, b)
+	case st == jobs.StateDone:
+		// Every asset has an outcome; this can only be a leftover copy.
+		w.metrics.batches.WithLabelValues("done").Inc()
+		return nil
+	case st.Holding():
+		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign " + string(st)})
+	}
+	recs, err := w.ledger.Load(ctx, b.Campaign, b.Batch, b.IDs)
+	if err != nil {
+		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "ledger unreadable"})
+	}
+	run := &batchRun{}
+	var wg sync.WaitGroup
+	for _, r := range recs {
+		if r.Terminal() {
+			continue
+		}
+		a := &asset{id: r.AssetID, attempts: r.Attempts, status: r.Status, lastErr: r.Error}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.runAsset(ctx, ci, b, a, run)
+		}()
+	}
+	wg.Wait()
+	if len(run.deferred) == 0 {
+		w.metrics.batches.WithLabelValues("done").Inc()
+		return nil
+	}
+	// Keep the attempts made so far, so a re-run continues counting.
+	w.writeAndWait(b.Campaign, b.Batch, run.deferred)
+	return w.requeue(&retryLater{delay: run.delay, reason: run.reason})
+}
+
+func (w *Worker) requeue(e *retryLater) error {
+	w.metrics.batches.WithLabelValues("requeued").Inc()
+	return e
+}
+
+// writeAndWait records non-urgent records through the writer and waits
+// until they are durable.
+func (w *Worker) writeAndWait(campaign string, batch int, recs []jobs.Record) {
+	var wg sync.WaitGroup
+	wg.Add(len(recs))
+	for _, r := range recs {
+		w.writer.in <- record{campaign: campaign, batch: batch, rec: r, done: wg.Done}
+	}
+	wg.Wait()
+}
+
+// cancelBatch records "cancelled" for every asset of the batch that has no
+// outcome yet (the ledger keeps the ones that have).
+func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch) error {
+	now := time.Now()
+	recs := make([]jobs.Record, len(b.IDs))
+	for i, id := range b.IDs {
+		recs[i] = jobs.Record{AssetID: id, Outcome: jobs.OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}
+	}
+	w.writeAndWait(b.Campaign, b.Batch, recs)
+	w.metrics.batches.WithLabelValues("done").Inc()
+	return nil
+}
+
+// runAsset drives one asset to a terminal outcome, or hands it back.
+func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRun) {
+	policy := ci.def.Policy
+	for {
+		// A slot bounds the calls in flight plus the outcomes not yet durable.
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			run.handBack(a, time.Second, "shutting down")
+			return
+		}
+		release := func() { <-w.slots }
+		if !w.mayCall(ci, b, a, run) {
+			release()
+			return
+		}
+		if err := w.limiter.Wait(ctx, ci.def.TeamID); err != nil {
+			release()
+			run.handBack(a, time.Second, "shutting down")
+			return
+		}
+		// The limiter may have waited: look at the state once more.
+		if !w.mayCall(ci, b, a, run) {
+			release()
+			return
+		}
+		w.metrics.inflight.Inc()
+		var res client.Result
+		if ci.def.Mode == jobs.ModeRemove {
+			res = ci.caller.RemoveLabels(w.callCtx, a.id, ci.def.Labels)
+		} else {
+			res = ci.caller.DeleteLabels(w.callCtx, a.id)
+		}
+		w.metrics.inflight.Dec()
+		w.metrics.request(&res)
+		a.attempts++
+		a.status = res.Status
+		a.lastErr = res.Error()
+
+		switch res.Outcome {
+		case client.OutcomeReset, client.OutcomeNotFound, client.OutcomeInvalid, client.OutcomePermanent:
+			w.finish(b, a, terminalOutcome(res.Outcome), release)
+			return
+		case client.OutcomeUnauthorized:
+			release()
+			a.attempts-- // the key is wrong, not the asset: this call does not count
+			w.block(ci, &res)
+			run.handBack(a, w.cfg.HoldDelay, "campaign blocked")
+			return
+		}
+		// Throttled or retryable.
+		if w.callCtx.Err() != nil {
+			release()
+			a.attempts--
+			run.handBack(a, time.Second, "shutting down")
+			return
+		}
+		if res.Outcome == client.OutcomeThrottled {
+			w.metrics.throttled.Inc()
+		}
+		if a.attempts >= policy.MaxAttempts {
+			a.lastErr = fmt.Sprintf("gave up after %d attempts: %s", a.attempts, a.lastErr)
+			w.finish(b, a, jobs.OutcomeFailed, release)
+			return
+		}
+		release()
+		delay := backoff(policy, a.attempts)
+		reason := "server_error"
+		switch {
+		case res.RetryAfter > 0:
+			delay = res.RetryAfter
+			reason = "throttled"
+			_ = w.limiter.PauseUntil(ctx, time.Now().Add(res.RetryAfter))
+		case res.Outcome == client.OutcomeThrottled:
+			reason = "throttled"
+			w.limiter.Throttled(ctx)
+		case res.Status == 0:
+			reason = "network"
+		}
+		w.metrics.retries.WithLabelValues(reason).Inc()
+		if delay > w.cfg.HandBackAfter {
+			run.handBack(a, delay, "backing off")
+			return
+		}
+		if err := sleepCtx(ctx, delay); err != nil {
+			run.handBack(a, time.Second, "shutting down")
+			return
+		}
+	}
+}
+
+// mayCall reports whether a call may start now; if not, it hands the asset
+// back (or records it cancelled) according to the campaign state.
+func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRun) bool {
+	if w.stopping.Load() {
+		run.handBack(a, time.Second, "shutting down")
+		return false
+	}
+	switch st := ci.State(); st {
+	case jobs.StateRunning:
+		return true
+	case jobs.StateCancelled:
+		w.writer.in <- record{campaign: b.Campaign, batch: b.Batch, rec: jobs.Record{
+			AssetID: a.id, Outcome: jobs.OutcomeCancelled, Status: a.status, Attempts: a.attempts,
+			Error: "campaign cancelled", FinishedAt: time.Now(),
+		}}
+		return false
+	default:
+		run.handBack(a, w.cfg.HoldDelay, "campaign "+string(st))
+		return false
+	}
+}
+
+// finish sends a terminal outcome to the ledger; release frees the slot
+// once it is durable.
+func (w *Worker) finish(b *jobs.Batch, a *asset, outcome string, release func()) {
+	errText := a.lastErr
+	if outcome == jobs.OutcomeReset {
+		errText = ""
+	}
+	w.writer.in <- record{campaign: b.Campaign, batch: b.Batch, done: release, rec: jobs.Record{
+		AssetID: a.id, Outcome: outcome, Status: a.status, Attempts: a.attempts,
+		Error: errText, FinishedAt: time.Now(),
+	}}
+}
+
+func terminalOutcome(o client.Outcome) string {
+	switch o {
+	case client.OutcomeReset:
+		return jobs.OutcomeReset
+	case client.OutcomeNotFound:
+		return jobs.OutcomeNotFound
+	case client.OutcomeInvalid:
+		return jobs.OutcomeInvalid
+	}
+	return jobs.OutcomeFailed
+}
+
+// block stops every call of the campaign in this process at once and
+// marks it blocked in Redis, so other processes stop within one poll. It
+// logs one error per process; no asset is marked failed.
+func (w *Worker) block(ci *campaignInfo, res *client.Result) {
+	w.control.setLocal(ci.def.ID, jobs.StateBlocked)
+	if ci.blocked.Swap(true) {
+		return
+	}
+	code := ""
+	if res.API != nil && res.API.Code != "" {
+		code = " " + res.API.Code
+	}
+	reason := fmt.Sprintf("PDCP answered HTTP %d%s: the API key or team ID is not accepted; "+
+		"fix PDCP_API_KEY / PDCP_TEAM_ID, then run: labelreset resume %s", res.Status, code, ci.def.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	changed, err := w.store.Block(ctx, ci.def.ID, reason)
+	switch {
+	case err != nil:
+		w.log.Error("campaign blocked by PDCP authentication; could not record it", "campaign", ci.def.ID, "status", res.Status, "err", err)
+	case changed:
+		w.log.Error("campaign blocked: PDCP refused the credentials; no further calls until it is resumed",
+			"campaign", ci.def.ID, "status", res.Status, "resume", "labelreset resume "+ci.def.ID)
+	}
+}
+
+var _ = slog.LevelInfo

@@ -1,0 +1,105 @@
+package worker
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// Metrics are the worker's Prometheus metrics. They are registered on an
+// injected registerer, never the global one, so that several workers (in
+// tests) and the API server can live in one process.
+type Metrics struct {
+	assets    *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	duration  prometheus.Histogram
+	retries   *prometheus.CounterVec
+	throttled prometheus.Counter
+	inflight  prometheus.Gauge
+	batches   *prometheus.CounterVec
+	redisUp   prometheus.Gauge
+
+	// Children resolved once: label lookups are too slow for the hot path.
+	byOutcome map[string]prometheus.Counter
+	mu        sync.RWMutex
+	byCode    map[int]prometheus.Counter
+}
+
+// NewMetrics creates and registers the worker metrics on reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		assets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "labelreset_assets_processed_total",
+			Help: "Assets that reached a final outcome, by outcome.",
+		}, []string{"outcome"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "labelreset_api_requests_total",
+			Help: "PDCP API requests by HTTP status code (\"error\" when no response arrived).",
+		}, []string{"code"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "labelreset_api_request_duration_seconds",
+			Help:    "Duration of PDCP API requests.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "labelreset_retries_total",
+			Help: "Asset retries scheduled, by reason (throttled, server_error, network).",
+		}, []string{"reason"}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_throttled_total",
+			Help: "PDCP answers asking to slow down (429, or 503 with Retry-After).",
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "labelreset_inflight_requests",
+			Help: "PDCP API requests in flight in this process.",
+		}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "labelreset_batches_processed_total",
+			Help: "Batch tasks handled, by result (done, requeued, failed).",
+		}, []string{"result"}),
+		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "labelreset_redis_up",
+			Help: "1 when the last Redis health check succeeded.",
+		}),
+		byOutcome: map[string]prometheus.Counter{},
+		byCode:    map[int]prometheus.Counter{},
+	}
+	for _, o := range jobs.Outcomes {
+		m.byOutcome[o] = m.assets.WithLabelValues(o)
+	}
+	for _, r := range []string{"throttled", "server_error", "network"} {
+		m.retries.WithLabelValues(r)
+	}
+	for _, r := range []string{"done", "requeued", "failed"} {
+		m.batches.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.assets, m.requests, m.duration, m.retries, m.throttled, m.inflight, m.batches, m.redisUp)
+	}
+	return m
+}
+
+func (m *Metrics) outcome(o string) { m.byOutcome[o].Inc() }
+
+func (m *Metrics) request(r *client.Result) {
+	m.duration.Observe(r.Duration.Seconds())
+	m.mu.RLock()
+	c := m.byCode[r.Status]
+	m.mu.RUnlock()
+	if c == nil {
+		code := "error"
+		if r.Status > 0 {
+			code = strconv.Itoa(r.Status)
+		}
+		c = m.requests.WithLabelValues(code)
+		m.mu.Lock()
+		m.byCode[r.Status] = c
+		m.mu.Unlock()
+	}
+	c.Inc()
+}

@@ -1,0 +1,398 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// Config configures a Worker. Zero values take the documented defaults.
+type Config struct {
+	// Redis locates the shared Redis (required).
+	Redis *redis.UniversalOptions
+	// Namespace of keys and queues. Default jobs.DefaultNamespace.
+	Namespace string
+	// API returns the PDCP caller for a team ID ("" = the configured
+	// default team). Required.
+	API func(teamID string) Caller
+	// Limiter is the shared requests/s budget; nil means unlimited.
+	Limiter Limiter
+	// Concurrency caps PDCP calls in flight in this process (plus their
+	// outcomes not yet recorded). Default 64.
+	Concurrency int
+	// ShutdownTimeout bounds a graceful stop: in-flight calls finish and
+	// their outcomes are recorded; unfinished batches go back to the queue.
+	// Default 25s (keep it below Kubernetes' terminationGracePeriodSeconds).
+	ShutdownTimeout time.Duration
+	// StatePollInterval is how often campaign states (pause, cancel,
+	// block) are re-read from Redis. Default 200ms. jobs.StoreOptions'
+	// ControlDelay must be larger.
+	StatePollInterval time.Duration
+	// HandBackAfter: an asset whose next attempt is further away than this
+	// is handed back to the queue instead of holding the batch. Default 2s.
+	HandBackAfter time.Duration
+	// HoldDelay is how long a batch of a paused, blocked, stopped or
+	// pending campaign waits in the queue before it is looked at again.
+	// Default 2s.
+	HoldDelay time.Duration
+	// JanitorInterval is how often expired campaigns are deleted. Default 5m.
+	JanitorInterval time.Duration
+	// Registerer receives the metrics; nil means a private registry.
+	Registerer prometheus.Registerer
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Redis == nil || len(c.Redis.Addrs) == 0 {
+		return errors.New("worker: Redis is required")
+	}
+	if c.API == nil {
+		return errors.New("worker: API is required")
+	}
+	if c.Namespace == "" {
+		c.Namespace = jobs.DefaultNamespace
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
+	}
+	if c.Concurrency < 1 || c.Concurrency > 10000 {
+		return fmt.Errorf("worker: concurrency %d: want 1..10000", c.Concurrency)
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 25 * time.Second
+	}
+	if c.StatePollInterval == 0 {
+		c.StatePollInterval = 200 * time.Millisecond
+	}
+	if c.HandBackAfter == 0 {
+		c.HandBackAfter = 2 * time.Second
+	}
+	if c.HoldDelay == 0 {
+		c.HoldDelay = 2 * time.Second
+	}
+	if c.JanitorInterval == 0 {
+		c.JanitorInterval = 5 * time.Minute
+	}
+	if c.Limiter == nil {
+		c.Limiter = noLimit{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	return nil
+}
+
+// Worker processes batch tasks: one asynq server plus the state poller,
+// the ledger writer and the janitor, under one Run lifecycle.
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	rdb     redis.UniversalClient // our own commands
+	qrdb    redis.UniversalClient // asynq's, guarded against busy loops
+	store   *jobs.Store
+	ledger  *jobs.Ledger
+	control *control
+	writer  *writer
+	metrics *Metrics
+	limiter Limiter
+	slots   chan struct{}
+
+	// callCtx is cancelled only when the shutdown timeout has passed:
+	// calls in flight at SIGTERM may finish and be recorded.
+	callCtx    context.Context
+	callCancel context.CancelFunc
+	stopping   atomic.Bool
+	ready      atomic.Bool
+	closeOnce  sync.Once
+}
+
+// New builds a Worker; Run starts it.
+func New(cfg Config) (*Worker, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: make(chan struct{}, cfg.Concurrency)}
+	opts := *cfg.Redis
+	opts.PoolSize = max(opts.PoolSize, 16)
+	w.rdb = redis.NewUniversalClient(&opts)
+	qopts := *cfg.Redis
+	w.qrdb = redis.NewUniversalClient(&qopts)
+	w.qrdb.AddHook(&redisGuard{})
+	w.store = jobs.NewStore(w.rdb, jobs.StoreOptions{Namespace: cfg.Namespace})
+	w.ledger = w.store.Ledger()
+	w.metrics = NewMetrics(cfg.Registerer)
+	cfg.Registerer.MustRegister(newQueueCollector(w.qrdb, cfg.Namespace, w.store))
+	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
+		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}}
+	w.writer = newWriter(w.ledger, cfg.Concurrency, w.log, w.metrics, w.onChange)
+	w.callCtx, w.callCancel = context.WithCancel(context.Background())
+	return w, nil
+}
+
+// Store returns the worker's campaign store.
+func (w *Worker) Store() *jobs.Store { return w.store }
+
+func (w *Worker) onChange(campaign string, ch jobs.Change) {
+	switch ch {
+	case jobs.ChangeFinished:
+		w.log.Info("campaign finished", "campaign", campaign)
+	case jobs.ChangeStopped:
+		w.control.setLocal(campaign, jobs.StateStopped)
+		w.log.Error("campaign stopped: failure ratio above its limit; see `labelreset status` for the reason",
+			"campaign", campaign)
+	}
+}
+
+// Ready reports whether the worker is processing: Redis answers and the
+// asynq server runs.
+func (w *Worker) Ready() error {
+	if !w.ready.Load() {
+		return errors.New("not ready: Redis unreachable or worker not started")
+	}
+	return nil
+}
+
+// Run processes tasks until ctx is cancelled, then shuts down gracefully
+// within ShutdownTimeout. Shutdown order: stop starting calls; let asynq
+// wait for handlers (they finish in-flight calls and hand back the rest);
+// flush the ledger writer; close Redis clients.
+func (w *Worker) Run(ctx context.Context) error {
+	srv := asynq.NewServerFromRedisClient(w.qrdb, asynq.Config{
+		Concurrency:              w.batchSlots(),
+		Queues:                   jobs.Queues(w.cfg.Namespace),
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: time.Second,
+		TaskCheckInterval:        200 * time.Millisecond,
+		RetryDelayFunc:           retryDelay,
+		IsFailure:                func(err error) bool { var rl *retryLater; return !errors.As(err, &rl) },
+		Logger:                   asynqLogger{w.log},
+		LogLevel:                 asynq.WarnLevel,
+		HealthCheckFunc: func(err error) {
+			if err != nil {
+				w.ready.Store(false)
+				w.metrics.redisUp.Set(0)
+			}
+		},
+		HealthCheckInterval: 5 * time.Second,
+	})
+	go w.writer.run()
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); w.control.run(bg) }()
+	go func() { defer wg.Done(); w.health(bg) }()
+	go func() { defer wg.Done(); w.janitor(bg) }()
+
+	if err := srv.Start(asynq.HandlerFunc(w.ProcessTask)); err != nil {
+		stopBG()
+		wg.Wait()
+		close(w.writer.in)
+		w.close()
+		return fmt.Errorf("start worker: %w", err)
+	}
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "batch_slots", w.batchSlots(), "namespace", w.cfg.Namespace)
+	<-ctx.Done()
+	w.log.Info("worker stopping", "timeout", w.cfg.ShutdownTimeout)
+	w.stopping.Store(true)
+	w.ready.Store(false)
+	hard := time.AfterFunc(w.cfg.ShutdownTimeout, w.callCancel)
+	srv.Shutdown()
+	hard.Stop()
+	close(w.writer.in)
+	// The writer drains what the handlers sent before returning.
+	for len(w.writer.in) > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(w.writer.linger * 2)
+	stopBG()
+	wg.Wait()
+	w.close()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+func (w *Worker) close() {
+	w.closeOnce.Do(func() {
+		w.callCancel()
+		w.rdb.Close()
+		w.qrdb.Close()
+	})
+}
+
+// batchSlots is asynq's concurrency: enough batches in hand to keep every
+// call slot busy while some batches wait on backoff, plus spares.
+func (w *Worker) batchSlots() int {
+	return 2*((w.cfg.Concurrency+99)/100) + 4
+}
+
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	var rl *retryLater
+	if errors.As(err, &rl) {
+		return rl.delay
+	}
+	return min(asynq.DefaultRetryDelayFunc(n, err, t), time.Minute)
+}
+
+// health pings Redis every second and keeps readiness and redis_up
+// current.
+func (w *Worker) health(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := w.rdb.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			w.metrics.redisUp.Set(1)
+			w.ready.Store(!w.stopping.Load())
+		} else if ctx.Err() == nil {
+			w.metrics.redisUp.Set(0)
+			w.ready.Store(false)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) janitor(ctx context.Context) {
+	t := time.NewTicker(w.cfg.JanitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := w.store.Janitor(ctx); err != nil {
+			w.log.Warn("janitor failed", "err", err)
+		} else if n > 0 {
+			w.log.Info("expired campaigns deleted", "count", n)
+		}
+	}
+}
+
+// redisGuard is a go-redis hook on asynq's connection. asynq v0.26's
+// processor retries a failed dequeue at once, in a tight loop, while Redis
+// is unreachable; the guard makes commands wait while Redis is known to be
+// down (probing at a growing interval up to 2s), so an idle worker stays
+// idle during an outage.
+type redisGuard struct {
+	mu       sync.Mutex
+	down     bool
+	nextTry  time.Time
+	interval time.Duration
+}
+
+func (g *redisGuard) wait(ctx context.Context) {
+	g.mu.Lock()
+	if !g.down {
+		g.mu.Unlock()
+		return
+	}
+	wait := time.Until(g.nextTry)
+	g.nextTry = time.Now().Add(max(wait, 0) + g.interval)
+	g.mu.Unlock()
+	if wait > 0 {
+		_ = sleepCtx(ctx, wait)
+	}
+}
+
+func (g *redisGuard) report(err error) {
+	var ne net.Error
+	isNet := err != nil && (errors.As(err, &ne) || errors.Is(err, redis.ErrClosed))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case isNet && !g.down:
+		g.down = true
+		g.interval = 250 * time.Millisecond
+		g.nextTry = time.Now().Add(g.interval)
+	case isNet:
+		g.interval = min(g.interval*2, 2*time.Second)
+	case err == nil || errors.Is(err, redis.Nil):
+		g.down = false
+	}
+}
+
+func (g *redisGuard) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (g *redisGuard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		g.wait(ctx)
+		err := next(ctx, cmd)
+		g.report(err)
+		return err
+	}
+}
+
+func (g *redisGuard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		g.wait(ctx)
+		err := next(ctx, cmds)
+		g.report(err)
+		return err
+	}
+}
+
+// asynqLogger routes asynq's logs to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+
+// OpsHandler serves /metrics from g, /healthz (process alive) and /readyz
+// (ready() == nil).
+func OpsHandler(g prometheus.Gatherer, ready func() error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttpHandler(g))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,126 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// record is one outcome on its way to the ledger. done runs once the
+// record is durable; the worker slot that produced it is released there,
+// so "finished but not yet recorded" assets never exceed the concurrency —
+// which bounds how many calls a SIGKILL can make a successor repeat.
+type record struct {
+	campaign string
+	batch    int
+	rec      jobs.Record
+	done     func()
+}
+
+// writer group-commits ledger records: whatever arrived while the previous
+// write was in flight (plus up to linger) goes out in one script call per
+// campaign. At 20k outcomes/s that is a few Redis commands per hundred
+// assets instead of several per asset.
+type writer struct {
+	ledger   *jobs.Ledger
+	in       chan record
+	linger   time.Duration
+	maxBatch int
+	log      *slog.Logger
+	onChange func(campaign string, ch jobs.Change)
+	metrics  *Metrics
+}
+
+func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
+	return &writer{
+		ledger: l, in: make(chan record, capacity), linger: 2 * time.Millisecond,
+		maxBatch: 1024, log: log, onChange: onChange, metrics: m,
+	}
+}
+
+// run writes until in is closed and drained. Write errors are retried
+// (with backoff) forever: an outcome is never dropped; while Redis is down
+// the slots stay taken, which stops new PDCP calls.
+func (w *writer) run() {
+	buf := make([]record, 0, w.maxBatch)
+	for {
+		first, ok := <-w.in
+		if !ok {
+			return
+		}
+		buf = append(buf[:0], first)
+		timer := time.NewTimer(w.linger)
+	collect:
+		for len(buf) < w.maxBatch {
+			select {
+			case r, ok := <-w.in:
+				if !ok {
+					break collect
+				}
+				buf = append(buf, r)
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		w.flush(buf)
+	}
+}
+
+func (w *writer) flush(buf []record) {
+	// Group by campaign, then by batch, preserving order.
+	type group struct {
+		campaign string
+		batches  []jobs.BatchRecords
+		index    map[int]int
+	}
+	var groups []*group
+	byCampaign := map[string]*group{}
+	for _, r := range buf {
+		g := byCampaign[r.campaign]
+		if g == nil {
+			g = &group{campaign: r.campaign, index: map[int]int{}}
+			byCampaign[r.campaign] = g
+			groups = append(groups, g)
+		}
+		i, ok := g.index[r.batch]
+		if !ok {
+			i = len(g.batches)
+			g.index[r.batch] = i
+			g.batches = append(g.batches, jobs.BatchRecords{Batch: r.batch})
+		}
+		g.batches[i].Records = append(g.batches[i].Records, r.rec)
+	}
+	for _, g := range groups {
+		delay := 50 * time.Millisecond
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ch, err := w.ledger.Record(ctx, g.campaign, g.batches, time.Now())
+			cancel()
+			if err == nil {
+				if ch != jobs.ChangeNone && w.onChange != nil {
+					w.onChange(g.campaign, ch)
+				}
+				break
+			}
+			if isGone(err) {
+				w.log.Warn("dropping outcomes of a campaign whose data is gone", "campaign", g.campaign)
+				break
+			}
+			w.metrics.redisUp.Set(0)
+			w.log.Error("recording outcomes failed; retrying", "campaign", g.campaign, "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			delay = min(delay*2, 2*time.Second)
+		}
+	}
+	for _, r := range buf {
+		if r.rec.Terminal() {
+			w.metrics.outcome(r.rec.Outcome)
+		}
+		if r.done != nil {
+			r.done()
+		}
+	}
+}
