@@ -644,3 +644,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Redis returns the store's Redis client, for producers that keep their
+// own small records (idempotency keys, schedule state) in the namespace.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
