@@ -41,7 +41,8 @@ type Config struct {
 	// ControlDelay must be larger.
 	StatePollInterval time.Duration
 	// HandBackAfter: an asset whose next attempt is further away than this
-	// is handed back to the queue instead of holding the batch. Default 2s.
+	// is handed back to the queue instead of holding the batch. Default 250ms:
+	// a batch slot sleeping on a backoff would otherwise stall its whole batch.
 	HandBackAfter time.Duration
 	// HoldDelay is how long a batch of a paused, blocked, stopped or
 	// pending campaign waits in the queue before it is looked at again.
@@ -78,7 +79,7 @@ func (c *Config) setDefaults() error {
 		c.StatePollInterval = 200 * time.Millisecond
 	}
 	if c.HandBackAfter == 0 {
-		c.HandBackAfter = 2 * time.Second
+		c.HandBackAfter = 250 * time.Millisecond
 	}
 	if c.HoldDelay == 0 {
 		c.HoldDelay = 2 * time.Second
@@ -238,7 +239,7 @@ func (w *Worker) close() {
 // batchSlots is asynq's concurrency: enough batches in hand to keep every
 // call slot busy while some batches wait on backoff, plus spares.
 func (w *Worker) batchSlots() int {
-	return 2*((w.cfg.Concurrency+99)/100) + 4
+	return 4*((w.cfg.Concurrency+99)/100) + 4
 }
 
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {

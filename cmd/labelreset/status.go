@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// campaignStatus is the JSON form of a campaign in every status-like
+// command (and the HTTP API).
+type campaignStatus struct {
+	ID         string           `json:"id"`
+	Name       string           `json:"name"`
+	State      jobs.State       `json:"state"`
+	Reason     string           `json:"reason,omitempty"`
+	Total      int64            `json:"total"`
+	Counts     map[string]int64 `json:"counts"`
+	Mode       jobs.Mode        `json:"mode"`
+	Labels     []string         `json:"labels,omitempty"`
+	TeamID     string           `json:"team_id,omitempty"`
+	Priority   jobs.Priority    `json:"priority"`
+	Source     string           `json:"source,omitempty"`
+	Redrives   int              `json:"redrives"`
+	CreatedAt  time.Time        `json:"created_at"`
+	FinishedAt *time.Time       `json:"finished_at"`
+}
+
+func statusJSON(c *jobs.Campaign) campaignStatus {
+	counts := make(map[string]int64, len(jobs.Outcomes)+1)
+	for _, o := range jobs.Outcomes {
+		counts[o] = c.Counts[o]
+	}
+	counts[jobs.OutcomePending] = c.Total - c.Finished()
+	s := campaignStatus{
+		ID: c.ID, Name: c.Name, State: c.State, Reason: c.Reason, Total: c.Total, Counts: counts,
+		Mode: c.Mode, Labels: c.Labels, TeamID: c.TeamID, Priority: c.Priority, Source: c.Source,
+		Redrives: c.Gen, CreatedAt: c.CreatedAt,
+	}
+	if !c.FinishedAt.IsZero() {
+		t := c.FinishedAt
+		s.FinishedAt = &t
+	}
+	return s
+}
+
+func (a *app) writeJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// storeFor connects and returns a store plus its closer.
+func (a *app) storeFor(ctx context.Context, rf *redisFlags) (*jobs.Store, func(), error) {
+	_, rdb, err := a.connect(ctx, rf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace}), func() { rdb.Close() }, nil
+}
+
+func oneCampaign(pos []string) (string, error) {
+	if len(pos) != 1 {
+		return "", usagef("want exactly one CAMPAIGN argument, got %d", len(pos))
+	}
+	if err := jobs.ValidateCampaignID(pos[0]); err != nil {
+		return "", usageError{err}
+	}
+	return pos[0], nil
+}
+
+func (a *app) cmdStatus(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("status")
+	rf := a.addRedisFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON (id, state, total, counts, ...)")
+	watch := fs.Bool("watch", false, "redraw a progress bar until the campaign ends")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneCampaign(pos)
+	if err != nil {
+		return err
+	}
+	store, closeFn, err := a.storeFor(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if *watch {
+		c, err := a.watch(ctx, store, id, false)
+		if err != nil {
+			return err
+		}
+		return a.printStatus(c, *asJSON)
+	}
+	c, err := store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return a.printStatus(c, *asJSON)
+}
+
+func (a *app) printStatus(c *jobs.Campaign, asJSON bool) error {
+	if asJSON {
+		return a.writeJSON(statusJSON(c))
+	}
+	s := statusJSON(c)
+	w := a.stdout
+	fmt.Fprintf(w, "campaign:  %s (%s)\n", c.ID, c.Name)
+	fmt.Fprintf(w, "state:     %s", c.State)
+	if c.Reason != "" {
+		fmt.Fprintf(w, " — %s", c.Reason)
+	}
+	fmt.Fprintln(w)
+	mode := "delete all labels"
+	if c.Mode == jobs.ModeRemove {
+		mode = "remove " + strings.Join(c.Labels, ",")
+	}
+	fmt.Fprintf(w, "mode:      %s\n", mode)
+	fmt.Fprintf(w, "total:     %d\n", c.Total)
+	for _, o := range append(append([]string{}, jobs.Outcomes...), jobs.OutcomePending) {
+		fmt.Fprintf(w, "  %-10s %d\n", o, s.Counts[o])
+	}
+	fmt.Fprintf(w, "created:   %s\n", c.CreatedAt.Format(time.RFC3339))
+	if !c.FinishedAt.IsZero() {
+		fmt.Fprintf(w, "finished:  %s\n", c.FinishedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (a *app) cmdReport(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("report")
+	rf := a.addRedisFlags(fs)
+	out := fs.String("o", "-", "output file (- = stdout)")
+	format := fs.String("format", "csv", "csv or jsonl")
+	only := fs.String("only", "", "only these outcomes (comma-separated: reset,not_found,invalid,failed,cancelled,pending)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneCampaign(pos)
+	if err != nil {
+		return err
+	}
+	f, err := jobs.ParseReportFormat(*format)
+	if err != nil {
+		return usageError{err}
+	}
+	store, closeFn, err := a.storeFor(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	n, err := a.writeReport(ctx, store, id, *out, f, splitList(*only))
+	if err != nil {
+		return err
+	}
+	if *out != "-" {
+		fmt.Fprintf(a.stderr, "report of %s: %d rows written to %s\n", id, n, *out)
+	}
+	return nil
+}
+
+// writeReport writes atomically to a file (temp + rename) or to stdout.
+func (a *app) writeReport(ctx context.Context, store *jobs.Store, id, path string, f jobs.ReportFormat, only []string) (int64, error) {
+	if path == "-" || path == "" {
+		return store.WriteReport(ctx, id, a.stdout, f, only)
+	}
+	tmp, err := os.CreateTemp(dirOf(path), ".labelreset-report-*")
+	if err != nil {
+		return 0, fmt.Errorf("report %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := store.WriteReport(ctx, id, tmp, f, only)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, fmt.Errorf("report %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return n, fmt.Errorf("report %s: %w", path, err)
+	}
+	return n, nil
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (a *app) cmdCampaigns(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("campaigns")
+	rf := a.addRedisFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	limit := fs.Int("limit", 100, "most recent campaigns to list")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, closeFn, err := a.storeFor(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	cs, err := store.List(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]campaignStatus, len(cs))
+		for i, c := range cs {
+			out[i] = statusJSON(c)
+		}
+		return a.writeJSON(out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tTOTAL\tRESET\tNOT_FOUND\tINVALID\tFAILED\tCANCELLED\tPENDING\tCREATED\tFINISHED")
+	for _, c := range cs {
+		s := statusJSON(c)
+		fin := "-"
+		if s.FinishedAt != nil {
+			fin = s.FinishedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", c.ID, c.State, c.Total,
+			s.Counts["reset"], s.Counts["not_found"], s.Counts["invalid"], s.Counts["failed"],
+			s.Counts["cancelled"], s.Counts["pending"], c.CreatedAt.Format(time.RFC3339), fin)
+	}
+	return tw.Flush()
+}
+
+func controlCmd(action string) func(*app, context.Context, []string) error {
+	return func(a *app, ctx context.Context, args []string) error {
+		fs := a.newFlagSet(action)
+		rf := a.addRedisFlags(fs)
+		asJSON := fs.Bool("json", false, "print the campaign as JSON afterwards")
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := oneCampaign(pos)
+		if err != nil {
+			return err
+		}
+		store, closeFn, err := a.storeFor(ctx, rf)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		switch action {
+		case "approve":
+			_, err = store.Approve(ctx, id)
+		case "pause":
+			err = store.Pause(ctx, id)
+		case "resume":
+			_, err = store.Resume(ctx, id)
+		case "cancel":
+			_, err = store.Cancel(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		c, err := store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return a.writeJSON(statusJSON(c))
+		}
+		fmt.Fprintf(a.stdout, "campaign %s: %s\n", id, c.State)
+		return nil
+	}
+}
+
+func (a *app) cmdRetry(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("retry")
+	rf := a.addRedisFlags(fs)
+	outcomes := fs.String("outcome", "failed", "re-drive assets whose latest outcome is one of these (comma-separated)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneCampaign(pos)
+	if err != nil {
+		return err
+	}
+	store, closeFn, err := a.storeFor(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	n, err := store.Redrive(ctx, id, splitList(*outcomes))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.writeJSON(map[string]any{"campaign": id, "requeued": n})
+	}
+	fmt.Fprintf(a.stdout, "campaign %s: %d assets re-enqueued\n", id, n)
+	return nil
+}
+
+// watch redraws progress until the campaign is final or stops making
+// progress for a reason (blocked, stopped); with stopOnHold it also
+// returns for paused and pending campaigns.
+func (a *app) watch(ctx context.Context, store *jobs.Store, id string, stopOnHold bool) (*jobs.Campaign, error) {
+	p := newProgress(a.stderr, isTerminal(a.stderr))
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		c, err := store.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		p.update(c)
+		if c.State.Final() || c.State == jobs.StateBlocked || c.State == jobs.StateStopped ||
+			(stopOnHold && c.State.Holding()) {
+			p.done(c)
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			p.done(c)
+			return c, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// progress draws a bar on a terminal, or a plain line every few seconds.
+type progress struct {
+	w         io.Writer
+	tty       bool
+	start     time.Time
+	lastLine  time.Time
+	startDone int64
+	drawn     bool
+}
+
+func newProgress(w io.Writer, tty bool) *progress {
+	return &progress{w: w, tty: tty, start: time.Now(), startDone: -1}
+}
+
+func (p *progress) line(c *jobs.Campaign) string {
+	done := c.Finished()
+	if p.startDone < 0 {
+		p.startDone = done
+	}
+	el := time.Since(p.start).Seconds()
+	rate := 0.0
+	if el > 0.5 {
+		rate = float64(done-p.startDone) / el
+	}
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(c.Total-done)/rate) * time.Second).Round(time.Second).String()
+	}
+	pct := 0.0
+	if c.Total > 0 {
+		pct = 100 * float64(done) / float64(c.Total)
+	}
+	counts := fmt.Sprintf("reset %d  not_found %d  invalid %d  failed %d", c.Counts["reset"], c.Counts["not_found"], c.Counts["invalid"], c.Counts["failed"])
+	if n := c.Counts["cancelled"]; n > 0 {
+		counts += fmt.Sprintf("  cancelled %d", n)
+	}
+	return fmt.Sprintf("%s %d/%d (%.1f%%)  %s  %.0f/s  ETA %s  [%s]", bar(pct, 24), done, c.Total, pct, counts, rate, eta, c.State)
+}
+
+func bar(pct float64, width int) string {
+	n := int(pct / 100 * float64(width))
+	n = max(0, min(width, n))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+func (p *progress) update(c *jobs.Campaign) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", p.line(c))
+		p.drawn = true
+		return
+	}
+	if time.Since(p.lastLine) >= 5*time.Second {
+		fmt.Fprintln(p.w, p.line(c))
+		p.lastLine = time.Now()
+	}
+}
+
+func (p *progress) done(c *jobs.Campaign) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s\n", p.line(c))
+		return
+	}
+	fmt.Fprintln(p.w, p.line(c))
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/idfile"
+)
+
+// campaignFlags define a campaign and its input; shared by submit and run.
+type campaignFlags struct {
+	id, name, csv, ids, labels, priority string
+	batchSize                            int
+	maxAttempts                          int
+	backoffBase, backoffCap, retention   time.Duration
+	maxFailureRatio                      float64
+	minSample                            int64
+	strict, appendIDs, dryRun, yes, json bool
+	confirmAbove                         int64
+	rate                                 float64
+}
+
+func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
+	f := &campaignFlags{}
+	p := jobs.DefaultPolicy()
+	fs.StringVar(&f.id, "campaign", "", "campaign ID [A-Za-z0-9._-]{1,64} (default: generated); the same ID and input again is a no-op")
+	fs.StringVar(&f.name, "name", "", "campaign name (default: the input's name)")
+	fs.StringVar(&f.csv, "csv", "", "CSV/TSV/one-ID-per-line file of asset IDs, - for stdin (gzip accepted)")
+	fs.StringVar(&f.ids, "ids", "", "comma-separated asset IDs")
+	fs.StringVar(&f.labels, "labels", "", "remove only these labels (comma-separated; PATCH update_type=delete) instead of all labels")
+	fs.StringVar(&f.priority, "priority", "normal", "queue priority: high, normal or low")
+	fs.IntVar(&f.batchSize, "batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
+	fs.IntVar(&f.maxAttempts, "max-attempts", p.MaxAttempts, "calls per asset for 5xx/429/network errors before it ends failed")
+	fs.DurationVar(&f.backoffBase, "backoff-base", p.BackoffBase, "first retry backoff (exponential, full jitter)")
+	fs.DurationVar(&f.backoffCap, "backoff-cap", p.BackoffCap, "longest retry backoff")
+	fs.Float64Var(&f.maxFailureRatio, "max-failure-ratio", p.MaxFailureRatio, "stop the campaign when failed+invalid exceed this share of finished assets (1 = never)")
+	fs.Int64Var(&f.minSample, "min-sample", p.MinSample, "finished assets before the failure ratio is checked")
+	fs.DurationVar(&f.retention, "retention", p.Retention, "keep campaign data this long after it finished")
+	fs.BoolVar(&f.strict, "strict", false, "refuse the whole input if any row is bad")
+	fs.BoolVar(&f.appendIDs, "append", false, "add the input's new IDs to an existing campaign")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan only: no PDCP call, nothing enqueued")
+	fs.BoolVar(&f.yes, "yes", false, "confirm a campaign above --confirm-above without asking")
+	fs.Int64Var(&f.confirmAbove, "confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets wait for confirmation (or 'labelreset approve')")
+	fs.BoolVar(&f.json, "json", false, "machine-readable output")
+	return f
+}
+
+// definition builds the campaign definition from the flags.
+func (f *campaignFlags) definition() (*jobs.Campaign, error) {
+	prio, err := jobs.ParsePriority(f.priority)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	def := &jobs.Campaign{
+		ID: f.id, Name: f.name, Mode: jobs.ModeDelete, Priority: prio, BatchSize: f.batchSize,
+		Policy: jobs.Policy{
+			MaxAttempts: f.maxAttempts, BackoffBase: f.backoffBase, BackoffCap: f.backoffCap,
+			MaxFailureRatio: f.maxFailureRatio, MinSample: f.minSample, Retention: f.retention,
+		},
+	}
+	if f.labels != "" {
+		def.Mode = jobs.ModeRemove
+		for _, l := range strings.Split(f.labels, ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				def.Labels = append(def.Labels, l)
+			}
+		}
+	}
+	if def.ID != "" {
+		if err := jobs.ValidateCampaignID(def.ID); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if err := def.Policy.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return def, nil
+}
+
+// readPlan reads the input named by the flags into a plan.
+func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error) {
+	var in jobs.Input
+	switch {
+	case f.csv != "" && f.ids != "":
+		return nil, usagef("give either --csv or --ids, not both")
+	case f.csv != "":
+		var r *idfile.Reader
+		if f.csv == "-" {
+			r = idfile.NewReader(a.stdin, "-", idfile.Options{})
+			def.Source = "stdin"
+		} else {
+			var c io.Closer
+			var err error
+			r, c, err = idfile.Open(f.csv, idfile.Options{})
+			if err != nil {
+				return nil, usageError{err}
+			}
+			defer c.Close()
+			def.Source = "file " + f.csv
+		}
+		in = r
+	case f.ids != "":
+		in = jobs.IDList("--ids", strings.Split(f.ids, ","))
+		def.Source = "--ids"
+	default:
+		return nil, usagef("no input: give --csv FILE (- for stdin) or --ids 1,2,3")
+	}
+	if def.Name == "" {
+		def.Name = def.Source
+	}
+	plan, err := jobs.ReadPlan(def, in)
+	if errors.Is(err, idfile.ErrNoIDs) {
+		return nil, usageError{err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range plan.BadRows {
+		fmt.Fprintln(a.stderr, "bad row:", b)
+	}
+	if plan.Bad > int64(len(plan.BadRows)) {
+		fmt.Fprintf(a.stderr, "... and %d more bad rows\n", plan.Bad-int64(len(plan.BadRows)))
+	}
+	if f.strict && plan.Bad > 0 {
+		return nil, fmt.Errorf("%w: %d of %d rows are bad; nothing was submitted", jobs.ErrStrict, plan.Bad, plan.Rows)
+	}
+	if plan.Valid == 0 {
+		return nil, usageError{fmt.Errorf("%w in %s (%d rows, %d bad)", jobs.ErrNoValidIDs, def.Source, plan.Rows, plan.Bad)}
+	}
+	return plan, nil
+}
+
+// printPlan shows what a submit will do.
+func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON bool) {
+	est := ""
+	if rate > 0 {
+		est = (time.Duration(float64(plan.New) / rate * float64(time.Second))).Round(time.Second).String()
+	}
+	if asJSON {
+		out := struct {
+			*jobs.Plan
+			APIServer string  `json:"api_server"`
+			Rate      float64 `json:"rate,omitempty"`
+			Estimate  string  `json:"estimated_duration,omitempty"`
+			DryRun    bool    `json:"dry_run"`
+		}{plan, server, rate, est, true}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+		return
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "Plan for campaign %s (%s)\n", orDash(plan.Campaign), plan.Name)
+	fmt.Fprintf(w, "  rows read:      %d\n", plan.Rows)
+	fmt.Fprintf(w, "  valid IDs:      %d\n", plan.Valid)
+	fmt.Fprintf(w, "  duplicates:     %d\n", plan.Duplicates)
+	fmt.Fprintf(w, "  bad rows:       %d\n", plan.Bad)
+	for _, b := range plan.BadRows[:min(len(plan.BadRows), 10)] {
+		fmt.Fprintf(w, "    %s\n", b)
+	}
+	fmt.Fprintf(w, "  batches:        %d of up to %d IDs\n", plan.Batches, plan.BatchSize)
+	if plan.Mode == jobs.ModeRemove {
+		fmt.Fprintf(w, "  mode:           remove labels %s (PATCH /v1/asset/{id}/labels?update_type=delete)\n", strings.Join(plan.Labels, ","))
+	} else {
+		fmt.Fprintf(w, "  mode:           delete ALL labels (DELETE /v1/asset/{id}/labels)\n")
+	}
+	fmt.Fprintf(w, "  team:           %s\n", orDash(plan.TeamID))
+	fmt.Fprintf(w, "  priority:       %s\n", plan.Priority)
+	fmt.Fprintf(w, "  API server:     %s\n", server)
+	if rate > 0 {
+		fmt.Fprintf(w, "  time at %g/s:  about %s\n", rate, est)
+	} else {
+		fmt.Fprintf(w, "  time:           no rate limit set (--rate); bounded by PDCP and --concurrency\n")
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// confirm asks on a terminal whether to go ahead with a large campaign.
+// It returns false (not an error) when there is no terminal to ask on.
+func (a *app) confirm(plan *jobs.Plan) bool {
+	if !isTerminal(a.stdin) || !isTerminal(a.stderr) {
+		return false
+	}
+	mode := "remove ALL labels from"
+	if plan.Mode == jobs.ModeRemove {
+		mode = "remove labels " + strings.Join(plan.Labels, ",") + " from"
+	}
+	fmt.Fprintf(a.stderr, "This will %s %d assets. Proceed? [y/N] ", mode, plan.New)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes"
+}
+
+func (a *app) cmdSubmit(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("submit")
+	rf := a.addRedisFlags(fs)
+	af := a.addAPIFlags(fs)
+	cf := a.addCampaignFlags(fs)
+	fs.Float64Var(&cf.rate, "rate", 0, "requests/s used for the time estimate of --dry-run")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	def, err := cf.definition()
+	if err != nil {
+		return err
+	}
+	def.TeamID = af.team
+	if def.TeamID == "" {
+		def.TeamID = a.getenv("PDCP_TEAM_ID")
+	}
+	plan, err := a.readPlan(cf, def)
+	if err != nil {
+		return err
+	}
+	if cf.dryRun {
+		a.printPlan(plan, apiServerForDisplay(af, a.getenv), cf.rate, cf.json)
+		return nil
+	}
+	_, rdb, err := a.connect(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
+	approved := cf.yes
+	if !approved && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
+		approved = a.confirm(plan)
+	}
+	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{
+		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved,
+	})
+	if err != nil {
+		return err
+	}
+	a.printSubmit(res, cf.json)
+	return nil
+}
+
+func (a *app) printSubmit(res *jobs.SubmitResult, asJSON bool) {
+	c := res.Campaign
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Campaign any        `json:"campaign"`
+			Plan     *jobs.Plan `json:"plan"`
+			Created  bool       `json:"created"`
+			Appended int64      `json:"appended"`
+			Enqueued int        `json:"enqueued_batches"`
+		}{statusJSON(c), res.Plan, res.Created, res.Appended, res.Enqueued})
+		return
+	}
+	switch {
+	case res.Existing:
+		fmt.Fprintf(a.stdout, "campaign %s already holds this input (%d assets, %s); nothing new enqueued\n", c.ID, c.Total, c.State)
+	case res.Created:
+		fmt.Fprintf(a.stdout, "campaign %s created: %d assets in %d batches (%d duplicates, %d bad rows skipped)\n",
+			c.ID, res.Plan.Valid, res.Plan.Batches, res.Plan.Duplicates, res.Plan.Bad)
+	default:
+		fmt.Fprintf(a.stdout, "campaign %s: %d new assets appended\n", c.ID, res.Appended)
+	}
+	if c.State == jobs.StatePending {
+		fmt.Fprintf(a.stdout, "campaign %s has %d assets (above --confirm-above) and waits for approval:\n  labelreset approve %s\n", c.ID, c.Total, c.ID)
+	}
+}
+
+func apiServerForDisplay(af *apiFlags, getenv func(string) string) string {
+	if af.server != "" {
+		return af.server
+	}
+	if v := getenv("PDCP_API_SERVER"); v != "" {
+		return v
+	}
+	return "https://api.projectdiscovery.io (or credentials file)"
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/worker"
+	"github.com/labelreset/labelreset/worker/ratelimit"
+)
+
+// workerFlags configure request handling in worker and run.
+type workerFlags struct {
+	concurrency     int
+	rate, teamRate  float64
+	burst           int
+	aimd            bool
+	metricsAddr     string
+	shutdownTimeout time.Duration
+	timeout         time.Duration
+}
+
+func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFlags {
+	f := &workerFlags{}
+	fs.IntVar(&f.concurrency, "concurrency", 64, "PDCP calls in flight in this process")
+	fs.Float64Var(&f.rate, "rate", 0, "requests/s shared by every worker of this API key through Redis (0 = unlimited)")
+	fs.IntVar(&f.burst, "burst", 0, "requests allowed at once after idling (default rate/10)")
+	fs.Float64Var(&f.teamRate, "team-rate", 0, "optional extra requests/s limit per team (X-Team-Id)")
+	fs.BoolVar(&f.aimd, "adaptive", true, "lower the rate on repeated 429s without Retry-After and raise it back (needs --rate)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", metricsDefault, "serve /metrics, /healthz and /readyz here (empty = off)")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 25*time.Second, "graceful stop bound: in-flight calls finish, unfinished batches go back to the queue")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request timeout")
+	return f
+}
+
+// limiterKey names the shared budget: one per PDCP account (server + key)
+// and namespace, hashed so that the key never reaches Redis.
+func limiterKey(ns string, cfg client.Config) string {
+	h := sha256.Sum256([]byte(cfg.Server + "\x00" + cfg.APIKey))
+	return ns + "-" + hex.EncodeToString(h[:8])
+}
+
+// newRegistry returns a registry with the process collectors and build
+// info; each binary adds its own metrics.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bi := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "labelreset_build_info", Help: "Build information; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": client.Version},
+	})
+	bi.Set(1)
+	reg.MustRegister(bi)
+	return reg
+}
+
+// runningWorker is a worker plus its metrics server.
+type runningWorker struct {
+	w       *worker.Worker
+	limiter *ratelimit.Limiter
+	srv     *http.Server
+	reg     *prometheus.Registry
+}
+
+func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClient, ns string, ccfg client.Config, wf *workerFlags) (*runningWorker, error) {
+	ccfg.Timeout = wf.timeout
+	ccfg.MaxConns = wf.concurrency
+	c, err := client.New(ccfg)
+	if err != nil {
+		return nil, err
+	}
+	reg := newRegistry()
+	lim, err := ratelimit.New(rdb, ratelimit.Config{
+		Key: limiterKey(ns, ccfg), Rate: wf.rate, Burst: wf.burst, TeamRate: wf.teamRate,
+		AIMD: wf.aimd && wf.rate > 0,
+	}, reg)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	w, err := worker.New(worker.Config{
+		Redis: ropts, Namespace: ns, Concurrency: wf.concurrency, Limiter: lim,
+		API: func(team string) worker.Caller {
+			if team == "" {
+				return c
+			}
+			return c.WithTeam(team)
+		},
+		ShutdownTimeout: wf.shutdownTimeout, Registerer: reg, Logger: a.log,
+	})
+	if err != nil {
+		lim.Close()
+		return nil, usageError{err}
+	}
+	rw := &runningWorker{w: w, limiter: lim, reg: reg}
+	if wf.metricsAddr != "" {
+		rw.srv = &http.Server{Addr: wf.metricsAddr, Handler: worker.OpsHandler(reg, w.Ready), ReadHeaderTimeout: 10 * time.Second}
+	}
+	return rw, nil
+}
+
+// run runs the worker (and its metrics server) until ctx is done.
+func (rw *runningWorker) run(ctx context.Context) error {
+	defer rw.limiter.Close()
+	if rw.srv != nil {
+		ln, err := net.Listen("tcp", rw.srv.Addr)
+		if err != nil {
+			return fmt.Errorf("metrics address %s: %w", rw.srv.Addr, err)
+		}
+		go rw.srv.Serve(ln)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rw.srv.Shutdown(sctx)
+		}()
+	}
+	return rw.w.Run(ctx)
+}
+
+func (a *app) cmdWorker(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("worker")
+	rf := a.addRedisFlags(fs)
+	af := a.addAPIFlags(fs)
+	wf := a.addWorkerFlags(fs, ":9090")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ccfg, err := af.resolve(a.getenv, wf.concurrency)
+	if err != nil {
+		return err
+	}
+	ropts, rdb, err := a.connectRetry(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	rw, err := a.buildWorker(ropts, rdb, rf.namespace, ccfg, wf)
+	if err != nil {
+		return err
+	}
+	return rw.run(ctx)
+}
+
+// connectRetry is connect for long-running processes: Redis may come up
+// after them (compose, Kubernetes), so an unreachable Redis is retried
+// until ctx ends instead of failing at once.
+func (a *app) connectRetry(ctx context.Context, rf *redisFlags) (*redis.UniversalOptions, redis.UniversalClient, error) {
+	delay := 500 * time.Millisecond
+	for {
+		opts, rdb, err := a.connect(ctx, rf)
+		var ue usageError
+		if err == nil || errors.As(err, &ue) {
+			return opts, rdb, err
+		}
+		a.log.Warn("Redis not reachable yet; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
