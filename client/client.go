@@ -122,10 +122,7 @@ func (c *Client) WithTeam(teamID string) *Client {
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 // String describes c without the API key.
-func (c *Client) String() string {
-	if c == nil {
-		return "client.Client(nil)"
-	}
+func (c Client) String() string {
 	s := "client.Client{" + c.prefix
 	if c.team != nil {
 		s += " team " + c.team[0]
@@ -133,8 +130,9 @@ func (c *Client) String() string {
 	return s + "}"
 }
 
-// Format implements fmt.Formatter so that no verb can print the API key.
-func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+// Format implements fmt.Formatter so that no verb can print the API key,
+// whether c is formatted as a value or a pointer.
+func (c Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // DeleteLabels removes all labels of an asset: DELETE /v1/asset/{id}/labels.
 //
@@ -268,7 +266,7 @@ func drain(body io.ReadCloser) {
 	bp := bufPool.Get().(*[]byte)
 	buf := *bp
 	for n := 0; n < maxBody; {
-		m, err := body.Read(buf)
+		m, err := body.Read(buf[:min(len(buf), maxBody-n)])
 		n += m
 		if err != nil {
 			break
