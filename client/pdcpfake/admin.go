@@ -73,10 +73,16 @@ func patchOf(o Options) ConfigPatch {
 
 // admin serves /_fake/*; no API key needed.
 func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
+	send := func(status int, b []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+	}
 	writeJSON := func(status int, v any) {
 		b, _ := json.Marshal(v)
-		f.write(w, status, b)
+		send(status, b)
 	}
+	bad := func(msg string) { send(http.StatusBadRequest, errorBody(400, msg, "INVALID_PARAM")) }
 	switch r.URL.Path {
 	case "/_fake/stats":
 		writeJSON(http.StatusOK, f.Stats())
@@ -85,7 +91,7 @@ func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
 		if v := r.URL.Query().Get("asset_id"); v != "" {
 			id, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				f.badParam(w, "asset_id")
+				bad("Invalid value of parameter asset_id")
 				return
 			}
 			calls = f.Calls(id)
@@ -94,7 +100,6 @@ func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
-		f.countStatus(http.StatusOK)
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
 		for _, c := range calls {
@@ -104,7 +109,7 @@ func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
 	case "/_fake/asset":
 		id, err := strconv.ParseInt(r.URL.Query().Get("id"), 10, 64)
 		if err != nil {
-			f.badParam(w, "id")
+			bad("Invalid value of parameter id")
 			return
 		}
 		labels, ok := f.Labels(id)
@@ -116,19 +121,20 @@ func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
 		}{id, ok, f.Kind(id), labels})
 	case "/_fake/config":
 		if r.Method != http.MethodPost {
-			f.methodNotAllowed(w, "POST")
+			w.Header().Set("Allow", "POST")
+			send(http.StatusMethodNotAllowed, bodyMethod)
 			return
 		}
 		var p ConfigPatch
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
-			f.write(w, http.StatusBadRequest, errorBody(400, "Invalid config patch: "+err.Error(), "INVALID_BODY"))
+			send(http.StatusBadRequest, errorBody(400, "Invalid config patch: "+err.Error(), "INVALID_BODY"))
 			return
 		}
 		f.Update(p.Apply)
 		writeJSON(http.StatusOK, patchOf(f.Options()))
 	default:
-		f.write(w, http.StatusNotFound, bodyNoRoute)
+		send(http.StatusNotFound, bodyNoRoute)
 	}
 }

@@ -94,7 +94,8 @@ type Call struct {
 
 // Stats are the Fake's counters since it started.
 type Stats struct {
-	// Requests counts every request including admin ones.
+	// Requests counts every API request; /_fake/ admin requests are not
+	// counted anywhere in Stats.
 	Requests int64            `json:"requests"`
 	ByStatus map[int]int64    `json:"by_status"`
 	ByMethod map[string]int64 `json:"by_method"`

@@ -64,13 +64,13 @@ func defaultBody(status int) []byte {
 
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.requests.Add(1)
-	f.countMethod(r.Method)
 	p := r.URL.Path
 	if strings.HasPrefix(p, "/_fake/") {
-		f.admin(w, r)
+		f.admin(w, r) // observation only: not counted
 		return
 	}
+	f.requests.Add(1)
+	f.countMethod(r.Method)
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
 	for m := f.maxInFlight.Load(); n > m && !f.maxInFlight.CompareAndSwap(m, n); m = f.maxInFlight.Load() {
