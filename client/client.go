@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +37,7 @@ var (
 type Client struct {
 	scheme, host string // of the configured server, for String
 	prefix       string // scheme://host[/path], no trailing slash
-	hc           *http.Client
+	rt           http.RoundTripper
 	ownTransport *http.Transport // nil when Config.Transport was supplied
 	timeout      time.Duration
 	secret       string // the API key, only for redacting bodies
@@ -80,12 +81,11 @@ func New(cfg Config) (*Client, error) {
 		c.ownTransport = newTransport(cfg.MaxConns)
 		rt = c.ownTransport
 	}
-	c.hc = &http.Client{
-		Transport: rt,
-		// Never follow a redirect: the X-Api-Key header would go wherever
-		// the Location points. A 3xx is classified OutcomePermanent.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// The transport is called directly rather than through http.Client:
+	// that never follows a redirect (X-Api-Key would go wherever Location
+	// points; a 3xx is OutcomePermanent) and skips http.Client's
+	// per-request header and URL copies made for redirects.
+	c.rt = rt
 	return c, nil
 }
 
@@ -119,7 +119,11 @@ func (c *Client) WithTeam(teamID string) *Client {
 
 // CloseIdleConnections closes idle pooled connections of the transport that
 // c (and every WithTeam copy) shares.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	if ci, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
 
 // String describes c without the API key.
 func (c Client) String() string {
@@ -163,7 +167,8 @@ type labelsBody struct {
 }
 
 func (c *Client) labelsURL(assetID int64, query string) string {
-	return c.prefix + "/v1/asset/" + strconv.FormatInt(assetID, 10) + "/labels" + query
+	var buf [20]byte // string(bytes) inside a concatenation does not allocate
+	return c.prefix + "/v1/asset/" + string(strconv.AppendInt(buf[:0], assetID, 10)) + "/labels" + query
 }
 
 // newRequest builds a request with the static headers. The header value
@@ -199,7 +204,7 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) Result
 	if err != nil {
 		return Result{Outcome: OutcomePermanent, Err: fmt.Errorf("build request: %w", err)}
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		return c.transportError(ctx, err, start)
 	}
@@ -212,6 +217,34 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) Result
 	}
 	res.Duration = time.Since(start)
 	return res
+}
+
+// roundTrip sends req once, never following redirects.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, &url.Error{Op: urlOp(req.Method), URL: req.URL.Redacted(), Err: err}
+	}
+	if resp == nil {
+		return nil, &url.Error{Op: urlOp(req.Method), URL: req.URL.Redacted(), Err: errors.New("transport returned no response")}
+	}
+	return resp, nil
+}
+
+// urlOp mimics http.Client's url.Error operation names ("Delete", "Patch").
+func urlOp(method string) string {
+	switch method {
+	case http.MethodDelete:
+		return "Delete"
+	case http.MethodPatch:
+		return "Patch"
+	case http.MethodGet:
+		return "Get"
+	}
+	return method
 }
 
 // transportError turns a failed exchange (no response) into a Result.

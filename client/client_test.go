@@ -306,7 +306,7 @@ func TestRequestHeaders(t *testing.T) {
 	}
 
 	team := c.WithTeam("team-7")
-	if team.hc != c.hc {
+	if team.rt != c.rt {
 		t.Error("WithTeam copy does not share the HTTP client")
 	}
 	observe(t, team.RemoveLabels(ctx, 9223372036854775807, []string{"env:prod", "x,y"}))

@@ -167,7 +167,7 @@ func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit in
 	if err != nil {
 		return nil, &StatusError{Result{Outcome: OutcomePermanent, Err: fmt.Errorf("build request: %w", err)}}
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		return nil, &StatusError{c.transportError(ctx, err, start)}
 	}
