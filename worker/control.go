@@ -132,3 +132,15 @@ func (c *control) setLocal(id string, st jobs.State) {
 		ci.state.Store(st)
 	}
 }
+
+// fresh re-reads a campaign's state from Redis. The handler uses it before
+// acting on a cached state other than running: a re-drive or a resume may
+// have changed it since the last poll, and a stale "done" would drop a
+// batch.
+func (c *control) fresh(ctx context.Context, ci *campaignInfo) jobs.State {
+	st, err := c.rdb.HGet(ctx, c.ns+":{"+ci.def.ID+"}:meta", "state").Result()
+	if err == nil {
+		ci.state.Store(jobs.State(st))
+	}
+	return ci.State()
+}

@@ -92,7 +92,11 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
 	}
-	switch st := ci.State(); {
+	st := ci.State()
+	if st != jobs.StateRunning {
+		st = w.control.fresh(ctx, ci)
+	}
+	switch {
 	case st == jobs.StateCancelled:
 		return w.cancelBatch(ctx, b)
 	case st == jobs.StateDone:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // BenchmarkWait measures Wait under parallel load on one process, against
@@ -14,8 +15,13 @@ func BenchmarkWait(b *testing.B) {
 		b.Run(fmt.Sprintf("rate=%g", rate), func(b *testing.B) {
 			tr := setup(b)
 			l, h := tr.limiter(b, Config{Rate: rate})
-			ctx := context.Background()
+			// A broken script would block Wait forever (fail-safe): bound it.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
 			before := h.cmds.Load()
+			// Many workers per process, as in production: chunking only
+			// pays when several callers wait at once.
+			b.SetParallelism(16)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {

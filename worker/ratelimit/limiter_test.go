@@ -728,3 +728,31 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("second New on the same registry = %v, want an error suggesting WrapRegistererWith", err)
 	}
 }
+
+func TestExtremeRates(t *testing.T) {
+	// Arguments reach Lua as strings: exponents and tiny fractions must
+	// parse on both engines.
+	for _, cfg := range []Config{
+		{Rate: 1e6},
+		{Rate: 2.5e7, AIMD: true},
+		{Rate: 0.5, AIMD: true, IncreasePerSecond: 1e-7},
+		{Rate: 3, TeamRate: 1e7},
+	} {
+		t.Run(fmtFloat(cfg.Rate), func(t *testing.T) {
+			tr := setup(t)
+			l, _ := tr.limiter(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := l.Wait(ctx, "t"); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			l.Throttled(ctx)
+			if err := l.Wait(ctx, "t"); err != nil && cfg.Rate > 1 {
+				t.Fatalf("second Wait: %v", err)
+			}
+			if got := testutil.ToFloat64(l.m.errors); got != 0 {
+				t.Errorf("errors_total = %v, want 0", got)
+			}
+		})
+	}
+}

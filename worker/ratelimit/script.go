@@ -218,4 +218,5 @@ func (l *Limiter) decrease(ctx context.Context) (float64, time.Duration, error) 
 	return float64(v[1]) / 1000, time.Duration(v[2]) * time.Microsecond, nil
 }
 
-func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+// fmtFloat avoids exponents: gopher-lua (miniredis) cannot tonumber("1e+06").
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,0 +1,192 @@
+package worker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/labelreset/labelreset/client/pdcpfake"
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// callsIn counts the fake's label calls for asset IDs in [lo, hi], and the
+// time of the last one.
+func callsIn(f *pdcpfake.Fake, lo, hi int64, after time.Time) (n int) {
+	for _, c := range f.Log() {
+		if c.AssetID >= lo && c.AssetID <= hi && c.Time.After(after) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPauseUnderLoad: after Pause returns, the paused campaign gets at
+// most `concurrency` more calls while another campaign keeps running;
+// resume completes both.
+func TestPauseUnderLoad(t *testing.T) {
+	const n, conc = 4000, 16
+	h := newHarness(t, pdcpfake.Options{Assets: 2 * n, Latency: 2 * time.Millisecond})
+	h.startWorker(conc, nil)
+	h.submit(&jobs.Campaign{ID: "paused"}, ids(1, n), jobs.SubmitOptions{})
+	h.submit(&jobs.Campaign{ID: "other"}, ids(n+1, n), jobs.SubmitOptions{})
+	f := h.fake.Fake()
+	for callsIn(f, 1, n, time.Time{}) < n/10 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := h.store.Pause(context.Background(), "paused"); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	after := callsIn(f, 1, n, paused)
+	if after > conc {
+		t.Errorf("%d calls for the paused campaign after Pause returned, want at most %d", after, conc)
+	}
+	if other := callsIn(f, n+1, 2*n, paused); other == 0 {
+		t.Error("the other campaign made no progress while one was paused")
+	}
+	c, _ := h.store.Get(context.Background(), "paused")
+	if c.State != jobs.StatePaused || c.Finished() == n {
+		t.Fatalf("paused campaign: state %s, %d finished", c.State, c.Finished())
+	}
+	if _, err := h.store.Resume(context.Background(), "paused"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("paused", time.Minute, jobs.StateDone)
+	h.waitState("other", time.Minute, jobs.StateDone)
+	for id := int64(1); id <= 2*n; id++ {
+		if len(f.Calls(id)) != 1 {
+			t.Fatalf("asset %d called %d times, want 1", id, len(f.Calls(id)))
+		}
+	}
+}
+
+// TestCancel: no call after Cancel returns beyond the ones in flight;
+// every asset ends with an outcome and the untouched ones are cancelled.
+func TestCancel(t *testing.T) {
+	const n, conc = 4000, 16
+	h := newHarness(t, pdcpfake.Options{Assets: n, Latency: 2 * time.Millisecond})
+	h.startWorker(conc, nil)
+	h.submit(&jobs.Campaign{ID: "cancel"}, ids(1, n), jobs.SubmitOptions{})
+	f := h.fake.Fake()
+	for f.Stats().LabelCalls < n/10 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := h.store.Cancel(context.Background(), "cancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled := time.Now()
+	time.Sleep(time.Second)
+	if after := callsIn(f, 1, n, cancelled); after > conc {
+		t.Errorf("%d calls after Cancel returned, want at most %d in flight", after, conc)
+	}
+	c = h.waitState("cancel", 10*time.Second, jobs.StateCancelled)
+	recs := h.records("cancel")
+	called := 0
+	for id := int64(1); id <= n; id++ {
+		r := recs[id]
+		calls := len(f.Calls(id))
+		called += calls
+		switch {
+		case calls == 0 && r.Outcome != jobs.OutcomeCancelled:
+			t.Errorf("untouched asset %d: outcome %q, want cancelled", id, r.Outcome)
+		case calls == 1 && r.Outcome != jobs.OutcomeReset:
+			t.Errorf("called asset %d: outcome %q, want reset", id, r.Outcome)
+		case calls > 1:
+			t.Errorf("asset %d called %d times", id, calls)
+		}
+	}
+	if c.Counts[jobs.OutcomeCancelled]+c.Counts[jobs.OutcomeReset] != n || c.Counts[jobs.OutcomeCancelled] == 0 {
+		t.Errorf("counts %v, want cancelled+reset = %d with some cancelled", c.Counts, n)
+	}
+	if c.FinishedAt.IsZero() {
+		t.Error("cancelled campaign has no finish time")
+	}
+}
+
+// TestFailureThreshold: with 80% of assets failing for good, the campaign
+// stops at about min-sample finished assets and says why.
+func TestFailureThreshold(t *testing.T) {
+	const n, conc, minSample = 5000, 16, 1000
+	h := newHarness(t, pdcpfake.Options{Assets: n, Seed: 11, FailFraction: 0.8, FailTimes: -1})
+	h.startWorker(conc, nil)
+	def := &jobs.Campaign{ID: "threshold", Policy: jobs.Policy{MaxAttempts: 2, BackoffBase: time.Millisecond,
+		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 0.5, MinSample: minSample, Retention: time.Hour}}
+	h.submit(def, ids(1, n), jobs.SubmitOptions{})
+	c := h.waitState("threshold", time.Minute, jobs.StateStopped)
+	time.Sleep(time.Second)
+	c, _ = h.store.Get(context.Background(), "threshold")
+	if c.State != jobs.StateStopped || c.Reason == "" {
+		t.Fatalf("state %s reason %q, want stopped with a reason", c.State, c.Reason)
+	}
+	if fin := c.Finished(); fin < minSample || fin > minSample+4*conc {
+		t.Errorf("stopped after %d finished assets, want about %d", fin, minSample)
+	}
+	t.Logf("stopped after %d finished: %s", c.Finished(), c.Reason)
+}
+
+// TestRedriveFailed: after the fake recovers, retry turns the failed
+// assets into reset without calling any other asset.
+func TestRedriveFailed(t *testing.T) {
+	const n = 2000
+	h := newHarness(t, pdcpfake.Options{Assets: n, Seed: 13, FailFraction: 0.1, FailTimes: -1})
+	h.startWorker(16, nil)
+	def := &jobs.Campaign{ID: "redrive", Policy: jobs.Policy{MaxAttempts: 2, BackoffBase: time.Millisecond,
+		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 1, MinSample: 1, Retention: time.Hour}}
+	h.submit(def, ids(1, n), jobs.SubmitOptions{})
+	c := h.waitState("redrive", time.Minute, jobs.StateDone)
+	failed := c.Counts[jobs.OutcomeFailed]
+	if failed < 100 {
+		t.Fatalf("only %d failed; the test needs ~200", failed)
+	}
+	f := h.fake.Fake()
+	before := map[int64]int{}
+	failing := map[int64]bool{}
+	for id := int64(1); id <= n; id++ {
+		before[id] = len(f.Calls(id))
+		failing[id] = f.Kind(id) == pdcpfake.KindFailing
+	}
+	f.Update(func(o *pdcpfake.Options) { o.FailFraction = 0 })
+	got, err := h.store.Redrive(context.Background(), "redrive", []string{jobs.OutcomeFailed})
+	if err != nil || got != failed {
+		t.Fatalf("redrive: %d, %v; want %d", got, err, failed)
+	}
+	c = h.waitState("redrive", time.Minute, jobs.StateDone)
+	if c.Counts[jobs.OutcomeReset] != n || c.Gen != 1 {
+		t.Errorf("after redrive: counts %v gen %d, want all %d reset, gen 1", c.Counts, c.Gen, n)
+	}
+	recs := h.records("redrive")
+	for id := int64(1); id <= n; id++ {
+		extra := len(f.Calls(id)) - before[id]
+		wasFailed := failing[id]
+		switch {
+		case wasFailed && (extra != 1 || recs[id].Attempts != 3):
+			t.Errorf("failed asset %d: %d new calls, %d attempts; want 1 and 3", id, extra, recs[id].Attempts)
+		case !wasFailed && extra != 0:
+			t.Errorf("asset %d was not failed but got %d new calls", id, extra)
+		}
+	}
+}
+
+// TestPendingUntilApproved: a campaign above confirm-above makes no call
+// until it is approved.
+func TestPendingUntilApproved(t *testing.T) {
+	h := newHarness(t, pdcpfake.Options{Assets: 1500})
+	h.startWorker(16, nil)
+	res := h.submit(&jobs.Campaign{ID: "pending"}, ids(1, 1500), jobs.SubmitOptions{ConfirmAbove: 1000})
+	if res.Campaign.State != jobs.StatePending || res.Enqueued != 0 {
+		t.Fatalf("state %s, %d batches enqueued; want pending, 0", res.Campaign.State, res.Enqueued)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := h.fake.Fake().Stats().LabelCalls; n != 0 {
+		t.Fatalf("pending campaign made %d calls", n)
+	}
+	if _, err := h.store.Approve(context.Background(), "pending"); err != nil {
+		t.Fatal(err)
+	}
+	c := h.waitState("pending", time.Minute, jobs.StateDone)
+	if c.Counts[jobs.OutcomeReset] != 1500 {
+		t.Errorf("reset %d, want 1500", c.Counts[jobs.OutcomeReset])
+	}
+}
