@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labelreset/labelreset/client/pdcpfake"
+)
+
+// namespaceKeys counts the keys of the test's namespace (its campaigns and
+// its asynq queues), so tests sharing a real Redis do not disturb it.
+func (e *e2e) namespaceKeys() int {
+	e.t.Helper()
+	ctx := context.Background()
+	n := 0
+	for _, pat := range []string{e.redis.Namespace + ":*", "asynq:{" + e.redis.Namespace + "-*"} {
+		keys, err := e.redis.Client.Keys(ctx, pat).Result()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n += len(keys)
+	}
+	return n
+}
+
+// TestDryRun: the plan is printed, no PDCP call is made and nothing is
+// written to Redis.
+func TestDryRun(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 100})
+	path := filepath.Join(e.dir, "in.csv")
+	os.WriteFile(path, []byte("asset_id\n1\n2\n2\nabc\n3\n-4\n"), 0o600)
+	before := e.namespaceKeys()
+	for _, cmd := range []string{"submit", "run"} {
+		out, errs, code := e.run(cmd, "--csv", path, "--dry-run", "--rate", "2")
+		if code != 0 {
+			t.Fatalf("%s --dry-run: exit %d: %s", cmd, code, errs)
+		}
+		for _, want := range []string{"valid IDs:      3", "duplicates:     1", "bad rows:       2",
+			`in.csv:5: "abc": not a decimal integer`, `in.csv:7: "-4": must be > 0`, "delete ALL labels", "about 2s"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s --dry-run output lacks %q:\n%s", cmd, want, out)
+			}
+		}
+	}
+	if got := e.fake.Fake().Stats().Requests; got != 0 {
+		t.Errorf("dry run made %d requests to PDCP", got)
+	}
+	if after := e.namespaceKeys(); after != before {
+		t.Errorf("dry run changed the Redis keys of the namespace: %d -> %d", before, after)
+	}
+}
+
+// TestRunExitCodes: run on a real Redis returns 0 when every asset ended
+// reset or not_found, 1 when some are invalid, 2 for usage errors.
+func TestRunExitCodes(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 50, Script: map[int64][]pdcpfake.Reply{
+		7: {{Status: 400, Body: `{"message":"Invalid asset ID format","code":"INVALID_ID"}`}},
+	}})
+	if _, errs, code := e.run("run", "--ids", "1,2,3,60", "--campaign", "ok"); code != 0 {
+		t.Errorf("all reset/not_found: exit %d, want 0: %s", code, errs)
+	}
+	report := filepath.Join(e.dir, "r.csv")
+	if _, errs, code := e.run("run", "--ids", "5,6,7", "--campaign", "bad", "--report", report); code != 1 {
+		t.Errorf("one invalid: exit %d, want 1: %s", code, errs)
+	}
+	b, _ := os.ReadFile(report)
+	if !strings.Contains(string(b), "7,invalid,400,1,HTTP 400 INVALID_ID") {
+		t.Errorf("report lacks the invalid row:\n%s", b)
+	}
+	if _, _, code := e.run("run", "--ids", "0,-1"); code != 2 {
+		t.Errorf("no valid IDs: exit %d, want 2", code)
+	}
+	if _, _, code := e.run("status"); code != 2 {
+		t.Errorf("status without campaign: exit %d, want 2", code)
+	}
+	if _, errs, code := e.run("run", "--ids", "1", "--campaign", "bad id"); code != 2 || !strings.Contains(errs, "campaign ID") {
+		t.Errorf("bad campaign ID: exit %d (%s), want 2", code, errs)
+	}
+}
+
+// TestRunDemoEmbedded runs the README's first command: the demo on the
+// embedded Redis, with no Redis and no key configured.
+func TestRunDemoEmbedded(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{})
+	env := []string{}
+	for _, kv := range e.env {
+		if !strings.HasPrefix(kv, "REDIS_URL=") && !strings.HasPrefix(kv, "PDCP_") {
+			env = append(env, kv)
+		}
+	}
+	e.env = env
+	out, errs, code := e.run("run", "--demo", "--demo-assets", "1000")
+	if code != 0 {
+		t.Fatalf("run --demo: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "embedded Redis") || !strings.Contains(out, "done: 1030 assets — reset 1000, not_found 30") {
+		t.Errorf("run --demo output:\n%s\n%s", out, errs)
+	}
+}
+
+// TestPendingSubmitWithoutTerminal: above --confirm-above and without a
+// terminal, submit stages the campaign pending and says how to approve.
+func TestPendingSubmitWithoutTerminal(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 100})
+	out, errs, code := e.run("submit", "--campaign", "big", "--ids", "1,2,3,4,5", "--confirm-above", "3")
+	if code != 0 || !strings.Contains(out, "labelreset approve big") {
+		t.Fatalf("submit: exit %d\n%s\n%s", code, out, errs)
+	}
+	if s := e.status("big"); s.State != "pending" {
+		t.Errorf("state %s, want pending", s.State)
+	}
+	if out, _, code := e.run("approve", "big"); code != 0 || !strings.Contains(out, "running") {
+		t.Errorf("approve: exit %d: %s", code, out)
+	}
+}
