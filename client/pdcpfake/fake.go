@@ -2,6 +2,7 @@ package pdcpfake
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -197,7 +198,7 @@ func New(opts Options) *Fake {
 	f.order = append(f.order, extraIDs...)
 	slices.Sort(f.order)
 	if !o.NoLog {
-		f.log = make([]Call, 0, min(max(4*len(f.order), 1024), 1<<20))
+		f.log = make([]Call, 0, min(max(2*len(f.order), 1024), 1<<18))
 	}
 	f.tokens = float64(o.RateBurst)
 	f.lastRefill = time.Now()
@@ -324,16 +325,27 @@ func (f *Fake) kind(id int64, o *Options) string {
 // "invalid", "flaky" (fails FailTimes times, then succeeds) or "failing".
 func (f *Fake) Kind(assetID int64) string { return f.kind(assetID, f.opts.Load()) }
 
-// Update changes options at runtime, thread-safely. Seeded assets and
-// their labels are not re-seeded.
+// Update changes options at runtime, thread-safely; fn may run more than
+// once. Seeded assets (Assets, FirstID, AssetIDs, LabelsPerAsset) are not
+// re-seeded. To change the script, assign a new Script map (never mutate the
+// old one): a new map starts every asset's script from its first reply.
 func (f *Fake) Update(fn func(*Options)) {
 	for {
 		old := f.opts.Load()
 		o := *old
 		o.AssetIDs = slices.Clone(o.AssetIDs)
 		fn(&o)
+		newScript := reflect.ValueOf(o.Script).UnsafePointer() != reflect.ValueOf(old.Script).UnsafePointer()
 		o = normalizeRuntime(o)
+		if newScript {
+			o.Script = normalize(Options{Script: o.Script}).Script
+		}
 		if f.opts.CompareAndSwap(old, &o) {
+			if newScript {
+				f.miscMu.Lock()
+				clear(f.scriptPos)
+				f.miscMu.Unlock()
+			}
 			return
 		}
 	}

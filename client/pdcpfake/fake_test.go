@@ -239,6 +239,10 @@ func TestResetAndTruncate(t *testing.T) {
 	if st, _, _ := call(t, s, "DELETE", "/v1/asset/3/labels", ""); st != 200 {
 		t.Errorf("after the script: got %d, want 200", st)
 	}
+	s.Fake().Update(func(o *Options) { o.Script = map[int64][]Reply{3: {{Status: 418}}} })
+	if st, _, _ := call(t, s, "DELETE", "/v1/asset/3/labels", ""); st != 418 {
+		t.Errorf("new script: got %d, want 418", st)
+	}
 	stats := s.Fake().Stats()
 	if stats.Resets != 1 || stats.Truncated != 1 {
 		t.Errorf("stats resets %d truncated %d, want 1/1", stats.Resets, stats.Truncated)
