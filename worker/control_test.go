@@ -190,3 +190,50 @@ func TestPendingUntilApproved(t *testing.T) {
 		t.Errorf("reset %d, want 1500", c.Counts[jobs.OutcomeReset])
 	}
 }
+
+// TestPriorityOvertakes: a high-priority campaign submitted after a large
+// low-priority one finishes first.
+func TestPriorityOvertakes(t *testing.T) {
+	const low, high = 20000, 2000
+	h := newHarness(t, pdcpfake.Options{Assets: low + high, Latency: time.Millisecond})
+	h.submit(&jobs.Campaign{ID: "nightly", Priority: jobs.PriorityLow}, ids(1, low), jobs.SubmitOptions{})
+	h.submit(&jobs.Campaign{ID: "urgent", Priority: jobs.PriorityHigh}, ids(low+1, high), jobs.SubmitOptions{})
+	h.startWorker(16, nil)
+	h.waitState("urgent", time.Minute, jobs.StateDone)
+	c, err := h.store.Get(context.Background(), "nightly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Finished() > low/2 {
+		t.Errorf("the low-priority campaign finished %d of %d assets before the urgent one was done", c.Finished(), low)
+	}
+	t.Logf("urgent done while nightly had %d/%d", c.Finished(), low)
+}
+
+// TestJanitorRetention: a finished campaign's data is deleted once its
+// retention has passed, and not before.
+func TestJanitorRetention(t *testing.T) {
+	h := newHarness(t, pdcpfake.Options{Assets: 300})
+	h.startWorker(8, nil)
+	def := &jobs.Campaign{ID: "old", Policy: jobs.DefaultPolicy()}
+	def.Policy.Retention = time.Hour
+	h.submit(def, ids(1, 300), jobs.SubmitOptions{})
+	h.waitState("old", 30*time.Second, jobs.StateDone)
+	ctx := context.Background()
+	now := time.Now()
+	early := jobs.NewStore(h.redis.Client, jobs.StoreOptions{Namespace: h.redis.Namespace, Now: func() time.Time { return now.Add(59 * time.Minute) }})
+	if n, err := early.Janitor(ctx); err != nil || n != 0 {
+		t.Fatalf("janitor before retention: deleted %d, %v", n, err)
+	}
+	h.redis.Client.Del(ctx, h.redis.Namespace+":janitor")
+	late := jobs.NewStore(h.redis.Client, jobs.StoreOptions{Namespace: h.redis.Namespace, Now: func() time.Time { return now.Add(61 * time.Minute) }})
+	if n, err := late.Janitor(ctx); err != nil || n != 1 {
+		t.Fatalf("janitor after retention: deleted %d, %v; want 1", n, err)
+	}
+	if keys := h.redis.Client.Keys(ctx, h.redis.Namespace+":{old}*").Val(); len(keys) != 0 {
+		t.Errorf("keys left after expiry: %v", keys)
+	}
+	if _, err := h.store.Get(ctx, "old"); err == nil {
+		t.Error("expired campaign still readable")
+	}
+}
