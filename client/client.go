@@ -173,12 +173,12 @@ func (c *Client) labelsURL(assetID int64, query string) string {
 
 // newRequest builds a request with the static headers. The header value
 // slices are shared between requests: net/http never writes into them.
-func (c *Client) newRequest(ctx context.Context, method, url string, body []byte) (*http.Request, error) {
+func (c *Client) newRequest(ctx context.Context, method, target string, body []byte) (*http.Request, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	req, err := http.NewRequestWithContext(ctx, method, target, r)
 	if err != nil {
 		return nil, err
 	}
@@ -196,11 +196,11 @@ func (c *Client) newRequest(ctx context.Context, method, url string, body []byte
 }
 
 // do performs one label call and classifies its answer.
-func (c *Client) do(ctx context.Context, method, url string, body []byte) Result {
+func (c *Client) do(ctx context.Context, method, target string, body []byte) Result {
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := c.newRequest(rctx, method, url, body)
+	req, err := c.newRequest(rctx, method, target, body)
 	if err != nil {
 		return Result{Outcome: OutcomePermanent, Err: fmt.Errorf("build request: %w", err)}
 	}
