@@ -1,0 +1,280 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// campaignJSON is the status of a campaign as the API shows it.
+type campaignJSON struct {
+	ID         string           `json:"id"`
+	Name       string           `json:"name"`
+	State      jobs.State       `json:"state"`
+	Reason     string           `json:"reason"`
+	Total      int64            `json:"total"`
+	Counts     map[string]int64 `json:"counts"`
+	CreatedAt  time.Time        `json:"created_at"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	Mode       jobs.Mode        `json:"mode"`
+	Labels     []string         `json:"labels"`
+	TeamID     string           `json:"team_id"`
+	Priority   jobs.Priority    `json:"priority"`
+	Source     string           `json:"source"`
+	BatchSize  int              `json:"batch_size"`
+	Batches    int              `json:"batches"`
+	Redrives   int              `json:"redrives"`
+}
+
+func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
+	counts := make(map[string]int64, len(jobs.Outcomes)+1)
+	for _, o := range jobs.Outcomes {
+		counts[o] = c.Counts[o]
+	}
+	counts[jobs.OutcomePending] = max(0, c.Total-c.Finished())
+	j := &campaignJSON{
+		ID: c.ID, Name: c.Name, State: c.State, Reason: c.Reason, Total: c.Total, Counts: counts,
+		CreatedAt: c.CreatedAt, Mode: c.Mode, Labels: append([]string{}, c.Labels...), TeamID: c.TeamID,
+		Priority: c.Priority, Source: c.Source, BatchSize: c.BatchSize, Batches: c.Batches, Redrives: c.Gen,
+	}
+	if !c.FinishedAt.IsZero() {
+		t := c.FinishedAt
+		j.FinishedAt = &t
+	}
+	return j
+}
+
+// storeError maps the store's sentinel errors to client errors.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, jobs.ErrInvalidCampaignID):
+		return errorf(http.StatusBadRequest, "invalid_campaign_id", "%v", err)
+	case errors.Is(err, jobs.ErrTransition):
+		return errorf(http.StatusConflict, "conflict", "%v", err)
+	}
+	return err
+}
+
+// campaignID returns the validated {id} of the path.
+func campaignID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if err := jobs.ValidateCampaignID(id); err != nil {
+		return "", errorf(http.StatusBadRequest, "invalid_campaign_id", "%v", err)
+	}
+	return id, nil
+}
+
+const maxListLimit = 1000
+
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "limit" {
+			s.fail(w, r, errorf(http.StatusBadRequest, "unknown_parameter", "unknown query parameter %q: want limit", k))
+			return
+		}
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			s.fail(w, r, errorf(http.StatusBadRequest, "invalid_parameter", "limit=%q: want a number in 1..%d", v, maxListLimit))
+			return
+		}
+		limit = n
+	}
+	cs, err := s.store.List(r.Context(), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]*campaignJSON, len(cs))
+	for i, c := range cs {
+		out[i] = newCampaignJSON(c)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
+}
+
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, storeError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, newCampaignJSON(c))
+}
+
+// splitList splits comma-separated values of every occurrence.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if k != "format" && k != "only" {
+			s.fail(w, r, errorf(http.StatusBadRequest, "unknown_parameter", "unknown query parameter %q: want format or only", k))
+			return
+		}
+	}
+	f, err := jobs.ParseReportFormat(q.Get("format"))
+	if err != nil {
+		s.fail(w, r, errorf(http.StatusBadRequest, "invalid_parameter", "%v", err))
+		return
+	}
+	only := splitList(q["only"])
+	// Check the filter and the campaign before the status line goes out.
+	if _, err := jobs.NewReportWriter(io.Discard, f, only); err != nil {
+		s.fail(w, r, errorf(http.StatusBadRequest, "invalid_parameter", "only: %v", err))
+		return
+	}
+	if _, err := s.store.Get(r.Context(), id); err != nil {
+		s.fail(w, r, storeError(err))
+		return
+	}
+	h := w.Header()
+	ext := "csv"
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	if f == jobs.ReportJSONL {
+		ext = "jsonl"
+		h.Set("Content-Type", "application/x-ndjson")
+	}
+	h.Set("Content-Disposition", `attachment; filename="`+id+"-report."+ext+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := s.store.WriteReport(r.Context(), id, w, f, only); err != nil {
+		// Too late for an error status: cut the connection so the client
+		// sees a truncated transfer rather than a short report.
+		s.log.Error("report failed midway", "campaign", id, "request_id", w.Header().Get("X-Request-Id"), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// retryable are the outcomes that POST .../retry accepts.
+var retryable = []string{jobs.OutcomeFailed, jobs.OutcomeInvalid, jobs.OutcomeNotFound, jobs.OutcomeCancelled}
+
+// actionResponse is the body of a successful campaign action.
+type actionResponse struct {
+	Campaign *campaignJSON `json:"campaign"`
+	Requeued *int64        `json:"requeued,omitempty"`
+}
+
+func (s *Server) action(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := campaignID(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var outcomes []string
+		if name == "retry" {
+			if outcomes, err = retryOutcomes(w, r); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		// Approve and retry enqueue every batch: finish even if the
+		// client hangs up.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), submitTimeout)
+		defer cancel()
+		var requeued *int64
+		switch name {
+		case "approve":
+			_, err = s.store.Approve(ctx, id)
+		case "pause":
+			err = s.store.Pause(ctx, id)
+		case "resume":
+			_, err = s.store.Resume(ctx, id)
+		case "cancel":
+			_, err = s.store.Cancel(ctx, id)
+		case "retry":
+			var n int64
+			n, err = s.store.Redrive(ctx, id, outcomes)
+			requeued = &n
+		}
+		if err != nil {
+			s.fail(w, r, storeError(err))
+			return
+		}
+		c, err := s.store.Get(ctx, id)
+		if err != nil {
+			s.fail(w, r, storeError(err))
+			return
+		}
+		s.log.Info("campaign "+name, "campaign", id, "owner", ownerOf(r.Context()), "state", c.State)
+		writeJSON(w, http.StatusOK, actionResponse{Campaign: newCampaignJSON(c), Requeued: requeued})
+	}
+}
+
+// retryOutcomes reads ?outcome=a,b or a JSON body {"outcomes": [...]}.
+func retryOutcomes(w http.ResponseWriter, r *http.Request) ([]string, error) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "outcome" {
+			return nil, errorf(http.StatusBadRequest, "unknown_parameter", "unknown query parameter %q: want outcome", k)
+		}
+	}
+	outcomes := splitList(q["outcome"])
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body_too_large", "retry body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if q.Has("outcome") {
+			return nil, errorf(http.StatusBadRequest, "invalid_parameter", "outcomes given both in the query and in the body: give them once")
+		}
+		var req struct {
+			Outcomes []string `json:"outcomes"`
+		}
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return nil, errorf(http.StatusBadRequest, "malformed_json", "retry body: %v (want {\"outcomes\": [\"failed\"]})", err)
+		}
+		if dec.More() {
+			return nil, errorf(http.StatusBadRequest, "malformed_json", "retry body: unexpected data after the JSON object")
+		}
+		outcomes = req.Outcomes
+	}
+	for _, o := range outcomes {
+		if o == jobs.OutcomeReset {
+			return nil, errorf(http.StatusBadRequest, "invalid_parameter", "outcome reset cannot be retried: those assets are done")
+		}
+		ok := false
+		for _, a := range retryable {
+			ok = ok || a == o
+		}
+		if !ok {
+			return nil, errorf(http.StatusBadRequest, "invalid_parameter", "outcome %q: want one of %s", o, joinComma(retryable))
+		}
+	}
+	return outcomes, nil
+}

@@ -1,0 +1,34 @@
+// Package httpapi is the trigger API of "labelreset serve": HTTP routes to
+// create campaigns from uploaded asset ID lists and to watch, report on and
+// control them. openapi.yaml (served at /openapi.yaml) is the reference.
+//
+// # Authentication and visibility
+//
+// Every /v1 route needs "Authorization: Bearer <token>" with one of
+// Config.Tokens. Tokens are compared as SHA-256 digests in constant time
+// against every configured token. /healthz, /readyz, /metrics and
+// /openapi.yaml are open. Every valid token is an operator of the same
+// deployment: it may read and control every campaign, whichever token
+// created it. The creator is recorded as an opaque owner ("tok:" and 12
+// hex digits of the token's SHA-256), for logs and idempotency scoping only.
+//
+// # Creating campaigns
+//
+// POST /v1/campaigns takes a text/csv body (parameters in the query), a
+// multipart/form-data upload (field "file", parameters as form fields or in
+// the query) or a JSON object. Bodies are streamed: CSV through
+// idfile.Reader, JSON asset_ids element by element, within MaxBodyBytes and
+// MaxRows. Bad rows are reported (the first 20) and the valid rows still
+// run, unless strict is set. dry_run returns the plan and writes nothing.
+//
+// There is no "--yes" over HTTP: a campaign with more valid assets than
+// Defaults.ConfirmAbove is created pending and runs once approved with
+// POST /v1/campaigns/{id}/approve. The second call is a deliberate step,
+// so that an automation error cannot start a large reset by itself.
+//
+// Retries are safe: the same campaign_id with the same IDs answers 200 with
+// the existing campaign, and an Idempotency-Key header (scoped to the
+// token, kept for the policy's retention) answers 200 with the campaign the
+// first request created. A key reused for a different request is refused
+// with 422; a key whose request failed is released.
+package httpapi

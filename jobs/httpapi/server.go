@@ -1,0 +1,307 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// Limits and timeouts of the server.
+const (
+	// DefaultMaxBodyBytes bounds a request body (an uploaded ID file).
+	DefaultMaxBodyBytes = 64 << 20
+	// DefaultMaxRows bounds the rows (valid, duplicate or bad) of one
+	// campaign upload.
+	DefaultMaxRows = 10_000_000
+	// MinTokenLength is the shortest accepted API token.
+	MinTokenLength = 16
+
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 5 * time.Minute // large uploads over slow links
+	writeTimeout      = 5 * time.Minute // large reports
+	idleTimeout       = 2 * time.Minute
+	shutdownTimeout   = 10 * time.Second
+	// submitTimeout bounds the Redis work of one create or approve once
+	// the request has been read; it outlives a client that hangs up, so
+	// that a campaign is not left half enqueued.
+	submitTimeout = 10 * time.Minute
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store holds the campaigns (required).
+	Store *jobs.Store
+	// Tokens are the accepted bearer tokens, each at least MinTokenLength
+	// characters. Every token is an operator of the deployment: it may
+	// read and control every campaign. Empty makes New fail unless
+	// InsecureNoAuth is set.
+	Tokens []string
+	// InsecureNoAuth serves every route without authentication (local
+	// testing only). It cannot be combined with Tokens.
+	InsecureNoAuth bool
+	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes
+	// (64 MiB). A gzip-compressed upload may expand to 16 times this.
+	MaxBodyBytes int64
+	// MaxRows bounds the rows of one upload. Default DefaultMaxRows
+	// (10,000,000).
+	MaxRows int64
+	// Defaults apply to every campaign created through the API.
+	Defaults Defaults
+	// Registerer receives the HTTP metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Gatherer is served at GET /metrics when non-nil.
+	Gatherer prometheus.Gatherer
+	// Ready is consulted by GET /readyz after a Redis ping; nil means
+	// ready whenever Redis answers.
+	Ready func() error
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults are the settings of campaigns created through the API that
+// requests cannot choose.
+type Defaults struct {
+	// BatchSize is the number of assets per task. Default
+	// jobs.DefaultBatchSize.
+	BatchSize int
+	// Policy is the retry and safety policy. The zero value means
+	// jobs.DefaultPolicy(). Its Retention is also the lifetime of an
+	// Idempotency-Key.
+	Policy jobs.Policy
+	// ConfirmAbove creates campaigns with more valid assets than this in
+	// state pending: they run once approved with POST
+	// /v1/campaigns/{id}/approve. 0 means jobs.DefaultConfirmAbove (1000);
+	// negative never asks.
+	ConfirmAbove int64
+	// Priority is used when a request names none. Default normal.
+	Priority jobs.Priority
+}
+
+// Server is the trigger API of "labelreset serve".
+type Server struct {
+	cfg     Config
+	store   *jobs.Store
+	log     *slog.Logger
+	tokens  [][sha256.Size]byte
+	metrics *metrics
+	mux     *http.ServeMux
+	probe   *http.ServeMux // the routes without the fallback, to tell 405 from 404
+	routes  []string
+	handler http.Handler
+	now     func() time.Time
+}
+
+// New validates cfg and builds the server's routes.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(),
+		probe: http.NewServeMux(), now: time.Now,
+	}
+	for _, t := range cfg.Tokens {
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.routesInit()
+	s.handler = s.mux
+	return s, nil
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("httpapi: Store is required")
+	}
+	switch {
+	case len(c.Tokens) == 0 && !c.InsecureNoAuth:
+		return errors.New("httpapi: no API tokens: set LABELRESET_API_TOKENS or a token file (or InsecureNoAuth for local testing only)")
+	case len(c.Tokens) > 0 && c.InsecureNoAuth:
+		return errors.New("httpapi: InsecureNoAuth is set together with API tokens: drop one of them")
+	}
+	for i, t := range c.Tokens {
+		if err := checkToken(t); err != nil {
+			return fmt.Errorf("httpapi: API token %d of %d: %w", i+1, len(c.Tokens), err)
+		}
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxBodyBytes < 0 {
+		return fmt.Errorf("httpapi: MaxBodyBytes %d: want > 0", c.MaxBodyBytes)
+	}
+	if c.MaxRows == 0 {
+		c.MaxRows = DefaultMaxRows
+	}
+	if c.MaxRows < 0 {
+		return fmt.Errorf("httpapi: MaxRows %d: want > 0", c.MaxRows)
+	}
+	d := &c.Defaults
+	if d.BatchSize == 0 {
+		d.BatchSize = jobs.DefaultBatchSize
+	}
+	if d.BatchSize < 1 || d.BatchSize > jobs.MaxBatchSize {
+		return fmt.Errorf("httpapi: default batch size %d: want 1..%d", d.BatchSize, jobs.MaxBatchSize)
+	}
+	if d.Policy == (jobs.Policy{}) {
+		d.Policy = jobs.DefaultPolicy()
+	}
+	if err := d.Policy.Validate(); err != nil {
+		return fmt.Errorf("httpapi: default policy: %w", err)
+	}
+	p, err := jobs.ParsePriority(string(d.Priority))
+	if err != nil {
+		return fmt.Errorf("httpapi: default %w", err)
+	}
+	d.Priority = p
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// actions are the POST /v1/campaigns/{id}/<action> routes.
+var actions = []string{"approve", "pause", "resume", "cancel", "retry"}
+
+func (s *Server) routesInit() {
+	s.handle("GET /healthz", false, s.healthz)
+	s.handle("GET /readyz", false, s.readyz)
+	s.handle("GET /openapi.yaml", false, serveOpenAPI)
+	if s.cfg.Gatherer != nil {
+		s.handle("GET /metrics", false, promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	}
+	s.handle("POST /v1/campaigns", true, s.createCampaign)
+	s.handle("GET /v1/campaigns", true, s.listCampaigns)
+	s.handle("GET /v1/campaigns/{id}", true, s.getCampaign)
+	s.handle("GET /v1/campaigns/{id}/report", true, s.report)
+	for _, a := range actions {
+		s.handle("POST /v1/campaigns/{id}/"+a, true, s.action(a))
+	}
+	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
+}
+
+// handle registers a route; its pattern is also its metrics label.
+func (s *Server) handle(pattern string, auth bool, h http.HandlerFunc) {
+	var hh http.Handler = h
+	if auth {
+		hh = s.authenticate(hh)
+	}
+	s.mux.Handle(pattern, s.instrument(pattern, hh))
+	s.probe.Handle(pattern, http.NotFoundHandler())
+	s.routes = append(s.routes, pattern)
+}
+
+// Handler returns the API's handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// unmatched answers requests no route matches: 405 (with Allow) when the
+// path exists for another method, 404 otherwise, both as JSON.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := s.probe.Handler(r2); p != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", joinComma(allow))
+		writeError(w, errorf(http.StatusMethodNotAllowed, "method_not_allowed",
+			"method %s is not allowed on %s: use %s", r.Method, r.URL.Path, joinComma(allow)))
+		return
+	}
+	writeError(w, errorf(http.StatusNotFound, "not_found", "no route for %s %s; see /openapi.yaml", r.Method, r.URL.Path))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Redis().Ping(ctx).Err(); err != nil {
+		// The Redis address is not for unauthenticated callers: log it.
+		s.log.Warn("readyz: redis ping failed", "err", err)
+		writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "redis does not answer"))
+		return
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			s.log.Warn("readyz: not ready", "err", err)
+			writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "not ready: %v", err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Run serves on addr until ctx is done, then shuts down gracefully,
+// waiting up to 10s for requests in flight. It serves TLS when certFile
+// and keyFile are set. It returns nil after a graceful shutdown.
+func (s *Server) Run(ctx context.Context, addr, certFile, keyFile string) error {
+	if (certFile == "") != (keyFile == "") {
+		return errors.New("httpapi: TLS needs both a certificate and a key file")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("httpapi: listen: %w", err)
+	}
+	return s.Serve(ctx, ln, certFile, keyFile)
+}
+
+// Serve is Run on an existing listener, which it closes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile string) error {
+	if (certFile == "") != (keyFile == "") {
+		ln.Close()
+		return errors.New("httpapi: TLS needs both a certificate and a key file")
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("httpapi: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc // Serve returns ErrServerClosed as soon as Shutdown starts
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("httpapi: graceful shutdown: %w", err)
+	}
+	return nil
+}
