@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Targets the figures are held to.
+const (
+	targetRatio      = 0.8
+	targetBytes      = 24
+	targetEnqueue    = 100_000
+	targetCmds       = 1.5
+	targetRSSMB      = 150
+	peerRatioOfPeers = 0.2
+)
+
+// results is the bench's output; the top-level figures are the headline
+// ones, the *Detail fields explain them.
+type results struct {
+	Machine     machine `json:"machine"`
+	Started     string  `json:"started"`
+	Concurrency int     `json:"concurrency"`
+	Assets      int     `json:"assets"`
+	EnqueueIDs  int     `json:"enqueue_ids"`
+	WorkerMode  string  `json:"pipeline_worker"`
+
+	CeilingRPS  float64 `json:"ceiling_rps"`
+	PipelineRPS float64 `json:"pipeline_rps"`
+	Ratio       float64 `json:"ratio"`
+	// CPURatio is the ratio the CPU costs predict on a CPU-bound machine:
+	// (client + fake CPU per request) / (worker + Redis + fake CPU per
+	// asset). Unlike Ratio it does not move with other load on the host.
+	CPURatio                 float64 `json:"cpu_ratio"`
+	PerAssetTaskRPS          float64 `json:"per_asset_task_rps"`
+	Speedup                  float64 `json:"speedup"`
+	EnqueueIDsPerS           float64 `json:"enqueue_ids_per_s"`
+	RedisBytesPerQueuedAsset float64 `json:"redis_bytes_per_queued_asset"`
+	RedisCmdsPerAsset        float64 `json:"redis_cmds_per_asset"`
+	WorkerPeakRSSMB          float64 `json:"worker_peak_rss_mb"`
+
+	Ceiling  *ceilingDetail `json:"ceiling,omitempty"`
+	Pipeline *campaignRun   `json:"pipeline,omitempty"`
+	Peer     *peerRun       `json:"per_asset_task,omitempty"`
+	Enqueue  *enqueueRun    `json:"enqueue,omitempty"`
+	RSS      *campaignRun   `json:"rss,omitempty"`
+}
+
+type ceilingDetail struct {
+	// Samples are the req/s of each measurement (before and after the
+	// pipeline); CeilingRPS is their mean.
+	Samples           []float64 `json:"samples"`
+	Requests          int64     `json:"requests"`
+	Seconds           float64   `json:"seconds"`
+	ClientCPUUsPerReq float64   `json:"client_cpu_us_per_request"`
+	FakeCPUUsPerReq   float64   `json:"fake_cpu_us_per_request"`
+
+	clientCPU, fakeCPU float64
+}
+
+func (r *results) derive() {
+	if r.CeilingRPS > 0 {
+		r.Ratio = r.PipelineRPS / r.CeilingRPS
+	}
+	if c, p := r.Ceiling, r.Pipeline; c != nil && p != nil {
+		r.CPURatio = (c.ClientCPUUsPerReq + c.FakeCPUUsPerReq) / (p.WorkerCPUUs + p.RedisCPUUs + p.FakeCPUUs)
+	}
+	if r.PerAssetTaskRPS > 0 {
+		r.Speedup = r.PipelineRPS / r.PerAssetTaskRPS
+	}
+}
+
+func (r *results) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func (r *results) writeTable(w io.Writer) {
+	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, Redis %s; concurrency %d, %d assets, pipeline worker %s\n\n",
+		r.Machine.CPUs, r.Machine.CPU, r.Machine.Go, r.Machine.Redis, r.Concurrency, r.Assets, r.WorkerMode)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\ttarget\t")
+	row := func(name, format string, v float64, target string, ok bool, present bool) {
+		if !present {
+			fmt.Fprintf(tw, "%s\t-\t%s\t(not run)\n", name, target)
+			return
+		}
+		mark := "ok"
+		if !ok {
+			mark = "MISSED"
+		}
+		if target == "" {
+			mark = ""
+		}
+		fmt.Fprintf(tw, "%s\t"+format+"\t%s\t%s\n", name, v, target, mark)
+	}
+	row("ceiling_rps", "%.0f", r.CeilingRPS, "", true, r.Ceiling != nil)
+	row("pipeline_rps", "%.0f", r.PipelineRPS, "", true, r.Pipeline != nil)
+	row("ratio", "%.3f", r.Ratio, fmt.Sprintf(">= %.1f (peer ~%.1f)", targetRatio, peerRatioOfPeers), r.Ratio >= targetRatio, r.Ceiling != nil && r.Pipeline != nil)
+	row("cpu_ratio", "%.3f", r.CPURatio, "", true, r.Ceiling != nil && r.Pipeline != nil)
+	row("per_asset_task_rps", "%.0f", r.PerAssetTaskRPS, "", true, r.Peer != nil)
+	row("speedup", "%.2f", r.Speedup, "", true, r.Peer != nil && r.Pipeline != nil)
+	row("enqueue_ids_per_s", "%.0f", r.EnqueueIDsPerS, fmt.Sprintf(">= %d", targetEnqueue), r.EnqueueIDsPerS >= targetEnqueue, r.Enqueue != nil)
+	row("redis_bytes_per_queued_asset", "%.1f", r.RedisBytesPerQueuedAsset, fmt.Sprintf("<= %d", targetBytes), r.RedisBytesPerQueuedAsset <= targetBytes, r.Enqueue != nil)
+	row("redis_cmds_per_asset", "%.3f", r.RedisCmdsPerAsset, fmt.Sprintf("<= %.1f", targetCmds), r.RedisCmdsPerAsset <= targetCmds, r.Pipeline != nil)
+	row("worker_peak_rss_mb", "%.1f", r.WorkerPeakRSSMB, fmt.Sprintf("<= %d", targetRSSMB), r.WorkerPeakRSSMB <= targetRSSMB, r.RSS != nil)
+	tw.Flush()
+	fmt.Fprintln(w)
+	if p := r.Pipeline; p != nil {
+		fmt.Fprintf(w, "pipeline: %.2fs; %.3f script calls/asset; CPU µs/asset: worker %.1f, Redis %.1f, fake %.1f; background Redis load %.0f cmds/s\n",
+			p.Seconds, p.ScriptCallsPerAsset, p.WorkerCPUUs, p.RedisCPUUs, p.FakeCPUUs, p.BackgroundCmdsPerS)
+		fmt.Fprintf(w, "  commands (incl. those run inside Lua scripts): %v\n", p.TopCommands)
+	}
+	if c := r.Ceiling; c != nil {
+		fmt.Fprintf(w, "ceiling: %d requests in %.2fs, samples %.0f req/s; CPU µs/request: client %.1f, fake %.1f\n",
+			c.Requests, c.Seconds, c.Samples, c.ClientCPUUsPerReq, c.FakeCPUUsPerReq)
+	}
+	if p := r.Peer; p != nil {
+		fmt.Fprintf(w, "per-asset tasks: %.2fs (enqueue %.2fs); %.2f Redis commands/asset; queue memory %.0f B/asset\n",
+			p.Seconds, p.EnqueueSecs, p.CmdsPerAsset, float64(p.PeakMemory)/float64(p.Assets))
+	}
+	if e := r.Enqueue; e != nil {
+		fmt.Fprintf(w, "enqueue: %d IDs, %d tasks, %.2fs (read+plan %.2fs), Redis +%d B, %d commands\n",
+			e.IDs, e.Tasks, e.TotalSeconds, e.ReadSeconds, e.MemoryDelta, e.RedisCmds)
+	}
+	if s := r.RSS; s != nil {
+		fmt.Fprintf(w, "rss: worker --concurrency %s: %.0f assets/s, peak RSS %.1f MB, %.3f Redis commands/asset\n",
+			"(see --rss-concurrency)", s.RPS, s.PeakRSSMB, s.CmdsPerAsset)
+	}
+}
