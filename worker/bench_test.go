@@ -1,0 +1,81 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/client/pdcpfake"
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/redistest"
+	"github.com/labelreset/labelreset/worker"
+)
+
+// BenchmarkProcessBatch runs b.N assets (at least 2,000) as one campaign
+// through a worker with 64 call slots against an in-process fake over
+// loopback HTTP, from submit to done. Fake, worker and Redis share the
+// CPUs; compare assets/s with BenchmarkClientDelete in package client. On
+// the embedded Redis (no REDIS_ADDR) the figure measures miniredis.
+func BenchmarkProcessBatch(b *testing.B) {
+	n := max(b.N, 2000)
+	env := redistest.New(b)
+	fake := pdcpfake.NewServer(pdcpfake.Options{Assets: n, NoLog: true})
+	defer fake.Close()
+	c, err := client.New(client.Config{APIKey: "test-key", Server: fake.URL(), MaxConns: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ropts, err := jobs.ParseRedisURL(env.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{
+		Redis: ropts, Namespace: env.Namespace, Concurrency: 64,
+		API:    func(string) worker.Caller { return c },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	vals := make([]string, n)
+	for i := range vals {
+		vals[i] = strconv.Itoa(i + 1)
+	}
+	def := &jobs.Campaign{ID: "bench", Name: "bench", Mode: jobs.ModeDelete, Priority: jobs.PriorityNormal,
+		BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy()}
+	plan, err := jobs.ReadPlan(def, jobs.IDList("bench", vals))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for w.Ready() != nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	if _, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{Approved: true}); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		c, err := store.Get(ctx, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c.State == jobs.StateDone {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(n)/el.Seconds(), "assets/s")
+}
