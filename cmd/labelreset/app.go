@@ -70,6 +70,9 @@ func init() {
 		{"resume", "CAMPAIGN", "continue a paused, blocked or stopped campaign", controlCmd("resume")},
 		{"cancel", "CAMPAIGN", "stop a campaign for good; unfinished assets become cancelled", controlCmd("cancel")},
 		{"retry", "CAMPAIGN [--outcome failed,invalid]", "re-drive assets with those outcomes", (*app).cmdRetry},
+		{"serve", "[--addr :8080]", "run the HTTP trigger API (CSV import, campaign control)", (*app).cmdServe},
+		{"scheduler", "--config FILE", "run scheduled cleanups", (*app).cmdScheduler},
+		{"schedules", "--config FILE [--json]", "list schedules with next and last fire time", (*app).cmdSchedules},
 		{"version", "", "print the version", func(a *app, _ context.Context, _ []string) error {
 			fmt.Fprintln(a.stdout, "labelreset", client.Version)
 			return nil

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/httpapi"
+	"github.com/labelreset/labelreset/jobs/schedule"
+	"github.com/labelreset/labelreset/worker"
+)
+
+// redisHealth pings Redis every few seconds for labelreset_redis_up and
+// readiness of the API server and the scheduler.
+type redisHealth struct {
+	rdb redis.UniversalClient
+	up  prometheus.Gauge
+	err error
+}
+
+func newRedisHealth(rdb redis.UniversalClient, reg prometheus.Registerer) *redisHealth {
+	h := &redisHealth{rdb: rdb, up: prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "labelreset_redis_up", Help: "1 when the last Redis health check succeeded.",
+	})}
+	reg.MustRegister(h.up)
+	return h
+}
+
+func (h *redisHealth) check(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := h.rdb.Ping(cctx).Err()
+	if err != nil {
+		h.up.Set(0)
+		return errors.New("not ready: Redis unreachable")
+	}
+	h.up.Set(1)
+	return nil
+}
+
+func (h *redisHealth) run(ctx context.Context) {
+	for {
+		h.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (a *app) cmdServe(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("serve")
+	rf := a.addRedisFlags(fs)
+	addr := fs.String("addr", ":8080", "listen address (API, /metrics, /healthz, /readyz, /openapi.yaml)")
+	certFile := fs.String("tls-cert", "", "TLS certificate file (with --tls-key)")
+	keyFile := fs.String("tls-key", "", "TLS key file")
+	tokensFile := fs.String("tokens-file", a.getenv("LABELRESET_API_TOKENS_FILE"), "file with one API token per line (env LABELRESET_API_TOKENS_FILE; tokens also from LABELRESET_API_TOKENS)")
+	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication (local testing only)")
+	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
+	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per campaign")
+	confirmAbove := fs.Int64("confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
+	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	tokens := httpapi.ParseTokens(a.getenv("LABELRESET_API_TOKENS"))
+	if *tokensFile != "" {
+		more, err := httpapi.LoadTokenFile(*tokensFile)
+		if err != nil {
+			return usageError{err}
+		}
+		tokens = append(tokens, more...)
+	}
+	_, rdb, err := a.connectRetry(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
+	reg := newRegistry()
+	health := newRedisHealth(rdb, reg)
+	srv, err := httpapi.New(httpapi.Config{
+		Store: store, Tokens: tokens, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
+		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
+			Priority: jobs.PriorityNormal},
+		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	if *noAuth {
+		a.log.Warn("serving WITHOUT authentication (--insecure-no-auth): anyone who reaches this port can start campaigns")
+	}
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go health.run(hctx)
+	a.log.Info("trigger API listening", "addr", *addr, "tls", *certFile != "")
+	return srv.Run(ctx, *addr, *certFile, *keyFile)
+}
+
+func (a *app) cmdScheduler(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("scheduler")
+	rf := a.addRedisFlags(fs)
+	af := a.addAPIFlags(fs)
+	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
+	metricsAddr := fs.String("metrics-addr", ":9091", "serve /metrics, /healthz and /readyz here (empty = off)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := a.loadSchedules(*config)
+	if err != nil {
+		return err
+	}
+	listerFor, err := a.listerFor(cfg, af)
+	if err != nil {
+		return err
+	}
+	_, rdb, err := a.connectRetry(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
+	reg := newRegistry()
+	health := newRedisHealth(rdb, reg)
+	s, err := schedule.New(cfg, schedule.Options{
+		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
+		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy()},
+		Registerer: reg, Logger: a.log,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go health.run(hctx)
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics address %s: %w", *metricsAddr, err)
+		}
+		hs := &http.Server{Handler: worker.OpsHandler(reg, func() error { return health.check(context.Background()) }),
+			ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+	}
+	a.log.Info("scheduler started", "schedules", len(cfg.Schedules), "config", *config)
+	return s.Run(ctx)
+}
+
+func (a *app) loadSchedules(path string) (*schedule.Config, error) {
+	if path == "" {
+		return nil, usagef("no schedules: pass --config FILE (see deploy/schedules.example.yaml)")
+	}
+	cfg, err := schedule.LoadConfig(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return cfg, nil
+}
+
+// listerFor builds the PDCP listing client for pdcp_query schedules; a
+// config without such schedules needs no API key.
+func (a *app) listerFor(cfg *schedule.Config, af *apiFlags) (func(string) schedule.Lister, error) {
+	needs := false
+	for _, s := range cfg.Schedules {
+		if s.Source.PDCPQuery != nil {
+			needs = true
+		}
+	}
+	if !needs {
+		return nil, nil
+	}
+	ccfg, err := af.resolve(a.getenv, 8)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(ccfg)
+	if err != nil {
+		return nil, err
+	}
+	return func(team string) schedule.Lister {
+		if team == "" {
+			return c
+		}
+		return c.WithTeam(team)
+	}, nil
+}
+
+func (a *app) cmdSchedules(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("schedules")
+	rf := a.addRedisFlags(fs)
+	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := a.loadSchedules(*config)
+	if err != nil {
+		return err
+	}
+	store, closeFn, err := a.storeFor(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	list, err := schedule.List(ctx, store, cfg, time.Now())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.writeJSON(list)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCRON\tTIMEZONE\tNEXT\tLAST FIRE\tLAST CAMPAIGN\tLAST ERROR")
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Format(time.RFC3339)
+	}
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Cron, s.Timezone, ts(s.Next), ts(s.LastFire),
+			orDash(s.LastCampaign), orDash(s.LastError))
+	}
+	return tw.Flush()
+}
+
+var _ = os.Stdout
