@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
+	"github.com/labelreset/labelreset/jobs/redistest"
 )
 
 // The rate tests run three `labelreset worker` processes sharing one
@@ -90,6 +91,12 @@ func meanRate(ts []time.Time) float64 {
 func TestRateFidelity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s of rate-limited work")
+	}
+	if !redistest.Real() {
+		// The embedded Redis runs the limiter's scripts in this test
+		// process, which also serves the fake: on a busy host its delays
+		// bunch answers up and the fake's log shows them as rate.
+		t.Skip("needs a real Redis for exact windows: set REDIS_ADDR")
 	}
 	const n, rate, burst = 8400, 400, 40
 	e := newE2E(t, pdcpfake.Options{Assets: n, Seed: 11})
