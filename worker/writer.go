@@ -20,12 +20,14 @@ type record struct {
 }
 
 // writer group-commits ledger records: whatever arrived while the previous
-// write was in flight (plus up to linger) goes out in one script call per
-// campaign. At 20k outcomes/s that is a few Redis commands per hundred
-// assets instead of several per asset.
+// write was in flight goes out in one script call per campaign. At
+// thousands of outcomes/s that is a few Redis commands per hundred assets
+// instead of several per asset.
 type writer struct {
-	ledger   *jobs.Ledger
-	in       chan record
+	ledger *jobs.Ledger
+	in     chan record
+	// linger bounds how long a queued record waits for its write to
+	// start; Run waits twice that at shutdown for the last write.
 	linger   time.Duration
 	maxBatch int
 	log      *slog.Logger
@@ -51,7 +53,10 @@ func (w *writer) run() {
 			return
 		}
 		buf = append(buf[:0], first)
-		timer := time.NewTimer(w.linger)
+		// Group commit without waiting: take what queued up while the
+		// previous write was in flight and write it at once. Waiting for
+		// more would hold every call slot of those records meanwhile (a
+		// slot is released only once its outcome is durable).
 	collect:
 		for len(buf) < w.maxBatch {
 			select {
@@ -60,11 +65,10 @@ func (w *writer) run() {
 					break collect
 				}
 				buf = append(buf, r)
-			case <-timer.C:
+			default:
 				break collect
 			}
 		}
-		timer.Stop()
 		w.flush(buf)
 	}
 }
