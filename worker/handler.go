@@ -166,7 +166,7 @@ func (w *Worker) writeAndWait(campaign string, batch int, recs []jobs.Record) {
 	var wg sync.WaitGroup
 	wg.Add(len(recs))
 	for _, r := range recs {
-		w.writer.in <- record{campaign: campaign, batch: batch, rec: r, done: wg.Done}
+		w.writer.send(record{campaign: campaign, batch: batch, rec: r, done: wg.Done})
 	}
 	wg.Wait()
 }
@@ -290,10 +290,10 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 	case jobs.StateRunning:
 		return true
 	case jobs.StateCancelled:
-		w.writer.in <- record{campaign: b.Campaign, batch: b.Batch, rec: jobs.Record{
+		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: jobs.Record{
 			AssetID: a.id, Outcome: jobs.OutcomeCancelled, Status: a.status, Attempts: a.attempts,
 			Error: "campaign cancelled", FinishedAt: time.Now(),
-		}}
+		}})
 		return false
 	default:
 		run.handBack(a, w.cfg.HoldDelay, "campaign "+string(st))
@@ -308,10 +308,10 @@ func (w *Worker) finish(b *jobs.Batch, a *asset, outcome string, release func())
 	if outcome == jobs.OutcomeReset {
 		errText = ""
 	}
-	w.writer.in <- record{campaign: b.Campaign, batch: b.Batch, done: release, rec: jobs.Record{
+	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: release, rec: jobs.Record{
 		AssetID: a.id, Outcome: outcome, Status: a.status, Attempts: a.attempts,
 		Error: errText, FinishedAt: time.Now(),
-	}}
+	}})
 }
 
 func terminalOutcome(o client.Outcome) string {

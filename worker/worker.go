@@ -203,7 +203,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := srv.Start(asynq.HandlerFunc(w.ProcessTask)); err != nil {
 		stopBG()
 		wg.Wait()
-		close(w.writer.in)
+		w.writer.stop(time.Second)
 		w.close()
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -215,12 +215,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	hard := time.AfterFunc(w.cfg.ShutdownTimeout, w.callCancel)
 	srv.Shutdown()
 	hard.Stop()
-	close(w.writer.in)
-	// The writer drains what the handlers sent before returning.
-	for len(w.writer.in) > 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(w.writer.linger * 2)
+	// Handlers have returned (or were abandoned at the timeout): write
+	// what they recorded, bounded in case Redis is gone.
+	w.writer.stop(10 * time.Second)
 	stopBG()
 	wg.Wait()
 	w.close()

@@ -26,30 +26,63 @@ type record struct {
 type writer struct {
 	ledger *jobs.Ledger
 	in     chan record
-	// linger bounds how long a queued record waits for its write to
-	// start; Run waits twice that at shutdown for the last write.
-	linger   time.Duration
-	maxBatch int
-	log      *slog.Logger
-	onChange func(campaign string, ch jobs.Change)
-	metrics  *Metrics
+	// quit asks run to write what is queued and return; exited closes
+	// when it has; giveUp makes a write that keeps failing (Redis down
+	// at shutdown) stop retrying, so a stop is bounded.
+	quit, exited, giveUp chan struct{}
+	maxBatch             int
+	log                  *slog.Logger
+	onChange             func(campaign string, ch jobs.Change)
+	metrics              *Metrics
 }
 
 func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
 	return &writer{
-		ledger: l, in: make(chan record, capacity), linger: 2 * time.Millisecond,
-		maxBatch: 1024, log: log, onChange: onChange, metrics: m,
+		ledger: l, in: make(chan record, capacity), quit: make(chan struct{}), exited: make(chan struct{}),
+		giveUp: make(chan struct{}), maxBatch: 1024, log: log, onChange: onChange, metrics: m,
 	}
 }
 
-// run writes until in is closed and drained. Write errors are retried
-// (with backoff) forever: an outcome is never dropped; while Redis is down
-// the slots stay taken, which stops new PDCP calls.
+// send queues a record. After the writer has stopped (a handler that
+// outlived the shutdown timeout) the record is dropped with a warning
+// instead of blocking forever: its asset has no outcome yet and is called
+// again by the next worker, like any call in flight at a crash.
+func (w *writer) send(r record) {
+	select {
+	case w.in <- r:
+	case <-w.exited:
+		w.log.Warn("outcome arrived after the worker stopped; the asset will be processed again",
+			"campaign", r.campaign, "asset", r.rec.AssetID)
+		if r.done != nil {
+			r.done()
+		}
+	}
+}
+
+// stop writes everything queued and returns when the writer has exited; a
+// write still failing after timeout is abandoned.
+func (w *writer) stop(timeout time.Duration) {
+	close(w.quit)
+	select {
+	case <-w.exited:
+	case <-time.After(timeout):
+		close(w.giveUp)
+		<-w.exited
+	}
+}
+
+// run writes until stop. Write errors are retried (with backoff) until
+// they succeed or stop gives up: while Redis is down the slots stay taken,
+// which stops new PDCP calls.
 func (w *writer) run() {
+	defer close(w.exited)
 	buf := make([]record, 0, w.maxBatch)
 	for {
-		first, ok := <-w.in
-		if !ok {
+		var first record
+		select {
+		case first = <-w.in:
+		case <-w.quit:
+			w.drain(buf)
 			return
 		}
 		buf = append(buf[:0], first)
@@ -60,14 +93,31 @@ func (w *writer) run() {
 	collect:
 		for len(buf) < w.maxBatch {
 			select {
-			case r, ok := <-w.in:
-				if !ok {
-					break collect
-				}
+			case r := <-w.in:
 				buf = append(buf, r)
 			default:
 				break collect
 			}
+		}
+		w.flush(buf)
+	}
+}
+
+// drain writes whatever is still queued.
+func (w *writer) drain(buf []record) {
+	for {
+		buf = buf[:0]
+	collect:
+		for len(buf) < w.maxBatch {
+			select {
+			case r := <-w.in:
+				buf = append(buf, r)
+			default:
+				break collect
+			}
+		}
+		if len(buf) == 0 {
+			return
 		}
 		w.flush(buf)
 	}
@@ -99,6 +149,7 @@ func (w *writer) flush(buf []record) {
 	}
 	for _, g := range groups {
 		delay := 50 * time.Millisecond
+	retry:
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			ch, err := w.ledger.Record(ctx, g.campaign, g.batches, time.Now())
@@ -115,7 +166,13 @@ func (w *writer) flush(buf []record) {
 			}
 			w.metrics.redisUp.Set(0)
 			w.log.Error("recording outcomes failed; retrying", "campaign", g.campaign, "err", err, "retry_in", delay)
-			time.Sleep(delay)
+			select {
+			case <-w.giveUp:
+				w.log.Error("stopping without recording some outcomes (Redis unreachable); their assets will be processed again",
+					"campaign", g.campaign)
+				break retry
+			case <-time.After(delay):
+			}
 			delay = min(delay*2, 2*time.Second)
 		}
 	}
