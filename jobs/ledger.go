@@ -146,11 +146,14 @@ func decodeRecord(id int64, v string) (Record, error) {
 // -1 campaign does not exist.
 var recordScript = redis.NewScript(`
 local meta = KEYS[1]
-local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished')
+local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
+  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled')
 if not st[1] then return -1 end
 local terminal = {r=true, n=true, i=true, f=true, c=true}
 local isfail = {f=true, i=true}
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
+local cur = {r=tonumber(st[8] or '0'), n=tonumber(st[9] or '0'), i=tonumber(st[10] or '0'),
+  f=tonumber(st[11] or '0'), c=tonumber(st[12] or '0')}
 local delta = {}
 local nd, nf = 0, 0
 local ai = 2
@@ -181,33 +184,43 @@ for k = 2, #KEYS do
   if #set > 0 then redis.call('HSET', KEYS[k], unpack(set)) end
 end
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
+-- One HSET carries every count and any state change: the script is
+-- atomic, so read-modify-write of the counts is safe, and it costs one
+-- command instead of an HINCRBY per outcome.
+local upd = {}
 for c, d in pairs(delta) do
-  if d ~= 0 then redis.call('HINCRBY', meta, names[c], d) end
+  if d ~= 0 then upd[#upd+1] = names[c]; upd[#upd+1] = cur[c] + d end
 end
-local done = redis.call('HINCRBY', meta, '_done', nd)
+local done = tonumber(st[7] or '0') + nd
 local fail = tonumber(st[5] or '0') + nf
-if nf ~= 0 then redis.call('HINCRBY', meta, '_fail', nf) end
+upd[#upd+1] = '_done'; upd[#upd+1] = done
+upd[#upd+1] = '_fail'; upd[#upd+1] = fail
 local state = st[1]
 local total = tonumber(st[2] or '0')
+local ret = 0
 if done >= total and total > 0 then
   if state == 'cancelled' then
-    if not st[6] or st[6] == '' or st[6] == '0' then redis.call('HSET', meta, 'finished', ARGV[1]) end
-    return 1
+    if not st[6] or st[6] == '' or st[6] == '0' then upd[#upd+1] = 'finished'; upd[#upd+1] = ARGV[1] end
+    ret = 1
+  elseif state ~= 'done' then
+    upd[#upd+1] = 'state'; upd[#upd+1] = 'done'
+    upd[#upd+1] = 'finished'; upd[#upd+1] = ARGV[1]
+    upd[#upd+1] = 'reason'; upd[#upd+1] = ''
+    ret = 1
   end
-  if state ~= 'done' then
-    redis.call('HSET', meta, 'state', 'done', 'finished', ARGV[1], 'reason', '')
-    return 1
+else
+  local ratio = tonumber(st[3] or '1')
+  local minS = tonumber(st[4] or '0')
+  if state == 'running' and done >= minS and done > 0 and ratio < 1 and fail / done > ratio then
+    upd[#upd+1] = 'state'; upd[#upd+1] = 'stopped'
+    upd[#upd+1] = 'reason'
+    upd[#upd+1] = string.format('failure ratio %.3f (%d of %d finished assets failed or invalid) exceeds the limit %.3f',
+      fail / done, fail, done, ratio)
+    ret = 2
   end
-  return 0
 end
-local ratio = tonumber(st[3] or '1')
-local minS = tonumber(st[4] or '0')
-if state == 'running' and done >= minS and done > 0 and ratio < 1 and fail / done > ratio then
-  redis.call('HSET', meta, 'state', 'stopped', 'reason',
-    string.format('failure ratio %.3f (%d of %d finished assets failed or invalid) exceeds the limit %.3f', fail / done, fail, done, ratio))
-  return 2
-end
-return 0
+redis.call('HSET', meta, unpack(upd))
+return ret
 `)
 
 // BatchRecords are records of one ledger batch.
