@@ -244,6 +244,12 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.As(err, &rl) {
 		return rl.delay
 	}
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		// A crashed worker's (or a Redis outage's) batch: its finished
+		// assets are skipped on the next run, so take it up again soon
+		// instead of asynq's default 15-45 s.
+		return time.Second
+	}
 	return min(asynq.DefaultRetryDelayFunc(n, err, t), time.Minute)
 }
 
@@ -291,30 +297,48 @@ func (w *Worker) janitor(ctx context.Context) {
 // redisGuard is a go-redis hook on asynq's connection. asynq v0.26's
 // processor retries a failed dequeue at once, in a tight loop, while Redis
 // is unreachable; the guard makes commands wait while Redis is known to be
-// down (probing at a growing interval up to 2s), so an idle worker stays
-// idle during an outage.
+// down, until the next probe time (a growing interval up to 2s) or until
+// any command succeeds, which wakes every waiter at once — so completions
+// and lease renewals do not queue up behind each other when Redis comes
+// back. There is no exclusive prober: a blocking command (asynq's pub/sub)
+// must not hold everyone else back.
 type redisGuard struct {
 	mu       sync.Mutex
 	down     bool
 	nextTry  time.Time
 	interval time.Duration
+	up       chan struct{} // closed when Redis answers again
 }
 
 func (g *redisGuard) wait(ctx context.Context) {
-	g.mu.Lock()
-	if !g.down {
+	for {
+		g.mu.Lock()
+		if !g.down {
+			g.mu.Unlock()
+			return
+		}
+		up, wait := g.up, time.Until(g.nextTry)
 		g.mu.Unlock()
-		return
-	}
-	wait := time.Until(g.nextTry)
-	g.nextTry = time.Now().Add(max(wait, 0) + g.interval)
-	g.mu.Unlock()
-	if wait > 0 {
-		_ = sleepCtx(ctx, wait)
+		if wait <= 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-up:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 
 func (g *redisGuard) report(err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return // the caller gave up; says nothing about Redis
+	}
 	var ne net.Error
 	isNet := err != nil && (errors.As(err, &ne) || errors.Is(err, redis.ErrClosed))
 	g.mu.Lock()
@@ -322,12 +346,18 @@ func (g *redisGuard) report(err error) {
 	switch {
 	case isNet && !g.down:
 		g.down = true
+		g.up = make(chan struct{})
 		g.interval = 250 * time.Millisecond
 		g.nextTry = time.Now().Add(g.interval)
 	case isNet:
-		g.interval = min(g.interval*2, 2*time.Second)
-	case err == nil || errors.Is(err, redis.Nil):
+		if time.Now().After(g.nextTry) {
+			g.interval = min(g.interval*2, 2*time.Second)
+			g.nextTry = time.Now().Add(g.interval)
+		}
+	case g.down:
+		// Any answer from Redis, even an error reply, means it is back.
 		g.down = false
+		close(g.up)
 	}
 }
 
