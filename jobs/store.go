@@ -648,3 +648,52 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // Redis returns the store's Redis client, for producers that keep their
 // own small records (idempotency keys, schedule state) in the namespace.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// repairGen offsets the generation numbers of repair tasks so that their
+// task IDs never collide with re-drives.
+const repairGen = 1 << 20
+
+// Repair re-enqueues every asset of the campaign that has no outcome yet,
+// under new task IDs, and completes an interrupted enqueue. It is for
+// campaigns whose tasks were lost (e.g. asynq state lost in a Redis
+// failover); callers must make sure no task of the campaign is still
+// queued, or an asset could be worked by two tasks at once. It returns the
+// number of assets re-enqueued.
+func (s *Store) Repair(ctx context.Context, id string) (int64, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if c.State != StateRunning {
+		return 0, fmt.Errorf("campaign %s is %s: %w", id, c.State, ErrTransition)
+	}
+	if _, err := s.EnsureEnqueued(ctx, c); err != nil {
+		return 0, err
+	}
+	n, err := s.rdb.HIncrBy(ctx, s.keys.meta(id), "repairs", 1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("campaign %s: %w", id, err)
+	}
+	var total int64
+	err = s.forEachBatch(ctx, c, func(batch int, ids []int64) error {
+		recs, err := s.ledger.Load(ctx, id, batch, ids)
+		if err != nil {
+			return err
+		}
+		b := &Batch{Campaign: id, Batch: batch, Gen: repairGen + int(n)}
+		for _, r := range recs {
+			if !r.Terminal() {
+				b.IDs = append(b.IDs, r.AssetID)
+			}
+		}
+		if len(b.IDs) == 0 {
+			return nil
+		}
+		if _, err := s.enqueueBatch(ctx, c, b); err != nil {
+			return err
+		}
+		total += int64(len(b.IDs))
+		return nil
+	})
+	return total, err
+}

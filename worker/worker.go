@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +52,10 @@ type Config struct {
 	HoldDelay time.Duration
 	// JanitorInterval is how often expired campaigns are deleted. Default 5m.
 	JanitorInterval time.Duration
+	// RepairAfter is how long a running campaign with unfinished assets
+	// may make no progress, while no task is queued at all, before its
+	// unfinished assets are re-enqueued (see orphanRepair). Default 30s.
+	RepairAfter time.Duration
 	// Registerer receives the metrics; nil means a private registry.
 	Registerer prometheus.Registerer
 	// Logger; default slog.Default().
@@ -86,6 +92,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.JanitorInterval == 0 {
 		c.JanitorInterval = 5 * time.Minute
+	}
+	if c.RepairAfter == 0 {
+		c.RepairAfter = 30 * time.Second
 	}
 	if c.Limiter == nil {
 		c.Limiter = noLimit{}
@@ -142,6 +151,7 @@ func New(cfg Config) (*Worker, error) {
 	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
 		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}}
 	w.writer = newWriter(w.ledger, cfg.Concurrency, w.log, w.metrics, w.onChange)
+	w.writer.rdb = w.rdb
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	return w, nil
 }
@@ -195,7 +205,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	go w.writer.run()
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(5)
+	repair := &orphanRepair{w: w, insp: asynq.NewInspectorFromRedisClient(w.rdb), quiet: w.cfg.RepairAfter, seen: map[string]progressMark{}}
+	go func() { defer wg.Done(); repair.run(bg, max(w.cfg.RepairAfter/3, time.Second)) }()
+	go func() { defer wg.Done(); w.watchReplicas(bg) }()
 	go func() { defer wg.Done(); w.control.run(bg) }()
 	go func() { defer wg.Done(); w.health(bg) }()
 	go func() { defer wg.Done(); w.janitor(bg) }()
@@ -422,5 +435,33 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// watchReplicas keeps the number of replicas of a standalone or Sentinel
+// master current. With replicas, the writer waits for one to acknowledge
+// each ledger write (WAIT) before it releases the worker slots, so that a
+// failover does not lose outcomes whose calls are done. (On Redis Cluster
+// WAIT would reach an arbitrary node, so it is not used there.)
+func (w *Worker) watchReplicas(ctx context.Context) {
+	if _, isCluster := w.rdb.(*redis.ClusterClient); isCluster {
+		return
+	}
+	for {
+		info, err := w.rdb.Info(ctx, "replication").Result()
+		if err == nil {
+			n := 0
+			for _, line := range strings.Split(info, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+					n, _ = strconv.Atoi(v)
+				}
+			}
+			w.writer.replicas.Store(int32(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Second):
+		}
 	}
 }

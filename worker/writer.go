@@ -3,7 +3,10 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/jobs"
 )
@@ -31,9 +34,13 @@ type writer struct {
 	// at shutdown) stop retrying, so a stop is bounded.
 	quit, exited, giveUp chan struct{}
 	maxBatch             int
-	log                  *slog.Logger
-	onChange             func(campaign string, ch jobs.Change)
-	metrics              *Metrics
+	// replicas is the master's replica count (watchReplicas); with
+	// replicas every flush waits for one to acknowledge it.
+	replicas atomic.Int32
+	rdb      redis.UniversalClient
+	log      *slog.Logger
+	onChange func(campaign string, ch jobs.Change)
+	metrics  *Metrics
 }
 
 func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
@@ -174,6 +181,14 @@ func (w *writer) flush(buf []record) {
 			case <-time.After(delay):
 			}
 			delay = min(delay*2, 2*time.Second)
+		}
+	}
+	if w.replicas.Load() > 0 && w.rdb != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		n, err := w.rdb.Do(ctx, "WAIT", 1, 2000).Int()
+		cancel()
+		if err != nil || n < 1 {
+			w.log.Warn("no replica acknowledged the last outcomes within 2s; a failover now could lose them", "err", err)
 		}
 	}
 	for _, r := range buf {

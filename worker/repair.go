@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// orphanRepair finds running campaigns that can no longer finish because
+// their tasks are gone — asynq's state lives in Redis, and a Sentinel
+// failover with asynchronous replication can lose the newest writes — and
+// re-enqueues their unfinished assets. A campaign is orphaned when it has
+// unfinished assets, made no progress for a while, and none of the
+// namespace's queues holds any task (pending, active, scheduled or retry):
+// every unfinished asset of a running campaign must otherwise be in one.
+type orphanRepair struct {
+	w     *Worker
+	insp  *asynq.Inspector
+	quiet time.Duration
+	seen  map[string]progressMark
+}
+
+type progressMark struct {
+	done  int64
+	since time.Time
+}
+
+func (o *orphanRepair) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		o.check(ctx)
+	}
+}
+
+func (o *orphanRepair) check(ctx context.Context) {
+	for _, p := range []jobs.Priority{jobs.PriorityHigh, jobs.PriorityNormal, jobs.PriorityLow} {
+		info, err := o.insp.GetQueueInfo(jobs.Queue(o.w.cfg.Namespace, p))
+		if err != nil {
+			continue // a queue that never had a task does not exist
+		}
+		if info.Pending+info.Active+info.Scheduled+info.Retry > 0 {
+			clear(o.seen) // work is queued: nothing can be judged orphaned
+			return
+		}
+	}
+	camps, err := o.w.store.List(ctx, 100)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	live := map[string]bool{}
+	for _, c := range camps {
+		if c.State != jobs.StateRunning || c.Finished() >= c.Total {
+			continue
+		}
+		live[c.ID] = true
+		m, ok := o.seen[c.ID]
+		if !ok || m.done != c.Finished() {
+			o.seen[c.ID] = progressMark{done: c.Finished(), since: now}
+			continue
+		}
+		if now.Sub(m.since) < o.quiet {
+			continue
+		}
+		// One repairer at a time across processes.
+		ok, err := o.w.rdb.SetNX(ctx, o.w.cfg.Namespace+":{"+c.ID+"}:repair", "1", time.Minute).Result()
+		if err != nil || !ok {
+			continue
+		}
+		n, err := o.w.store.Repair(ctx, c.ID)
+		if err != nil {
+			o.w.log.Error("campaign has no queued work left but could not be repaired", "campaign", c.ID, "err", err)
+			continue
+		}
+		o.w.log.Warn("campaign had unfinished assets but no queued task (lost in a Redis failover?); re-enqueued them",
+			"campaign", c.ID, "assets", n)
+		delete(o.seen, c.ID)
+	}
+	for id := range o.seen {
+		if !live[id] {
+			delete(o.seen, id)
+		}
+	}
+}
