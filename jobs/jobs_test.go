@@ -1,0 +1,196 @@
+package jobs
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBatchRoundTrip(t *testing.T) {
+	cases := []*Batch{
+		{Campaign: "c1", Batch: 0, IDs: []int64{1}},
+		{Campaign: "camp.2_x-y", Batch: 12345, Gen: 3, IDs: []int64{5, 6, 7, 1000, 1 << 40, 1<<63 - 1}},
+	}
+	for _, b := range cases {
+		p, err := EncodeBatch(b)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", b, err)
+		}
+		got, err := DecodeBatch(p)
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if got.Campaign != b.Campaign || got.Batch != b.Batch || got.Gen != b.Gen || len(got.IDs) != len(b.IDs) {
+			t.Fatalf("got %+v, want %+v", got, b)
+		}
+		for i := range b.IDs {
+			if got.IDs[i] != b.IDs[i] {
+				t.Fatalf("ID %d: got %d, want %d", i, got.IDs[i], b.IDs[i])
+			}
+		}
+	}
+	// 100 consecutive IDs stay small: the point of the encoding.
+	ids := make([]int64, 100)
+	for i := range ids {
+		ids[i] = 9_000_000_000 + int64(i)
+	}
+	p, _ := EncodeBatch(&Batch{Campaign: "c", IDs: ids})
+	if len(p) > 120 {
+		t.Errorf("100 consecutive IDs encode to %d bytes, want <= 120", len(p))
+	}
+}
+
+func TestEncodeBatchRejects(t *testing.T) {
+	for name, b := range map[string]*Batch{
+		"empty":        {Campaign: "c"},
+		"zero ID":      {Campaign: "c", IDs: []int64{0}},
+		"unsorted":     {Campaign: "c", IDs: []int64{5, 3}},
+		"duplicate":    {Campaign: "c", IDs: []int64{5, 5}},
+		"bad campaign": {Campaign: "a b", IDs: []int64{1}},
+	} {
+		if _, err := EncodeBatch(b); err == nil {
+			t.Errorf("%s: encoded, want an error", name)
+		}
+	}
+}
+
+func TestDecodeBatchRejects(t *testing.T) {
+	good, _ := EncodeBatch(&Batch{Campaign: "c", IDs: []int64{1, 2, 3}})
+	for name, p := range map[string][]byte{
+		"empty":          nil,
+		"version":        append([]byte{9}, good[1:]...),
+		"truncated":      good[:len(good)-1],
+		"trailing bytes": append(append([]byte{}, good...), 0),
+		"zero gap":       {1, 1, 'c', 0, 0, 2, 1, 0},
+		"overflow":       {1, 1, 'c', 0, 0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		"huge count":     {1, 1, 'c', 0, 0, 0xff, 0xff, 0x03},
+		"bad campaign":   {1, 1, ' ', 0, 0, 1, 1},
+	} {
+		if _, err := DecodeBatch(p); !errors.Is(err, ErrBadPayload) {
+			t.Errorf("%s: err %v, want ErrBadPayload", name, err)
+		}
+	}
+}
+
+// FuzzDecodeBatch: arbitrary payloads never panic, never allocate more
+// than MaxBatchSize IDs, and whatever decodes re-encodes to the same bytes.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, b := range []*Batch{
+		{Campaign: "c", IDs: []int64{1}},
+		{Campaign: "q4-retire", Batch: 7, Gen: 2, IDs: []int64{100, 101, 102, 5000}},
+	} {
+		p, _ := EncodeBatch(b)
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		b, err := DecodeBatch(p)
+		if err != nil {
+			if !errors.Is(err, ErrBadPayload) {
+				t.Fatalf("error %v does not wrap ErrBadPayload", err)
+			}
+			return
+		}
+		if len(b.IDs) == 0 || len(b.IDs) > MaxBatchSize {
+			t.Fatalf("%d IDs decoded", len(b.IDs))
+		}
+		again, err := EncodeBatch(b)
+		if err != nil {
+			t.Fatalf("decoded batch does not encode: %v", err)
+		}
+		if !bytes.Equal(again, p) {
+			t.Fatalf("re-encoding differs: %x vs %x", again, p)
+		}
+	})
+}
+
+func TestRecordEncoding(t *testing.T) {
+	now := time.Unix(1764210000, 0).UTC()
+	long := strings.Repeat("é", 40) // 80 bytes: cut on a rune boundary
+	for _, r := range []Record{
+		{AssetID: 1, Outcome: OutcomeReset, Status: 200, Attempts: 1, FinishedAt: now},
+		{AssetID: 2, Outcome: OutcomeFailed, Status: 500, Attempts: 5, Error: "gave up, after: 5, attempts", FinishedAt: now},
+		{AssetID: 3, Outcome: outcomeRetrying, Status: 429, Attempts: 2, Error: long},
+	} {
+		v := string(encodeRecord(nil, &r))
+		got, err := decodeRecord(r.AssetID, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Error) > maxRecordError {
+			if len(got.Error) > maxRecordError || !strings.HasPrefix(r.Error, got.Error) || !strings.HasSuffix(got.Error, "é") {
+				t.Errorf("long error kept as %q", got.Error)
+			}
+			got.Error = r.Error
+		}
+		if got != r {
+			t.Errorf("round trip of %+v gave %+v (%q)", r, got, v)
+		}
+	}
+	if _, err := decodeRecord(1, "x,1,1,1,"); err == nil {
+		t.Error("a corrupt record decoded")
+	}
+}
+
+func TestNeutraliseCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0", "+1": "'+1", "-1": "'-1", "@SUM(1)": "'@SUM(1)",
+		"\tx": "'\tx", "HTTP 500": "HTTP 500", "": "",
+	} {
+		if got := NeutraliseCell(in); got != want {
+			t.Errorf("NeutraliseCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseRedisURL(t *testing.T) {
+	o, err := ParseRedisURL("redis-sentinel://:s3cret@h1:26379,h2:26379/mymaster/2")
+	if err != nil || o.MasterName != "mymaster" || o.DB != 2 || len(o.Addrs) != 2 || o.Password != "s3cret" {
+		t.Fatalf("sentinel URL: %+v %v", o, err)
+	}
+	o, err = ParseRedisURL("redis-cluster://a:1,b:2")
+	if err != nil || !o.IsClusterMode || len(o.Addrs) != 2 {
+		t.Fatalf("cluster URL: %+v %v", o, err)
+	}
+	for _, bad := range []string{"http://x", "redis-sentinel://:s3cret@h1", "redis://:s3cret@h1:1/notadb"} {
+		_, err := ParseRedisURL(bad)
+		if err == nil {
+			t.Errorf("%s parsed", bad)
+		} else if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+}
+
+func TestIDSet(t *testing.T) {
+	s := NewIDSet()
+	for _, id := range []int64{5, 1, 5, 1 << 62, 3} {
+		s.Add(id)
+	}
+	if s.Len() != 4 {
+		t.Fatalf("len %d, want 4", s.Len())
+	}
+	var got []int64
+	s.Chunks(3, func(i int, ids []int64) error { got = append(got, ids...); return nil })
+	want := []int64{1, 3, 5, 1 << 62}
+	if len(got) != len(want) {
+		t.Fatalf("chunks %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("chunks %v, want %v", got, want)
+		}
+	}
+	o := NewIDSet()
+	o.Add(3)
+	o.Add(1 << 62)
+	if s.Minus(o).Len() != 2 || s.Fingerprint() == o.Fingerprint() {
+		t.Error("minus or fingerprint wrong")
+	}
+	b, _ := s.marshal()
+	back, err := unmarshalIDSet(b)
+	if err != nil || !back.Equal(s) {
+		t.Fatalf("marshal round trip: %v", err)
+	}
+}
