@@ -19,7 +19,8 @@ import (
 
 // testPipeline runs submit, two workers, status, pause/resume, report,
 // campaigns and retry through the binary on the Redis behind e, and checks
-// one outcome per asset at each end. 2% of the assets always fail (so the
+// one outcome per asset at each end (the fake answers in 40 ms, so the
+// campaign is still running when pause comes). 2% of the assets always fail (so the
 // campaign has failed assets to re-drive), until the fake is fixed.
 func testPipeline(t *testing.T, e *e2e, n int) {
 	const conc, workers = 16, 2
@@ -114,7 +115,7 @@ func TestClusterPipeline(t *testing.T) {
 		addrs[i] = s.Addr()
 	}
 	e := newE2EAt(t, "redis-cluster://"+strings.Join(addrs, ","), "lr", pdcpfake.Options{Assets: 2950, Seed: 61,
-		FailFraction: 0.02, FailTimes: -1, InvalidFraction: 0.01, Latency: 5 * time.Millisecond})
+		FailFraction: 0.02, FailTimes: -1, InvalidFraction: 0.01, Latency: 40 * time.Millisecond})
 	testPipeline(t, e, 3000)
 	// The keys are spread over the masters (the cluster is really used).
 	for _, s := range nodes {
@@ -136,7 +137,7 @@ func TestSentinelPipeline(t *testing.T) {
 	}
 	sen := startSentinel(t, "mymaster", master)
 	e := newE2EAt(t, "redis-sentinel://"+sen.Addr()+"/mymaster", "lr", pdcpfake.Options{Assets: 2950, Seed: 71,
-		FailFraction: 0.02, FailTimes: -1, InvalidFraction: 0.01, Latency: 5 * time.Millisecond})
+		FailFraction: 0.02, FailTimes: -1, InvalidFraction: 0.01, Latency: 40 * time.Millisecond})
 	testPipeline(t, e, 3000)
 	out, _ := replica.cli("DBSIZE")
 	t.Logf("replica holds %s keys", out)
