@@ -90,7 +90,8 @@ func DecodeBatch(p []byte) (*Batch, error) {
 	p = p[1:]
 	next := func() (uint64, bool) {
 		v, n := binary.Uvarint(p)
-		if n <= 0 {
+		// Reject overlong encodings too: one batch has one encoding.
+		if n <= 0 || n != uvarintLen(v) {
 			return 0, false
 		}
 		p = p[n:]
@@ -129,4 +130,13 @@ func DecodeBatch(p []byte) (*Batch, error) {
 		return bad("trailing bytes")
 	}
 	return b, nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
