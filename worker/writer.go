@@ -92,20 +92,11 @@ func (w *writer) run() {
 			w.drain(buf)
 			return
 		}
-		buf = append(buf[:0], first)
 		// Group commit without waiting: take what queued up while the
 		// previous write was in flight and write it at once. Waiting for
 		// more would hold every call slot of those records meanwhile (a
 		// slot is released only once its outcome is durable).
-	collect:
-		for len(buf) < w.maxBatch {
-			select {
-			case r := <-w.in:
-				buf = append(buf, r)
-			default:
-				break collect
-			}
-		}
+		buf = w.queued(append(buf[:0], first))
 		w.flush(buf)
 	}
 }
@@ -113,21 +104,26 @@ func (w *writer) run() {
 // drain writes whatever is still queued.
 func (w *writer) drain(buf []record) {
 	for {
-		buf = buf[:0]
-	collect:
-		for len(buf) < w.maxBatch {
-			select {
-			case r := <-w.in:
-				buf = append(buf, r)
-			default:
-				break collect
-			}
-		}
+		buf = w.queued(buf[:0])
 		if len(buf) == 0 {
 			return
 		}
 		w.flush(buf)
 	}
+}
+
+// queued appends the records waiting in the channel, up to maxBatch,
+// without blocking.
+func (w *writer) queued(buf []record) []record {
+	for len(buf) < w.maxBatch {
+		select {
+		case r := <-w.in:
+			buf = append(buf, r)
+		default:
+			return buf
+		}
+	}
+	return buf
 }
 
 func (w *writer) flush(buf []record) {

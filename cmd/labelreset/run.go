@@ -55,21 +55,9 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 			cf.id = "demo-" + time.Now().UTC().Format("20060102-150405")
 		}
 	}
-	def, err := cf.definition()
-	if err != nil {
-		return err
-	}
-	def.TeamID = af.team
-	if def.TeamID == "" {
-		def.TeamID = a.getenv("PDCP_TEAM_ID")
-	}
-	plan, err := a.readPlan(cf, def)
-	if err != nil {
-		return err
-	}
-	if cf.dryRun {
-		a.printPlan(plan, apiServerForDisplay(af, a.getenv), cf.rate, cf.json)
-		return nil
+	def, plan, err := a.plan(cf, af)
+	if err != nil || plan == nil {
+		return err // plan == nil: a dry run, already printed
 	}
 	ccfg, err := af.resolve(a.getenv, wf.concurrency)
 	if err != nil {

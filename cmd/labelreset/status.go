@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -65,6 +66,24 @@ func (a *app) storeFor(ctx context.Context, rf *redisFlags) (*jobs.Store, func()
 	return jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace}), func() { rdb.Close() }, nil
 }
 
+// campaignArgs parses the flags of a command that takes one CAMPAIGN
+// argument and connects to its store.
+func (a *app) campaignArgs(ctx context.Context, fs *flag.FlagSet, rf *redisFlags, args []string) (string, *jobs.Store, func(), error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	id, err := oneCampaign(pos)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	store, closeFn, err := a.storeFor(ctx, rf)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return id, store, closeFn, nil
+}
+
 func oneCampaign(pos []string) (string, error) {
 	if len(pos) != 1 {
 		return "", usagef("want exactly one CAMPAIGN argument, got %d", len(pos))
@@ -80,15 +99,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON (id, state, total, counts, ...)")
 	watch := fs.Bool("watch", false, "redraw a progress bar until the campaign ends")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneCampaign(pos)
-	if err != nil {
-		return err
-	}
-	store, closeFn, err := a.storeFor(ctx, rf)
+	id, store, closeFn, err := a.campaignArgs(ctx, fs, rf, args)
 	if err != nil {
 		return err
 	}
@@ -141,23 +152,15 @@ func (a *app) cmdReport(ctx context.Context, args []string) error {
 	out := fs.String("o", "-", "output file (- = stdout)")
 	format := fs.String("format", "csv", "csv or jsonl")
 	only := fs.String("only", "", "only these outcomes (comma-separated: reset,not_found,invalid,failed,cancelled,pending)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneCampaign(pos)
-	if err != nil {
-		return err
-	}
-	f, err := jobs.ParseReportFormat(*format)
-	if err != nil {
-		return usageError{err}
-	}
-	store, closeFn, err := a.storeFor(ctx, rf)
+	id, store, closeFn, err := a.campaignArgs(ctx, fs, rf, args)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	f, err := jobs.ParseReportFormat(*format)
+	if err != nil {
+		return usageError{err}
+	}
 	n, err := a.writeReport(ctx, store, id, *out, f, splitList(*only))
 	if err != nil {
 		return err
@@ -252,15 +255,7 @@ func controlCmd(action string) func(*app, context.Context, []string) error {
 		fs := a.newFlagSet(action)
 		rf := a.addRedisFlags(fs)
 		asJSON := fs.Bool("json", false, "print the campaign as JSON afterwards")
-		pos, err := parseFlags(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneCampaign(pos)
-		if err != nil {
-			return err
-		}
-		store, closeFn, err := a.storeFor(ctx, rf)
+		id, store, closeFn, err := a.campaignArgs(ctx, fs, rf, args)
 		if err != nil {
 			return err
 		}
@@ -295,15 +290,7 @@ func (a *app) cmdRetry(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	outcomes := fs.String("outcome", "failed", "re-drive assets whose latest outcome is one of these (comma-separated)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneCampaign(pos)
-	if err != nil {
-		return err
-	}
-	store, closeFn, err := a.storeFor(ctx, rf)
+	id, store, closeFn, err := a.campaignArgs(ctx, fs, rf, args)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,28 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 	return def, nil
 }
 
+// plan builds the campaign definition and reads the input into a plan;
+// for --dry-run it prints the plan and returns a nil plan.
+func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan, error) {
+	def, err := cf.definition()
+	if err != nil {
+		return nil, nil, err
+	}
+	def.TeamID = af.team
+	if def.TeamID == "" {
+		def.TeamID = a.getenv("PDCP_TEAM_ID")
+	}
+	plan, err := a.readPlan(cf, def)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cf.dryRun {
+		a.printPlan(plan, apiServerForDisplay(af, a.getenv), cf.rate, cf.json)
+		return def, nil, nil
+	}
+	return def, plan, nil
+}
+
 // readPlan reads the input named by the flags into a plan.
 func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error) {
 	var in jobs.Input
@@ -214,21 +236,9 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	def, err := cf.definition()
-	if err != nil {
-		return err
-	}
-	def.TeamID = af.team
-	if def.TeamID == "" {
-		def.TeamID = a.getenv("PDCP_TEAM_ID")
-	}
-	plan, err := a.readPlan(cf, def)
-	if err != nil {
-		return err
-	}
-	if cf.dryRun {
-		a.printPlan(plan, apiServerForDisplay(af, a.getenv), cf.rate, cf.json)
-		return nil
+	def, plan, err := a.plan(cf, af)
+	if err != nil || plan == nil {
+		return err // plan == nil: a dry run, already printed
 	}
 	_, rdb, err := a.connect(ctx, rf)
 	if err != nil {
