@@ -27,12 +27,13 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestSecretsNeverLeak runs a full campaign with recognisable secrets —
-// the PDCP API key and the Redis password — through failures, a 401 block,
+// the PDCP API key, the Redis password and a trigger API token — through
+// failures, a 401 block,
 // a resume, reports and a re-drive, and searches every byte the binaries
 // printed, every Redis key and value (task payloads, ledger) and the
 // metrics for them.
 func TestSecretsNeverLeak(t *testing.T) {
-	const apiKey, redisPW = "LRSECRETKEY-7f3a9c0d", "LRSECRETPW-91b2e8"
+	const apiKey, redisPW, token = "LRSECRETKEY-7f3a9c0d", "LRSECRETPW-91b2e8", "LRSECRETTOKEN-5c6d7e8f90"
 	const n = 1500
 	mr := miniredis.NewMiniRedis()
 	mr.RequireAuth(redisPW)
@@ -46,7 +47,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	dir := t.TempDir()
 	e := &e2e{t: t, fake: fake, dir: dir}
 	e.env = append(os.Environ(), "REDIS_URL=redis://:"+redisPW+"@"+mr.Addr()+"/0", "LABELRESET_NAMESPACE=lr",
-		"PDCP_API_KEY="+apiKey, "PDCP_API_SERVER="+fake.URL(), "HOME="+dir, "LABELRESET_LOG_LEVEL=debug")
+		"PDCP_API_KEY="+apiKey, "PDCP_API_SERVER="+fake.URL(), "HOME="+dir, "LABELRESET_LOG_LEVEL=debug",
+		"LABELRESET_API_TOKENS="+token)
 	var all bytes.Buffer
 	capture := func(out, errs string, code int) (string, string, int) {
 		all.WriteString(out)
@@ -75,13 +77,44 @@ func TestSecretsNeverLeak(t *testing.T) {
 	} {
 		capture(e.run(args...))
 	}
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The trigger API: a campaign created with the token, requests with a
+	// wrong one and a malformed body; every response body is captured.
+	apiAddr := freeAddr(t)
+	api := e.start("serve", "--addr", apiAddr)
+	waitHTTP(t, "http://"+apiAddr+"/readyz", 200)
+	for _, c := range []struct{ auth, ctype, body string }{
+		{"Bearer " + token, "text/csv", "asset_id\n1\n2\nbad\n"},
+		{"Bearer " + token + "x", "text/csv", "1\n"},
+		{token, "text/csv", "1\n"},
+		{"Bearer " + token, "application/json", `{"asset_ids":[1],"token":"` + token + `"}`},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+apiAddr+"/v1/campaigns?campaign_id=api-leak", strings.NewReader(c.body))
+		req.Header.Set("Authorization", c.auth)
+		req.Header.Set("Content-Type", c.ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(&all, "%d %s %v\n", resp.StatusCode, b, resp.Header)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	all.Write(body)
+	for _, path := range []string{"/metrics", "/v1/campaigns"} {
+		for _, addr := range []string{metricsAddr, apiAddr} {
+			req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			all.Write(body)
+		}
+	}
+	api.cmd.Process.Signal(os.Interrupt)
+	<-api.done
+	all.WriteString(api.output())
 	time.Sleep(time.Second) // the re-drive runs
 	w.cmd.Process.Signal(os.Interrupt)
 	<-w.done
@@ -117,7 +150,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("the test captured too little to mean anything (%d bytes of Redis, %d of output)", redisDump.Len(), all.Len())
 	}
 	for name, text := range map[string]string{"output and metrics": all.String(), "Redis": redisDump.String()} {
-		for _, secret := range []string{apiKey, redisPW} {
+		for _, secret := range []string{apiKey, redisPW, token} {
 			if i := strings.Index(text, secret); i >= 0 {
 				t.Errorf("%s contain the secret %q: ...%s...", name, secret, text[max(0, i-200):min(len(text), i+100)])
 			}
