@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/client/pdcpfake"
@@ -317,5 +316,3 @@ func TestResubmitEnqueuesNothing(t *testing.T) {
 		t.Errorf("append: appended %v enqueued %v err %v, want 1 1 nil", res.Appended, res.Enqueued, err)
 	}
 }
-
-var _ = redis.Nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -351,8 +350,6 @@ func (w *Worker) block(ci *campaignInfo, res *client.Result) {
 			"campaign", ci.def.ID, "status", res.Status, "resume", "labelreset resume "+ci.def.ID)
 	}
 }
-
-var _ = slog.LevelInfo
 
 // callers runs the per-asset goroutines of every worker in the process.
 var callers goPool

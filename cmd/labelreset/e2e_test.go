@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -312,5 +311,3 @@ func TestKillWorker(t *testing.T) {
 		t.Errorf("%d assets repeated a finishing call, more than the concurrency %d", repeats, conc)
 	}
 }
-
-var _ = context.Background

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -239,5 +238,3 @@ func (a *app) cmdSchedules(ctx context.Context, args []string) error {
 	}
 	return tw.Flush()
 }
-
-var _ = os.Stdout
