@@ -110,8 +110,12 @@ func TestRateFidelity(t *testing.T) {
 	t.Logf("fidelity: max sliding 1s window %d (at +%.2fs); max fixed 1s window %d; fixed windows %v",
 		slide, at.Sub(ts[0]).Seconds(), slices.Max(fixed), fixed)
 	t.Logf("fidelity: mean over the busy period %.1f/s = %.3f × rate", mean, mean/rate)
-	if m := slices.Max(fixed); m > rate+burst {
-		t.Errorf("1s window with %d calls, want <= %d", m, rate+burst)
+	// The limiter grants at most rate+burst per second (GCRA on Redis
+	// time); the fake logs arrival times, and a call granted just before
+	// a window's end can arrive just after a later-granted one: one call of
+	// transit jitter is allowed, no more.
+	if m := slices.Max(fixed); m > rate+burst+1 {
+		t.Errorf("1s window with %d calls, want <= %d (+1 for arrival jitter)", m, rate+burst)
 	}
 	if mean < 0.97*rate {
 		t.Errorf("mean rate %.1f/s, want >= %.0f", mean, 0.97*rate)
