@@ -114,7 +114,13 @@ func TestRateFidelity(t *testing.T) {
 	// time); the fake logs arrival times, and a call granted just before
 	// a window's end can arrive just after a later-granted one: one call of
 	// transit jitter is allowed, no more.
-	if m := slices.Max(fixed); m > rate+burst+1 {
+	// The first window starts at the first arrival, which the workers'
+	// connection set-up delays (most under -race) while grants continue:
+	// it may hold the grants of those few extra milliseconds (3%).
+	if fixed[0] > (rate+burst)*103/100 {
+		t.Errorf("first 1s window with %d calls, want <= %d (+3%% for connection set-up)", fixed[0], rate+burst)
+	}
+	if m := slices.Max(fixed[1:]); m > rate+burst+1 {
 		t.Errorf("1s window with %d calls, want <= %d (+1 for arrival jitter)", m, rate+burst)
 	}
 	if mean < 0.97*rate {
