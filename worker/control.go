@@ -77,16 +77,7 @@ func (c *control) get(ctx context.Context, id string) (*campaignInfo, error) {
 // run refreshes the state of recently used campaigns every interval with
 // one pipelined round trip, and forgets campaigns unused for a minute.
 func (c *control) run(ctx context.Context) {
-	t := time.NewTicker(c.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		c.refresh(ctx)
-	}
+	every(ctx, c.interval, c.refresh)
 }
 
 func (c *control) refresh(ctx context.Context) {

@@ -28,17 +28,8 @@ type progressMark struct {
 	since time.Time
 }
 
-func (o *orphanRepair) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		o.check(ctx)
-	}
+func (o *orphanRepair) run(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, o.check)
 }
 
 func (o *orphanRepair) check(ctx context.Context) {

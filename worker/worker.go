@@ -291,7 +291,19 @@ func (w *Worker) health(ctx context.Context) {
 }
 
 func (w *Worker) janitor(ctx context.Context) {
-	t := time.NewTicker(w.cfg.JanitorInterval)
+	every(ctx, w.cfg.JanitorInterval, func(ctx context.Context) {
+		if n, err := w.store.Janitor(ctx); err != nil {
+			w.log.Warn("janitor failed", "err", err)
+		} else if n > 0 {
+			w.log.Info("expired campaigns deleted", "count", n)
+		}
+	})
+}
+
+// every calls fn each interval until ctx ends: the one lifecycle of the
+// worker's background loops (state poll, orphan repair, janitor).
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -299,11 +311,7 @@ func (w *Worker) janitor(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := w.store.Janitor(ctx); err != nil {
-			w.log.Warn("janitor failed", "err", err)
-		} else if n > 0 {
-			w.log.Info("expired campaigns deleted", "count", n)
-		}
+		fn(ctx)
 	}
 }
 
