@@ -58,6 +58,7 @@ type asset struct {
 
 // batchRun collects the assets of a batch that must be handed back.
 type batchRun struct {
+	seq      uint64 // start order in this process: older batches get slots first
 	mu       sync.Mutex
 	deferred []jobs.Record
 	delay    time.Duration
@@ -109,7 +110,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "ledger unreadable"})
 	}
-	run := &batchRun{}
+	run := &batchRun{seq: w.batchSeq.Add(1)}
+	grant := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	// The batch takes a call slot before it starts an asset's goroutine:
 	// only assets that may call now have one, instead of every asset of
@@ -119,9 +121,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			continue
 		}
 		a := &asset{id: r.AssetID, attempts: r.Attempts, status: r.Status, lastErr: r.Error}
-		select {
-		case w.slots <- struct{}{}:
-		case <-ctx.Done():
+		if !w.slots.acquire(ctx, run.seq, grant) {
 			run.handBack(a, time.Second, "shutting down")
 			for _, r := range recs[i+1:] {
 				if !r.Terminal() {
@@ -188,17 +188,14 @@ func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch) error {
 func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRun, haveSlot bool) {
 	policy := ci.def.Policy
 	for {
-		// A slot bounds the calls in flight plus the outcomes not yet durable.
-		if !haveSlot {
-			select {
-			case w.slots <- struct{}{}:
-			case <-ctx.Done():
-				run.handBack(a, time.Second, "shutting down")
-				return
-			}
+		// A slot bounds the calls in flight (finish bounds the outcomes
+		// not yet durable).
+		if !haveSlot && !w.slots.acquire(ctx, run.seq, make(chan struct{}, 1)) {
+			run.handBack(a, time.Second, "shutting down")
+			return
 		}
 		haveSlot = false
-		release := func() { <-w.slots }
+		release := w.slots.release
 		if !w.mayCall(ci, b, a, run) {
 			release()
 			return
@@ -300,14 +297,18 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 	}
 }
 
-// finish sends a terminal outcome to the ledger; release frees the slot
-// once it is durable.
+// finish sends a terminal outcome to the ledger and frees the call slot.
+// It first takes a pending token, returned once the outcome is durable:
+// when the ledger cannot keep up (Redis slow or down) the tokens run out
+// and callers wait here holding their slots, so no new calls start.
 func (w *Worker) finish(b *jobs.Batch, a *asset, outcome string, release func()) {
 	errText := a.lastErr
 	if outcome == jobs.OutcomeReset {
 		errText = ""
 	}
-	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: release, rec: jobs.Record{
+	w.pending <- struct{}{}
+	release()
+	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: w.pendingDone, rec: jobs.Record{
 		AssetID: a.id, Outcome: outcome, Status: a.status, Attempts: a.attempts,
 		Error: errText, FinishedAt: time.Now(),
 	}})

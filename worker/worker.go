@@ -121,7 +121,15 @@ type Worker struct {
 	writer  *writer
 	metrics *Metrics
 	limiter Limiter
-	slots   chan struct{}
+	// slots bound the PDCP calls in flight (the concurrency); pending
+	// bounds the final outcomes not yet durable in the ledger, also to
+	// the concurrency. A call frees its slot when it returns and holds a
+	// pending token until the writer has recorded its outcome, so calls
+	// go on while outcomes wait for a group commit, and a crash loses at
+	// most 2 × concurrency unrecorded calls (they are made again).
+	slots    *slotPool
+	batchSeq atomic.Uint64
+	pending  chan struct{}
 
 	// callCtx is cancelled only when the shutdown timeout has passed:
 	// calls in flight at SIGTERM may finish and be recorded.
@@ -137,7 +145,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: make(chan struct{}, cfg.Concurrency)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), pending: make(chan struct{}, cfg.Concurrency)}
 	opts := *cfg.Redis
 	opts.PoolSize = max(opts.PoolSize, 16)
 	w.rdb = redis.NewUniversalClient(&opts)
@@ -473,3 +481,6 @@ func (w *Worker) watchReplicas(ctx context.Context) {
 		}
 	}
 }
+
+// pendingDone returns a pending token once an outcome is durable.
+func (w *Worker) pendingDone() { <-w.pending }

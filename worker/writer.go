@@ -12,9 +12,10 @@ import (
 )
 
 // record is one outcome on its way to the ledger. done runs once the
-// record is durable; the worker slot that produced it is released there,
-// so "finished but not yet recorded" assets never exceed the concurrency —
-// which bounds how many calls a SIGKILL can make a successor repeat.
+// record is durable. For a final outcome it returns the worker's pending
+// token (Worker.pending), so "finished but not yet recorded" assets never
+// exceed the concurrency; with the calls in flight, that bounds how many
+// calls a SIGKILL can make a successor repeat to twice the concurrency.
 type record struct {
 	campaign string
 	batch    int
@@ -22,10 +23,14 @@ type record struct {
 	done     func()
 }
 
-// writer group-commits ledger records: whatever arrived while the previous
-// write was in flight goes out in one script call per campaign. At
-// thousands of outcomes/s that is a few Redis commands per hundred assets
-// instead of several per asset.
+// writer group-commits ledger records: one script call per campaign
+// carries every record that arrived within linger of the first (or
+// flushAt records, whichever comes first). A script call costs Redis
+// about as much as a dozen records in it, so at thousands of outcomes/s
+// writing each as it comes would make Redis the second-largest CPU user
+// of the pipeline. The wait costs no throughput: a call slot is free as
+// soon as its call returns, and only the pending tokens (bounded by the
+// concurrency) wait for the write.
 type writer struct {
 	ledger *jobs.Ledger
 	in     chan record
@@ -34,6 +39,8 @@ type writer struct {
 	// at shutdown) stop retrying, so a stop is bounded.
 	quit, exited, giveUp chan struct{}
 	maxBatch             int
+	linger               time.Duration // how long a first record waits for company
+	flushAt              int           // write at once when this many are queued
 	// replicas is the master's replica count (watchReplicas); with
 	// replicas every flush waits for one to acknowledge it.
 	replicas atomic.Int32
@@ -47,6 +54,9 @@ func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics, onCha
 	return &writer{
 		ledger: l, in: make(chan record, capacity), quit: make(chan struct{}), exited: make(chan struct{}),
 		giveUp: make(chan struct{}), maxBatch: 1024, log: log, onChange: onChange, metrics: m,
+		// Flush before the pending tokens run out (callers would block),
+		// and never hold an outcome more than a few milliseconds.
+		linger: 5 * time.Millisecond, flushAt: max(capacity*3/4, 1),
 	}
 }
 
@@ -55,14 +65,26 @@ func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics, onCha
 // instead of blocking forever: its asset has no outcome yet and is called
 // again by the next worker, like any call in flight at a crash.
 func (w *writer) send(r record) {
+	// Checked first: with room in the channel a select could still pick
+	// the send after the writer exited, and nobody would ever read it.
+	select {
+	case <-w.exited:
+		w.dropLate(r)
+		return
+	default:
+	}
 	select {
 	case w.in <- r:
 	case <-w.exited:
-		w.log.Warn("outcome arrived after the worker stopped; the asset will be processed again",
-			"campaign", r.campaign, "asset", r.rec.AssetID)
-		if r.done != nil {
-			r.done()
-		}
+		w.dropLate(r)
+	}
+}
+
+func (w *writer) dropLate(r record) {
+	w.log.Warn("outcome arrived after the worker stopped; the asset will be processed again",
+		"campaign", r.campaign, "asset", r.rec.AssetID)
+	if r.done != nil {
+		r.done()
 	}
 }
 
@@ -92,11 +114,22 @@ func (w *writer) run() {
 			w.drain(buf)
 			return
 		}
-		// Group commit without waiting: take what queued up while the
-		// previous write was in flight and write it at once. Waiting for
-		// more would hold every call slot of those records meanwhile (a
-		// slot is released only once its outcome is durable).
 		buf = w.queued(append(buf[:0], first))
+		if lg := w.linger; lg > 0 && len(buf) < w.flushAt {
+			t := time.NewTimer(lg)
+		wait:
+			for len(buf) < w.flushAt {
+				select {
+				case r := <-w.in:
+					buf = append(buf, r)
+				case <-t.C:
+					break wait
+				case <-w.quit:
+					break wait
+				}
+			}
+			t.Stop()
+		}
 		w.flush(buf)
 	}
 }

@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitQueued waits until n acquirers are queued in p.
+func waitQueued(t *testing.T, p *slotPool, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		got := len(p.waiters)
+		p.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters queued, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSlotPoolOldestBatchFirst: freed slots go to the waiter with the
+// lowest batch sequence, whatever the order in which they started waiting.
+func TestSlotPoolOldestBatchFirst(t *testing.T) {
+	p := newSlotPool(1)
+	ctx := context.Background()
+	if !p.acquire(ctx, 0, make(chan struct{}, 1)) {
+		t.Fatal("a free slot was not granted")
+	}
+	var mu sync.Mutex
+	var order []uint64
+	var wg sync.WaitGroup
+	for i, seq := range []uint64{7, 3, 9, 1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !p.acquire(ctx, seq, make(chan struct{}, 1)) {
+				t.Errorf("batch %d: not granted", seq)
+				return
+			}
+			mu.Lock()
+			order = append(order, seq)
+			mu.Unlock()
+			p.release()
+		}()
+		waitQueued(t, p, i+1)
+	}
+	p.release()
+	wg.Wait()
+	want := []uint64{1, 3, 7, 9}
+	for i := range want {
+		if i >= len(order) || order[i] != want[i] {
+			t.Fatalf("grant order %v, want %v", order, want)
+		}
+	}
+	if p.free != 1 {
+		t.Fatalf("%d free slots after every release, want 1", p.free)
+	}
+}
+
+// TestSlotPoolCancel: a waiter whose context ends leaves the queue and
+// holds nothing; the slot goes to the next waiter.
+func TestSlotPoolCancel(t *testing.T) {
+	p := newSlotPool(1)
+	if !p.acquire(context.Background(), 0, make(chan struct{}, 1)) {
+		t.Fatal("a free slot was not granted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan bool)
+	go func() { gone <- p.acquire(ctx, 1, make(chan struct{}, 1)) }()
+	waitQueued(t, p, 1)
+	got := make(chan bool)
+	go func() { got <- p.acquire(context.Background(), 2, make(chan struct{}, 1)) }()
+	waitQueued(t, p, 2)
+	cancel()
+	if <-gone {
+		t.Fatal("a cancelled acquire reported a slot")
+	}
+	p.release()
+	if !<-got {
+		t.Fatal("the remaining waiter did not get the freed slot")
+	}
+	p.release()
+	if p.free != 1 || len(p.waiters) != 0 {
+		t.Fatalf("free %d, waiters %d; want 1 and 0", p.free, len(p.waiters))
+	}
+}
