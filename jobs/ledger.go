@@ -289,11 +289,25 @@ func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRec
 // Load returns the records of the given assets of one batch, aligned with
 // ids; an asset without a record has an empty Outcome.
 func (l *Ledger) Load(ctx context.Context, campaign string, batch int, ids []int64) ([]Record, error) {
+	key := l.keys.ledger(campaign, batch)
+	// A batch's first run finds no ledger hash: one HLEN instead of an
+	// HMGET of every asset (a hundred fields to format and parse).
+	n, err := l.rdb.HLen(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("load ledger of campaign %s batch %d: %w", campaign, batch, err)
+	}
+	if n == 0 {
+		out := make([]Record, len(ids))
+		for i, id := range ids {
+			out[i].AssetID = id
+		}
+		return out, nil
+	}
 	fields := make([]string, len(ids))
 	for i, id := range ids {
 		fields[i] = strconv.FormatInt(id, 10)
 	}
-	vals, err := l.rdb.HMGet(ctx, l.keys.ledger(campaign, batch), fields...).Result()
+	vals, err := l.rdb.HMGet(ctx, key, fields...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("load ledger of campaign %s batch %d: %w", campaign, batch, err)
 	}
