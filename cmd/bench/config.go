@@ -16,6 +16,7 @@ import (
 type config struct {
 	redisURL      string
 	concurrency   int
+	rounds        int
 	assets        int           // pipeline and peer campaign size
 	enqueueIDs    int           // IDs of the enqueue phase's CSV
 	ceilingFor    time.Duration // length of the ceiling loop
@@ -38,6 +39,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.enqueueIDs, "enqueue-ids", 1_000_000, "IDs in the CSV of the enqueue phase")
 	fs.DurationVar(&c.ceilingFor, "ceiling-for", 5*time.Second, "duration of the plain client loop")
 	fs.IntVar(&c.rssConc, "rss-concurrency", 256, "worker --concurrency of the peak-RSS phase")
+	fs.IntVar(&c.rounds, "rounds", 3, "ceiling/pipeline rounds (C P C P … C); the figures come from the round with the median ratio")
 	fs.StringVar(&c.workerMode, "worker", "subprocess", "pipeline worker: subprocess (`labelreset worker`) or inprocess (worker.New + Run, for --cpuprofile)")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object instead of the table")
@@ -59,8 +61,8 @@ func parseFlags(args []string) (*config, error) {
 	if c.workerMode != "subprocess" && c.workerMode != "inprocess" {
 		return nil, fmt.Errorf("--worker %q: want subprocess or inprocess", c.workerMode)
 	}
-	if c.concurrency < 1 || c.assets < 1 || c.enqueueIDs < 1 {
-		return nil, fmt.Errorf("--concurrency, --assets and --enqueue-ids must be positive")
+	if c.concurrency < 1 || c.assets < 1 || c.enqueueIDs < 1 || c.rounds < 1 {
+		return nil, fmt.Errorf("--concurrency, --assets, --enqueue-ids and --rounds must be positive")
 	}
 	return c, nil
 }
@@ -89,17 +91,21 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		err = withProfile(cfg.cpuProfile, p, func() error {
 			switch p {
 			case "ceiling":
-				return env.ceiling(ctx, res)
-			case "pipeline":
-				if err := env.pipeline(ctx, res); err != nil {
+				if cfg.has("pipeline") {
+					return env.ratioRounds(ctx, res)
+				}
+				s, err := env.ceiling(ctx)
+				if err != nil {
 					return err
 				}
-				if cfg.has("ceiling") {
-					// The machine may be shared: measure the ceiling again
-					// right after the pipeline and use the mean.
-					return env.ceiling(ctx, res)
-				}
+				res.addCeiling(s)
+				res.CeilingRPS = s.RPS
 				return nil
+			case "pipeline":
+				if cfg.has("ceiling") {
+					return nil // measured in the ceiling phase's rounds
+				}
+				return env.pipeline(ctx, res)
 			case "peer":
 				return env.peer(ctx, res)
 			case "enqueue":

@@ -336,3 +336,39 @@ func machineInfo(ctx context.Context, e *env) machine {
 	}
 	return m
 }
+
+// steal is the host-wide steal time (/proc/stat, clock ticks) and the
+// total of all CPU times, read together.
+type steal struct{ steal, total float64 }
+
+// readSteal reads the first line of /proc/stat; zero when unreadable.
+func readSteal() steal {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return steal{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return steal{}
+	}
+	var s steal
+	for i, v := range f[1:] {
+		x, _ := strconv.ParseFloat(v, 64)
+		if i < 8 { // user … steal; guest time is already in user
+			s.total += x
+		}
+		if i == 7 {
+			s.steal = x
+		}
+	}
+	return s
+}
+
+// pctSince is the steal share of all CPU time since s0, in percent.
+func (s steal) pctSince(s0 steal) float64 {
+	if s.total <= s0.total {
+		return 0
+	}
+	return 100 * (s.steal - s0.steal) / (s.total - s0.total)
+}

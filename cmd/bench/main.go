@@ -3,6 +3,7 @@
 // prints one table (or, with --json, one JSON object).
 //
 //	go run ./cmd/bench                          # every phase, defaults
+//	go run ./cmd/bench --phases ceiling,pipeline --rounds 5   # the ratio alone, 5 rounds
 //	go run ./cmd/bench --json > bench.json
 //	go run ./cmd/bench --phases pipeline --worker inprocess --cpuprofile cpu.out
 //

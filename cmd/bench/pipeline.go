@@ -49,11 +49,15 @@ type campaignRun struct {
 	FakeCPUUs           float64 `json:"fake_cpu_us_per_asset"`
 	PeakRSSMB           float64 `json:"worker_peak_rss_mb,omitempty"`
 	BackgroundCmdsPerS  float64 `json:"background_cmds_per_s"`
-	Mode                string  `json:"worker"`
+	// StealPct is the share of CPU time the hypervisor gave to other
+	// guests during the run: high values mean a noisy neighbour.
+	StealPct float64 `json:"steal_pct"`
+	Mode     string  `json:"worker"`
 }
 
 // pipeline times a campaign of --assets through Store.Submit and one
-// worker with --concurrency, from submit start to state done.
+// worker with --concurrency, from submit start to state done. (With the
+// ceiling phase, ratioRounds runs it instead.)
 func (e *env) pipeline(ctx context.Context, r *results) error {
 	run, err := e.runCampaign(ctx, "bench-pipeline", e.cfg.concurrency, e.cfg.workerMode)
 	if err != nil {
@@ -179,6 +183,7 @@ func (e *env) runCampaign(ctx context.Context, id string, conc int, mode string)
 	rc0, _ := e.redisCPU(ctx)
 	wc0, _ := procCPU(w.pid())
 	fc0, _ := procCPU(e.fake.cmd.Process.Pid)
+	st0 := readSteal()
 	start := time.Now()
 	def := &jobs.Campaign{ID: id, Name: id, Mode: jobs.ModeDelete, Priority: jobs.PriorityNormal,
 		BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy()}
@@ -208,6 +213,7 @@ func (e *env) runCampaign(ctx context.Context, id string, conc int, mode string)
 		}
 	}
 	el := time.Since(start)
+	run.StealPct = readSteal().pctSince(st0)
 	wc1, _ := procCPU(w.pid())
 	fc1, _ := procCPU(e.fake.cmd.Process.Pid)
 	rc1, _ := e.redisCPU(ctx)

@@ -41,6 +41,9 @@ type results struct {
 	RedisCmdsPerAsset        float64 `json:"redis_cmds_per_asset"`
 	WorkerPeakRSSMB          float64 `json:"worker_peak_rss_mb"`
 
+	// Rounds are the alternating ceiling/pipeline measurements; the
+	// headline figures come from the round with the median ratio.
+	Rounds   []round        `json:"rounds,omitempty"`
 	Ceiling  *ceilingDetail `json:"ceiling,omitempty"`
 	Pipeline *campaignRun   `json:"pipeline,omitempty"`
 	Peer     *peerRun       `json:"per_asset_task,omitempty"`
@@ -48,9 +51,20 @@ type results struct {
 	RSS      *campaignRun   `json:"rss,omitempty"`
 }
 
+// round is one pipeline run between two ceiling samples.
+type round struct {
+	CeilingBefore   float64      `json:"ceiling_before_rps"`
+	CeilingAfter    float64      `json:"ceiling_after_rps"`
+	CeilingRPS      float64      `json:"ceiling_rps"`
+	Ratio           float64      `json:"ratio"`
+	CPURatio        float64      `json:"cpu_ratio"`
+	CeilingStealPct float64      `json:"ceiling_steal_pct"`
+	Pipeline        *campaignRun `json:"pipeline"`
+}
+
 type ceilingDetail struct {
-	// Samples are the req/s of each measurement (before and after the
-	// pipeline); CeilingRPS is their mean.
+	// Samples are the req/s of each measurement, in order; the CPU
+	// figures are over all of them.
 	Samples           []float64 `json:"samples"`
 	Requests          int64     `json:"requests"`
 	Seconds           float64   `json:"seconds"`
@@ -61,12 +75,6 @@ type ceilingDetail struct {
 }
 
 func (r *results) derive() {
-	if r.CeilingRPS > 0 {
-		r.Ratio = r.PipelineRPS / r.CeilingRPS
-	}
-	if c, p := r.Ceiling, r.Pipeline; c != nil && p != nil {
-		r.CPURatio = (c.ClientCPUUsPerReq + c.FakeCPUUsPerReq) / (p.WorkerCPUUs + p.RedisCPUUs + p.FakeCPUUs)
-	}
 	if r.PerAssetTaskRPS > 0 {
 		r.Speedup = r.PipelineRPS / r.PerAssetTaskRPS
 	}
@@ -110,9 +118,14 @@ func (r *results) writeTable(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	if p := r.Pipeline; p != nil {
-		fmt.Fprintf(w, "pipeline: %.2fs; %.3f script calls/asset; CPU µs/asset: worker %.1f, Redis %.1f, fake %.1f; background Redis load %.0f cmds/s\n",
-			p.Seconds, p.ScriptCallsPerAsset, p.WorkerCPUUs, p.RedisCPUUs, p.FakeCPUUs, p.BackgroundCmdsPerS)
+		fmt.Fprintf(w, "pipeline: %.2fs; %.3f script calls/asset; CPU µs/asset: worker %.1f, Redis %.1f, fake %.1f; steal %.1f%%; background Redis load %.0f cmds/s\n",
+			p.Seconds, p.ScriptCallsPerAsset, p.WorkerCPUUs, p.RedisCPUUs, p.FakeCPUUs, p.StealPct, p.BackgroundCmdsPerS)
 		fmt.Fprintf(w, "  commands (incl. those run inside Lua scripts): %v\n", p.TopCommands)
+	}
+	for i, rd := range r.Rounds {
+		fmt.Fprintf(w, "round %d: ratio %.3f, cpu_ratio %.3f: pipeline %.0f assets/s (worker %.1f, Redis %.1f, fake %.1f µs/asset; steal %.1f%%), ceiling %.0f→%.0f req/s (steal %.1f%%)\n",
+			i+1, rd.Ratio, rd.CPURatio, rd.Pipeline.RPS, rd.Pipeline.WorkerCPUUs, rd.Pipeline.RedisCPUUs, rd.Pipeline.FakeCPUUs,
+			rd.Pipeline.StealPct, rd.CeilingBefore, rd.CeilingAfter, rd.CeilingStealPct)
 	}
 	if c := r.Ceiling; c != nil {
 		fmt.Fprintf(w, "ceiling: %d requests in %.2fs, samples %.0f req/s; CPU µs/request: client %.1f, fake %.1f\n",
