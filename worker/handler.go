@@ -244,12 +244,9 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 		if res.Outcome == client.OutcomeThrottled {
 			w.metrics.throttled.Inc()
 		}
-		if a.attempts >= policy.MaxAttempts {
-			a.lastErr = fmt.Sprintf("gave up after %d attempts: %s", a.attempts, a.lastErr)
-			w.finish(b, a, jobs.OutcomeFailed, release)
-			return
-		}
-		release()
+		// Tell the limiter before this slot is free for another call, and
+		// also on an asset's last attempt: PDCP's pushback is about
+		// every call, not this asset.
 		delay := backoff(policy, a.attempts)
 		reason := "server_error"
 		switch {
@@ -263,6 +260,12 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 		case res.Status == 0:
 			reason = "network"
 		}
+		if a.attempts >= policy.MaxAttempts {
+			a.lastErr = fmt.Sprintf("gave up after %d attempts: %s", a.attempts, a.lastErr)
+			w.finish(b, a, jobs.OutcomeFailed, release)
+			return
+		}
+		release()
 		w.metrics.retries.WithLabelValues(reason).Inc()
 		if delay > w.cfg.HandBackAfter {
 			run.handBack(a, delay, "backing off")
