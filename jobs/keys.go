@@ -18,9 +18,10 @@ func (k keys) segment(cid string, seg int) string {
 func (k keys) ledger(cid string, batch int) string {
 	return k.ns + ":{" + cid + "}:l:" + strconv.Itoa(batch)
 }
-func (k keys) index() string               { return k.ns + ":campaigns" }
-func (k keys) idempotency(h string) string { return k.ns + ":idem:" + h }
-func (k keys) janitorLock() string         { return k.ns + ":janitor" }
+func (k keys) index() string                { return k.ns + ":campaigns" }
+func (k keys) idempotency(h string) string  { return k.ns + ":idem:" + h }
+func (k keys) janitorLock() string          { return k.ns + ":janitor" }
+func (k keys) repairLock(cid string) string { return k.ns + ":{" + cid + "}:repair" }
 
 // Queue returns the asynq queue name of a priority in namespace ns.
 func Queue(ns string, p Priority) string { return ns + "-" + string(p) }

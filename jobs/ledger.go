@@ -286,28 +286,33 @@ func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRec
 	return Change(res), nil
 }
 
-// Load returns the records of the given assets of one batch, aligned with
-// ids; an asset without a record has an empty Outcome.
-func (l *Ledger) Load(ctx context.Context, campaign string, batch int, ids []int64) ([]Record, error) {
-	key := l.keys.ledger(campaign, batch)
-	// A batch's first run finds no ledger hash: one HLEN instead of an
-	// HMGET of every asset (a hundred fields to format and parse).
-	n, err := l.rdb.HLen(ctx, key).Result()
+// LoadForRun is Load for a batch about to run. A batch's first run finds
+// no ledger hash: one HLEN answers that without an HMGET of every asset (a
+// hundred fields to format and parse). Readers of finished batches (the
+// report, Repair) use Load, which never pays the extra round trip.
+func (l *Ledger) LoadForRun(ctx context.Context, campaign string, batch int, ids []int64) ([]Record, error) {
+	n, err := l.rdb.HLen(ctx, l.keys.ledger(campaign, batch)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("load ledger of campaign %s batch %d: %w", campaign, batch, err)
 	}
-	if n == 0 {
-		out := make([]Record, len(ids))
-		for i, id := range ids {
-			out[i].AssetID = id
-		}
-		return out, nil
+	if n > 0 {
+		return l.Load(ctx, campaign, batch, ids)
 	}
+	out := make([]Record, len(ids))
+	for i, id := range ids {
+		out[i].AssetID = id
+	}
+	return out, nil
+}
+
+// Load returns the records of the given assets of one batch, aligned with
+// ids; an asset without a record has an empty Outcome.
+func (l *Ledger) Load(ctx context.Context, campaign string, batch int, ids []int64) ([]Record, error) {
 	fields := make([]string, len(ids))
 	for i, id := range ids {
 		fields[i] = strconv.FormatInt(id, 10)
 	}
-	vals, err := l.rdb.HMGet(ctx, key, fields...).Result()
+	vals, err := l.rdb.HMGet(ctx, l.keys.ledger(campaign, batch), fields...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("load ledger of campaign %s batch %d: %w", campaign, batch, err)
 	}

@@ -106,7 +106,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	case st.Holding():
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign " + string(st)})
 	}
-	recs, err := w.ledger.Load(ctx, b.Campaign, b.Batch, b.IDs)
+	recs, err := w.ledger.LoadForRun(ctx, b.Campaign, b.Batch, b.IDs)
 	if err != nil {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "ledger unreadable"})
 	}

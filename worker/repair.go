@@ -33,8 +33,8 @@ func (o *orphanRepair) run(ctx context.Context, interval time.Duration) {
 }
 
 func (o *orphanRepair) check(ctx context.Context) {
-	for _, p := range []jobs.Priority{jobs.PriorityHigh, jobs.PriorityNormal, jobs.PriorityLow} {
-		info, err := o.insp.GetQueueInfo(jobs.Queue(o.w.cfg.Namespace, p))
+	for q := range jobs.Queues(o.w.cfg.Namespace) {
+		info, err := o.insp.GetQueueInfo(q)
 		if err != nil {
 			continue // a queue that never had a task does not exist
 		}
@@ -62,15 +62,13 @@ func (o *orphanRepair) check(ctx context.Context) {
 		if now.Sub(m.since) < o.quiet {
 			continue
 		}
-		// One repairer at a time across processes.
-		ok, err := o.w.rdb.SetNX(ctx, o.w.cfg.Namespace+":{"+c.ID+"}:repair", "1", time.Minute).Result()
-		if err != nil || !ok {
-			continue
-		}
 		n, err := o.w.store.Repair(ctx, c.ID)
 		if err != nil {
 			o.w.log.Error("campaign has no queued work left but could not be repaired", "campaign", c.ID, "err", err)
 			continue
+		}
+		if n == 0 {
+			continue // another process is repairing it
 		}
 		o.w.log.Warn("campaign had unfinished assets but no queued task (lost in a Redis failover?); re-enqueued them",
 			"campaign", c.ID, "assets", n)
