@@ -158,8 +158,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.Registerer.MustRegister(newQueueCollector(w.qrdb, cfg.Namespace, w.store))
 	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
 		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}}
-	w.writer = newWriter(w.ledger, cfg.Concurrency, w.log, w.metrics, w.onChange)
-	w.writer.rdb = w.rdb
+	w.writer = newWriter(w.ledger, w.rdb, cfg.Concurrency, w.log, w.metrics, w.onChange)
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	return w, nil
 }
@@ -309,7 +308,8 @@ func (w *Worker) janitor(ctx context.Context) {
 }
 
 // every calls fn each interval until ctx ends: the one lifecycle of the
-// worker's background loops (state poll, orphan repair, janitor).
+// worker's background loops (state poll, orphan repair, janitor, replica
+// count).
 func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -456,30 +456,30 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // watchReplicas keeps the number of replicas of a standalone or Sentinel
 // master current. With replicas, the writer waits for one to acknowledge
-// each ledger write (WAIT) before it releases the worker slots, so that a
-// failover does not lose outcomes whose calls are done. (On Redis Cluster
-// WAIT would reach an arbitrary node, so it is not used there.)
+// each ledger write (WAIT) before it counts the outcomes as recorded, so
+// that a failover does not lose outcomes the worker considers recorded.
+// (On Redis Cluster WAIT would reach an arbitrary node, so it is not used
+// there.)
 func (w *Worker) watchReplicas(ctx context.Context) {
 	if _, isCluster := w.rdb.(*redis.ClusterClient); isCluster {
 		return
 	}
-	for {
-		info, err := w.rdb.Info(ctx, "replication").Result()
-		if err == nil {
-			n := 0
-			for _, line := range strings.Split(info, "\n") {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-					n, _ = strconv.Atoi(v)
-				}
-			}
-			w.writer.replicas.Store(int32(n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(10 * time.Second):
+	w.countReplicas(ctx)
+	every(ctx, 10*time.Second, w.countReplicas)
+}
+
+func (w *Worker) countReplicas(ctx context.Context) {
+	info, err := w.rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+			n, _ = strconv.Atoi(v)
 		}
 	}
+	w.writer.replicas.Store(int32(n))
 }
 
 // pendingDone returns a pending token once an outcome is durable.

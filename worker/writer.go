@@ -50,13 +50,14 @@ type writer struct {
 	metrics  *Metrics
 }
 
-func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
+func newWriter(l *jobs.Ledger, rdb redis.UniversalClient, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
+	const maxBatch = 1024
 	return &writer{
-		ledger: l, in: make(chan record, capacity), quit: make(chan struct{}), exited: make(chan struct{}),
-		giveUp: make(chan struct{}), maxBatch: 1024, log: log, onChange: onChange, metrics: m,
+		ledger: l, rdb: rdb, in: make(chan record, capacity), quit: make(chan struct{}), exited: make(chan struct{}),
+		giveUp: make(chan struct{}), maxBatch: maxBatch, log: log, onChange: onChange, metrics: m,
 		// Flush before the pending tokens run out (callers would block),
 		// and never hold an outcome more than a few milliseconds.
-		linger: 5 * time.Millisecond, flushAt: max(capacity*3/4, 1),
+		linger: 5 * time.Millisecond, flushAt: min(max(capacity*3/4, 1), maxBatch),
 	}
 }
 
@@ -115,8 +116,8 @@ func (w *writer) run() {
 			return
 		}
 		buf = w.queued(append(buf[:0], first))
-		if lg := w.linger; lg > 0 && len(buf) < w.flushAt {
-			t := time.NewTimer(lg)
+		if len(buf) < w.flushAt {
+			t := time.NewTimer(w.linger)
 		wait:
 			for len(buf) < w.flushAt {
 				select {
@@ -212,7 +213,7 @@ func (w *writer) flush(buf []record) {
 			delay = min(delay*2, 2*time.Second)
 		}
 	}
-	if w.replicas.Load() > 0 && w.rdb != nil {
+	if w.replicas.Load() > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		n, err := w.rdb.Do(ctx, "WAIT", 1, 2000).Int()
 		cancel()

@@ -95,7 +95,8 @@ func (e *env) ratioRounds(ctx context.Context, r *results) error {
 		cReq := float64(before.Requests + after.Requests)
 		rd := round{CeilingBefore: before.RPS, CeilingAfter: after.RPS, CeilingRPS: cRPS, Pipeline: run,
 			Ratio: run.RPS / cRPS, CeilingStealPct: (before.StealPct + after.StealPct) / 2}
-		rd.CPURatio = ((before.ClientCPU+after.ClientCPU)/cReq*1e6 + (before.FakeCPU+after.FakeCPU)/cReq*1e6) /
+		// (client + fake CPU per request) / (worker + Redis + fake CPU per asset).
+		rd.CPURatio = (before.ClientCPU + after.ClientCPU + before.FakeCPU + after.FakeCPU) * 1e6 / cReq /
 			(run.WorkerCPUUs + run.RedisCPUUs + run.FakeCPUUs)
 		e.logf("round %d: ratio %.3f (pipeline %.0f assets/s, ceiling %.0f req/s), cpu_ratio %.3f", i+1, rd.Ratio, run.RPS, cRPS, rd.CPURatio)
 		r.Rounds = append(r.Rounds, rd)
