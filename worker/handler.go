@@ -228,9 +228,11 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			w.finish(b, a, terminalOutcome(res.Outcome), release)
 			return
 		case client.OutcomeUnauthorized:
-			release()
 			a.attempts-- // the key is wrong, not the asset: this call does not count
+			// Block before the slot is free: a call started in between
+			// would still see the campaign running.
 			w.block(ci, &res)
+			release()
 			run.handBack(a, w.cfg.HoldDelay, "campaign blocked")
 			return
 		}
