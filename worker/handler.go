@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -111,17 +112,26 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "ledger unreadable"})
 	}
 	run := &batchRun{seq: w.batchSeq.Add(1)}
-	grant := make(chan struct{}, 1)
+	todo := 0
+	for _, r := range recs {
+		if !r.Terminal() {
+			todo++
+		}
+	}
+	// The batch claims a call slot for each asset to run and takes one
+	// before it starts an asset's goroutine: only assets that may call now
+	// have one, instead of every asset of every batch in hand parking on
+	// the slots.
+	claim := w.slots.claim(run.seq, todo)
+	defer claim.close()
 	var wg sync.WaitGroup
-	// The batch takes a call slot before it starts an asset's goroutine:
-	// only assets that may call now have one, instead of every asset of
-	// every batch in hand parking on the slots.
 	for i, r := range recs {
 		if r.Terminal() {
 			continue
 		}
 		a := &asset{id: r.AssetID, attempts: r.Attempts, status: r.Status, lastErr: r.Error}
-		if !w.slots.acquire(ctx, run.seq, grant) {
+		if !claim.take(ctx) {
+			claim.close()
 			run.handBack(a, time.Second, "shutting down")
 			for _, r := range recs[i+1:] {
 				if !r.Terminal() {
@@ -190,7 +200,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 	for {
 		// A slot bounds the calls in flight (finish bounds the outcomes
 		// not yet durable).
-		if !haveSlot && !w.slots.acquire(ctx, run.seq, make(chan struct{}, 1)) {
+		if !haveSlot && !w.slots.acquire(ctx, run.seq) {
 			run.handBack(a, time.Second, "shutting down")
 			return
 		}
@@ -360,39 +370,84 @@ func (w *Worker) block(ci *campaignInfo, res *client.Result) {
 // callers runs the per-asset goroutines of every worker in the process.
 var callers goPool
 
-// goPoolIdle is how long an idle pooled goroutine waits for more work.
+// goPoolIdle is how long an idle pooled goroutine waits for more work: it
+// exits at the second expiry tick it sees while idle (after goPoolIdle to
+// 2×goPoolIdle).
 const goPoolIdle = 2 * time.Second
 
 // goPool reuses goroutines. A fresh goroutine starts with a small stack
 // that an HTTP call grows (copying it) a few times; at thousands of assets
 // per second that copying was ~6% of the worker's CPU. A pooled goroutine
-// keeps its grown stack for the next asset. Goroutines exit after
-// goPoolIdle without work, so an idle worker holds none.
-type goPool struct{ work chan func() }
+// keeps its grown stack for the next asset. Idle goroutines exit after a
+// while, so an idle worker holds none.
+//
+// Expiry is one shared channel closed every goPoolIdle rather than a timer
+// per goroutine: resetting a timer after every asset cost about as much as
+// the rest of the pool.
+type goPool struct {
+	work chan func()
+	tick atomic.Pointer[chan struct{}] // closed at the next expiry tick
+
+	mu    sync.Mutex
+	live  int  // pooled goroutines
+	armed bool // an expiry tick is scheduled
+}
 
 var goPoolInit sync.Once
 
 // Go runs fn on an idle pooled goroutine, or on a new one.
 func (p *goPool) Go(fn func()) {
-	goPoolInit.Do(func() { p.work = make(chan func()) })
+	goPoolInit.Do(func() {
+		p.work = make(chan func())
+		ch := make(chan struct{})
+		p.tick.Store(&ch)
+	})
 	select {
 	case p.work <- fn:
 	default:
+		p.mu.Lock()
+		p.live++
+		if !p.armed {
+			p.armed = true
+			time.AfterFunc(goPoolIdle, p.expire)
+		}
+		p.mu.Unlock()
 		go p.loop(fn)
 	}
 }
 
+// expire ends the current tick and schedules the next while goroutines
+// live.
+func (p *goPool) expire() {
+	next := make(chan struct{})
+	old := p.tick.Swap(&next)
+	close(*old)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live > 0 {
+		time.AfterFunc(goPoolIdle, p.expire)
+	} else {
+		p.armed = false
+	}
+}
+
 func (p *goPool) loop(fn func()) {
-	t := time.NewTimer(goPoolIdle)
-	defer t.Stop()
+	idleTicks := 0
 	for {
-		fn()
-		fn = nil
-		t.Reset(goPoolIdle)
+		if fn != nil {
+			fn()
+			fn = nil
+			idleTicks = 0
+		}
 		select {
 		case fn = <-p.work:
-		case <-t.C:
-			return
+		case <-*p.tick.Load():
+			if idleTicks++; idleTicks == 2 {
+				p.mu.Lock()
+				p.live--
+				p.mu.Unlock()
+				return
+			}
 		}
 	}
 }

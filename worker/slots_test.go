@@ -30,7 +30,7 @@ func waitQueued(t *testing.T, p *slotPool, n int) {
 func TestSlotPoolOldestBatchFirst(t *testing.T) {
 	p := newSlotPool(1)
 	ctx := context.Background()
-	if !p.acquire(ctx, 0, make(chan struct{}, 1)) {
+	if !p.acquire(ctx, 0) {
 		t.Fatal("a free slot was not granted")
 	}
 	var mu sync.Mutex
@@ -40,7 +40,7 @@ func TestSlotPoolOldestBatchFirst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !p.acquire(ctx, seq, make(chan struct{}, 1)) {
+			if !p.acquire(ctx, seq) {
 				t.Errorf("batch %d: not granted", seq)
 				return
 			}
@@ -68,15 +68,15 @@ func TestSlotPoolOldestBatchFirst(t *testing.T) {
 // holds nothing; the slot goes to the next waiter.
 func TestSlotPoolCancel(t *testing.T) {
 	p := newSlotPool(1)
-	if !p.acquire(context.Background(), 0, make(chan struct{}, 1)) {
+	if !p.acquire(context.Background(), 0) {
 		t.Fatal("a free slot was not granted")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	gone := make(chan bool)
-	go func() { gone <- p.acquire(ctx, 1, make(chan struct{}, 1)) }()
+	go func() { gone <- p.acquire(ctx, 1) }()
 	waitQueued(t, p, 1)
 	got := make(chan bool)
-	go func() { got <- p.acquire(context.Background(), 2, make(chan struct{}, 1)) }()
+	go func() { got <- p.acquire(context.Background(), 2) }()
 	waitQueued(t, p, 2)
 	cancel()
 	if <-gone {
@@ -89,5 +89,44 @@ func TestSlotPoolCancel(t *testing.T) {
 	p.release()
 	if p.free != 1 || len(p.waiters) != 0 {
 		t.Fatalf("free %d, waiters %d; want 1 and 0", p.free, len(p.waiters))
+	}
+}
+
+// TestSlotClaimKeepsItsPlace: a batch that claimed several slots gets every
+// freed slot before a younger batch, even while it takes none of them (its
+// goroutine not yet scheduled); closing the claim returns the slots it was
+// granted and did not take.
+func TestSlotClaimKeepsItsPlace(t *testing.T) {
+	p := newSlotPool(2)
+	ctx := context.Background()
+	if !p.acquire(ctx, 0) || !p.acquire(ctx, 0) {
+		t.Fatal("free slots were not granted")
+	}
+	old := p.claim(1, 3)
+	young := p.claim(2, 1)
+	p.release()
+	p.release()
+	if got := len(old.ch); got != 2 {
+		t.Fatalf("the older claim holds %d granted slots, want 2", got)
+	}
+	if got := len(young.ch); got != 0 {
+		t.Fatalf("the younger claim was granted %d slots before the older one had all it claimed", got)
+	}
+	if !old.take(ctx) {
+		t.Fatal("a granted slot could not be taken")
+	}
+	// The older claim stops early: its untaken slot goes to the younger.
+	old.close()
+	if got := len(young.ch); got != 1 {
+		t.Fatalf("after the older claim closed the younger holds %d slots, want 1", got)
+	}
+	if !young.take(ctx) {
+		t.Fatal("the younger claim's slot could not be taken")
+	}
+	young.close()
+	p.release() // the slot old took
+	p.release() // the slot young took
+	if p.free != 2 || len(p.waiters) != 0 {
+		t.Fatalf("free %d, waiters %d; want 2 and 0", p.free, len(p.waiters))
 	}
 }
