@@ -34,6 +34,10 @@ type record struct {
 type writer struct {
 	ledger *jobs.Ledger
 	in     chan record
+	// full wakes run during its linger once flushAt records are queued.
+	// run does not receive each record as it comes: at thousands of
+	// outcomes per second that woke its goroutine once per record.
+	full chan struct{}
 	// quit asks run to write what is queued and return; exited closes
 	// when it has; giveUp makes a write that keeps failing (Redis down
 	// at shutdown) stop retrying, so a stop is bounded.
@@ -53,7 +57,7 @@ type writer struct {
 func newWriter(l *jobs.Ledger, rdb redis.UniversalClient, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
 	const maxBatch = 1024
 	return &writer{
-		ledger: l, rdb: rdb, in: make(chan record, capacity), quit: make(chan struct{}), exited: make(chan struct{}),
+		ledger: l, rdb: rdb, in: make(chan record, capacity), full: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{}),
 		giveUp: make(chan struct{}), maxBatch: maxBatch, log: log, onChange: onChange, metrics: m,
 		// Flush before the pending tokens run out (callers would block),
 		// and never hold an outcome more than a few milliseconds.
@@ -78,6 +82,13 @@ func (w *writer) send(r record) {
 	case w.in <- r:
 	case <-w.exited:
 		w.dropLate(r)
+		return
+	}
+	if len(w.in)+1 >= w.flushAt { // +1: the record run holds while it waits
+		select {
+		case w.full <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -115,22 +126,24 @@ func (w *writer) run() {
 			w.drain(buf)
 			return
 		}
-		buf = w.queued(append(buf[:0], first))
-		if len(buf) < w.flushAt {
+		// Wait for company: until flushAt records are queued or linger
+		// has passed, then take everything queued. A signal left from the
+		// previous round (sent while it was writing) is stale; one sent
+		// after the check below wakes the wait.
+		select {
+		case <-w.full:
+		default:
+		}
+		if len(w.in)+1 < w.flushAt {
 			t := time.NewTimer(w.linger)
-		wait:
-			for len(buf) < w.flushAt {
-				select {
-				case r := <-w.in:
-					buf = append(buf, r)
-				case <-t.C:
-					break wait
-				case <-w.quit:
-					break wait
-				}
+			select {
+			case <-t.C:
+			case <-w.full:
+			case <-w.quit:
 			}
 			t.Stop()
 		}
+		buf = w.queued(append(buf[:0], first))
 		w.flush(buf)
 	}
 }
