@@ -122,11 +122,13 @@ type Worker struct {
 	metrics *Metrics
 	limiter Limiter
 	// slots bound the PDCP calls in flight (the concurrency); pending
-	// bounds the final outcomes not yet durable in the ledger, also to
+	// bounds the final outcomes not yet durable in the ledger, to twice
 	// the concurrency. A call frees its slot when it returns and holds a
 	// pending token until the writer has recorded its outcome, so calls
 	// go on while outcomes wait for a group commit, and a crash loses at
-	// most 2 × concurrency unrecorded calls (they are made again).
+	// most 3 × concurrency unrecorded calls (they are made again). With
+	// only concurrency tokens, callers ran out of them whenever a write
+	// was slow to be scheduled, and the groups were smaller.
 	slots    *slotPool
 	batchSeq atomic.Uint64
 	pending  chan struct{}
@@ -140,12 +142,16 @@ type Worker struct {
 	closeOnce  sync.Once
 }
 
+// pendingPerSlot is how many final outcomes per call slot may wait for
+// their ledger write.
+const pendingPerSlot = 2
+
 // New builds a Worker; Run starts it.
 func New(cfg Config) (*Worker, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), pending: make(chan struct{}, cfg.Concurrency)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency)}
 	opts := *cfg.Redis
 	opts.PoolSize = max(opts.PoolSize, 16)
 	w.rdb = redis.NewUniversalClient(&opts)
@@ -158,7 +164,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.Registerer.MustRegister(newQueueCollector(w.qrdb, cfg.Namespace, w.store))
 	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
 		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}}
-	w.writer = newWriter(w.ledger, w.rdb, cfg.Concurrency, w.log, w.metrics, w.onChange)
+	w.writer = newWriter(w.ledger, w.rdb, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange)
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	return w, nil
 }

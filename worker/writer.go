@@ -14,8 +14,9 @@ import (
 // record is one outcome on its way to the ledger. done runs once the
 // record is durable. For a final outcome it returns the worker's pending
 // token (Worker.pending), so "finished but not yet recorded" assets never
-// exceed the concurrency; with the calls in flight, that bounds how many
-// calls a SIGKILL can make a successor repeat to twice the concurrency.
+// exceed twice the concurrency; with the calls in flight, that bounds how
+// many calls a SIGKILL can make a successor repeat to three times the
+// concurrency.
 type record struct {
 	campaign string
 	batch    int

@@ -286,7 +286,7 @@ func TestTwoWorkersSeparateSubmit(t *testing.T) {
 // TestKillWorker: SIGKILL a worker mid-campaign and start another; the
 // campaign completes, every asset has one outcome, and only calls in
 // flight at the kill or whose outcome was still waiting for its ledger
-// write repeat (at most twice the killed worker's concurrency).
+// write repeat (at most three times the killed worker's concurrency).
 func TestKillWorker(t *testing.T) {
 	const n, conc = 8000, 16
 	e := newE2E(t, pdcpfake.Options{Assets: n, Seed: 5, Latency: 3 * time.Millisecond})
@@ -307,8 +307,8 @@ func TestKillWorker(t *testing.T) {
 	e.startWorker("--concurrency", strconv.Itoa(conc))
 	e.waitState("kill", 4*time.Minute, "done")
 	repeats := e.checkOneOutcome("kill", n)
-	t.Logf("assets called again after the kill (in flight or not yet recorded at SIGKILL): %d (bound %d)", repeats, 2*conc)
-	if repeats > 2*conc {
-		t.Errorf("%d assets repeated a finishing call, more than twice the concurrency %d", repeats, conc)
+	t.Logf("assets called again after the kill (in flight or not yet recorded at SIGKILL): %d (bound %d)", repeats, 3*conc)
+	if repeats > 3*conc {
+		t.Errorf("%d assets repeated a finishing call, more than three times the concurrency %d", repeats, conc)
 	}
 }
