@@ -39,7 +39,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.enqueueIDs, "enqueue-ids", 1_000_000, "IDs in the CSV of the enqueue phase")
 	fs.DurationVar(&c.ceilingFor, "ceiling-for", 5*time.Second, "duration of the plain client loop")
 	fs.IntVar(&c.rssConc, "rss-concurrency", 256, "worker --concurrency of the peak-RSS phase")
-	fs.IntVar(&c.rounds, "rounds", 3, "ceiling/pipeline rounds (C P C P … C); the figures come from the round with the median ratio")
+	fs.IntVar(&c.rounds, "rounds", 5, "ceiling/pipeline rounds (C P C P … C); the figures come from the round with the median ratio")
 	fs.StringVar(&c.workerMode, "worker", "subprocess", "pipeline worker: subprocess (`labelreset worker`) or inprocess (worker.New + Run, for --cpuprofile)")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object instead of the table")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
@@ -53,6 +51,14 @@ type campaignRun struct {
 	// guests during the run: high values mean a noisy neighbour.
 	StealPct float64 `json:"steal_pct"`
 	Mode     string  `json:"worker"`
+	// SubmitSeconds is how long Store.Submit took (the worker starts
+	// meanwhile); FirstOutcomeSeconds when the first outcome was seen
+	// (±5 ms, the poll interval), both from the start of the clock.
+	SubmitSeconds       float64 `json:"submit_seconds"`
+	FirstOutcomeSeconds float64 `json:"first_outcome_seconds"`
+	// Done99Seconds is when 99% of the assets had an outcome: the rest of
+	// the run is the tail, when fewer calls than the concurrency remain.
+	Done99Seconds float64 `json:"done_99pct_seconds"`
 }
 
 // pipeline times a campaign of --assets through Store.Submit and one
@@ -194,14 +200,25 @@ func (e *env) runCampaign(ctx context.Context, id string, conc int, mode string)
 	if _, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{Approved: true}); err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
+	run.SubmitSeconds = time.Since(start).Seconds()
 	var polls int64
 	deadline := start.Add(10 * time.Minute)
 	for {
-		st, err := e.rdb.HGet(ctx, metaKey, "state").Result()
+		v, err := e.rdb.HMGet(ctx, metaKey, "state", "_done").Result()
 		polls++
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err != nil {
 			return nil, err
 		}
+		if d, _ := v[1].(string); d != "" {
+			done, _ := strconv.Atoi(d)
+			if run.FirstOutcomeSeconds == 0 && done > 0 {
+				run.FirstOutcomeSeconds = time.Since(start).Seconds()
+			}
+			if run.Done99Seconds == 0 && done >= e.cfg.assets*99/100 {
+				run.Done99Seconds = time.Since(start).Seconds()
+			}
+		}
+		st, _ := v[0].(string)
 		if st == string(jobs.StateDone) {
 			break
 		}
@@ -242,7 +259,7 @@ func (e *env) runCampaign(ctx context.Context, id string, conc int, mode string)
 
 	d := cs1.sub(cs0)
 	// Our own commands are not the pipeline's: the state polls and INFO.
-	d["hget"] -= polls
+	d["hmget"] -= polls
 	delete(d, "info")
 	run.Seconds = el.Seconds()
 	run.RPS = float64(e.cfg.assets) / el.Seconds()
@@ -254,8 +271,9 @@ func (e *env) runCampaign(ctx context.Context, id string, conc int, mode string)
 	run.WorkerCPUUs = (wc1 - wc0) * 1e6 / n
 	run.RedisCPUUs = (rc1 - rc0) * 1e6 / n
 	run.FakeCPUUs = (fc1 - fc0) * 1e6 / n
-	e.logf("%s: %d assets in %v = %.0f assets/s, %.3f Redis commands/asset (%.3f of them script calls), worker %.1f µs CPU/asset, Redis %.1f µs/asset",
-		id, e.cfg.assets, el.Round(time.Millisecond), run.RPS, run.CmdsPerAsset, run.ScriptCallsPerAsset, run.WorkerCPUUs, run.RedisCPUUs)
+	e.logf("%s: %d assets in %v = %.0f assets/s, %.3f Redis commands/asset (%.3f of them script calls), worker %.1f µs CPU/asset, Redis %.1f µs/asset; submit took %.3fs, first outcome at %.3fs, 99%% at %.3fs",
+		id, e.cfg.assets, el.Round(time.Millisecond), run.RPS, run.CmdsPerAsset, run.ScriptCallsPerAsset, run.WorkerCPUUs, run.RedisCPUUs,
+		run.SubmitSeconds, run.FirstOutcomeSeconds, run.Done99Seconds)
 	e.logf("%s: commands %v", id, run.TopCommands)
 	return run, nil
 }
