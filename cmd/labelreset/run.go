@@ -15,6 +15,7 @@ import (
 )
 
 func (a *app) cmdRun(ctx context.Context, args []string) error {
+	a.tuneGC()
 	fs := a.newFlagSet("run")
 	rf := a.addRedisFlags(fs)
 	af := a.addAPIFlags(fs)
