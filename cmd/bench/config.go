@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ type config struct {
 	redisURL      string
 	concurrency   int
 	rounds        int
+	ceilingGC     int
 	assets        int           // pipeline and peer campaign size
 	enqueueIDs    int           // IDs of the enqueue phase's CSV
 	ceilingFor    time.Duration // length of the ceiling loop
@@ -40,6 +42,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.ceilingFor, "ceiling-for", 5*time.Second, "duration of the plain client loop")
 	fs.IntVar(&c.rssConc, "rss-concurrency", 256, "worker --concurrency of the peak-RSS phase")
 	fs.IntVar(&c.rounds, "rounds", 5, "ceiling/pipeline rounds (C P C P … C); the figures come from the round with the median ratio")
+	fs.IntVar(&c.ceilingGC, "ceiling-gc-percent", 0, "GC target (GOGC) of this process, whose client loop is the ceiling; 0 leaves Go's default. "+
+		"labelreset worker runs at 400 unless GOGC is set: pass 400 to compare like with like")
 	fs.StringVar(&c.workerMode, "worker", "subprocess", "pipeline worker: subprocess (`labelreset worker`) or inprocess (worker.New + Run, for --cpuprofile)")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object instead of the table")
@@ -73,6 +77,9 @@ func (c *config) has(phase string) bool { return slices.Contains(c.phases, phase
 // order, then prints the results.
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	if cfg.ceilingGC != 0 {
+		debug.SetGCPercent(cfg.ceilingGC)
+	}
 	env, err := newEnv(ctx, cfg, logf)
 	if err != nil {
 		return err
@@ -80,7 +87,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	defer env.close()
 	res := &results{
 		Machine: machineInfo(ctx, env), Concurrency: cfg.concurrency, Assets: cfg.assets,
-		EnqueueIDs: cfg.enqueueIDs, WorkerMode: cfg.workerMode, Started: time.Now().UTC().Format(time.RFC3339),
+		EnqueueIDs: cfg.enqueueIDs, WorkerMode: cfg.workerMode, CeilingGCPercent: cfg.ceilingGC, Started: time.Now().UTC().Format(time.RFC3339),
 	}
 	for _, p := range cfg.phases {
 		if err := ctx.Err(); err != nil {

@@ -26,6 +26,8 @@ type results struct {
 	Assets      int     `json:"assets"`
 	EnqueueIDs  int     `json:"enqueue_ids"`
 	WorkerMode  string  `json:"pipeline_worker"`
+	// CeilingGCPercent is the client loop's GC target (0: Go's default).
+	CeilingGCPercent int `json:"ceiling_gc_percent"`
 
 	CeilingRPS  float64 `json:"ceiling_rps"`
 	PipelineRPS float64 `json:"pipeline_rps"`
@@ -87,8 +89,12 @@ func (r *results) writeJSON(w io.Writer) error {
 }
 
 func (r *results) writeTable(w io.Writer) {
-	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, Redis %s; concurrency %d, %d assets, pipeline worker %s\n\n",
-		r.Machine.CPUs, r.Machine.CPU, r.Machine.Go, r.Machine.Redis, r.Concurrency, r.Assets, r.WorkerMode)
+	gc := "Go's default GC"
+	if r.CeilingGCPercent != 0 {
+		gc = fmt.Sprintf("GOGC=%d", r.CeilingGCPercent)
+	}
+	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, Redis %s; concurrency %d, %d assets, pipeline worker %s; ceiling loop at %s\n\n",
+		r.Machine.CPUs, r.Machine.CPU, r.Machine.Go, r.Machine.Redis, r.Concurrency, r.Assets, r.WorkerMode, gc)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tvalue\ttarget\t")
 	row := func(name, format string, v float64, target string, ok bool, present bool) {
