@@ -178,7 +178,8 @@ func (a *app) connectRetry(ctx context.Context, rf *redisFlags) (*redis.Universa
 // run). A worker's live heap is a few MB while every PDCP call allocates
 // ~7 KB, so at Go's default GOGC=100 it collected dozens of times a second:
 // at 400, six alternating bench rounds measured 8% less worker CPU per
-// asset relative to the fake's, for a few MB more heap (BENCHMARKS.md).
+// asset relative to the fake's, for ~25 MB more peak RSS at --concurrency
+// 256 (BENCHMARKS.md, change 11).
 const workerGCPercent = 400
 
 // tuneGC sets workerGCPercent unless the operator set GOGC (or GOMEMLIMIT
