@@ -112,35 +112,26 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "ledger unreadable"})
 	}
 	run := &batchRun{seq: w.batchSeq.Add(1)}
-	todo := 0
+	var todo []*asset
 	for _, r := range recs {
 		if !r.Terminal() {
-			todo++
+			todo = append(todo, &asset{id: r.AssetID, attempts: r.Attempts, status: r.Status, lastErr: r.Error})
 		}
 	}
 	// The batch claims a call slot for each asset to run and takes one
 	// before it starts an asset's goroutine: only assets that may call now
 	// have one, instead of every asset of every batch in hand parking on
 	// the slots.
-	claim := w.slots.claim(run.seq, todo)
+	claim := w.slots.claim(run.seq, len(todo))
 	defer claim.close()
 	var wg sync.WaitGroup
-	for i, r := range recs {
-		if r.Terminal() {
-			continue
-		}
-		a := &asset{id: r.AssetID, attempts: r.Attempts, status: r.Status, lastErr: r.Error}
+	for i, a := range todo {
 		if !claim.take(ctx) {
 			claim.close()
-			run.handBack(a, time.Second, "shutting down")
-			for _, r := range recs[i+1:] {
-				if !r.Terminal() {
-					run.handBack(&asset{id: r.AssetID, attempts: r.Attempts, status: r.Status, lastErr: r.Error},
-						time.Second, "shutting down")
-				}
+			for _, a := range todo[i:] {
+				run.handBack(a, time.Second, "shutting down")
 			}
-			wg.Wait()
-			return w.finishBatch(b, run)
+			break
 		}
 		wg.Add(1)
 		callers.Go(func() {
