@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -132,23 +131,11 @@ func selfCPU() time.Duration {
 // redisCPU is the Redis server's CPU seconds, or -1 where INFO has none
 // (the embedded Redis runs in this process).
 func redisCPU(ctx context.Context, rdb redis.UniversalClient) float64 {
-	info, err := rdb.Info(ctx, "cpu").Result()
-	if err != nil {
+	info := rdb.InfoMap(ctx, "cpu")
+	user, err1 := strconv.ParseFloat(info.Item("CPU", "used_cpu_user"), 64)
+	sys, err2 := strconv.ParseFloat(info.Item("CPU", "used_cpu_sys"), 64)
+	if info.Err() != nil || err1 != nil || err2 != nil {
 		return -1
 	}
-	total, found := 0.0, false
-	for _, line := range strings.Split(info, "\r\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return -1
-			}
-			total, found = total+f, true
-		}
-	}
-	if !found {
-		return -1
-	}
-	return total
+	return user + sys
 }

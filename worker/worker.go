@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -475,16 +474,11 @@ func (w *Worker) watchReplicas(ctx context.Context) {
 }
 
 func (w *Worker) countReplicas(ctx context.Context) {
-	info, err := w.rdb.Info(ctx, "replication").Result()
-	if err != nil {
+	info := w.rdb.InfoMap(ctx, "replication")
+	if info.Err() != nil {
 		return
 	}
-	n := 0
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			n, _ = strconv.Atoi(v)
-		}
-	}
+	n, _ := strconv.Atoi(info.Item("Replication", "connected_slaves"))
 	w.writer.replicas.Store(int32(n))
 }
 
