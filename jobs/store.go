@@ -652,18 +652,25 @@ func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 // task IDs never collide with re-drives.
 const repairGen = 1 << 20
 
+// ErrRepairInProgress is returned by Repair while another process repairs
+// the same campaign.
+var ErrRepairInProgress = errors.New("another process is repairing this campaign")
+
 // Repair re-enqueues every asset of the campaign that has no outcome yet,
 // under new task IDs, and completes an interrupted enqueue. It is for
 // campaigns whose tasks were lost (e.g. asynq state lost in a Redis
 // failover); callers must make sure no task of the campaign is still
 // queued, or an asset could be worked by two tasks at once. One process
 // repairs a campaign at a time: while another holds the repair lock (a
-// minute), Repair does nothing and returns 0. It returns the number of
-// assets re-enqueued.
+// minute), Repair does nothing and returns ErrRepairInProgress. It returns
+// the number of assets re-enqueued.
 func (s *Store) Repair(ctx context.Context, id string) (int64, error) {
 	ok, err := s.rdb.SetNX(ctx, s.keys.repairLock(id), "1", time.Minute).Result()
-	if err != nil || !ok {
-		return 0, err
+	if err != nil {
+		return 0, fmt.Errorf("repair campaign %s: %w", id, err)
+	}
+	if !ok {
+		return 0, ErrRepairInProgress
 	}
 	c, err := s.Get(ctx, id)
 	if err != nil {

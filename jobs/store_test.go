@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestLoadAndRepair(t *testing.T) {
 	if err != nil || n != 150 {
 		t.Fatalf("Repair = %d, %v; want the 150 assets without an outcome", n, err)
 	}
-	if n, err := store.Repair(ctx, "repair"); err != nil || n != 0 {
-		t.Fatalf("second Repair within the lock = %d, %v; want 0, nil", n, err)
+	if n, err := store.Repair(ctx, "repair"); !errors.Is(err, jobs.ErrRepairInProgress) || n != 0 {
+		t.Fatalf("second Repair within the lock = %d, %v; want 0, ErrRepairInProgress", n, err)
 	}
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -63,12 +64,12 @@ func (o *orphanRepair) check(ctx context.Context) {
 			continue
 		}
 		n, err := o.w.store.Repair(ctx, c.ID)
+		if errors.Is(err, jobs.ErrRepairInProgress) {
+			continue
+		}
 		if err != nil {
 			o.w.log.Error("campaign has no queued work left but could not be repaired", "campaign", c.ID, "err", err)
 			continue
-		}
-		if n == 0 {
-			continue // another process is repairing it
 		}
 		o.w.log.Warn("campaign had unfinished assets but no queued task (lost in a Redis failover?); re-enqueued them",
 			"campaign", c.ID, "assets", n)
