@@ -190,10 +190,10 @@ func TestSentinelFailover(t *testing.T) {
 	e.waitState("failover", 3*time.Minute, "done")
 	oc := checkOutcomes(e, "failover", n, nil)
 	t.Logf("%d assets, failover at %d finished, replica promoted in %v, done %v after the failover; repeated finishing calls %d (bound %d)",
-		n, before, promoted.Round(100*time.Millisecond), time.Since(at).Round(100*time.Millisecond), len(oc.repeated), workers*3*conc)
+		n, before, promoted.Round(100*time.Millisecond), time.Since(at).Round(100*time.Millisecond), len(oc.repeated), workers*maxRepeats(conc))
 	// Calls in flight plus outcomes waiting for their (replicated) write:
 	// at most three times the concurrency per worker.
-	if len(oc.repeated) > workers*3*conc {
-		t.Errorf("%d assets got a second finishing call across a failover, more than the %d calls in flight or unrecorded", len(oc.repeated), workers*3*conc)
+	if len(oc.repeated) > workers*maxRepeats(conc) {
+		t.Errorf("%d assets got a second finishing call across a failover, more than the %d calls in flight or unrecorded", len(oc.repeated), workers*maxRepeats(conc))
 	}
 }

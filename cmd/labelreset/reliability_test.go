@@ -285,7 +285,7 @@ func TestWorkerCrashes(t *testing.T) {
 	}
 	// A kill repeats the calls in flight (≤ concurrency) and those whose
 	// outcome still waited for its ledger write (≤ 2 × concurrency).
-	bound := kills * 3 * conc
+	bound := kills * maxRepeats(conc)
 	t.Logf("%d assets, %d workers × concurrency %d, %d kills; assets called again (in flight at a kill): %d (bound %d); "+
 		"done %v after the last kill; %d calls in all",
 		n, workers, conc, kills, len(oc.repeated), bound, recover.Round(time.Second), len(e.fake.Fake().Log()))
