@@ -329,13 +329,19 @@ func (c *miniControl) Up(t *testing.T) {
 // repeated call.
 func testRedisRestart(t *testing.T, rc redisControl, gap time.Duration) {
 	const n = 6000
+	// 2 workers × concurrency 16 at ~40ms a call make about 800 assets/s:
+	// the campaign must still be far from done when Redis goes down, or
+	// there is no progress left to see after it comes back.
 	e := newE2EAt(t, rc.URL(), "lr", pdcpfake.Options{Assets: n - 100, Seed: 21, FailFraction: 0.05, FailTimes: 1,
-		Latency: 5 * time.Millisecond, LatencyJitter: 5 * time.Millisecond})
+		Latency: 35 * time.Millisecond, LatencyJitter: 10 * time.Millisecond})
 	e.startWorker()
 	e.startWorker()
 	e.submit("--campaign", "restart", "--csv", e.writeIDs("ids.csv", 1, n), "--yes", "--backoff-base", "20ms", "--backoff-cap", "200ms")
 	e.waitFinished("restart", n/4, time.Minute)
 	before := e.finished("restart")
+	if before > n-1000 {
+		t.Fatalf("%d of %d assets already finished before Redis went down; the test needs work left to see it resume", before, n)
+	}
 	rc.Down(t)
 	downAt := time.Now()
 	time.Sleep(gap)
