@@ -74,9 +74,19 @@ func ParsePriority(s string) (Priority, error) {
 // campaign so that every worker applies the same rules, whatever its own
 // defaults are.
 type Policy struct {
-	// MaxAttempts is the number of calls an asset gets for retryable
-	// answers (5xx, 429, network errors) before it ends failed. Default 5.
+	// MaxAttempts is the number of calls an asset gets that fail with a
+	// retryable answer (5xx, network errors) before it ends failed.
+	// Default 5. Throttled answers do not count here: see MaxThrottled.
 	MaxAttempts int `json:"max_attempts"`
+	// MaxThrottled is the number of throttled answers (429, or 503 with
+	// Retry-After) an asset may get before it ends failed. Throttling says
+	// the API is busy, not that the asset is bad, and the shared limiter
+	// already slows every worker down; counting it against MaxAttempts
+	// would fail assets of a healthy API that is pushing back. It is still
+	// bounded, so an API that throttles forever ends the campaign instead
+	// of holding it open. 0 means the default, 50 (campaigns created before
+	// the field existed).
+	MaxThrottled int `json:"max_throttled,omitempty"`
 	// BackoffBase and BackoffCap bound the exponential backoff with full
 	// jitter between attempts. Defaults 500ms and 30s.
 	BackoffBase time.Duration `json:"backoff_base"`
@@ -91,10 +101,22 @@ type Policy struct {
 	Retention time.Duration `json:"retention"`
 }
 
+// DefaultMaxThrottled is Policy.MaxThrottled's default.
+const DefaultMaxThrottled = 50
+
+// ThrottleBudget is MaxThrottled with 0 read as the default.
+func (p Policy) ThrottleBudget() int {
+	if p.MaxThrottled <= 0 {
+		return DefaultMaxThrottled
+	}
+	return p.MaxThrottled
+}
+
 // DefaultPolicy returns the documented defaults.
 func DefaultPolicy() Policy {
 	return Policy{
 		MaxAttempts:     5,
+		MaxThrottled:    DefaultMaxThrottled,
 		BackoffBase:     500 * time.Millisecond,
 		BackoffCap:      30 * time.Second,
 		MaxFailureRatio: 0.5,
@@ -108,6 +130,8 @@ func (p Policy) Validate() error {
 	switch {
 	case p.MaxAttempts < 1 || p.MaxAttempts > 100:
 		return fmt.Errorf("max attempts %d: want 1..100", p.MaxAttempts)
+	case p.MaxThrottled < 0 || p.MaxThrottled > 10000:
+		return fmt.Errorf("max throttled %d: want 1..10000 (0 = default %d)", p.MaxThrottled, DefaultMaxThrottled)
 	case p.BackoffBase <= 0 || p.BackoffCap < p.BackoffBase:
 		return fmt.Errorf("backoff base %v and cap %v: want 0 < base <= cap", p.BackoffBase, p.BackoffCap)
 	case p.MaxFailureRatio <= 0 || p.MaxFailureRatio > 1:
@@ -244,7 +268,7 @@ func (c *Campaign) metaFields() []any {
 		"id", c.ID, "name", c.Name, "mode", string(c.Mode), "labels", string(labels),
 		"team", c.TeamID, "source", c.Source, "priority", string(c.Priority),
 		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner,
-		"max_attempts", c.Policy.MaxAttempts,
+		"max_attempts", c.Policy.MaxAttempts, "max_throttled", c.Policy.MaxThrottled,
 		"backoff_base_ms", c.Policy.BackoffBase.Milliseconds(),
 		"backoff_cap_ms", c.Policy.BackoffCap.Milliseconds(),
 		"max_failure_ratio", strconv.FormatFloat(c.Policy.MaxFailureRatio, 'g', -1, 64),
@@ -274,11 +298,12 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 		}
 	}
 	c.Policy = Policy{
-		MaxAttempts: int(i("max_attempts")),
-		BackoffBase: time.Duration(i("backoff_base_ms")) * time.Millisecond,
-		BackoffCap:  time.Duration(i("backoff_cap_ms")) * time.Millisecond,
-		MinSample:   i("min_sample"),
-		Retention:   time.Duration(i("retention_s")) * time.Second,
+		MaxAttempts:  int(i("max_attempts")),
+		MaxThrottled: int(i("max_throttled")),
+		BackoffBase:  time.Duration(i("backoff_base_ms")) * time.Millisecond,
+		BackoffCap:   time.Duration(i("backoff_cap_ms")) * time.Millisecond,
+		MinSample:    i("min_sample"),
+		Retention:    time.Duration(i("retention_s")) * time.Second,
 	}
 	c.Policy.MaxFailureRatio, _ = strconv.ParseFloat(m["max_failure_ratio"], 64)
 	if f := i("finished"); f > 0 {

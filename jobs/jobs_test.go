@@ -111,9 +111,18 @@ func TestRecordEncoding(t *testing.T) {
 	for _, r := range []Record{
 		{AssetID: 1, Outcome: OutcomeReset, Status: 200, Attempts: 1, FinishedAt: now},
 		{AssetID: 2, Outcome: OutcomeFailed, Status: 500, Attempts: 5, Error: "gave up, after: 5, attempts", FinishedAt: now},
-		{AssetID: 3, Outcome: outcomeRetrying, Status: 429, Attempts: 2, Error: long},
+		{AssetID: 3, Outcome: outcomeRetrying, Status: 500, Attempts: 2, Failures: 2, Error: long},
+		{AssetID: 4, Outcome: outcomeRetrying, Status: 429, Attempts: 9, Failures: 2, Throttles: 7, Error: "HTTP 429"},
 	} {
 		v := string(encodeRecord(nil, &r))
+		if r.Terminal() {
+			// A final outcome needs no retry budget and keeps the short
+			// form: "1", not "1/0/0".
+			if strings.Contains(v, "/") {
+				t.Errorf("final record %+v encoded with its budget: %q", r, v)
+			}
+			r.Failures, r.Throttles = r.Attempts, 0
+		}
 		got, err := decodeRecord(r.AssetID, v)
 		if err != nil {
 			t.Fatal(err)
@@ -130,6 +139,29 @@ func TestRecordEncoding(t *testing.T) {
 	}
 	if _, err := decodeRecord(1, "x,1,1,1,"); err == nil {
 		t.Error("a corrupt record decoded")
+	}
+	// Older versions wrote attempts alone: every call counted as a failure.
+	if got, _ := decodeRecord(5, "p,500,3,,HTTP 500"); got.Attempts != 3 || got.Failures != 3 || got.Throttles != 0 {
+		t.Errorf("old retrying record: attempts %d failures %d throttles %d, want 3 3 0", got.Attempts, got.Failures, got.Throttles)
+	}
+	// A re-driven asset keeps its attempts and starts a fresh budget.
+	if got, _ := decodeRecord(6, "q,500,7/5/2,1764210000,gave up"); got.Outcome != outcomeRequeued || got.Attempts != 7 || got.Failures != 0 || got.Throttles != 0 {
+		t.Errorf("requeued record: %+v, want requeued with 7 attempts and a fresh budget", got)
+	}
+}
+
+func TestPolicyThrottleBudget(t *testing.T) {
+	p := DefaultPolicy()
+	if p.ThrottleBudget() != DefaultMaxThrottled || p.Validate() != nil {
+		t.Fatalf("default policy: budget %d, validate %v", p.ThrottleBudget(), p.Validate())
+	}
+	p.MaxThrottled = 0 // a campaign stored before the field existed
+	if p.ThrottleBudget() != DefaultMaxThrottled || p.Validate() != nil {
+		t.Errorf("MaxThrottled 0: budget %d, validate %v; want the default and valid", p.ThrottleBudget(), p.Validate())
+	}
+	p.MaxThrottled = -1
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "max throttled -1") {
+		t.Errorf("MaxThrottled -1: %v, want an error naming it", err)
 	}
 }
 

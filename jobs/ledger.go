@@ -20,6 +20,12 @@ type Record struct {
 	Attempts   int       `json:"attempts"`
 	Error      string    `json:"error"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Failures and Throttles are the retry budget an unfinished asset has
+	// used since it was last (re-)driven: calls that failed with a
+	// retryable answer, and throttled answers. Attempts counts every call
+	// ever made and is what reports show.
+	Failures  int `json:"-"`
+	Throttles int `json:"-"`
 }
 
 // Terminal reports whether the record is a final outcome.
@@ -84,12 +90,23 @@ func isTerminalCode(c byte) bool {
 // is what lets 10M records fit in a few hundred MB.
 const maxRecordError = 48
 
-// encodeRecord packs a record as "o,status,attempts,unix,error".
+// encodeRecord packs a record as "o,status,attempts,unix,error", where
+// attempts is "A" (the only form older versions wrote: every call counted
+// as a failure) or, for an unfinished asset whose budget differs from
+// that, "A/F/T" (Attempts, Failures, Throttles).
 func encodeRecord(dst []byte, r *Record) []byte {
 	dst = append(dst, outcomeCode(r.Outcome), ',')
 	dst = strconv.AppendInt(dst, int64(r.Status), 10)
 	dst = append(dst, ',')
 	dst = strconv.AppendInt(dst, int64(r.Attempts), 10)
+	// Only an unfinished asset needs its budget; a final outcome keeps the
+	// short form (a reset after one call is "1", not "1/0/0").
+	if r.Outcome == outcomeRetrying && (r.Failures != r.Attempts || r.Throttles != 0) {
+		dst = append(dst, '/')
+		dst = strconv.AppendInt(dst, int64(r.Failures), 10)
+		dst = append(dst, '/')
+		dst = strconv.AppendInt(dst, int64(r.Throttles), 10)
+	}
 	dst = append(dst, ',')
 	if !r.FinishedAt.IsZero() {
 		dst = strconv.AppendInt(dst, r.FinishedAt.Unix(), 10)
@@ -109,6 +126,19 @@ func encodeRecord(dst []byte, r *Record) []byte {
 	return append(dst, e...)
 }
 
+// decodeAttempts reads "A" or "A/F/T" (see encodeRecord).
+func decodeAttempts(s string) (attempts, failures, throttles int) {
+	a, rest, ok := strings.Cut(s, "/")
+	attempts, _ = strconv.Atoi(a)
+	if !ok {
+		return attempts, attempts, 0
+	}
+	f, t, _ := strings.Cut(rest, "/")
+	failures, _ = strconv.Atoi(f)
+	throttles, _ = strconv.Atoi(t)
+	return attempts, failures, throttles
+}
+
 func decodeRecord(id int64, v string) (Record, error) {
 	parts := strings.SplitN(v, ",", 5)
 	if len(parts) != 5 || len(parts[0]) != 1 || !(isTerminalCode(parts[0][0]) || parts[0][0] == 'p' || parts[0][0] == 'q') {
@@ -124,7 +154,12 @@ func decodeRecord(id int64, v string) (Record, error) {
 		r.Outcome = outcomeName(parts[0][0])
 	}
 	r.Status, _ = strconv.Atoi(parts[1])
-	r.Attempts, _ = strconv.Atoi(parts[2])
+	r.Attempts, r.Failures, r.Throttles = decodeAttempts(parts[2])
+	if r.Outcome == outcomeRequeued {
+		// Re-driven: the asset starts a fresh retry budget; its attempts
+		// keep counting.
+		r.Failures, r.Throttles = 0, 0
+	}
 	if ts, err := strconv.ParseInt(parts[3], 10, 64); err == nil && ts > 0 {
 		r.FinishedAt = time.Unix(ts, 0).UTC()
 	}

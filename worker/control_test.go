@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,6 +166,86 @@ func TestRedriveFailed(t *testing.T) {
 			t.Errorf("failed asset %d: %d new calls, %d attempts; want 1 and 3", id, extra, recs[id].Attempts)
 		case !wasFailed && extra != 0:
 			t.Errorf("asset %d was not failed but got %d new calls", id, extra)
+		}
+	}
+}
+
+// TestRedriveFreshBudget: a re-driven asset gets the campaign's whole
+// retry budget again, and its attempts keep counting.
+func TestRedriveFreshBudget(t *testing.T) {
+	const n = 1000
+	h := newHarness(t, pdcpfake.Options{Assets: n, Seed: 17, FailFraction: 0.1, FailTimes: -1})
+	h.startWorker(16, nil)
+	def := &jobs.Campaign{ID: "fresh", Policy: jobs.Policy{MaxAttempts: 3, BackoffBase: time.Millisecond,
+		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 1, MinSample: 1, Retention: time.Hour}}
+	h.submit(def, ids(1, n), jobs.SubmitOptions{})
+	c := h.waitState("fresh", time.Minute, jobs.StateDone)
+	failed := c.Counts[jobs.OutcomeFailed]
+	if failed < 50 {
+		t.Fatalf("only %d failed; the test needs ~100", failed)
+	}
+	if _, err := h.store.Redrive(context.Background(), "fresh", []string{jobs.OutcomeFailed}); err != nil {
+		t.Fatal(err)
+	}
+	// Still failing: each failed asset gets 3 more calls, not 1.
+	c = h.waitState("fresh", time.Minute, jobs.StateDone)
+	if c.Counts[jobs.OutcomeFailed] != failed {
+		t.Errorf("after redrive %d failed, want the same %d", c.Counts[jobs.OutcomeFailed], failed)
+	}
+	f := h.fake.Fake()
+	for id, r := range h.records("fresh") {
+		if r.Outcome != jobs.OutcomeFailed {
+			continue
+		}
+		if calls := len(f.Calls(id)); calls != 6 || r.Attempts != 6 {
+			t.Errorf("re-driven asset %d: %d calls, %d attempts; want 6 and 6 (3 per drive)", id, calls, r.Attempts)
+		}
+	}
+}
+
+// TestThrottleBudget: throttled answers (429, 503 with Retry-After) do not
+// use up --max-attempts; they have their own budget, MaxThrottled.
+func TestThrottleBudget(t *testing.T) {
+	throttle := pdcpfake.Reply{Status: 429}
+	busy := pdcpfake.Reply{Status: 503, Header: map[string]string{"Retry-After": "0"}}
+	fail := pdcpfake.Reply{Status: 500}
+	rep := func(r pdcpfake.Reply, k int) []pdcpfake.Reply {
+		out := make([]pdcpfake.Reply, k)
+		for i := range out {
+			out[i] = r
+		}
+		return out
+	}
+	script := map[int64][]pdcpfake.Reply{
+		1: rep(throttle, 3),                                    // more throttles than MaxAttempts, then reset
+		2: append(append(rep(fail, 1), rep(busy, 3)...), fail), // 2 failures among 3 throttles: failed
+		3: rep(throttle, 10),                                   // throttled out: failed after MaxThrottled
+		4: append(append(rep(throttle, 2), fail), throttle),    // 1 failure, 3 throttles: reset
+	}
+	h := newHarness(t, pdcpfake.Options{Assets: 10, Script: script})
+	h.startWorker(4, nil)
+	def := &jobs.Campaign{ID: "throttle", Policy: jobs.Policy{MaxAttempts: 2, MaxThrottled: 4, BackoffBase: time.Millisecond,
+		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 1, MinSample: 1, Retention: time.Hour}}
+	h.submit(def, ids(1, 10), jobs.SubmitOptions{})
+	h.waitState("throttle", time.Minute, jobs.StateDone)
+	recs := h.records("throttle")
+	f := h.fake.Fake()
+	for _, c := range []struct {
+		id       int64
+		outcome  string
+		attempts int
+		err      string
+	}{
+		{1, jobs.OutcomeReset, 4, ""},
+		{2, jobs.OutcomeFailed, 5, "gave up after 5 attempts"},
+		{3, jobs.OutcomeFailed, 4, "gave up after 4 throttled answers"},
+		{4, jobs.OutcomeReset, 5, ""},
+		{5, jobs.OutcomeReset, 1, ""},
+	} {
+		r := recs[c.id]
+		if r.Outcome != c.outcome || r.Attempts != c.attempts || !strings.HasPrefix(r.Error, c.err) || len(f.Calls(c.id)) != c.attempts {
+			t.Errorf("asset %d: %s after %d attempts (%d calls), error %q; want %s after %d, error %q...",
+				c.id, r.Outcome, r.Attempts, len(f.Calls(c.id)), r.Error, c.outcome, c.attempts, c.err)
 		}
 	}
 }

@@ -52,9 +52,18 @@ func isGone(err error) bool {
 // asset is the in-memory state of one asset of a running batch.
 type asset struct {
 	id       int64
-	attempts int
-	status   int
-	lastErr  string
+	attempts int // every call made, as reported
+	// The retry budget used since the asset was last (re-)driven: calls
+	// that failed retryably, and throttled answers (jobs.Policy).
+	failures, throttles int
+	status              int
+	lastErr             string
+}
+
+// record is a's ledger record with outcome o.
+func (a *asset) record(o string) jobs.Record {
+	return jobs.Record{AssetID: a.id, Outcome: o, Status: a.status, Attempts: a.attempts,
+		Failures: a.failures, Throttles: a.throttles, Error: a.lastErr}
 }
 
 // batchRun collects the assets of a batch that must be handed back.
@@ -69,9 +78,7 @@ type batchRun struct {
 func (b *batchRun) handBack(a *asset, delay time.Duration, reason string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.deferred = append(b.deferred, jobs.Record{
-		AssetID: a.id, Outcome: "retrying", Status: a.status, Attempts: a.attempts, Error: a.lastErr,
-	})
+	b.deferred = append(b.deferred, a.record("retrying"))
 	if len(b.deferred) == 1 || delay < b.delay {
 		b.delay, b.reason = delay, reason
 	}
@@ -115,7 +122,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var todo []*asset
 	for _, r := range recs {
 		if !r.Terminal() {
-			todo = append(todo, &asset{id: r.AssetID, attempts: r.Attempts, status: r.Status, lastErr: r.Error})
+			todo = append(todo, &asset{id: r.AssetID, attempts: r.Attempts, failures: r.Failures,
+				throttles: r.Throttles, status: r.Status, lastErr: r.Error})
 		}
 	}
 	// The batch claims a call slot for each asset to run and takes one
@@ -250,21 +258,34 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 		// Tell the limiter before this slot is free for another call, and
 		// also on an asset's last attempt: PDCP's pushback is about
 		// every call, not this asset.
-		delay := backoff(policy, a.attempts)
 		reason := "server_error"
-		switch {
-		case res.RetryAfter > 0:
-			delay = res.RetryAfter
+		var delay time.Duration
+		var spent bool
+		if res.Outcome == client.OutcomeThrottled {
+			// Throttling has its own budget (jobs.Policy.MaxThrottled).
+			a.throttles++
 			reason = "throttled"
-			_ = w.limiter.PauseUntil(ctx, time.Now().Add(res.RetryAfter))
-		case res.Outcome == client.OutcomeThrottled:
-			reason = "throttled"
-			w.limiter.Throttled(ctx)
-		case res.Status == 0:
-			reason = "network"
+			delay = backoff(policy, a.throttles)
+			if res.RetryAfter > 0 {
+				delay = res.RetryAfter
+				_ = w.limiter.PauseUntil(ctx, time.Now().Add(res.RetryAfter))
+			} else {
+				w.limiter.Throttled(ctx)
+			}
+			if spent = a.throttles >= policy.ThrottleBudget(); spent {
+				a.lastErr = fmt.Sprintf("gave up after %d throttled answers: %s", a.throttles, a.lastErr)
+			}
+		} else {
+			a.failures++
+			if res.Status == 0 {
+				reason = "network"
+			}
+			delay = backoff(policy, a.failures)
+			if spent = a.failures >= policy.MaxAttempts; spent {
+				a.lastErr = fmt.Sprintf("gave up after %d attempts: %s", a.attempts, a.lastErr)
+			}
 		}
-		if a.attempts >= policy.MaxAttempts {
-			a.lastErr = fmt.Sprintf("gave up after %d attempts: %s", a.attempts, a.lastErr)
+		if spent {
 			w.finish(b, a, jobs.OutcomeFailed, release)
 			return
 		}
@@ -292,10 +313,9 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 	case jobs.StateRunning:
 		return true
 	case jobs.StateCancelled:
-		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: jobs.Record{
-			AssetID: a.id, Outcome: jobs.OutcomeCancelled, Status: a.status, Attempts: a.attempts,
-			Error: "campaign cancelled", FinishedAt: time.Now(),
-		}})
+		r := a.record(jobs.OutcomeCancelled)
+		r.Error, r.FinishedAt = "campaign cancelled", time.Now()
+		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r})
 		return false
 	default:
 		run.handBack(a, w.cfg.HoldDelay, "campaign "+string(st))
@@ -308,16 +328,14 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 // when the ledger cannot keep up (Redis slow or down) the tokens run out
 // and callers wait here holding their slots, so no new calls start.
 func (w *Worker) finish(b *jobs.Batch, a *asset, outcome string, release func()) {
-	errText := a.lastErr
+	r := a.record(outcome)
 	if outcome == jobs.OutcomeReset {
-		errText = ""
+		r.Error = ""
 	}
+	r.FinishedAt = time.Now()
 	w.pending <- struct{}{}
 	release()
-	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: w.pendingDone, rec: jobs.Record{
-		AssetID: a.id, Outcome: outcome, Status: a.status, Attempts: a.attempts,
-		Error: errText, FinishedAt: time.Now(),
-	}})
+	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: w.pendingDone, rec: r})
 }
 
 func terminalOutcome(o client.Outcome) string {

@@ -22,12 +22,13 @@ func (e *e2e) rateWorkers(n int, extra ...string) {
 	}
 }
 
-// submitRate submits assets 1..n as campaign id with retries generous
-// enough that throttling never fails an asset.
+// submitRate submits assets 1..n as campaign id with the default retry
+// budgets: throttled answers have their own (--max-throttled 50), so
+// throttling alone must not fail an asset.
 func (e *e2e) submitRate(id string, n int) {
 	e.t.Helper()
 	csv := e.writeIDs(id+".csv", 1, n)
-	out, errs, code := e.run("submit", "--campaign", id, "--csv", csv, "--yes", "--max-attempts", "50",
+	out, errs, code := e.run("submit", "--campaign", id, "--csv", csv, "--yes",
 		"--backoff-base", "100ms", "--backoff-cap", "1s", "--max-failure-ratio", "1")
 	if code != 0 {
 		e.t.Fatalf("submit exit %d: %s %s", code, out, errs)
@@ -140,7 +141,9 @@ func TestRateAdaptation(t *testing.T) {
 	e := newE2E(t, pdcpfake.Options{Assets: n, Seed: 12, RateLimit: limit})
 	e.rateWorkers(3, "--rate", "400")
 	e.submitRate("adapt", n)
-	e.waitState("adapt", 60*time.Second, "done")
+	if s := e.waitState("adapt", 60*time.Second, "done"); s.Counts["reset"] != n {
+		t.Errorf("outcomes %v, want all %d reset: a throttling API must not fail assets", s.Counts, n)
+	}
 	log := e.fake.Fake().Log()
 	all := callTimes(log, 0)
 	t0 := all[0]

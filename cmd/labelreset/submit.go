@@ -19,7 +19,7 @@ import (
 type campaignFlags struct {
 	id, name, csv, ids, labels, priority string
 	batchSize                            int
-	maxAttempts                          int
+	maxAttempts, maxThrottled            int
 	backoffBase, backoffCap, retention   time.Duration
 	maxFailureRatio                      float64
 	minSample                            int64
@@ -38,7 +38,8 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.StringVar(&f.labels, "labels", "", "remove only these labels (comma-separated; PATCH update_type=delete) instead of all labels")
 	fs.StringVar(&f.priority, "priority", "normal", "queue priority: high, normal or low")
 	fs.IntVar(&f.batchSize, "batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
-	fs.IntVar(&f.maxAttempts, "max-attempts", p.MaxAttempts, "calls per asset for 5xx/429/network errors before it ends failed")
+	fs.IntVar(&f.maxAttempts, "max-attempts", p.MaxAttempts, "failed calls (5xx, network errors) per asset before it ends failed")
+	fs.IntVar(&f.maxThrottled, "max-throttled", p.MaxThrottled, "throttled answers (429, 503 with Retry-After) per asset before it ends failed; they do not count against --max-attempts")
 	fs.DurationVar(&f.backoffBase, "backoff-base", p.BackoffBase, "first retry backoff (exponential, full jitter)")
 	fs.DurationVar(&f.backoffCap, "backoff-cap", p.BackoffCap, "longest retry backoff")
 	fs.Float64Var(&f.maxFailureRatio, "max-failure-ratio", p.MaxFailureRatio, "stop the campaign when failed+invalid exceed this share of finished assets (1 = never)")
@@ -62,7 +63,7 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 	def := &jobs.Campaign{
 		ID: f.id, Name: f.name, Mode: jobs.ModeDelete, Priority: prio, BatchSize: f.batchSize,
 		Policy: jobs.Policy{
-			MaxAttempts: f.maxAttempts, BackoffBase: f.backoffBase, BackoffCap: f.backoffCap,
+			MaxAttempts: f.maxAttempts, MaxThrottled: f.maxThrottled, BackoffBase: f.backoffBase, BackoffCap: f.backoffCap,
 			MaxFailureRatio: f.maxFailureRatio, MinSample: f.minSample, Retention: f.retention,
 		},
 	}
