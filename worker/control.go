@@ -13,16 +13,25 @@ import (
 )
 
 // campaignInfo is a process-local view of one campaign: its definition
-// (immutable after creation) and its state, refreshed by the control loop.
-// The hot path reads the state with one atomic load per call; that is what
-// lets pause take effect "within one request per worker slot" without a
-// Redis round trip per asset.
+// (immutable after creation: re-drives and appends change only counts and
+// batches, which the worker does not read) and its state, refreshed by the
+// control loop. The hot path reads the state with one atomic load per
+// call; that is what lets pause take effect "within one request per worker
+// slot" without a Redis round trip per asset.
+//
+// There is one campaignInfo per campaign in a process for as long as any
+// batch runs with it: the batches in hand read the state from the object
+// they were given, so the control loop, setLocal and fresh must all write
+// to that same object. Replacing it (an earlier version reloaded it every
+// 30s, and two batches starting together could each load one) left running
+// batches on a copy nobody updated, calling on through pause, cancel and a
+// 401.
 type campaignInfo struct {
 	def      *jobs.Campaign
 	caller   Caller
 	state    atomic.Value // jobs.State
 	lastUsed atomic.Int64
-	loaded   time.Time
+	active   int         // batches running with it; guarded by control.mu
 	blocked  atomic.Bool // this process already reported the block
 }
 
@@ -41,17 +50,10 @@ type control struct {
 	m  map[string]*campaignInfo
 }
 
-// defTTL is how long a campaign definition is trusted before it is
-// reloaded (it only changes through re-drives, which add no fields the
-// worker reads, and appends).
-const defTTL = 30 * time.Second
-
+// get returns the process's campaignInfo of campaign id, loading it on
+// first use, and counts a batch running with it until put.
 func (c *control) get(ctx context.Context, id string) (*campaignInfo, error) {
-	c.mu.Lock()
-	ci := c.m[id]
-	c.mu.Unlock()
-	if ci != nil && time.Since(ci.loaded) < defTTL {
-		ci.lastUsed.Store(time.Now().UnixNano())
+	if ci := c.take(id); ci != nil {
 		return ci, nil
 	}
 	def, err := c.store.Get(ctx, id)
@@ -61,21 +63,44 @@ func (c *control) get(ctx context.Context, id string) (*campaignInfo, error) {
 	if def.Policy.MaxAttempts == 0 {
 		def.Policy = jobs.DefaultPolicy()
 	}
-	nci := &campaignInfo{def: def, caller: c.api(def.TeamID), loaded: time.Now()}
+	nci := &campaignInfo{def: def, caller: c.api(def.TeamID)}
 	nci.state.Store(def.State)
-	nci.lastUsed.Store(time.Now().UnixNano())
 	c.mu.Lock()
-	if ci != nil {
-		// Keep the block flag so one process logs a block once.
-		nci.blocked.Store(ci.blocked.Load())
+	defer c.mu.Unlock()
+	if ci := c.m[id]; ci != nil {
+		// Another batch loaded it meanwhile: everyone uses that one.
+		ci.active++
+		ci.lastUsed.Store(time.Now().UnixNano())
+		return ci, nil
 	}
+	nci.active = 1
+	nci.lastUsed.Store(time.Now().UnixNano())
 	c.m[id] = nci
-	c.mu.Unlock()
 	return nci, nil
 }
 
-// run refreshes the state of recently used campaigns every interval with
-// one pipelined round trip, and forgets campaigns unused for a minute.
+func (c *control) take(id string) *campaignInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci := c.m[id]
+	if ci != nil {
+		ci.active++
+		ci.lastUsed.Store(time.Now().UnixNano())
+	}
+	return ci
+}
+
+// put ends a batch's use of ci.
+func (c *control) put(ci *campaignInfo) {
+	c.mu.Lock()
+	ci.active--
+	ci.lastUsed.Store(time.Now().UnixNano())
+	c.mu.Unlock()
+}
+
+// run refreshes the state of campaigns in use or recently used every
+// interval with one pipelined round trip, and forgets campaigns no batch
+// has used for a minute.
 func (c *control) run(ctx context.Context) {
 	every(ctx, c.interval, c.refresh)
 }
@@ -86,7 +111,7 @@ func (c *control) refresh(ctx context.Context) {
 	infos := make([]*campaignInfo, 0, len(c.m))
 	cutoff := time.Now().Add(-time.Minute).UnixNano()
 	for id, ci := range c.m {
-		if ci.lastUsed.Load() < cutoff {
+		if ci.active == 0 && ci.lastUsed.Load() < cutoff {
 			delete(c.m, id)
 			continue
 		}

@@ -100,6 +100,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
 	}
+	defer w.control.put(ci)
 	st := ci.State()
 	if st != jobs.StateRunning {
 		st = w.control.fresh(ctx, ci)
