@@ -86,6 +86,11 @@ func (b *batchRun) handBack(a *asset, delay time.Duration, reason string) {
 
 // ProcessTask handles one batch task.
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	// asynq cancels ctx only at the shutdown timeout; waiting (not
+	// calling) ends as soon as the shutdown starts.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.stopCtx, cancel)()
 	b, err := jobs.DecodeBatch(t.Payload())
 	if err != nil {
 		w.metrics.batches.WithLabelValues("failed").Inc()

@@ -136,6 +136,12 @@ type Worker struct {
 	// calls in flight at SIGTERM may finish and be recorded.
 	callCtx    context.Context
 	callCancel context.CancelFunc
+	// stopCtx is cancelled when the shutdown starts: whatever waits
+	// without a call in flight (the limiter, a Retry-After pause, a slot)
+	// gives up at once and hands its asset back, instead of holding the
+	// shutdown until its timeout.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
 	stopping   atomic.Bool
 	ready      atomic.Bool
 	closeOnce  sync.Once
@@ -165,6 +171,7 @@ func New(cfg Config) (*Worker, error) {
 		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}}
 	w.writer = newWriter(w.ledger, w.rdb, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange)
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
+	w.stopCtx, w.stopCancel = context.WithCancel(context.Background())
 	return w, nil
 }
 
@@ -236,6 +243,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-ctx.Done()
 	w.log.Info("worker stopping", "timeout", w.cfg.ShutdownTimeout)
 	w.stopping.Store(true)
+	w.stopCancel()
 	w.ready.Store(false)
 	hard := time.AfterFunc(w.cfg.ShutdownTimeout, w.callCancel)
 	srv.Shutdown()
@@ -253,6 +261,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) close() {
 	w.closeOnce.Do(func() {
 		w.callCancel()
+		w.stopCancel()
 		w.rdb.Close()
 		w.qrdb.Close()
 	})

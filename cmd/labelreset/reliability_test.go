@@ -768,3 +768,40 @@ func TestHostileInput(t *testing.T) {
 		t.Errorf("missing file: exit %d, %q", code, errs)
 	}
 }
+
+// TestShutdownDuringPause: SIGTERM while every call waits out a long
+// Retry-After. Nothing is in flight, so the worker hands its batches back
+// and exits at once instead of holding the shutdown for its whole timeout,
+// and every handed-back asset is written before it exits.
+func TestShutdownDuringPause(t *testing.T) {
+	const n = 500
+	e := newE2E(t, pdcpfake.Options{Assets: n, Seed: 61, ThrottleFraction: 1, RetryAfter: "120"})
+	victim := e.start("worker", "--metrics-addr", "127.0.0.1:0", "--concurrency", "8", "--shutdown-timeout", "20s")
+	e.submit("--campaign", "pause-term", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
+	if _, ok := waitFor(30*time.Second, func() bool { return e.fake.Fake().Stats().Throttled > 0 }); !ok {
+		t.Fatal("no 429 within 30s")
+	}
+	time.Sleep(time.Second) // the callers are now waiting on the shared pause
+	sent := time.Now()
+	victim.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-victim.done:
+	case <-time.After(40 * time.Second):
+		t.Fatalf("worker still running %v after SIGTERM", time.Since(sent))
+	}
+	took := time.Since(sent)
+	t.Logf("worker exited %v after SIGTERM during a 120s Retry-After pause (--shutdown-timeout 20s); %d calls, %d throttled",
+		took.Round(10*time.Millisecond), e.fake.Fake().Stats().LabelCalls, e.fake.Fake().Stats().Throttled)
+	if took > 5*time.Second {
+		t.Errorf("worker took %v to exit with no call in flight, want a few seconds, not --shutdown-timeout", took)
+	}
+	if code := victim.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if out := victim.output(); strings.Contains(out, "after the worker stopped") {
+		t.Errorf("records were dropped at shutdown:\n%s", tail(out, 2000))
+	}
+	if s := e.status("pause-term"); s.Counts["pending"] != n {
+		t.Errorf("counts %v, want all %d pending (throttled, never finished)", s.Counts, n)
+	}
+}
