@@ -76,7 +76,10 @@ func ParsePriority(s string) (Priority, error) {
 type Policy struct {
 	// MaxAttempts is the number of calls an asset gets that fail with a
 	// retryable answer (5xx, network errors) before it ends failed.
-	// Default 5. Throttled answers do not count here: see MaxThrottled.
+	// Default 8: with the default backoff, at least 30s between the first
+	// and the last attempt, so a short outage or a deploy of the API
+	// fails no asset. Throttled answers do not count here: see
+	// MaxThrottled.
 	MaxAttempts int `json:"max_attempts"`
 	// MaxThrottled is the number of throttled answers (429, or 503 with
 	// Retry-After) an asset may get before it ends failed. Throttling says
@@ -87,8 +90,8 @@ type Policy struct {
 	// of holding it open. 0 means the default, 50 (campaigns created before
 	// the field existed).
 	MaxThrottled int `json:"max_throttled,omitempty"`
-	// BackoffBase and BackoffCap bound the exponential backoff with full
-	// jitter between attempts. Defaults 500ms and 30s.
+	// BackoffBase and BackoffCap bound the exponential backoff (equal
+	// jitter) between attempts. Defaults 500ms and 30s.
 	BackoffBase time.Duration `json:"backoff_base"`
 	BackoffCap  time.Duration `json:"backoff_cap"`
 	// MaxFailureRatio stops the campaign when failed+invalid exceed this
@@ -115,7 +118,7 @@ func (p Policy) ThrottleBudget() int {
 // DefaultPolicy returns the documented defaults.
 func DefaultPolicy() Policy {
 	return Policy{
-		MaxAttempts:     5,
+		MaxAttempts:     8,
 		MaxThrottled:    DefaultMaxThrottled,
 		BackoffBase:     500 * time.Millisecond,
 		BackoffCap:      30 * time.Second,

@@ -483,8 +483,9 @@ func TestRedisOutageEmbedded(t *testing.T) {
 // 2% truncated, 0.2% take 5s, 429 bursts without and then with
 // Retry-After, plus scripted assets failing more often than
 // --max-attempts. Every asset ends reset/not_found/invalid, except exactly
-// those the fake failed max-attempts times; retries happen only after
-// retryable answers; no asset is called after a finishing answer.
+// those the fake failed max-attempts times (429s do not count: they have
+// their own, larger budget); retries happen only after retryable answers;
+// no asset is called after a finishing answer.
 func TestAPIChaos(t *testing.T) {
 	const n, maxAttempts = 5000, 5
 	script := map[int64][]pdcpfake.Reply{}
@@ -499,8 +500,9 @@ func TestAPIChaos(t *testing.T) {
 		}
 		scriptedFail[id] = true
 	}
-	// Recovers on the last allowed attempt.
-	script[13] = []pdcpfake.Reply{{Reset: true}, {Status: 502, Truncate: true}, {Status: 429}, {Status: 500}, {Status: 200}}
+	// Recovers on the last allowed attempt: four failures and a 429,
+	// which does not count against --max-attempts.
+	script[13] = []pdcpfake.Reply{{Reset: true}, {Status: 502, Truncate: true}, {Status: 429}, {Status: 500}, {Status: 503}, {Status: 200}}
 	e := newE2E(t, pdcpfake.Options{Assets: n - 100, Seed: 41, InvalidFraction: 0.01,
 		FailFraction: 0.1, FailTimes: 2, ResetFraction: 0.05, TruncateFraction: 0.02,
 		SpikeFraction: 0.002, SpikeLatency: 5 * time.Second, Latency: 20 * time.Millisecond, LatencyJitter: 20 * time.Millisecond,
@@ -539,6 +541,12 @@ func TestAPIChaos(t *testing.T) {
 	}
 	for aid := int64(1); aid <= n; aid++ {
 		calls, row := oc.calls[aid], oc.rows[aid]
+		counted := 0 // calls that count against --max-attempts
+		for _, c := range calls {
+			if c.Status != 429 {
+				counted++
+			}
+		}
 		if att, _ := strconv.Atoi(row[3]); att != len(calls) {
 			t.Errorf("asset %d: report says %d attempts, the fake saw %d calls", aid, att, len(calls))
 		}
@@ -555,18 +563,18 @@ func TestAPIChaos(t *testing.T) {
 			if !scriptedFail[aid] {
 				randomFailed++
 			}
-			if len(calls) != maxAttempts {
-				t.Errorf("asset %d failed after %d calls, want exactly --max-attempts %d: %v", aid, len(calls), maxAttempts, calls)
+			if counted != maxAttempts {
+				t.Errorf("asset %d failed after %d calls besides 429s, want exactly --max-attempts %d: %v", aid, counted, maxAttempts, calls)
 			}
 		} else if scriptedFail[aid] {
 			t.Errorf("asset %d was failed %d times by the fake (more than --max-attempts) but ended %q", aid, maxAttempts+2, row[1])
 		}
-		if len(calls) > maxAttempts {
-			t.Errorf("asset %d got %d calls, more than --max-attempts %d", aid, len(calls), maxAttempts)
+		if counted > maxAttempts {
+			t.Errorf("asset %d got %d calls besides 429s, more than --max-attempts %d", aid, counted, maxAttempts)
 		}
 	}
-	if oc.rows[13][1] != "reset" || len(oc.calls[13]) != 5 {
-		t.Errorf("asset 13 (reset, truncated 502, 429, 500, then ok): %v after %v", oc.rows[13], oc.calls[13])
+	if oc.rows[13][1] != "reset" || len(oc.calls[13]) != 6 {
+		t.Errorf("asset 13 (reset, truncated 502, 429, 500, 503, then ok): %v after %v", oc.rows[13], oc.calls[13])
 	}
 	st := f.Stats()
 	t.Logf("%d assets, %d calls: by status %v, resets %d, truncated %d, throttled %d (%d with Retry-After: 1 in %v, %d calls then); "+

@@ -40,7 +40,7 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.IntVar(&f.batchSize, "batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
 	fs.IntVar(&f.maxAttempts, "max-attempts", p.MaxAttempts, "failed calls (5xx, network errors) per asset before it ends failed")
 	fs.IntVar(&f.maxThrottled, "max-throttled", p.MaxThrottled, "throttled answers (429, 503 with Retry-After) per asset before it ends failed; they do not count against --max-attempts")
-	fs.DurationVar(&f.backoffBase, "backoff-base", p.BackoffBase, "first retry backoff (exponential, full jitter)")
+	fs.DurationVar(&f.backoffBase, "backoff-base", p.BackoffBase, "first retry backoff (doubling up to --backoff-cap, equal jitter)")
 	fs.DurationVar(&f.backoffCap, "backoff-cap", p.BackoffCap, "longest retry backoff")
 	fs.Float64Var(&f.maxFailureRatio, "max-failure-ratio", p.MaxFailureRatio, "stop the campaign when failed+invalid exceed this share of finished assets (1 = never)")
 	fs.Int64Var(&f.minSample, "min-sample", p.MinSample, "finished assets before the failure ratio is checked")
