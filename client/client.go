@@ -251,12 +251,12 @@ func urlOp(method string) string {
 func (c *Client) transportError(ctx context.Context, err error, start time.Time) Result {
 	res := Result{Outcome: OutcomeRetryable, Duration: time.Since(start)}
 	if cerr := ctx.Err(); cerr != nil {
-		res.Err = fmt.Errorf("pdcp request abandoned: %w", cerr)
+		res.Err = fmt.Errorf("request abandoned: %w", cerr)
 		return res
 	}
 	var ue interface{ Timeout() bool }
 	if errors.As(err, &ue) && ue.Timeout() {
-		res.Err = fmt.Errorf("pdcp request timed out after %v: %w", c.timeout, err)
+		res.Err = &timeoutError{after: c.timeout, err: err}
 		return res
 	}
 	res.Err = err // *url.Error: method and URL, never headers
@@ -398,3 +398,16 @@ func (c *Client) snippet(data []byte) string {
 	}
 	return s
 }
+
+// timeoutError is a call that got no answer within the client's timeout.
+// Its message is the cause alone ("timed out after 30s"), short enough for
+// the ledger; Unwrap keeps the transport error (method, URL,
+// context.DeadlineExceeded) for errors.Is and logs.
+type timeoutError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("timed out after %v", e.after) }
+func (e *timeoutError) Unwrap() error { return e.err }
+func (e *timeoutError) Timeout() bool { return true }

@@ -202,6 +202,9 @@ func TestPerRequestTimeout(t *testing.T) {
 	if !errors.Is(res.Err, context.DeadlineExceeded) || !strings.Contains(res.Err.Error(), "timed out") {
 		t.Errorf("got Err %v, want a timeout wrapping context.DeadlineExceeded", res.Err)
 	}
+	if e := res.Error(); e != "timed out after 100ms" {
+		t.Errorf("Error() = %q, want %q", e, "timed out after 100ms")
+	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("call took %v despite a 100ms timeout", el)
 	}
@@ -283,6 +286,11 @@ func TestOwnTransportVerifiesTLS(t *testing.T) {
 	observe(t, res)
 	if res.Outcome != OutcomeRetryable || res.Status != 0 || !strings.Contains(res.Error(), "certificate") {
 		t.Errorf("got %v/%d %q, want a certificate error", res.Outcome, res.Status, res.Error())
+	}
+	// The ledger keeps the first 48 bytes of Error: it must lead with the
+	// cause, not with the method and URL.
+	if e := res.Error(); strings.Contains(e, "://") || !strings.HasPrefix(e, "tls: ") && !strings.HasPrefix(e, "x509: ") {
+		t.Errorf("Error() = %q, want the TLS cause first and no URL", e)
 	}
 }
 

@@ -1,7 +1,10 @@
 package client
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -79,12 +82,16 @@ type Result struct {
 
 // Error returns a short, human-readable description of a non-reset result,
 // suitable for the ledger's last-error column. It is empty for a reset.
+// It leads with the cause: the ledger keeps only the first few dozen
+// bytes, so a transport error drops the method and URL that Err carries
+// (the report row already names the asset): "x509: certificate signed by
+// unknown authority", not `Delete "https://...`.
 func (r Result) Error() string {
 	switch {
 	case r.Outcome == OutcomeReset:
 		return ""
 	case r.Err != nil && r.Status == 0:
-		return r.Err.Error()
+		return withoutURL(r.Err)
 	case r.API != nil && r.API.Code != "":
 		return fmt.Sprintf("HTTP %d %s: %s", r.Status, r.API.Code, r.API.Message)
 	case r.API != nil && r.API.Message != "":
@@ -94,4 +101,15 @@ func (r Result) Error() string {
 	default:
 		return fmt.Sprintf("HTTP %d", r.Status)
 	}
+}
+
+// withoutURL is err's message with any *url.Error in its chain reduced to
+// the error it wraps.
+func withoutURL(err error) string {
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		msg = strings.Replace(msg, ue.Error(), ue.Err.Error(), 1)
+	}
+	return msg
 }

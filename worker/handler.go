@@ -279,7 +279,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 				w.limiter.Throttled(ctx)
 			}
 			if spent = a.throttles >= policy.ThrottleBudget(); spent {
-				a.lastErr = fmt.Sprintf("gave up after %d throttled answers: %s", a.throttles, a.lastErr)
+				a.lastErr = fmt.Sprintf("%s (gave up after %d throttled answers)", a.lastErr, a.throttles)
 			}
 		} else {
 			a.failures++
@@ -288,7 +288,8 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			}
 			delay = backoff(policy, a.failures)
 			if spent = a.failures >= policy.MaxAttempts; spent {
-				a.lastErr = fmt.Sprintf("gave up after %d attempts: %s", a.attempts, a.lastErr)
+				// The cause first: the ledger keeps the first 48 bytes.
+				a.lastErr = fmt.Sprintf("%s (gave up after %d attempts)", a.lastErr, a.attempts)
 			}
 		}
 		if spent {
