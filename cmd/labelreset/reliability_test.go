@@ -775,6 +775,22 @@ func TestHostileInput(t *testing.T) {
 	if _, errs, code := e.run("submit", "--csv", missing, "--yes"); code != 2 || !strings.Contains(errs, missing) {
 		t.Errorf("missing file: exit %d, %q", code, errs)
 	}
+	// A damaged file (a gzip cut short) is an input error too: exit 2,
+	// naming the file and how far it got, and nothing is submitted.
+	var gzb bytes.Buffer
+	zw = gzip.NewWriter(&gzb)
+	for i := 1; i <= 100000; i++ {
+		fmt.Fprintf(zw, "%d\n", i)
+	}
+	zw.Close()
+	cut := write("cut.csv.gz", gzb.Bytes()[:gzb.Len()/2])
+	out, errs, code = e.run("submit", "--campaign", "cut", "--csv", cut, "--yes")
+	if code != 2 || !strings.Contains(errs, cut+": after line ") || !strings.Contains(errs, "truncated gzip data") {
+		t.Errorf("truncated gzip: exit %d, want 2 naming the file and the last line read\n%s\n%s", code, out, errs)
+	}
+	if _, _, code := e.run("status", "cut"); code == 0 {
+		t.Error("a campaign was created from a truncated file")
+	}
 }
 
 // TestShutdownDuringPause: SIGTERM while every call waits out a long

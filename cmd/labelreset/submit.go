@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -140,11 +139,10 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 		def.Name = def.Source
 	}
 	plan, err := jobs.ReadPlan(def, in)
-	if errors.Is(err, idfile.ErrNoIDs) {
-		return nil, usageError{err}
-	}
 	if err != nil {
-		return nil, err
+		// Empty, unreadable or damaged (a truncated gzip): the input is
+		// what must be fixed, and nothing was written.
+		return nil, usageError{err}
 	}
 	for _, b := range plan.BadRows {
 		fmt.Fprintln(a.stderr, "bad row:", b)

@@ -218,14 +218,20 @@ func (r *Reader) bad(line int, val []byte, reason string) *BadRow {
 	return &BadRow{File: r.name, Line: line, Value: string(val), Reason: reason}
 }
 
+// fatal names the file and the last line read whole, so the user knows
+// how far a damaged file got.
 func (r *Reader) fatal(err error) error {
+	at := r.name
+	if r.line > 0 {
+		at = fmt.Sprintf("%s: after line %d", r.name, r.line)
+	}
 	if r.gz {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%s: truncated gzip data: %w", r.name, err)
+			return fmt.Errorf("%s: truncated gzip data: %w", at, err)
 		}
-		return fmt.Errorf("%s: reading gzip data: %w", r.name, err)
+		return fmt.Errorf("%s: reading gzip data: %w", at, err)
 	}
-	return fmt.Errorf("%s: %w", r.name, err)
+	return fmt.Errorf("%s: %w", at, err)
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
