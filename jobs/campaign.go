@@ -218,8 +218,38 @@ func (c *Campaign) Finished() int64 {
 
 // Validate checks the definition part of a campaign.
 func (c *Campaign) Validate() error {
+	if err := c.validate(); err != nil && !errors.Is(err, ErrInvalidCampaignID) {
+		return fmt.Errorf("%w: %w", ErrInvalidCampaign, err)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// ErrInvalidCampaign wraps every error of Campaign.Validate (a bad
+// definition: the caller's input, not a failure).
+var ErrInvalidCampaign = errors.New("invalid campaign")
+
+// ValidTeamID reports whether id can be sent as X-Team-Id: at most 256
+// bytes, no spaces or control characters (the client refuses the same).
+func ValidTeamID(id string) bool {
+	if len(id) > 256 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Campaign) validate() error {
 	if err := ValidateCampaignID(c.ID); err != nil {
 		return err
+	}
+	if !ValidTeamID(c.TeamID) {
+		return fmt.Errorf("team ID %q: want at most 256 characters without spaces or control characters", c.TeamID)
 	}
 	switch c.Mode {
 	case ModeDelete:

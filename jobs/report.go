@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -32,6 +33,10 @@ func ParseReportFormat(s string) (ReportFormat, error) {
 	return "", fmt.Errorf("report format %q: want csv or jsonl", s)
 }
 
+// ErrUnknownOutcome is returned for an outcome name that does not exist
+// (a report filter, a re-drive).
+var ErrUnknownOutcome = errors.New("unknown outcome")
+
 // ReportColumns are the CSV report's columns.
 var ReportColumns = []string{"asset_id", "outcome", "http_status", "attempts", "error", "finished_at"}
 
@@ -53,7 +58,7 @@ func NewReportWriter(w io.Writer, f ReportFormat, only []string) (*ReportWriter,
 		for _, o := range only {
 			o = strings.TrimSpace(o)
 			if outcomeCode(o) == 0 && o != OutcomePending {
-				return nil, fmt.Errorf("outcome %q: want one of %s, pending", o, strings.Join(Outcomes, ", "))
+				return nil, fmt.Errorf("%w %q: want one of %s, pending", ErrUnknownOutcome, o, strings.Join(Outcomes, ", "))
 			}
 			rw.only[o] = true
 		}

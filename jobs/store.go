@@ -467,8 +467,9 @@ return out
 `)
 
 // Redrive re-enqueues the assets whose latest outcome is one of outcomes
-// (default: failed) as a new attempt of the same campaign. Their attempts
-// keep counting. It returns the number of assets re-enqueued.
+// (default: failed) as a new attempt of the same campaign. Each gets a
+// fresh retry budget; their attempts keep counting. It returns the number
+// of assets re-enqueued; with none, the campaign is left as it was.
 func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int64, error) {
 	if len(outcomes) == 0 {
 		outcomes = []string{OutcomeFailed}
@@ -478,7 +479,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 	for _, o := range outcomes {
 		c := outcomeCode(o)
 		if c == 0 || !isTerminalCode(c) {
-			return 0, fmt.Errorf("outcome %q: want one of %s", o, strings.Join(Outcomes, ", "))
+			return 0, fmt.Errorf("%w %q: want one of %s", ErrUnknownOutcome, o, strings.Join(Outcomes, ", "))
 		}
 		if o == OutcomeReset {
 			return 0, errors.New("outcome reset cannot be re-driven: those assets are done")
@@ -533,21 +534,26 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		return total, err
 	}
 	if total == 0 {
-		// Nothing to do: close the campaign again if everything is done.
-		s.closeIfDone(ctx, id)
+		// Nothing matched: put the campaign back as it was, so a no-op
+		// retry neither counts as a re-drive nor restarts the retention
+		// clock (finished).
+		s.rdb.HIncrBy(ctx, s.keys.meta(id), "gen", -1)
+		var fin int64
+		if !c.FinishedAt.IsZero() {
+			fin = c.FinishedAt.UnixMilli()
+		}
+		restoreScript.Run(ctx, s.rdb, []string{s.keys.meta(id)}, string(c.State), fin, c.Reason)
 	}
 	return total, nil
 }
 
-// closeIfDone marks a campaign done when every asset has an outcome.
-func (s *Store) closeIfDone(ctx context.Context, id string) {
-	closeScript.Run(ctx, s.rdb, []string{s.keys.meta(id)}, s.now().UnixMilli())
-}
-
-var closeScript = redis.NewScript(`
+// restoreScript undoes Redrive's reopen when it re-enqueued nothing: if
+// the campaign is still running with every asset done, it gets back its
+// state, finish time and reason. ARGV: state, finished (ms), reason.
+var restoreScript = redis.NewScript(`
 local st = redis.call('HMGET', KEYS[1], 'state', 'total', '_done')
 if st[1] == 'running' and tonumber(st[3] or '0') >= tonumber(st[2] or '0') then
-  redis.call('HSET', KEYS[1], 'state', 'done', 'finished', ARGV[1])
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[2], 'reason', ARGV[3])
 end
 return 0
 `)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +72,116 @@ func TestLoadAndRepair(t *testing.T) {
 	}
 	if n, err := store.Repair(ctx, "repair"); !errors.Is(err, jobs.ErrRepairInProgress) || n != 0 {
 		t.Fatalf("second Repair within the lock = %d, %v; want 0, ErrRepairInProgress", n, err)
+	}
+}
+
+// submitIDs submits IDs first..first+n-1 as campaign def.
+func submitIDs(t *testing.T, store *jobs.Store, def *jobs.Campaign, first, n int, opts jobs.SubmitOptions) (*jobs.SubmitResult, error) {
+	t.Helper()
+	vals := make([]string, n)
+	for i := range vals {
+		vals[i] = strconv.Itoa(first + i)
+	}
+	d := *def
+	plan, err := jobs.ReadPlan(&d, jobs.IDList("test", vals))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.Submit(context.Background(), &d, plan, opts)
+}
+
+func newDef(id string) *jobs.Campaign {
+	return &jobs.Campaign{ID: id, Name: id, Mode: jobs.ModeDelete, Priority: jobs.PriorityNormal,
+		BatchSize: 100, Policy: jobs.DefaultPolicy()}
+}
+
+// TestAppendNeedsApproval: an append that takes a campaign above
+// ConfirmAbove (or is above it by itself) waits for Approve like a new
+// campaign would; starting small and appending does not skip approval.
+func TestAppendNeedsApproval(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	opts := jobs.SubmitOptions{ConfirmAbove: 50}
+	if res, err := submitIDs(t, store, newDef("small"), 1, 1, opts); err != nil || res.Campaign.State != jobs.StateRunning {
+		t.Fatalf("1 asset: %v, %v; want running", res, err)
+	}
+	opts.Append = true
+	res, err := submitIDs(t, store, newDef("small"), 1, 300, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Appended != 299 || res.Campaign.State != jobs.StatePending || res.Enqueued != 0 ||
+		!strings.Contains(res.Campaign.Reason, "approve") {
+		t.Fatalf("append of 299 above confirm-above 50: appended %d, state %s (%q), %d batches enqueued; want pending, 0 enqueued",
+			res.Appended, res.Campaign.State, res.Campaign.Reason, res.Enqueued)
+	}
+	if c, err := store.Approve(ctx, "small"); err != nil || c.State != jobs.StateRunning {
+		t.Fatalf("approve: %v", err)
+	}
+	// Small appends to an approved campaign, and confirmed ones, run.
+	res, err = submitIDs(t, store, newDef("small"), 1, 310, opts)
+	if err != nil || res.Campaign.State != jobs.StateRunning {
+		t.Errorf("append of 10 to an approved campaign of 300: %v, %v; want running", res.Campaign.State, err)
+	}
+	opts.Approved = true
+	res, err = submitIDs(t, store, newDef("small"), 1, 500, opts)
+	if err != nil || res.Campaign.State != jobs.StateRunning || res.Enqueued == 0 {
+		t.Errorf("confirmed append: %v, %v; want running with batches enqueued", res.Campaign.State, err)
+	}
+}
+
+// TestResubmitWithOtherTeamRefused: the same IDs for another PDCP team is
+// a different campaign, not a no-op re-submit.
+func TestResubmitWithOtherTeamRefused(t *testing.T) {
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	def := newDef("team")
+	def.TeamID = "team-a"
+	if _, err := submitIDs(t, store, def, 1, 10, jobs.SubmitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	def.TeamID = "team-b"
+	if _, err := submitIDs(t, store, def, 1, 10, jobs.SubmitOptions{}); !errors.Is(err, jobs.ErrInputMismatch) {
+		t.Errorf("same IDs for another team: %v, want ErrInputMismatch", err)
+	}
+	def.TeamID = "team a"
+	if _, err := submitIDs(t, store, def, 1, 10, jobs.SubmitOptions{}); !errors.Is(err, jobs.ErrInvalidCampaign) {
+		t.Errorf("team ID with a space: %v, want ErrInvalidCampaign", err)
+	}
+}
+
+// TestRedriveNothingLeavesCampaignAlone: a retry that matches no asset
+// changes neither the re-drive count nor the finish time (which starts
+// the retention clock).
+func TestRedriveNothingLeavesCampaignAlone(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	if _, err := submitIDs(t, store, newDef("clean"), 1, 3, jobs.SubmitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var recs []jobs.Record
+	for id := int64(1); id <= 3; id++ {
+		recs = append(recs, jobs.Record{AssetID: id, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: time.Now()})
+	}
+	if _, err := store.Ledger().Record(ctx, "clean", []jobs.BatchRecords{{Batch: 0, Records: recs}}, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	before, err := store.Get(ctx, "clean")
+	if err != nil || before.State != jobs.StateDone {
+		t.Fatalf("campaign: %v, %v; want done", before, err)
+	}
+	n, err := store.Redrive(ctx, "clean", []string{jobs.OutcomeFailed})
+	if err != nil || n != 0 {
+		t.Fatalf("redrive: %d, %v; want 0", n, err)
+	}
+	after, _ := store.Get(ctx, "clean")
+	if after.State != before.State || after.Gen != before.Gen || !after.FinishedAt.Equal(before.FinishedAt) {
+		t.Errorf("after a no-op retry: state %s gen %d finished %v; before: %s %d %v",
+			after.State, after.Gen, after.FinishedAt, before.State, before.Gen, before.FinishedAt)
+	}
+	if _, err := store.Redrive(ctx, "clean", []string{"bogus"}); !errors.Is(err, jobs.ErrUnknownOutcome) {
+		t.Errorf("redrive of outcome bogus: %v, want ErrUnknownOutcome", err)
 	}
 }

@@ -205,9 +205,14 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 		if err != nil {
 			return nil, err
 		}
-		if existing.Mode != def.Mode || strings.Join(existing.Labels, ",") != strings.Join(def.Labels, ",") {
-			return nil, fmt.Errorf("campaign %s exists with mode %s and labels [%s]: %w",
-				def.ID, existing.Mode, strings.Join(existing.Labels, ","), ErrInputMismatch)
+		if existing.Mode != def.Mode || strings.Join(existing.Labels, ",") != strings.Join(def.Labels, ",") ||
+			existing.TeamID != def.TeamID {
+			team := existing.TeamID
+			if team == "" {
+				team = "none"
+			}
+			return nil, fmt.Errorf("campaign %s exists with mode %s, labels [%s] and team %s: %w",
+				def.ID, existing.Mode, strings.Join(existing.Labels, ","), team, ErrInputMismatch)
 		}
 		all, err := s.allIDs(ctx, existing)
 		if err != nil {
@@ -226,12 +231,25 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 			if existing.State.Final() && existing.State != StateDone {
 				return nil, fmt.Errorf("campaign %s is %s: %w", def.ID, existing.State, ErrTransition)
 			}
+			// An append is confirmed like a new campaign: when it alone
+			// exceeds ConfirmAbove, or takes the campaign above it, the
+			// campaign waits for Approve. Otherwise starting small and
+			// appending would skip the "one stages, another approves" step.
+			n := newIDs.Len()
+			confirmNow := confirm > 0 && !opts.Approved &&
+				(n > confirm || (existing.Total <= confirm && existing.Total+n > confirm))
 			union := all
 			union.Union(newIDs)
 			if _, err := s.addSegment(ctx, def.ID, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), true); err != nil {
 				return nil, err
 			}
-			res.Appended = newIDs.Len()
+			res.Appended = n
+			if confirmNow {
+				reason := fmt.Sprintf("%d assets appended: waiting for approval (labelreset approve %s)", n, def.ID)
+				if _, err := s.transition(ctx, def.ID, StatePending, reason, StateRunning); err != nil && !errors.Is(err, ErrTransition) {
+					return nil, err
+				}
+			}
 		}
 	}
 	c, err := s.Get(ctx, def.ID)

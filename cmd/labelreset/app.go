@@ -145,7 +145,8 @@ func (a *app) exitCode(err error) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue), errors.Is(err, client.ErrNoAPIKey), errors.Is(err, client.ErrConfig),
-		errors.Is(err, jobs.ErrInvalidCampaignID), errors.Is(err, jobs.ErrStrict), errors.Is(err, jobs.ErrInputMismatch):
+		errors.Is(err, jobs.ErrInvalidCampaignID), errors.Is(err, jobs.ErrInvalidCampaign), errors.Is(err, jobs.ErrUnknownOutcome),
+		errors.Is(err, jobs.ErrStrict), errors.Is(err, jobs.ErrInputMismatch):
 		fmt.Fprintln(a.stderr, "labelreset:", err)
 		return exitUsage
 	}
@@ -277,4 +278,19 @@ func isTerminal(w any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// quietRedisLog routes go-redis' internal logging (pool and dial trouble,
+// printed with the standard logger ahead of, and repeating, the one clear
+// error a command reports) to a debug-level logger. It sets a process
+// global, so only main calls it, before anything else runs.
+func quietRedisLog(stderr io.Writer, getenv func(string) string) {
+	redis.SetLogger(redisLog{newLogger(stderr, getenv("LABELRESET_LOG_LEVEL"), getenv("LABELRESET_LOG_FORMAT"))})
+}
+
+// redisLog is go-redis' internal logger, at debug level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }

@@ -10,6 +10,7 @@ import (
 )
 
 func main() {
+	quietRedisLog(os.Stderr, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := newApp(os.Stdin, os.Stdout, os.Stderr, os.Getenv).main(ctx, os.Args[1:])
 	stop()

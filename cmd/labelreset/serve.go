@@ -67,7 +67,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	tokensFile := fs.String("tokens-file", a.getenv("LABELRESET_API_TOKENS_FILE"), "file with one API token per line (env LABELRESET_API_TOKENS_FILE; tokens also from LABELRESET_API_TOKENS)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication (local testing only)")
 	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
-	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per campaign")
+	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append)")
 	confirmAbove := fs.Int64("confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
 	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
 	if _, err := parseFlags(fs, args); err != nil {

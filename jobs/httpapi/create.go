@@ -388,8 +388,8 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 			return nil, bad("%v", err)
 		}
 	}
-	if len(p.teamID) > 256 || strings.ContainsFunc(p.teamID, isControl) {
-		return nil, bad("team_id: want at most 256 characters without control characters")
+	if !jobs.ValidTeamID(p.teamID) {
+		return nil, bad("team_id: want at most 256 characters without spaces or control characters")
 	}
 	if strings.ContainsFunc(p.name, isControl) {
 		return nil, bad("name: control characters are not allowed")
