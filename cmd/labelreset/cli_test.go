@@ -79,6 +79,18 @@ func TestRunExitCodes(t *testing.T) {
 	if _, errs, code := e.run("run", "--ids", "1", "--campaign", "bad id"); code != 2 || !strings.Contains(errs, "campaign ID") {
 		t.Errorf("bad campaign ID: exit %d (%s), want 2", code, errs)
 	}
+	// Every invalid definition or name is a usage error.
+	for _, args := range [][]string{
+		{"submit", "--ids", "1", "--batch-size", "0"},
+		{"submit", "--ids", "1", "--labels", ","},
+		{"submit", "--ids", "1", "--team-id", "tm 1"},
+		{"submit", "--ids", "1", "--max-throttled", "-1"},
+		{"retry", "ok", "--outcome", "bogus"},
+	} {
+		if _, errs, code := e.run(args...); code != 2 {
+			t.Errorf("%v: exit %d (%s), want 2", args, code, errs)
+		}
+	}
 }
 
 // TestRunDemoEmbedded runs the README's first command: the demo on the
