@@ -1,9 +1,11 @@
 package jobs
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -226,6 +228,38 @@ func (c *Campaign) Validate() error {
 	return nil
 }
 
+// ParseLabelList splits a comma-separated list of labels, as given to
+// --labels or the HTTP labels= parameter. A label that holds a comma is
+// quoted CSV-style ("a,b",c; "" for a quote inside); blanks around labels
+// and empty items are dropped.
+func ParseLabelList(s string) ([]string, error) {
+	r := csv.NewReader(strings.NewReader(s))
+	r.LazyQuotes = true
+	r.FieldsPerRecord = -1
+	rec, err := r.Read()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("labels %q: %w", s, err)
+	}
+	if _, err := r.Read(); err != io.EOF {
+		return nil, fmt.Errorf("labels %q: a line break is not allowed", s)
+	}
+	var out []string
+	for _, l := range rec {
+		if l = strings.TrimSpace(l); l != "" {
+			if strings.ContainsFunc(l, isControl) {
+				return nil, fmt.Errorf("label %q: control characters are not allowed", l)
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
 // ErrInvalidCampaign wraps every error of Campaign.Validate (a bad
 // definition: the caller's input, not a failure).
 var ErrInvalidCampaign = errors.New("invalid campaign")
@@ -261,8 +295,8 @@ func (c *Campaign) validate() error {
 			return errors.New("remove mode needs at least one label (--labels a,b)")
 		}
 		for _, l := range c.Labels {
-			if strings.TrimSpace(l) == "" || len(l) > 256 {
-				return fmt.Errorf("label %q: want 1..256 non-blank characters", l)
+			if strings.TrimSpace(l) == "" || len(l) > 256 || strings.ContainsFunc(l, isControl) {
+				return fmt.Errorf("label %q: want 1..256 non-blank characters, no control characters", l)
 			}
 		}
 	default:

@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +225,28 @@ func TestIDSet(t *testing.T) {
 	back, err := unmarshalIDSet(b)
 	if err != nil || !back.Equal(s) {
 		t.Fatalf("marshal round trip: %v", err)
+	}
+}
+
+func TestParseLabelList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"a,b":                 {"a", "b"},
+		" env:prod , stale ,": {"env:prod", "stale"},
+		`"a,b",c`:             {"a,b", "c"},
+		`"say ""hi""",x`:      {`say "hi"`, "x"},
+		`team "a"`:            {`team "a"`},
+		",":                   nil,
+		"":                    nil,
+		"ünï,標籤":              {"ünï", "標籤"},
+	} {
+		got, err := ParseLabelList(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParseLabelList(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"a\nb", "a,\"b\nc\""} {
+		if got, err := ParseLabelList(in); err == nil {
+			t.Errorf("ParseLabelList(%q) = %q, want an error", in, got)
+		}
 	}
 }

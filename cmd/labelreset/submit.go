@@ -68,10 +68,8 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 	}
 	if f.labels != "" {
 		def.Mode = jobs.ModeRemove
-		for _, l := range strings.Split(f.labels, ",") {
-			if l = strings.TrimSpace(l); l != "" {
-				def.Labels = append(def.Labels, l)
-			}
+		if def.Labels, err = jobs.ParseLabelList(f.labels); err != nil {
+			return nil, usageError{err}
 		}
 	}
 	if def.ID != "" {

@@ -81,11 +81,11 @@ func (p *createParams) set(key, val, where string) error {
 		p.mode = val
 	case "labels":
 		p.hasLabels = true
-		for _, l := range strings.Split(val, ",") {
-			if l = strings.TrimSpace(l); l != "" {
-				p.labels = append(p.labels, l)
-			}
+		labels, err := jobs.ParseLabelList(val)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_parameter", "%s %v", where, err)
 		}
+		p.labels = append(p.labels, labels...)
 	default: // booleans
 		b := true // a bare "?dry_run" means true
 		if val != "" {

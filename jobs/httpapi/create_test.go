@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -395,6 +396,16 @@ func TestResubmitAndConflicts(t *testing.T) {
 	}
 	if r := post("/v1/campaigns?campaign_id=c1&append=true", 11); r.status != 200 || r.json(t)["appended"] != 1.0 {
 		t.Errorf("append: %d %s, want 200 appended 1", r.status, r.body)
+	}
+	// A label holding a comma is quoted in the query; a team ID with a
+	// space is refused like the CLI refuses it.
+	if r := post("/v1/campaigns?campaign_id=q1&labels="+url.QueryEscape(`"a,b",c`), 3); r.status != 201 {
+		t.Errorf("quoted labels: %d %s, want 201", r.status, r.body)
+	} else if c, _ := e.store.Get(context.Background(), "q1"); !slices.Equal(c.Labels, []string{"a,b", "c"}) {
+		t.Errorf("quoted labels stored as %q, want [a,b c]", c.Labels)
+	}
+	if r := post("/v1/campaigns?campaign_id=q2&team_id="+url.QueryEscape("tm 1"), 3); r.status != 400 {
+		t.Errorf("team ID with a space: %d %s, want 400", r.status, r.body)
 	}
 	if r := post("/v1/campaigns?campaign_id=c1&labels=a", 10); r.status != 409 {
 		t.Errorf("other mode: %d %s, want 409", r.status, r.body)
