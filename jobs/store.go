@@ -431,6 +431,10 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 // their outcome (keeping status, attempts and error) so a re-drive can run
 // them again, and fixes the counts. Assets already requeued are returned
 // too, so that a re-drive interrupted by a crash is completed by the next.
+// When it returns any asset it also reopens the campaign, in the same
+// atomic step: a worker finishing the last other asset must not see
+// done >= total and close it in between; and a re-drive that matches
+// nothing leaves the campaign (state, finish time) as it was.
 // KEYS meta, ledger. ARGV[1] = IDs (comma separated); ARGV[2..] outcome codes.
 var requeueScript = redis.NewScript(`
 local want = {}
@@ -463,6 +467,9 @@ if #set > 0 then
   redis.call('HINCRBY', KEYS[1], '_done', nd)
   redis.call('HINCRBY', KEYS[1], '_fail', nf)
 end
+if #out > 0 then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0', 'reason', '')
+end
 return out
 `)
 
@@ -493,15 +500,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 	if c.State == StatePending || c.State == StateCancelled {
 		return 0, fmt.Errorf("campaign %s is %s: %w", id, c.State, ErrTransition)
 	}
-	gen, err := s.rdb.HIncrBy(ctx, s.keys.meta(id), "gen", 1).Result()
-	if err != nil {
-		return 0, fmt.Errorf("campaign %s: %w", id, err)
-	}
-	// Reopen before requeueing: a worker finishing the last asset must not
-	// see done >= total and close the campaign again in between.
-	if err := s.rdb.HSet(ctx, s.keys.meta(id), "state", string(StateRunning), "finished", "0", "reason", "").Err(); err != nil {
-		return 0, fmt.Errorf("campaign %s: reopen: %w", id, err)
-	}
+	var gen int64 // this re-drive's generation, taken at its first asset
 	var total int64
 	var sb strings.Builder
 	err = s.forEachBatch(ctx, c, func(batch int, ids []int64) error {
@@ -520,6 +519,11 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		if len(res) == 0 {
 			return nil
 		}
+		if gen == 0 {
+			if gen, err = s.rdb.HIncrBy(ctx, s.keys.meta(id), "gen", 1).Result(); err != nil {
+				return fmt.Errorf("campaign %s: %w", id, err)
+			}
+		}
 		b := &Batch{Campaign: id, Batch: batch, Gen: int(gen), IDs: make([]int64, len(res))}
 		for i, v := range res {
 			b.IDs[i], _ = strconv.ParseInt(v, 10, 64)
@@ -530,33 +534,8 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		total += int64(len(res))
 		return nil
 	})
-	if err != nil {
-		return total, err
-	}
-	if total == 0 {
-		// Nothing matched: put the campaign back as it was, so a no-op
-		// retry neither counts as a re-drive nor restarts the retention
-		// clock (finished).
-		s.rdb.HIncrBy(ctx, s.keys.meta(id), "gen", -1)
-		var fin int64
-		if !c.FinishedAt.IsZero() {
-			fin = c.FinishedAt.UnixMilli()
-		}
-		restoreScript.Run(ctx, s.rdb, []string{s.keys.meta(id)}, string(c.State), fin, c.Reason)
-	}
-	return total, nil
+	return total, err
 }
-
-// restoreScript undoes Redrive's reopen when it re-enqueued nothing: if
-// the campaign is still running with every asset done, it gets back its
-// state, finish time and reason. ARGV: state, finished (ms), reason.
-var restoreScript = redis.NewScript(`
-local st = redis.call('HMGET', KEYS[1], 'state', 'total', '_done')
-if st[1] == 'running' and tonumber(st[3] or '0') >= tonumber(st[2] or '0') then
-  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[2], 'reason', ARGV[3])
-end
-return 0
-`)
 
 // Records calls fn with the ledger record of every asset of the campaign,
 // batch by batch; assets without an outcome yet have Outcome "pending".
