@@ -81,7 +81,7 @@ func (c Config) Validate() error {
 		// Never echo the key: it may be a pasted secret with a newline.
 		return fmt.Errorf("%w: the API key contains control characters or spaces (check for a trailing newline)", ErrConfig)
 	}
-	if hasCtl(c.TeamID) {
+	if !ValidTeamID(c.TeamID) {
 		return fmt.Errorf("%w: the team ID contains control characters or spaces", ErrConfig)
 	}
 	if c.Timeout < 0 {
@@ -136,6 +136,11 @@ func (c Config) String() string {
 // Format implements fmt.Formatter so that no verb (%v, %+v, %#v, %d, %x...)
 // can print the API key.
 func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// ValidTeamID reports whether id can be sent as the X-Team-Id header: no
+// spaces or control characters. Producers check it when a campaign is
+// defined, so a bad team ID is refused at submit, not by every worker.
+func ValidTeamID(id string) bool { return !hasCtl(id) }
 
 func hasCtl(s string) bool {
 	for i := 0; i < len(s); i++ {

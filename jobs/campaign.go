@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/labelreset/labelreset/client"
 )
 
 // Mode says what a campaign does to each asset.
@@ -220,12 +222,11 @@ func (c *Campaign) Finished() int64 {
 
 // Validate checks the definition part of a campaign.
 func (c *Campaign) Validate() error {
-	if err := c.validate(); err != nil && !errors.Is(err, ErrInvalidCampaignID) {
-		return fmt.Errorf("%w: %w", ErrInvalidCampaign, err)
-	} else if err != nil {
+	err := c.validate()
+	if err == nil || errors.Is(err, ErrInvalidCampaignID) {
 		return err
 	}
-	return nil
+	return fmt.Errorf("%w: %w", ErrInvalidCampaign, err)
 }
 
 // ParseLabelList splits a comma-separated list of labels, as given to
@@ -264,19 +265,9 @@ func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 // definition: the caller's input, not a failure).
 var ErrInvalidCampaign = errors.New("invalid campaign")
 
-// ValidTeamID reports whether id can be sent as X-Team-Id: at most 256
-// bytes, no spaces or control characters (the client refuses the same).
-func ValidTeamID(id string) bool {
-	if len(id) > 256 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+// ValidTeamID reports whether id is a team ID a campaign may carry: at
+// most 256 bytes that the client can send as X-Team-Id.
+func ValidTeamID(id string) bool { return len(id) <= 256 && client.ValidTeamID(id) }
 
 func (c *Campaign) validate() error {
 	if err := ValidateCampaignID(c.ID); err != nil {
