@@ -19,17 +19,7 @@ func TestLoadAndRepair(t *testing.T) {
 	ctx := context.Background()
 	env := redistest.New(t)
 	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
-	def := &jobs.Campaign{ID: "repair", Name: "repair", Mode: jobs.ModeDelete, Priority: jobs.PriorityNormal,
-		BatchSize: 100, Policy: jobs.DefaultPolicy()}
-	vals := make([]string, 250)
-	for i := range vals {
-		vals[i] = strconv.Itoa(i + 1)
-	}
-	plan, err := jobs.ReadPlan(def, jobs.IDList("test", vals))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+	if _, err := submitIDs(t, store, newDef("repair"), 1, 250, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
 		t.Fatal(err)
 	}
 	// Batch 0 (IDs 1-100) finished; batches 1 and 2 have no record.

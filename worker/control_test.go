@@ -127,20 +127,28 @@ func TestFailureThreshold(t *testing.T) {
 	t.Logf("stopped after %d finished: %s", c.Finished(), c.Reason)
 }
 
+// failedCampaign runs campaign id over n assets, 10% of which always
+// fail, with maxAttempts and millisecond backoffs, until it is done; it
+// returns the harness and the number of failed assets.
+func failedCampaign(t *testing.T, id string, n, maxAttempts int, seed uint64) (*harness, int64) {
+	t.Helper()
+	h := newHarness(t, pdcpfake.Options{Assets: n, Seed: seed, FailFraction: 0.1, FailTimes: -1})
+	h.startWorker(16, nil)
+	def := &jobs.Campaign{ID: id, Policy: jobs.Policy{MaxAttempts: maxAttempts, BackoffBase: time.Millisecond,
+		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 1, MinSample: 1, Retention: time.Hour}}
+	h.submit(def, ids(1, n), jobs.SubmitOptions{})
+	failed := h.waitState(id, time.Minute, jobs.StateDone).Counts[jobs.OutcomeFailed]
+	if failed < int64(n/20) {
+		t.Fatalf("only %d of %d assets failed; the test needs ~10%%", failed, n)
+	}
+	return h, failed
+}
+
 // TestRedriveFailed: after the fake recovers, retry turns the failed
 // assets into reset without calling any other asset.
 func TestRedriveFailed(t *testing.T) {
 	const n = 2000
-	h := newHarness(t, pdcpfake.Options{Assets: n, Seed: 13, FailFraction: 0.1, FailTimes: -1})
-	h.startWorker(16, nil)
-	def := &jobs.Campaign{ID: "redrive", Policy: jobs.Policy{MaxAttempts: 2, BackoffBase: time.Millisecond,
-		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 1, MinSample: 1, Retention: time.Hour}}
-	h.submit(def, ids(1, n), jobs.SubmitOptions{})
-	c := h.waitState("redrive", time.Minute, jobs.StateDone)
-	failed := c.Counts[jobs.OutcomeFailed]
-	if failed < 100 {
-		t.Fatalf("only %d failed; the test needs ~200", failed)
-	}
+	h, failed := failedCampaign(t, "redrive", n, 2, 13)
 	f := h.fake.Fake()
 	before := map[int64]int{}
 	failing := map[int64]bool{}
@@ -153,7 +161,7 @@ func TestRedriveFailed(t *testing.T) {
 	if err != nil || got != failed {
 		t.Fatalf("redrive: %d, %v; want %d", got, err, failed)
 	}
-	c = h.waitState("redrive", time.Minute, jobs.StateDone)
+	c := h.waitState("redrive", time.Minute, jobs.StateDone)
 	if c.Counts[jobs.OutcomeReset] != n || c.Gen != 1 {
 		t.Errorf("after redrive: counts %v gen %d, want all %d reset, gen 1", c.Counts, c.Gen, n)
 	}
@@ -173,22 +181,12 @@ func TestRedriveFailed(t *testing.T) {
 // TestRedriveFreshBudget: a re-driven asset gets the campaign's whole
 // retry budget again, and its attempts keep counting.
 func TestRedriveFreshBudget(t *testing.T) {
-	const n = 1000
-	h := newHarness(t, pdcpfake.Options{Assets: n, Seed: 17, FailFraction: 0.1, FailTimes: -1})
-	h.startWorker(16, nil)
-	def := &jobs.Campaign{ID: "fresh", Policy: jobs.Policy{MaxAttempts: 3, BackoffBase: time.Millisecond,
-		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 1, MinSample: 1, Retention: time.Hour}}
-	h.submit(def, ids(1, n), jobs.SubmitOptions{})
-	c := h.waitState("fresh", time.Minute, jobs.StateDone)
-	failed := c.Counts[jobs.OutcomeFailed]
-	if failed < 50 {
-		t.Fatalf("only %d failed; the test needs ~100", failed)
-	}
+	h, failed := failedCampaign(t, "fresh", 1000, 3, 17)
 	if _, err := h.store.Redrive(context.Background(), "fresh", []string{jobs.OutcomeFailed}); err != nil {
 		t.Fatal(err)
 	}
 	// Still failing: each failed asset gets 3 more calls, not 1.
-	c = h.waitState("fresh", time.Minute, jobs.StateDone)
+	c := h.waitState("fresh", time.Minute, jobs.StateDone)
 	if c.Counts[jobs.OutcomeFailed] != failed {
 		t.Errorf("after redrive %d failed, want the same %d", c.Counts[jobs.OutcomeFailed], failed)
 	}
