@@ -228,9 +228,9 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 		w.metrics.inflight.Inc()
 		var res client.Result
 		if ci.def.Mode == jobs.ModeRemove {
-			res = ci.caller.RemoveLabels(w.callCtx, a.id, ci.def.Labels)
+			res = ci.caller.RemoveLabels(w.callContext(a.id), a.id, ci.def.Labels)
 		} else {
-			res = ci.caller.DeleteLabels(w.callCtx, a.id)
+			res = ci.caller.DeleteLabels(w.callContext(a.id), a.id)
 		}
 		w.metrics.inflight.Dec()
 		w.metrics.request(&res)

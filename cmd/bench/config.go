@@ -28,6 +28,7 @@ type config struct {
 	jsonOut       bool
 	cpuProfile    string
 	keepWorkerLog bool
+	labelresetBin string // prebuilt labelreset, instead of building this tree's
 }
 
 var allPhases = []string{"ceiling", "pipeline", "peer", "enqueue", "rss"}
@@ -49,6 +50,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process per phase to FILE.<phase> (use --worker inprocess to profile the worker)")
 	fs.BoolVar(&c.keepWorkerLog, "worker-log", false, "copy worker subprocess logs to stderr")
+	fs.StringVar(&c.labelresetBin, "labelreset", "", "run this labelreset binary as the worker subprocess instead of building this tree's (to compare two builds on the same host)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -61,8 +61,16 @@ func newEnv(ctx context.Context, cfg *config, logf func(string, ...any)) (*env, 
 	logf("building pdcp-fake and labelreset into %s", e.dir)
 	fakeBin := filepath.Join(e.dir, "pdcp-fake")
 	e.lrBin = filepath.Join(e.dir, "labelreset")
-	for bin, pkg := range map[string]string{fakeBin: "github.com/labelreset/labelreset/cmd/pdcp-fake",
-		e.lrBin: "github.com/labelreset/labelreset/cmd/labelreset"} {
+	builds := map[string]string{fakeBin: "github.com/labelreset/labelreset/cmd/pdcp-fake",
+		e.lrBin: "github.com/labelreset/labelreset/cmd/labelreset"}
+	if cfg.labelresetBin != "" {
+		if e.lrBin, err = filepath.Abs(cfg.labelresetBin); err != nil {
+			e.close()
+			return nil, err
+		}
+		delete(builds, filepath.Join(e.dir, "labelreset"))
+	}
+	for bin, pkg := range builds {
 		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput()
 		if err != nil {
 			e.close()
