@@ -219,7 +219,9 @@ func (l *Limiter) PauseUntil(ctx context.Context, t time.Time) error {
 	return nil
 }
 
-// Throttled reports a 429 without Retry-After. With AIMD it lowers the
+// Throttled reports a 429 (with or without Retry-After: a server that
+// throttles and names a pause still means the rate is too high; the pause
+// itself is PauseUntil's). With AIMD it lowers the
 // shared effective rate by DecreaseFactor, at most once per second for all
 // processes together; calls within that window cost no Redis round trip.
 // Redis errors are counted in errors_total and otherwise ignored.

@@ -758,3 +758,56 @@ func TestExtremeRates(t *testing.T) {
 		})
 	}
 }
+
+// TestBurstReserveAndPauseResume: a fresh bucket grants the burst less the
+// jitter reserve (never less than one), and a pause ends with one token
+// instead of a full burst; the burst comes back only after idle time.
+func TestBurstReserveAndPauseResume(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		rate       float64
+		burst, at0 int
+	}{
+		{rate: 400, burst: 40, at0: 32}, // 20 ms at 400/s = 8 held back
+		{rate: 50, burst: 5, at0: 4},    // one held back
+		{rate: 10, burst: 1, at0: 1},    // never the last one
+	} {
+		tr := setup(t)
+		l, _ := tr.limiter(t, Config{Rate: tc.rate, Burst: tc.burst})
+		r, err := l.take(ctx, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.granted != tc.at0 {
+			t.Errorf("rate %v burst %d: fresh bucket granted %d at once, want %d", tc.rate, tc.burst, r.granted, tc.at0)
+		}
+	}
+
+	tr := setup(t)
+	l, _ := tr.limiter(t, Config{Rate: 400, Burst: 40, AIMD: true})
+	const pause = 300 * time.Millisecond
+	end := time.Now().Add(pause)
+	if err := l.PauseUntil(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.take(ctx, "", 100); err != nil || !r.paused || r.granted != 0 {
+		t.Fatalf("take during the pause = %+v, %v; want paused, nothing granted", r, err)
+	}
+	time.Sleep(time.Until(end) + 5*time.Millisecond)
+	var r takeResult
+	var err error
+	for r.granted == 0 { // the server clock may be a moment behind
+		if r, err = l.take(ctx, "", 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := time.Since(end)
+	// One token at the end of the pause, then Rate: 1 + late*400.
+	if limit := 2 + int(late.Seconds()*400); r.granted > limit {
+		t.Errorf("first take %v after the pause granted %d, want <= %d (no burst after a pause)", late, r.granted, limit)
+	}
+	time.Sleep(200 * time.Millisecond) // idle: the burst refills
+	if r, err = l.take(ctx, "", 100); err != nil || r.granted != 32 {
+		t.Errorf("take after 200 ms idle = %+v, %v; want 32 granted", r, err)
+	}
+}
