@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,8 @@ type control struct {
 	api      func(team string) Caller
 	interval time.Duration
 	log      *slog.Logger
+	// gone is told of a campaign whose meta hash no longer exists.
+	gone func(id string)
 
 	mu sync.Mutex
 	m  map[string]*campaignInfo
@@ -131,6 +134,10 @@ func (c *control) refresh(ctx context.Context) {
 	})
 	for i, cmd := range cmds {
 		st, err := cmd.Result()
+		if errors.Is(err, redis.Nil) {
+			c.gone(ids[i])
+			continue
+		}
 		if err != nil {
 			continue // keep the last known state; Redis errors are retried next tick
 		}
@@ -155,8 +162,11 @@ func (c *control) setLocal(id string, st jobs.State) {
 // batch.
 func (c *control) fresh(ctx context.Context, ci *campaignInfo) jobs.State {
 	st, err := c.rdb.HGet(ctx, c.ns+":{"+ci.def.ID+"}:meta", "state").Result()
-	if err == nil {
+	switch {
+	case err == nil:
 		ci.state.Store(jobs.State(st))
+	case errors.Is(err, redis.Nil):
+		c.gone(ci.def.ID)
 	}
 	return ci.State()
 }

@@ -1,13 +1,17 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/worker"
 )
 
 // callsIn counts the fake's label calls for asset IDs in [lo, hi], and the
@@ -314,5 +318,59 @@ func TestJanitorRetention(t *testing.T) {
 	}
 	if _, err := h.store.Get(ctx, "old"); err == nil {
 		t.Error("expired campaign still readable")
+	}
+}
+
+// lockedBuffer is a log sink for a worker's slog handler.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestCampaignDataGone: when a campaign's data disappears from Redis
+// mid-run (a Redis restart that kept nothing, a manual delete), the worker
+// stops calling PDCP for its batches in hand, since no outcome could be
+// recorded, and says so once instead of once per write.
+func TestCampaignDataGone(t *testing.T) {
+	const n, conc = 4000, 16
+	h := newHarness(t, pdcpfake.Options{Assets: n, Latency: 2 * time.Millisecond})
+	var logs lockedBuffer
+	h.startWorker(conc, func(c *worker.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	h.submit(&jobs.Campaign{ID: "gone"}, ids(1, n), jobs.SubmitOptions{})
+	f := h.fake.Fake()
+	for f.Stats().LabelCalls < n/10 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx := context.Background()
+	keys, err := h.redis.Client.Keys(ctx, h.redis.Namespace+":{gone}:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("campaign keys: %v, %v", keys, err)
+	}
+	if err := h.redis.Client.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	time.Sleep(2 * time.Second)
+	after := callsIn(f, 1, n, deleted)
+	t.Logf("%d calls before the data was deleted, %d after", f.Stats().LabelCalls-int64(after), after)
+	// In flight, plus those started before the next write or state poll
+	// noticed (a write every few ms at this rate).
+	if after > 4*conc {
+		t.Errorf("%d calls after the campaign's data was deleted, want <= %d", after, 4*conc)
+	}
+	if k := strings.Count(logs.String(), "campaign data is gone"); k != 1 {
+		t.Errorf("%d warnings that the campaign's data is gone, want 1:\n%s", k, logs.String())
 	}
 }

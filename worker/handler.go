@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +112,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		st = w.control.fresh(ctx, ci)
 	}
 	switch {
+	case st == stateGone:
+		return nil // said once by campaignGone
 	case st == jobs.StateCancelled:
 		return w.cancelBatch(ctx, b)
 	case st == jobs.StateDone:
@@ -274,8 +277,12 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			delay = backoff(policy, a.throttles)
 			if res.RetryAfter > 0 {
 				delay = res.RetryAfter
-				_ = w.limiter.PauseUntil(ctx, time.Now().Add(res.RetryAfter))
-			} else {
+				w.pauseAll(ctx, ci, res.RetryAfter)
+			}
+			if res.Status == http.StatusTooManyRequests {
+				// With or without Retry-After: a server that pauses us
+				// on every 429 would otherwise see the same rate after
+				// each pause, and throttle again at once.
 				w.limiter.Throttled(ctx)
 			}
 			if spent = a.throttles >= policy.ThrottleBudget(); spent {
@@ -309,6 +316,27 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 	}
 }
 
+// longPause is the Retry-After from which a pause is logged.
+const longPause = 30 * time.Second
+
+// pauseAll pauses every worker until d from now (a Retry-After). A long
+// pause is logged once: the campaign shows running with nothing moving,
+// and otherwise only the paused gauge would say why. (client caps
+// Retry-After at client.MaxRetryAfter.)
+func (w *Worker) pauseAll(ctx context.Context, ci *campaignInfo, d time.Duration) {
+	until := time.Now().Add(d)
+	_ = w.limiter.PauseUntil(ctx, until)
+	if d < longPause {
+		return
+	}
+	last := w.loggedPause.Load()
+	if until.UnixNano() < last+int64(longPause) || !w.loggedPause.CompareAndSwap(last, until.UnixNano()) {
+		return // this pause (or one ending about then) is logged already
+	}
+	w.log.Warn("PDCP asked for a pause (Retry-After): no worker calls it until then",
+		"campaign", ci.def.ID, "pause", d.Round(time.Second), "until", until.UTC().Format(time.RFC3339))
+}
+
 // mayCall reports whether a call may start now; if not, it hands the asset
 // back (or records it cancelled) according to the campaign state.
 func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRun) bool {
@@ -319,6 +347,8 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 	switch st := ci.State(); st {
 	case jobs.StateRunning:
 		return true
+	case stateGone:
+		return false // nothing can be recorded: drop the asset
 	case jobs.StateCancelled:
 		r := a.record(jobs.OutcomeCancelled)
 		r.Error, r.FinishedAt = "campaign cancelled", time.Now()

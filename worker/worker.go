@@ -146,8 +146,11 @@ type Worker struct {
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
 	stopping   atomic.Bool
-	ready      atomic.Bool
-	closeOnce  sync.Once
+	// loggedPause is the end (Unix ns) of the last long pause logged.
+	loggedPause atomic.Int64
+	goneLogged  sync.Map // campaign IDs reported gone
+	ready       atomic.Bool
+	closeOnce   sync.Once
 }
 
 // taskCheckInterval is how often an idle worker looks for a batch. asynq
@@ -192,8 +195,9 @@ func New(cfg Config) (*Worker, error) {
 	w.metrics = NewMetrics(cfg.Registerer)
 	cfg.Registerer.MustRegister(newQueueCollector(w.qrdb, cfg.Namespace, w.store))
 	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
-		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}}
+		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}, gone: w.campaignGone}
 	w.writer = newWriter(w.ledger, w.rdb, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange)
+	w.writer.onGone = w.campaignGone
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	w.callShards = make([]context.Context, min(cfg.Concurrency, maxCallShards))
 	cancels := make([]context.CancelFunc, len(w.callShards)+1)
@@ -212,6 +216,22 @@ func New(cfg Config) (*Worker, error) {
 
 // Store returns the worker's campaign store.
 func (w *Worker) Store() *jobs.Store { return w.store }
+
+// stateGone is a campaign state known only to this process: the
+// campaign's data is no longer in Redis (deleted, or lost with a Redis that
+// kept nothing on disk). Its batches in hand stop calling PDCP: a call
+// whose outcome cannot be recorded is a change nobody can account for.
+const stateGone jobs.State = "gone"
+
+// campaignGone stops the calls of a campaign whose data is gone and says so
+// once per process.
+func (w *Worker) campaignGone(id string) {
+	w.control.setLocal(id, stateGone)
+	if _, logged := w.goneLogged.LoadOrStore(id, true); !logged {
+		w.log.Warn("campaign data is gone from Redis (deleted, or lost with a Redis restart): its batches in this worker stop calling PDCP",
+			"campaign", id)
+	}
+}
 
 func (w *Worker) onChange(campaign string, ch jobs.Change) {
 	switch ch {

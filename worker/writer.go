@@ -52,7 +52,10 @@ type writer struct {
 	rdb      redis.UniversalClient
 	log      *slog.Logger
 	onChange func(campaign string, ch jobs.Change)
-	metrics  *Metrics
+	// onGone is told of a campaign whose data is gone (its outcomes are
+	// dropped); nil logs a warning per write instead.
+	onGone  func(campaign string)
+	metrics *Metrics
 }
 
 func newWriter(l *jobs.Ledger, rdb redis.UniversalClient, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
@@ -212,7 +215,11 @@ func (w *writer) flush(buf []record) {
 				break
 			}
 			if isGone(err) {
-				w.log.Warn("dropping outcomes of a campaign whose data is gone", "campaign", g.campaign)
+				if w.onGone != nil {
+					w.onGone(g.campaign)
+				} else {
+					w.log.Warn("dropping outcomes of a campaign whose data is gone", "campaign", g.campaign)
+				}
 				break
 			}
 			w.metrics.redisUp.Set(0)
