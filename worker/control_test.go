@@ -374,3 +374,27 @@ func TestCampaignDataGone(t *testing.T) {
 		t.Errorf("%d warnings that the campaign's data is gone, want 1:\n%s", k, logs.String())
 	}
 }
+
+// TestLongPauseIsLogged: a Retry-After of an hour (PDCP's maintenance, or
+// a server bug) leaves a running campaign with nothing moving; the worker
+// says why once, not once per throttled call.
+func TestLongPauseIsLogged(t *testing.T) {
+	const n, conc = 200, 16
+	h := newHarness(t, pdcpfake.Options{Assets: n, ThrottleFraction: 1, RetryAfter: "86400"})
+	var logs lockedBuffer
+	h.startWorker(conc, func(c *worker.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	h.submit(&jobs.Campaign{ID: "longpause"}, ids(1, n), jobs.SubmitOptions{})
+	f := h.fake.Fake()
+	for f.Stats().Throttled < conc {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	out := logs.String()
+	if k := strings.Count(out, "PDCP asked for a pause"); k != 1 {
+		t.Fatalf("%d pause warnings after %d throttled calls, want 1:\n%s", k, f.Stats().Throttled, out)
+	}
+	// client caps Retry-After at an hour.
+	if !strings.Contains(out, "pause=1h0m0s") || !strings.Contains(out, "campaign=longpause") {
+		t.Errorf("pause warning without campaign or capped length:\n%s", out)
+	}
+}
