@@ -85,6 +85,9 @@ var Vocabulary = []string{"env:prod", "env:staging", "team:a", "team:b", "critic
 
 // Call is one logged label call.
 type Call struct {
+	// Time is when the request arrived (its handler started), as a rate
+	// limit in front of PDCP would count it; the answer may leave later
+	// (Options.Latency, a scripted delay, a loaded host).
 	Time    time.Time `json:"time"`
 	Method  string    `json:"method"`
 	AssetID int64     `json:"asset_id"`
@@ -464,7 +467,8 @@ func (f *Fake) Stats() Stats {
 	return s
 }
 
-// Log returns a copy of every logged label call, in order.
+// Log returns a copy of every logged label call, in the order answered
+// (Call.Time is the arrival: concurrent calls may be out of time order).
 func (f *Fake) Log() []Call {
 	f.logMu.Lock()
 	defer f.logMu.Unlock()

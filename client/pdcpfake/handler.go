@@ -144,6 +144,7 @@ func (f *Fake) throttle(w http.ResponseWriter, o *Options) int {
 
 // label serves DELETE/PATCH/POST /v1/asset/{id}/labels.
 func (f *Fake) label(w http.ResponseWriter, r *http.Request, o *Options, idStr string) {
+	arrived := time.Now()
 	switch r.Method {
 	case http.MethodDelete, http.MethodPatch, http.MethodPost:
 	default:
@@ -162,7 +163,7 @@ func (f *Fake) label(w http.ResponseWriter, r *http.Request, o *Options, idStr s
 		status = f.labelCall(w, r, o, id, n)
 	}
 	if !o.NoLog {
-		f.record(Call{Time: time.Now(), Method: r.Method, AssetID: id, Status: status, Team: r.Header.Get("X-Team-Id")})
+		f.record(Call{Time: arrived, Method: r.Method, AssetID: id, Status: status, Team: r.Header.Get("X-Team-Id")})
 	}
 }
 

@@ -86,11 +86,9 @@ func meanRate(ts []time.Time) float64 {
 }
 
 // TestRateFidelity: three workers × 32 slots with --rate 400 (burst 40)
-// send no more than 400+40 calls in any 1-second window (consecutive
-// windows from the first call, as the fake counts them) and at least
-// 0.97 × 400/s on average while busy. The largest sliding window is logged
-// too: calls granted at a window's edge can reach the fake a few
-// milliseconds apart, so it may exceed the limit by those stragglers.
+// send no more than 400+40 calls in any 1-second window (sliding: a window
+// may start at any call, as the fake logs arrivals) and at least 0.97 ×
+// 400/s on average while busy.
 func TestRateFidelity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s of rate-limited work")
@@ -111,18 +109,11 @@ func TestRateFidelity(t *testing.T) {
 	t.Logf("fidelity: max sliding 1s window %d (at +%.2fs); max fixed 1s window %d; fixed windows %v",
 		slide, at.Sub(ts[0]).Seconds(), slices.Max(fixed), fixed)
 	t.Logf("fidelity: mean over the busy period %.1f/s = %.3f × rate", mean, mean/rate)
-	// The limiter grants at most rate+burst per second (GCRA on Redis
-	// time); the fake logs arrival times, and a call granted just before
-	// a window's end can arrive just after a later-granted one: one call of
-	// transit jitter is allowed, no more.
-	// The first window starts at the first arrival, which the workers'
-	// connection set-up delays (most under -race) while grants continue:
-	// it may hold the grants of those few extra milliseconds (3%).
-	if fixed[0] > (rate+burst)*103/100 {
-		t.Errorf("first 1s window with %d calls, want <= %d (+3%% for connection set-up)", fixed[0], rate+burst)
-	}
-	if m := slices.Max(fixed[1:]); m > rate+burst+1 {
-		t.Errorf("1s window with %d calls, want <= %d (+1 for arrival jitter)", m, rate+burst)
+	// The limiter grants at most rate+burst in any second less the grants
+	// of 10 ms, which absorb the jitter between grant and arrival (a new
+	// connection, a loaded host): no window may exceed the limit.
+	if slide > rate+burst {
+		t.Errorf("1s window from +%.3fs with %d calls, want <= %d", at.Sub(ts[0]).Seconds(), slide, rate+burst)
 	}
 	if mean < 0.97*rate {
 		t.Errorf("mean rate %.1f/s, want >= %.0f", mean, 0.97*rate)
@@ -185,8 +176,11 @@ func TestRateAdaptation(t *testing.T) {
 // the 429 (calls already in flight may land) until 2 s after it. In the
 // first second the grace is 150 ms: the first burst's calls are granted
 // while each worker process still opens its connections, and under -race
-// one such call reached the fake 51 ms after the first 429 (the fake logs
-// a call when it answers, not when the worker sent it).
+// one such call reached the fake 51 ms after the first 429.
+// The campaign must still make progress: a pause ends with one token, not
+// a burst, and every 429 lowers the shared rate, so from 8 s to 18 s at
+// least 0.2 × 200 calls/s succeed (before both, a burst after each pause
+// met the next 429: about 12/s).
 func TestRateRetryAfter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s of paused work")
@@ -225,6 +219,18 @@ func TestRateRetryAfter(t *testing.T) {
 	t.Logf("retry-after: %d calls, %d 429s in %d pause episodes over %.1fs; calls per second: %v",
 		len(ts), len(throttles), pauses, ts[len(ts)-1].Sub(ts[0]).Seconds(), fixedWindows(ts, ts[0]))
 	t.Logf("retry-after: calls landing between %v and %v after a 429: %d", grace, pause, len(violations))
+	from, to := ts[0].Add(8*time.Second), ts[0].Add(18*time.Second)
+	oks := 0
+	for _, c := range callTimes(log, 200) {
+		if !c.Before(from) && c.Before(to) {
+			oks++
+		}
+	}
+	okRate := float64(oks) / to.Sub(from).Seconds()
+	t.Logf("retry-after: %.1f successes/s from +8s to +18s", okRate)
+	if okRate < 0.2*200 {
+		t.Errorf("%.1f successes/s from +8s to +18s, want >= %.0f: pauses must not end in a burst that is throttled again", okRate, 0.2*200)
+	}
 	for i, v := range violations {
 		if i == 10 {
 			break
