@@ -135,7 +135,9 @@ func (c *control) refresh(ctx context.Context) {
 	for i, cmd := range cmds {
 		st, err := cmd.Result()
 		if errors.Is(err, redis.Nil) {
-			c.gone(ids[i])
+			if !infos[i].State().Final() { // a finished one is the janitor's
+				c.gone(ids[i])
+			}
 			continue
 		}
 		if err != nil {
@@ -165,7 +167,7 @@ func (c *control) fresh(ctx context.Context, ci *campaignInfo) jobs.State {
 	switch {
 	case err == nil:
 		ci.state.Store(jobs.State(st))
-	case errors.Is(err, redis.Nil):
+	case errors.Is(err, redis.Nil) && !ci.State().Final():
 		c.gone(ci.def.ID)
 	}
 	return ci.State()
