@@ -12,7 +12,7 @@ import (
 
 // The rate tests run three `labelreset worker` processes sharing one
 // --rate through Redis and judge the rate PDCP saw by the fake's call log
-// (the time each answer was sent). Their figures are logged for
+// (the time each call arrived). Their figures are logged for
 // BENCHMARKS.md.
 
 // rateWorkers starts n workers with the given extra flags.

@@ -36,7 +36,7 @@ func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFla
 	f := &workerFlags{}
 	fs.IntVar(&f.concurrency, "concurrency", 64, "PDCP calls in flight in this process")
 	fs.Float64Var(&f.rate, "rate", 0, "requests/s shared by every worker of this API key through Redis (0 = unlimited)")
-	fs.IntVar(&f.burst, "burst", 0, "burst: any 1s window holds at most rate+burst requests; 20ms of it is held back for network jitter (default rate/10)")
+	fs.IntVar(&f.burst, "burst", 0, "burst: any 1s window holds at most rate+burst requests; 30ms of it is held back for network jitter (default rate/10)")
 	fs.Float64Var(&f.teamRate, "team-rate", 0, "optional extra requests/s limit per team (X-Team-Id)")
 	fs.BoolVar(&f.aimd, "adaptive", true, "lower the rate on repeated 429s and raise it back (needs --rate)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", metricsDefault, "serve /metrics, /healthz and /readyz here (empty = off)")

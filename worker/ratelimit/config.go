@@ -30,7 +30,7 @@ type Config struct {
 	Rate float64
 
 	// Burst is how many requests may be sent at once after an idle period,
-	// less the grants of 20 ms held back for network jitter (see the
+	// less the grants of 30 ms held back for network jitter (see the
 	// package doc): any 1-second window holds at most Rate + Burst
 	// requests. Default max(1, Rate/10).
 	Burst int
