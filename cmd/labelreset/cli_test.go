@@ -83,6 +83,7 @@ func TestRunExitCodes(t *testing.T) {
 	for _, args := range [][]string{
 		{"submit", "--ids", "1", "--batch-size", "0"},
 		{"submit", "--ids", "1", "--labels", ","},
+		{"run", "--ids", "1", "--labels", ""}, // an unset "$LABELS" must not mean "remove all"
 		{"submit", "--ids", "1", "--team-id", "tm 1"},
 		{"submit", "--ids", "1", "--max-throttled", "-1"},
 		{"retry", "ok", "--outcome", "bogus"},

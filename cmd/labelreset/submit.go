@@ -23,6 +23,7 @@ type campaignFlags struct {
 	maxFailureRatio                      float64
 	minSample                            int64
 	strict, appendIDs, dryRun, yes, json bool
+	labelsSet                            bool // --labels given, even empty
 	confirmAbove                         int64
 	rate                                 float64
 }
@@ -34,7 +35,10 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.StringVar(&f.name, "name", "", "campaign name (default: the input's name)")
 	fs.StringVar(&f.csv, "csv", "", "CSV/TSV/one-ID-per-line file of asset IDs, - for stdin (gzip accepted)")
 	fs.StringVar(&f.ids, "ids", "", "comma-separated asset IDs")
-	fs.StringVar(&f.labels, "labels", "", "remove only these labels (comma-separated; PATCH update_type=delete) instead of all labels")
+	fs.Func("labels", "remove only these labels (comma-separated; PATCH update_type=delete) instead of all labels", func(v string) error {
+		f.labels, f.labelsSet = v, true
+		return nil
+	})
 	fs.StringVar(&f.priority, "priority", "normal", "queue priority: high, normal or low")
 	fs.IntVar(&f.batchSize, "batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
 	fs.IntVar(&f.maxAttempts, "max-attempts", p.MaxAttempts, "failed calls (5xx, network errors) per asset before it ends failed")
@@ -66,10 +70,15 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 			MaxFailureRatio: f.maxFailureRatio, MinSample: f.minSample, Retention: f.retention,
 		},
 	}
-	if f.labels != "" {
+	// An empty --labels "$UNSET" must not fall back to removing every
+	// label: given at all, the flag means remove mode.
+	if f.labelsSet {
 		def.Mode = jobs.ModeRemove
 		if def.Labels, err = jobs.ParseLabelList(f.labels); err != nil {
 			return nil, usageError{err}
+		}
+		if len(def.Labels) == 0 {
+			return nil, usagef("--labels %q names no label: give the labels to remove, or leave --labels out to remove all labels", f.labels)
 		}
 	}
 	if def.ID != "" {

@@ -609,8 +609,8 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 			if err := dec.Decode(&v); err != nil {
 				return s.jsonError(err, key)
 			}
+			p.hasLabels = true // present, even null: remove mode, never "all labels"
 			if v != nil {
-				p.hasLabels = true
 				for _, l := range *v {
 					if l = strings.TrimSpace(l); l != "" {
 						p.labels = append(p.labels, l)

@@ -274,6 +274,7 @@ func TestJSONBody(t *testing.T) {
 		{"empty ids", `{"asset_ids":[]}`, 422, "no_ids", "asset_ids is empty"},
 		{"all bad", `{"asset_ids":["a",true,-1]}`, 422, "no_valid_ids", `asset_ids:1: "a"`},
 		{"labels in delete mode", `{"asset_ids":[1],"labels":["a"],"mode":"delete"}`, 400, "invalid_parameter", "only used in mode remove"},
+		{"labels null", `{"asset_ids":[1],"labels":null}`, 400, "invalid_parameter", "labels is empty"}, // not "all labels"
 		{"bad priority", `{"asset_ids":[1],"priority":"urgent"}`, 400, "invalid_parameter", `priority "urgent"`},
 		{"bad campaign id", `{"asset_ids":[1],"campaign_id":"a b"}`, 400, "invalid_campaign_id", "campaign ID"},
 		{"field twice", `{"asset_ids":[1],"name":"a","name":"b"}`, 400, "invalid_parameter", `"name" given twice`},
