@@ -170,6 +170,25 @@ func DefaultCredentialsPath() string {
 	return filepath.Join(home, ".pdcp", "credentials.yaml")
 }
 
+// ResolveTeamID resolves the team ID alone, in ResolveConfig's order: flag,
+// then PDCP_TEAM_ID (getenv; nil means os.Getenv), then the credentials file
+// ("" skips it; a missing file is not an error). Campaign producers use it
+// to record the team a campaign is for when they need no API key
+// themselves: the workers send the recorded team, not their own.
+func ResolveTeamID(flag string, getenv func(string) string, credentialsPath string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if v := strings.TrimSpace(getenv(EnvTeamID)); v != "" || credentialsPath == "" {
+		return v, nil
+	}
+	cred, err := readCredentials(credentialsPath)
+	return cred.TeamID, err
+}
+
 // ResolveConfig fills APIKey, Server and TeamID of flags, field by field,
 // from the first source that sets them: flags, then the environment
 // (PDCP_API_KEY, PDCP_API_SERVER, PDCP_TEAM_ID via getenv; nil means

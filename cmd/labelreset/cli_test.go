@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
 )
@@ -127,5 +130,53 @@ func TestPendingSubmitWithoutTerminal(t *testing.T) {
 	}
 	if out, _, code := e.run("approve", "big"); code != 0 || !strings.Contains(out, "running") {
 		t.Errorf("approve: exit %d: %s", code, out)
+	}
+}
+
+// TestCampaignCarriesItsTeam: a campaign records its team when it is
+// created (--team-id, else PDCP_TEAM_ID, else the credentials file), and
+// workers send that team, never their own: a campaign made without one
+// carries no X-Team-Id even from a worker whose environment names a team,
+// and the plan shows the team the calls will carry.
+func TestCampaignCarriesItsTeam(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 40})
+	e.startWorker("--team-id", "worker-team")
+	if out, errs, code := e.run("submit", "--campaign", "none", "--ids", "1,2,3", "--yes"); code != 0 {
+		t.Fatalf("submit: exit %d: %s %s", code, out, errs)
+	}
+	envTeam := append(slices.Clone(e.env), "PDCP_TEAM_ID=env-team")
+	cmd := exec.Command(binary, "submit", "--campaign", "env", "--ids", "11,12,13", "--yes")
+	cmd.Env = envTeam
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("submit with PDCP_TEAM_ID: %v: %s", err, out)
+	}
+	if out, errs, code := e.run("submit", "--campaign", "flag", "--ids", "21,22,23", "--team-id", "flag-team", "--yes"); code != 0 {
+		t.Fatalf("submit --team-id: exit %d: %s %s", code, out, errs)
+	}
+	cred := filepath.Join(e.dir, "cred.yaml")
+	if err := os.WriteFile(cred, []byte("- api-key: test-key\n  team-id: file-team\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := e.run("submit", "--campaign", "file", "--ids", "31,32,33", "--credentials", cred, "--yes"); code != 0 {
+		t.Fatalf("submit with a credentials file: exit %d: %s %s", code, out, errs)
+	}
+	for _, id := range []string{"none", "env", "flag", "file"} {
+		e.waitState(id, 30*time.Second, "done")
+	}
+	want := map[int64]string{1: "", 11: "env-team", 21: "flag-team", 31: "file-team"}
+	f := e.fake.Fake()
+	for first, team := range want {
+		for id := first; id < first+3; id++ {
+			calls := f.Calls(id)
+			if len(calls) != 1 || calls[0].Team != team {
+				t.Errorf("asset %d: calls %+v, want one with X-Team-Id %q", id, calls, team)
+			}
+		}
+	}
+	if s := e.status("file"); s.TeamID != "file-team" {
+		t.Errorf("status of campaign file: team %q, want file-team", s.TeamID)
+	}
+	if out, _, _ := e.run("submit", "--ids", "1", "--dry-run", "--team-id", "shown-team"); !strings.Contains(out, "shown-team") {
+		t.Errorf("plan does not show the team:\n%s", out)
 	}
 }

@@ -164,6 +164,7 @@ type statusOut struct {
 	Total  int64            `json:"total"`
 	Counts map[string]int64 `json:"counts"`
 	Reason string           `json:"reason"`
+	TeamID string           `json:"team_id"`
 }
 
 func (e *e2e) status(id string) statusOut {

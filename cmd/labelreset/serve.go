@@ -58,6 +58,19 @@ func (h *redisHealth) run(ctx context.Context) {
 	}
 }
 
+// defaultTeam is the team recorded in campaigns that name none: flag,
+// PDCP_TEAM_ID, then the credentials file, as for the PDCP client.
+func (a *app) defaultTeam(flag, credentials string) (string, error) {
+	team, err := client.ResolveTeamID(flag, a.getenv, credentials)
+	if err != nil {
+		return "", usageError{err}
+	}
+	if !jobs.ValidTeamID(team) {
+		return "", usagef("team ID %q: want at most 256 characters without spaces or control characters", team)
+	}
+	return team, nil
+}
+
 func (a *app) cmdServe(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("serve")
 	rf := a.addRedisFlags(fs)
@@ -70,6 +83,8 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append)")
 	confirmAbove := fs.Int64("confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
 	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
+	teamID := fs.String("team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
+	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -84,6 +99,10 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		}
 		tokens = append(tokens, more...)
 	}
+	team, err := a.defaultTeam(*teamID, *credentials)
+	if err != nil {
+		return err
+	}
 	_, rdb, err := a.connectRetry(ctx, rf)
 	if err != nil {
 		return err
@@ -95,7 +114,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	srv, err := httpapi.New(httpapi.Config{
 		Store: store, Tokens: tokens, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
 		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
-			Priority: jobs.PriorityNormal},
+			Priority: jobs.PriorityNormal, TeamID: team},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
 	})
 	if err != nil {
@@ -128,6 +147,10 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	team, err := a.defaultTeam(af.team, af.credentials)
+	if err != nil {
+		return err
+	}
 	_, rdb, err := a.connectRetry(ctx, rf)
 	if err != nil {
 		return err
@@ -138,7 +161,7 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	health := newRedisHealth(rdb, reg)
 	s, err := schedule.New(cfg, schedule.Options{
 		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
-		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy()},
+		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team},
 		Registerer: reg, Logger: a.log,
 	})
 	if err != nil {

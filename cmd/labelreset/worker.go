@@ -91,12 +91,9 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 	}
 	w, err := worker.New(worker.Config{
 		Redis: ropts, Namespace: ns, Concurrency: wf.concurrency, Limiter: lim,
-		API: func(team string) worker.Caller {
-			if team == "" {
-				return c
-			}
-			return c.WithTeam(team)
-		},
+		// A campaign's calls carry the team it recorded when it was
+		// created (none: no X-Team-Id), never this process's own.
+		API:             func(team string) worker.Caller { return c.WithTeam(team) },
 		ShutdownTimeout: wf.shutdownTimeout, Registerer: reg, Logger: a.log,
 	})
 	if err != nil {

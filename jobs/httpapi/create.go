@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -405,7 +406,7 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 		id = jobs.NewCampaignID(now) + "-" + randomHex(3)
 	}
 	def := &jobs.Campaign{
-		ID: id, Name: name, Mode: mode, Labels: p.labels, TeamID: p.teamID,
+		ID: id, Name: name, Mode: mode, Labels: p.labels, TeamID: cmp.Or(p.teamID, d.TeamID),
 		Source: "api/" + req.source, Priority: prio, BatchSize: d.BatchSize, Policy: d.Policy,
 		CreatedAt: now, Owner: req.owner,
 	}

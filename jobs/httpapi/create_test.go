@@ -515,3 +515,26 @@ func TestReport(t *testing.T) {
 		t.Errorf("unknown campaign: %d, want 404", r.status)
 	}
 }
+
+// TestDefaultTeam: a campaign whose request names no team_id records the
+// server's (workers send the campaign's team, not their own); one that
+// names a team keeps it.
+func TestDefaultTeam(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.Defaults.TeamID = "server-team" })
+	for _, tc := range []struct{ id, body, want string }{
+		{"d1", `{"campaign_id":"d1","asset_ids":[1]}`, "server-team"},
+		{"d2", `{"campaign_id":"d2","asset_ids":[1],"team_id":"own-team"}`, "own-team"},
+	} {
+		r := e.do(req{method: "POST", path: "/v1/campaigns", ctype: "application/json", body: strings.NewReader(tc.body)})
+		if r.status != http.StatusCreated {
+			t.Fatalf("%s: status %d: %s", tc.id, r.status, r.body)
+		}
+		c, err := e.store.Get(context.Background(), tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TeamID != tc.want {
+			t.Errorf("campaign %s: team %q, want %q", tc.id, c.TeamID, tc.want)
+		}
+	}
+}

@@ -86,6 +86,10 @@ type Defaults struct {
 	ConfirmAbove int64
 	// Priority is used when a request names none. Default normal.
 	Priority jobs.Priority
+	// TeamID is recorded in campaigns whose request names no team_id (the
+	// server's PDCP_TEAM_ID): workers send the campaign's team, not
+	// their own. "" means no X-Team-Id.
+	TeamID string
 }
 
 // Server is the trigger API of "labelreset serve".

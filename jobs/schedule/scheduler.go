@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -69,6 +70,10 @@ type Defaults struct {
 	// interactive default of jobs.DefaultConfirmAbove does not apply to
 	// schedules: their max_assets is the deliberate threshold).
 	ConfirmAbove int64
+	// TeamID is recorded in campaigns of schedules with team_id "" (the
+	// process's PDCP_TEAM_ID, the team their pdcp_query lists): workers
+	// send the campaign's team, not their own.
+	TeamID string
 }
 
 // Fire results, the `result` label of labelreset_schedule_fires_total.
@@ -360,7 +365,7 @@ func (s *Scheduler) Fire(ctx context.Context, name string, at time.Time) (*jobs.
 // label.
 func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id string) (*jobs.Campaign, string, error) {
 	def := &jobs.Campaign{
-		ID: id, Name: id, Mode: sc.Mode, Labels: sc.Labels, TeamID: sc.TeamID,
+		ID: id, Name: id, Mode: sc.Mode, Labels: sc.Labels, TeamID: cmp.Or(sc.TeamID, s.defaults.TeamID),
 		Source: sc.desc, Priority: sc.prio, BatchSize: sc.BatchSize, Policy: s.defaults.Policy,
 		CreatedAt: s.now().UTC(), Owner: "schedule:" + sc.slug,
 	}

@@ -154,7 +154,7 @@ schedules:
       pdcp_query: {labels: [no-such-label]}
 `)
 	lister := &countingLister{c: c}
-	s, reg := h.scheduler(cfg, func(o *schedule.Options) { o.ListerFor = lister.forTeam })
+	s, reg := h.scheduler(cfg, func(o *schedule.Options) { o.ListerFor, o.Defaults.TeamID = lister.forTeam, "proc-team" })
 	ctx := context.Background()
 
 	t.Run("matches", func(t *testing.T) {
@@ -183,6 +183,10 @@ schedules:
 		}
 		if camp.State != jobs.StatePending || camp.Total != 101 {
 			t.Errorf("campaign state %s with %d assets, want pending with max_assets+1 = 101", camp.State, camp.Total)
+		}
+		// team_id "": the process's team, the one its query listed.
+		if camp.TeamID != "proc-team" {
+			t.Errorf("campaign team %q, want the process default proc-team", camp.TeamID)
 		}
 		if !strings.HasPrefix(camp.Reason, "schedule would touch more than max_assets (100)") {
 			t.Errorf("reason %q, want it to start with %q", camp.Reason, "schedule would touch more than max_assets (100)")
