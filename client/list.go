@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -16,8 +17,7 @@ import (
 // Page sizes of ListAssets.
 const (
 	DefaultPageSize = 100
-	// MaxPageSize caps the page size: paging stops at the first short page,
-	// so asking for more than the server delivers would end the listing early.
+	// MaxPageSize caps the page size.
 	MaxPageSize = 1000
 	// maxListBody bounds one listing page (1000 fat items fit easily).
 	maxListBody = 64 << 20
@@ -114,9 +114,21 @@ func (e *StatusError) Error() string {
 // Unwrap returns the underlying transport or decoding error, if any.
 func (e *StatusError) Unwrap() error { return e.Result.Err }
 
+// listRetries is how many times a page that failed retryably (5xx, 429,
+// a network error, a body that did not decode) is asked for again, after
+// listRetryDelay, doubling (a variable for tests).
+const listRetries = 5
+
+var listRetryDelay = time.Second
+
 // ListAssets enumerates assets matching f with GET
 // /v1/asset/enumerate/contents, pageSize items per request (default
-// DefaultPageSize, capped at MaxPageSize), until a short or empty page.
+// DefaultPageSize, capped at MaxPageSize), until an empty page. The spec
+// gives no total and does not promise full pages (a server may cap limit),
+// so a short page is not taken as the last one; a page equal to the one
+// before it (a server ignoring offset) ends the listing with an error
+// rather than looping. A page that fails retryably is retried up to 5
+// times with backoff (1 s doubling, or Retry-After, at most 1 minute).
 // Paging is by offset, so assets that stop matching the filter while the
 // listing runs (e.g. because their labels were removed) shift later pages:
 // callers that modify what they list should list first or restart at offset
@@ -129,14 +141,18 @@ func (c *Client) ListAssets(ctx context.Context, f AssetFilter, pageSize int) it
 	pageSize = min(pageSize, MaxPageSize)
 	base := f.Query()
 	return func(yield func(Asset, error) bool) {
+		var prev []Asset
 		for offset := 0; ; {
-			if err := ctx.Err(); err != nil {
+			page, err := c.listPageRetrying(ctx, base, offset, pageSize)
+			if err != nil {
 				yield(Asset{}, fmt.Errorf("list assets at offset %d: %w", offset, err))
 				return
 			}
-			page, err := c.listPage(ctx, base, offset, pageSize)
-			if err != nil {
-				yield(Asset{}, fmt.Errorf("list assets at offset %d: %w", offset, err))
+			if len(page) == 0 {
+				return
+			}
+			if samePage(page, prev) {
+				yield(Asset{}, fmt.Errorf("list assets at offset %d: the page repeats the one at offset %d: the server does not advance by offset", offset, offset-len(prev)))
 				return
 			}
 			for _, a := range page {
@@ -144,11 +160,49 @@ func (c *Client) ListAssets(ctx context.Context, f AssetFilter, pageSize int) it
 					return
 				}
 			}
-			if len(page) < pageSize {
-				return
-			}
 			offset += len(page)
+			prev = page
 		}
+	}
+}
+
+func samePage(a, b []Asset) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			return false
+		}
+	}
+	return true
+}
+
+// listPageRetrying is listPage with retries of retryable failures.
+func (c *Client) listPageRetrying(ctx context.Context, base url.Values, offset, limit int) ([]Asset, error) {
+	delay := listRetryDelay
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		page, err := c.listPage(ctx, base, offset, limit)
+		var se *StatusError
+		if err == nil || attempt == listRetries || !errors.As(err, &se) ||
+			(se.Result.Outcome != OutcomeRetryable && se.Result.Outcome != OutcomeThrottled) {
+			return page, err
+		}
+		wait := delay
+		if se.Result.RetryAfter > 0 {
+			wait = se.Result.RetryAfter
+		}
+		t := time.NewTimer(min(wait, time.Minute))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay *= 2
 	}
 }
 
@@ -180,10 +234,14 @@ func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit in
 	}
 	defer resp.Body.Close()
 	var page struct {
-		Data []Asset `json:"data"`
+		Data *[]Asset `json:"data"` // required by the spec: absent is an error, not the end
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: maxListBody}
-	if err := json.NewDecoder(lr).Decode(&page); err != nil {
+	err = json.NewDecoder(lr).Decode(&page)
+	if err == nil && page.Data == nil {
+		err = errors.New(`no "data" array`)
+	}
+	if err != nil {
 		// The request did succeed; the body did not. Retrying may help.
 		res.Outcome = OutcomeRetryable
 		res.Err = fmt.Errorf("decode asset page: %w", err)
@@ -191,5 +249,5 @@ func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit in
 		return nil, &StatusError{res}
 	}
 	drain(resp.Body)
-	return page.Data, nil
+	return *page.Data, nil
 }

@@ -3,9 +3,17 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/labelreset/labelreset/client/pdcpfake"
@@ -29,8 +37,9 @@ func TestListAssetsPaging(t *testing.T) {
 	if diff := cmp.Diff(srv.Fake().AssetIDs(), ids); diff != "" {
 		t.Errorf("listed IDs (-want +got):\n%s", diff)
 	}
-	if got := srv.Fake().Stats().ListCalls; got != 3 {
-		t.Errorf("got %d page requests for 252 assets at 100/page, want 3", got)
+	// Three pages and the empty one that ends the listing.
+	if got := srv.Fake().Stats().ListCalls; got != 4 {
+		t.Errorf("got %d page requests for 252 assets at 100/page, want 4", got)
 	}
 }
 
@@ -119,5 +128,109 @@ func TestAssetFilterQuery(t *testing.T) {
 	}
 	if got := (AssetFilter{}).Query(); len(got) != 0 {
 		t.Errorf("zero filter gives %v, want no parameters", got)
+	}
+}
+
+// pager serves n assets (IDs 1..n) by offset and limit, with the quirks a
+// real server may have; the spec promises neither full pages nor a total.
+type pager struct {
+	n        int
+	maxLimit int          // cap on limit (0 = none)
+	noOffset bool         // ignore offset (a broken server)
+	fail     map[int]int  // offset -> how many times to answer 503 first
+	status   int          // status of those failures (default 503)
+	noData   bool         // answer {"message":"ok"} without data
+	calls    atomic.Int64 // requests served
+	mu       sync.Mutex   // guards fail
+}
+
+func (p *pager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.calls.Add(1)
+	off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	lim, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	p.mu.Lock()
+	failNow := p.fail[off] > 0
+	if failNow {
+		p.fail[off]--
+	}
+	p.mu.Unlock()
+	if failNow {
+		w.Header().Set("Retry-After", "0")
+		status := p.status
+		if status == 0 {
+			status = http.StatusServiceUnavailable
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, `{"message":"try again"}`)
+		return
+	}
+	if p.noData {
+		fmt.Fprint(w, `{"message":"ok"}`)
+		return
+	}
+	if p.noOffset {
+		off = 0
+	}
+	if p.maxLimit > 0 {
+		lim = min(lim, p.maxLimit)
+	}
+	var items []string
+	for id := off + 1; id <= min(off+lim, p.n); id++ {
+		items = append(items, fmt.Sprintf(`{"id":%d,"name":"a%d"}`, id, id))
+	}
+	fmt.Fprintf(w, `{"message":"ok","data":[%s]}`, strings.Join(items, ","))
+}
+
+func listAll(t *testing.T, p *pager, pageSize int) ([]int64, error) {
+	t.Helper()
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL)
+	var ids []int64
+	for a, err := range c.ListAssets(context.Background(), AssetFilter{}, pageSize) {
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, a.ID)
+	}
+	return ids, nil
+}
+
+// TestListAssetsServerQuirks: a server that caps limit still yields every
+// asset (a short page is not the last); one that ignores offset ends with
+// an error instead of a loop; failed pages are retried; a page without
+// the required data array is an error, not the end.
+func TestListAssetsServerQuirks(t *testing.T) {
+	defer func(d time.Duration) { listRetryDelay = d }(listRetryDelay)
+	listRetryDelay = time.Millisecond
+	ids, err := listAll(t, &pager{n: 257, maxLimit: 50}, 100)
+	if err != nil || len(ids) != 257 || ids[256] != 257 {
+		t.Errorf("limit capped at 50: %d assets (last %v), %v; want all 257", len(ids), ids[len(ids)-1:], err)
+	}
+
+	p := &pager{n: 500, noOffset: true}
+	ids, err = listAll(t, p, 100)
+	if err == nil || !strings.Contains(err.Error(), "does not advance") || len(ids) != 100 || p.calls.Load() != 2 {
+		t.Errorf("offset ignored: %d assets, %d requests, %v; want 100, 2 and an error", len(ids), p.calls.Load(), err)
+	}
+
+	p = &pager{n: 250, fail: map[int]int{100: 2}}
+	ids, err = listAll(t, p, 100)
+	if err != nil || len(ids) != 250 || p.calls.Load() != 6 {
+		t.Errorf("503 twice on page 2: %d assets, %d requests, %v; want 250, 6, no error", len(ids), p.calls.Load(), err)
+	}
+	p = &pager{n: 250, fail: map[int]int{0: 1}, status: http.StatusTooManyRequests}
+	if ids, err = listAll(t, p, 100); err != nil || len(ids) != 250 {
+		t.Errorf("429 on page 1: %d assets, %v; want 250", len(ids), err)
+	}
+	p = &pager{n: 250, fail: map[int]int{0: 1}, status: http.StatusBadRequest}
+	if _, err = listAll(t, p, 100); err == nil || p.calls.Load() != 1 {
+		t.Errorf("400: %d requests, %v; want 1 and an error (not retried)", p.calls.Load(), err)
+	}
+
+	_, err = listAll(t, &pager{n: 10, noData: true}, 100)
+	var se *StatusError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), `no "data" array`) {
+		t.Errorf("page without data: %v, want an error", err)
 	}
 }

@@ -128,8 +128,10 @@ type QuerySource struct {
 	Domain         string   `yaml:"domain"`
 	// Time is a PDCP time range: last_day, last_week, last_month,
 	// last_3_months, last_6_months, last_12_months or all_time.
-	Time         string `yaml:"time"`
-	IsInternal   *bool  `yaml:"is_internal"`
+	Time       string `yaml:"time"`
+	IsInternal *bool  `yaml:"is_internal"`
+	// CustomFilter is PDCP's custom_filter, URL-encoded once: the spec
+	// wants it double-encoded and the request's query adds the second.
 	CustomFilter string `yaml:"custom_filter"`
 	// PageSize is the listing page size, 1..1000. Default 100.
 	PageSize int `yaml:"page_size"`
@@ -425,9 +427,20 @@ func (src *Source) compile(dir string) []*fieldError {
 			bad("source.pdcp_query", "empty query would select every asset of the team: set at least one filter (labels, not_seen_for_days, search, host, ...)")
 		}
 		for _, l := range q.Labels {
-			if strings.TrimSpace(l) == "" {
+			switch {
+			case strings.TrimSpace(l) == "":
 				bad("source.pdcp_query.labels", "blank label %q", l)
+			case strings.Contains(l, ","):
+				// PDCP's filter is one comma-separated string: "a,b"
+				// would select label a or label b, a wider query.
+				bad("source.pdcp_query.labels", "label %q contains a comma, which PDCP's labels filter cannot express (it would match %q)", l, strings.Split(l, ","))
 			}
+		}
+		if strings.ContainsAny(q.CustomFilter, "=& ") {
+			// PDCP wants custom_filter double-encoded; the query string
+			// adds one encoding, the value must bring the other.
+			bad("source.pdcp_query.custom_filter", "custom_filter %q is not URL-encoded: give it encoded once, e.g. %q (PDCP wants it double-encoded; the request adds the second)",
+				q.CustomFilter, url.QueryEscape(q.CustomFilter))
 		}
 		if q.NotSeenForDays < 0 {
 			bad("source.pdcp_query.not_seen_for_days", "not_seen_for_days %d: want >= 1 (0 = no filter)", q.NotSeenForDays)

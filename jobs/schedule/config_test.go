@@ -255,6 +255,20 @@ func TestParseConfigErrors(t *testing.T) {
         labels: [x]
         page_size: 5000
 `, 7, []string{"page_size 5000"}},
+		{"query label with a comma", `schedules:
+  - name: a
+    cron: "0 3 * * *"
+    source:
+      pdcp_query:
+        labels: ["a,b"]
+`, 6, []string{`label "a,b" contains a comma`}},
+		{"query custom filter not encoded", `schedules:
+  - name: a
+    cron: "0 3 * * *"
+    source:
+      pdcp_query:
+        custom_filter: "status_code=200&host=a.com"
+`, 6, []string{`"status_code%3D200%26host%3Da.com"`}},
 		{"query time range", `schedules:
   - name: a
     cron: "0 3 * * *"
