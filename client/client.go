@@ -283,6 +283,8 @@ func classify(status int, h http.Header, now time.Time) (Outcome, time.Duration)
 			return OutcomeThrottled, d
 		}
 		return OutcomeRetryable, 0
+	case status == http.StatusRequestTimeout: // the server gave up waiting for the request
+		return OutcomeRetryable, 0
 	case status == http.StatusNotImplemented:
 		return OutcomePermanent, 0
 	case status >= 500 && status <= 599:

@@ -47,6 +47,7 @@ func TestDeleteLabelsOutcomes(t *testing.T) {
 		{name: "502", script: []pdcpfake.Reply{{Status: 502}}, want: OutcomeRetryable, status: 502, code: "BAD_GATEWAY"},
 		{name: "501", script: []pdcpfake.Reply{{Status: 501}}, want: OutcomePermanent, status: 501, code: "NOT_IMPLEMENTED"},
 		{name: "418", script: []pdcpfake.Reply{{Status: 418}}, want: OutcomePermanent, status: 418, code: "I'M_A_TEAPOT"},
+		{name: "408 request timeout", script: []pdcpfake.Reply{{Status: 408}}, want: OutcomeRetryable, status: 408, code: "REQUEST_TIMEOUT"},
 		{name: "409 other 4xx", script: []pdcpfake.Reply{{Status: 409}}, want: OutcomePermanent, status: 409, code: "CONFLICT"},
 		{name: "302 same host", script: []pdcpfake.Reply{{Status: 302, Body: " ", Header: map[string]string{"Location": "/elsewhere"}}}, want: OutcomePermanent, status: 302},
 		{name: "connection reset", script: []pdcpfake.Reply{{Reset: true}}, want: OutcomeRetryable, wantErr: true},

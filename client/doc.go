@@ -10,9 +10,12 @@
 //	400                                   OutcomeInvalid
 //	401, 403                              OutcomeUnauthorized
 //	429; 503 with a valid Retry-After     OutcomeThrottled
-//	other 5xx except 501                  OutcomeRetryable
+//	408; other 5xx except 501             OutcomeRetryable
 //	timeouts, resets, EOF, truncated 5xx  OutcomeRetryable (Status may be 0)
 //	other 4xx, 501, every 3xx             OutcomePermanent
+//
+// The status decides: a 2xx, 400 or 404 whose body is cut short is still
+// OutcomeReset, OutcomeInvalid or OutcomeNotFound.
 //
 // Redirects are never followed, so the API key is only ever sent to the
 // configured server. Plain http:// is refused unless the server is a

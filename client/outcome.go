@@ -22,7 +22,7 @@ const (
 	OutcomeInvalid              // 400 (e.g. INVALID_ID); never retried
 	OutcomeUnauthorized         // 401/403: key or team wrong; every further call fails the same way
 	OutcomeThrottled            // 429, or 503 with Retry-After: slow down
-	OutcomeRetryable            // other 5xx (not 501), timeouts, resets, truncated/unparsable 5xx bodies
+	OutcomeRetryable            // 408, other 5xx (not 501), timeouts, resets, truncated/unparsable 5xx bodies
 	OutcomePermanent            // any other 4xx, 501, redirects elsewhere
 )
 
