@@ -133,7 +133,8 @@ var listRetryDelay = time.Second
 // listing runs (e.g. because their labels were removed) shift later pages:
 // callers that modify what they list should list first or restart at offset
 // 0. A failed page yields one error wrapping *StatusError and ends the
-// sequence; so does cancellation of ctx (wrapping ctx.Err()).
+// sequence; so do cancellation of ctx (wrapping ctx.Err()) and a repeated
+// page (a plain error).
 func (c *Client) ListAssets(ctx context.Context, f AssetFilter, pageSize int) iter.Seq2[Asset, error] {
 	if pageSize <= 0 {
 		pageSize = DefaultPageSize
@@ -233,13 +234,20 @@ func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit in
 		return nil, &StatusError{res}
 	}
 	defer resp.Body.Close()
+	// data is required by the spec: absent is an error, not the end of
+	// the listing; null (how many servers render an empty list) is an
+	// empty page.
 	var page struct {
-		Data *[]Asset `json:"data"` // required by the spec: absent is an error, not the end
+		Data json.RawMessage `json:"data"`
 	}
+	var items []Asset
 	lr := &io.LimitedReader{R: resp.Body, N: maxListBody}
 	err = json.NewDecoder(lr).Decode(&page)
 	if err == nil && page.Data == nil {
 		err = errors.New(`no "data" array`)
+	}
+	if err == nil {
+		err = json.Unmarshal(page.Data, &items)
 	}
 	if err != nil {
 		// The request did succeed; the body did not. Retrying may help.
@@ -249,5 +257,5 @@ func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit in
 		return nil, &StatusError{res}
 	}
 	drain(resp.Body)
-	return *page.Data, nil
+	return items, nil
 }

@@ -198,6 +198,11 @@ type Campaign struct {
 	// Owner is an opaque identity of the creator (e.g. a hash of the
 	// trigger API token), never a secret itself.
 	Owner string `json:"-"`
+	// TeamRecorded is true for campaigns whose creator resolved and
+	// recorded the team (every campaign stored by this version): workers
+	// send TeamID as it is, no X-Team-Id when empty. Campaigns stored by
+	// older versions, which left the team to the workers, have it false.
+	TeamRecorded bool `json:"-"`
 
 	State       State            `json:"state"`
 	Reason      string           `json:"reason,omitempty"`
@@ -325,7 +330,7 @@ func (c *Campaign) metaFields() []any {
 	return []any{
 		"id", c.ID, "name", c.Name, "mode", string(c.Mode), "labels", string(labels),
 		"team", c.TeamID, "source", c.Source, "priority", string(c.Priority),
-		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner,
+		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner, "team_recorded", 1,
 		"max_attempts", c.Policy.MaxAttempts, "max_throttled", c.Policy.MaxThrottled,
 		"backoff_base_ms", c.Policy.BackoffBase.Milliseconds(),
 		"backoff_cap_ms", c.Policy.BackoffCap.Milliseconds(),
@@ -344,7 +349,7 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 	c := &Campaign{
 		ID: m["id"], Name: m["name"], Mode: Mode(m["mode"]), TeamID: m["team"],
 		Source: m["source"], Priority: Priority(m["priority"]), BatchSize: int(i("batch_size")),
-		CreatedAt: time.UnixMilli(i("created")).UTC(), Owner: m["owner"],
+		CreatedAt: time.UnixMilli(i("created")).UTC(), Owner: m["owner"], TeamRecorded: m["team_recorded"] == "1",
 		State: State(m["state"]), Reason: m["reason"], Total: i("total"),
 		Batches: int(i("batches")), Segments: int(i("segments")), Gen: int(i("gen")),
 		Fingerprint: m["fp"], Attempts: i("attempts"),

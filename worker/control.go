@@ -46,8 +46,11 @@ type control struct {
 	api      func(team string) Caller
 	interval time.Duration
 	log      *slog.Logger
+	// legacyTeam is the team of campaigns stored without a recorded one
+	// (Config.LegacyTeamID).
+	legacyTeam string
 	// gone is told of a campaign whose meta hash no longer exists.
-	gone func(id string)
+	gone func(ci *campaignInfo)
 
 	mu sync.Mutex
 	m  map[string]*campaignInfo
@@ -66,7 +69,11 @@ func (c *control) get(ctx context.Context, id string) (*campaignInfo, error) {
 	if def.Policy.MaxAttempts == 0 {
 		def.Policy = jobs.DefaultPolicy()
 	}
-	nci := &campaignInfo{def: def, caller: c.api(def.TeamID)}
+	team := def.TeamID
+	if team == "" && !def.TeamRecorded {
+		team = c.legacyTeam // stored by a version that left the team to the workers
+	}
+	nci := &campaignInfo{def: def, caller: c.api(team)}
 	nci.state.Store(def.State)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,15 +142,31 @@ func (c *control) refresh(ctx context.Context) {
 	for i, cmd := range cmds {
 		st, err := cmd.Result()
 		if errors.Is(err, redis.Nil) {
-			if !infos[i].State().Final() { // a finished one is the janitor's
-				c.gone(ids[i])
-			}
+			c.gone(infos[i])
 			continue
 		}
 		if err != nil {
 			continue // keep the last known state; Redis errors are retried next tick
 		}
 		infos[i].state.Store(jobs.State(st))
+	}
+}
+
+// lookup returns the cached campaignInfo of id, or nil.
+func (c *control) lookup(id string) *campaignInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+// forget drops ci from the cache (batches in hand keep their pointer): the
+// next batch of its ID loads the campaign afresh, e.g. one re-created
+// after its data was lost.
+func (c *control) forget(ci *campaignInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[ci.def.ID] == ci {
+		delete(c.m, ci.def.ID)
 	}
 }
 
@@ -167,8 +190,8 @@ func (c *control) fresh(ctx context.Context, ci *campaignInfo) jobs.State {
 	switch {
 	case err == nil:
 		ci.state.Store(jobs.State(st))
-	case errors.Is(err, redis.Nil) && !ci.State().Final():
-		c.gone(ci.def.ID)
+	case errors.Is(err, redis.Nil):
+		c.gone(ci)
 	}
 	return ci.State()
 }

@@ -350,8 +350,10 @@ func TestCampaignDataGone(t *testing.T) {
 	h.startWorker(conc, func(c *worker.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	h.submit(&jobs.Campaign{ID: "gone"}, ids(1, n), jobs.SubmitOptions{})
 	f := h.fake.Fake()
-	for f.Stats().LabelCalls < n/10 {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); f.Stats().LabelCalls < n/10; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls after 30s, want %d", f.Stats().LabelCalls, n/10)
+		}
 	}
 	ctx := context.Background()
 	keys, err := h.redis.Client.Keys(ctx, h.redis.Namespace+":{gone}:*").Result()
@@ -385,8 +387,10 @@ func TestLongPauseIsLogged(t *testing.T) {
 	h.startWorker(conc, func(c *worker.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	h.submit(&jobs.Campaign{ID: "longpause"}, ids(1, n), jobs.SubmitOptions{})
 	f := h.fake.Fake()
-	for f.Stats().Throttled < conc {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); f.Stats().Throttled < conc; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d throttled calls after 30s, want %d", f.Stats().Throttled, conc)
+		}
 	}
 	time.Sleep(500 * time.Millisecond)
 	out := logs.String()
@@ -396,5 +400,28 @@ func TestLongPauseIsLogged(t *testing.T) {
 	// client caps Retry-After at an hour.
 	if !strings.Contains(out, "pause=1h0m0s") || !strings.Contains(out, "campaign=longpause") {
 		t.Errorf("pause warning without campaign or capped length:\n%s", out)
+	}
+}
+
+// TestLegacyCampaignTeam: a campaign stored by a version that did not
+// record its team (and has none) is called with the worker's own team, as
+// that version did; one stored by this version with no team is called
+// with no X-Team-Id.
+func TestLegacyCampaignTeam(t *testing.T) {
+	h := newHarness(t, pdcpfake.Options{Assets: 20})
+	h.submit(&jobs.Campaign{ID: "legacy"}, ids(1, 5), jobs.SubmitOptions{})
+	h.submit(&jobs.Campaign{ID: "recorded"}, ids(11, 5), jobs.SubmitOptions{})
+	meta := h.redis.Namespace + ":{legacy}:meta"
+	if n, err := h.redis.Client.HDel(context.Background(), meta, "team_recorded").Result(); err != nil || n != 1 {
+		t.Fatalf("HDEL %s team_recorded: %d, %v; want the field to exist", meta, n, err)
+	}
+	h.startWorker(4, func(c *worker.Config) { c.LegacyTeamID = "legacy-team" })
+	h.waitState("legacy", 10*time.Second, jobs.StateDone)
+	h.waitState("recorded", 10*time.Second, jobs.StateDone)
+	f := h.fake.Fake()
+	for id, want := range map[int64]string{1: "legacy-team", 5: "legacy-team", 11: "", 15: ""} {
+		if calls := f.Calls(id); len(calls) != 1 || calls[0].Team != want {
+			t.Errorf("asset %d: calls %+v, want one with X-Team-Id %q", id, calls, want)
+		}
 	}
 }

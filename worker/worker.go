@@ -25,9 +25,14 @@ type Config struct {
 	Redis *redis.UniversalOptions
 	// Namespace of keys and queues. Default jobs.DefaultNamespace.
 	Namespace string
-	// API returns the PDCP caller for a team ID ("" = the configured
-	// default team). Required.
+	// API returns the PDCP caller for a campaign's team ID ("" = no
+	// X-Team-Id). Required.
 	API func(teamID string) Caller
+	// LegacyTeamID is the team for campaigns stored by versions that did
+	// not record one (jobs.Campaign.TeamRecorded false) and have none:
+	// those versions sent the worker's own team, and their campaigns keep
+	// getting it.
+	LegacyTeamID string
 	// Limiter is the shared requests/s budget; nil means unlimited.
 	Limiter Limiter
 	// Concurrency caps PDCP calls in flight in this process (plus their
@@ -148,7 +153,6 @@ type Worker struct {
 	stopping   atomic.Bool
 	// loggedPause is the end (Unix ns) of the last long pause logged.
 	loggedPause atomic.Int64
-	goneLogged  sync.Map // campaign IDs reported gone
 	ready       atomic.Bool
 	closeOnce   sync.Once
 }
@@ -195,16 +199,21 @@ func New(cfg Config) (*Worker, error) {
 	w.metrics = NewMetrics(cfg.Registerer)
 	cfg.Registerer.MustRegister(newQueueCollector(w.qrdb, cfg.Namespace, w.store))
 	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
-		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}, gone: w.campaignGone}
+		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}, gone: w.campaignGone,
+		legacyTeam: cfg.LegacyTeamID}
 	w.writer = newWriter(w.ledger, w.rdb, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange)
-	w.writer.onGone = w.campaignGone
+	w.writer.onGone = w.campaignGoneID
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	w.callShards = make([]context.Context, min(cfg.Concurrency, maxCallShards))
-	cancels := make([]context.CancelFunc, len(w.callShards)+1)
+	// The parent is cancelled first: a call that sees its shard
+	// cancelled must also see callCtx cancelled (runAsset checks it to
+	// hand the asset back instead of counting a failure).
+	cancels := []context.CancelFunc{w.callCancel}
 	for i := range w.callShards {
-		w.callShards[i], cancels[i] = context.WithCancel(w.callCtx)
+		var c context.CancelFunc
+		w.callShards[i], c = context.WithCancel(w.callCtx)
+		cancels = append(cancels, c)
 	}
-	cancels[len(w.callShards)] = w.callCancel
 	w.callCancel = func() {
 		for _, c := range cancels {
 			c()
@@ -224,18 +233,30 @@ func (w *Worker) Store() *jobs.Store { return w.store }
 const stateGone jobs.State = "gone"
 
 // campaignGone stops the calls of a campaign whose data is gone and says so
-// once per process.
-func (w *Worker) campaignGone(id string) {
-	w.control.setLocal(id, stateGone)
-	if _, logged := w.goneLogged.LoadOrStore(id, true); !logged {
-		w.log.Warn("campaign data is gone from Redis (deleted, or lost with a Redis restart): its batches in this worker stop calling PDCP",
-			"campaign", id)
+// once per campaignInfo. A finished campaign deleted by the janitor is
+// not news. The cache forgets ci, so a campaign re-created under the same
+// ID is loaded afresh.
+func (w *Worker) campaignGone(ci *campaignInfo) {
+	st := ci.State()
+	if st.Final() || st == stateGone || !ci.state.CompareAndSwap(st, stateGone) {
+		return
+	}
+	w.control.forget(ci)
+	w.log.Warn("campaign data is gone from Redis (deleted, or lost with a Redis restart): its batches in this worker stop calling PDCP",
+		"campaign", ci.def.ID)
+}
+
+// campaignGoneID is campaignGone for the writer, which knows only the ID.
+func (w *Worker) campaignGoneID(id string) {
+	if ci := w.control.lookup(id); ci != nil {
+		w.campaignGone(ci)
 	}
 }
 
 func (w *Worker) onChange(campaign string, ch jobs.Change) {
 	switch ch {
 	case jobs.ChangeFinished:
+		w.control.setLocal(campaign, jobs.StateDone) // its data may go now without alarm
 		w.log.Info("campaign finished", "campaign", campaign)
 	case jobs.ChangeStopped:
 		w.control.setLocal(campaign, jobs.StateStopped)

@@ -94,6 +94,7 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 		// A campaign's calls carry the team it recorded when it was
 		// created (none: no X-Team-Id), never this process's own.
 		API:             func(team string) worker.Caller { return c.WithTeam(team) },
+		LegacyTeamID:    ccfg.TeamID,
 		ShutdownTimeout: wf.shutdownTimeout, Registerer: reg, Logger: a.log,
 	})
 	if err != nil {

@@ -41,6 +41,7 @@ const (
 type createParams struct {
 	name, campaignID, teamID, priority, mode string
 	labels                                   []string
+	labelsNull                               bool // JSON "labels": null
 	hasLabels                                bool
 	dryRun, strict, append                   bool
 	seen                                     map[string]string // parameter -> where it was given
@@ -369,6 +370,9 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 			mode = jobs.ModeRemove
 		}
 	case jobs.ModeDelete:
+		if p.labelsNull {
+			p.hasLabels = false
+		}
 		if p.hasLabels {
 			return nil, bad("labels are only used in mode remove: leave labels out to delete all labels, or set mode=remove")
 		}
@@ -610,7 +614,9 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 			if err := dec.Decode(&v); err != nil {
 				return s.jsonError(err, key)
 			}
-			p.hasLabels = true // present, even null: remove mode, never "all labels"
+			// Present, even null: remove mode, never "all labels"
+			// (unless mode is delete, which null does not contradict).
+			p.hasLabels, p.labelsNull = true, v == nil
 			if v != nil {
 				for _, l := range *v {
 					if l = strings.TrimSpace(l); l != "" {

@@ -275,6 +275,7 @@ func TestJSONBody(t *testing.T) {
 		{"all bad", `{"asset_ids":["a",true,-1]}`, 422, "no_valid_ids", `asset_ids:1: "a"`},
 		{"labels in delete mode", `{"asset_ids":[1],"labels":["a"],"mode":"delete"}`, 400, "invalid_parameter", "only used in mode remove"},
 		{"labels null", `{"asset_ids":[1],"labels":null}`, 400, "invalid_parameter", "labels is empty"}, // not "all labels"
+		{"labels null in mode remove", `{"asset_ids":[1],"labels":null,"mode":"remove"}`, 400, "invalid_parameter", "labels is empty"},
 		{"bad priority", `{"asset_ids":[1],"priority":"urgent"}`, 400, "invalid_parameter", `priority "urgent"`},
 		{"bad campaign id", `{"asset_ids":[1],"campaign_id":"a b"}`, 400, "invalid_campaign_id", "campaign ID"},
 		{"field twice", `{"asset_ids":[1],"name":"a","name":"b"}`, 400, "invalid_parameter", `"name" given twice`},
@@ -524,6 +525,7 @@ func TestDefaultTeam(t *testing.T) {
 	for _, tc := range []struct{ id, body, want string }{
 		{"d1", `{"campaign_id":"d1","asset_ids":[1]}`, "server-team"},
 		{"d2", `{"campaign_id":"d2","asset_ids":[1],"team_id":"own-team"}`, "own-team"},
+		{"d3", `{"campaign_id":"d3","asset_ids":[1],"mode":"delete","labels":null}`, "server-team"}, // null does not contradict delete
 	} {
 		r := e.do(req{method: "POST", path: "/v1/campaigns", ctype: "application/json", body: strings.NewReader(tc.body)})
 		if r.status != http.StatusCreated {

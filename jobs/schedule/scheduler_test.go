@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -416,4 +417,41 @@ func TestNewRefuses(t *testing.T) {
 			t.Errorf("New: %v, want the bad cron named", err)
 		}
 	})
+}
+
+// shuffledLister never advances: every page is assets 1..100 in another
+// order (a server that ignores offset and sorts at random).
+type shuffledLister struct{ rows int }
+
+func (l *shuffledLister) ListAssets(context.Context, client.AssetFilter, int) iter.Seq2[client.Asset, error] {
+	return func(yield func(client.Asset, error) bool) {
+		for i := 0; ; i++ {
+			l.rows++
+			if !yield(client.Asset{ID: int64((i*37)%100 + 1)}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// TestListingMustAdvance: a listing that keeps repeating assets fails the
+// firing instead of running forever.
+func TestListingMustAdvance(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.config(`
+schedules:
+  - name: loop
+    cron: "0 3 * * *"
+    source:
+      pdcp_query: {labels: [x], page_size: 100}
+`)
+	l := &shuffledLister{}
+	s, _ := h.scheduler(cfg, func(o *schedule.Options) { o.Lister = l })
+	_, err := s.Fire(context.Background(), "loop", fireTime)
+	if err == nil || !strings.Contains(err.Error(), "not advancing") {
+		t.Fatalf("Fire: %v, want a 'not advancing' error", err)
+	}
+	if l.rows > 1200 {
+		t.Errorf("%d rows listed before giving up, want about 100 + 1000", l.rows)
+	}
 }

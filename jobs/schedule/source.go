@@ -71,7 +71,8 @@ func (s *Scheduler) read(ctx context.Context, sc *Schedule, def *jobs.Campaign) 
 		}
 		next, stop := iter.Pull2(lister.ListAssets(ctx, src.PDCPQuery.Filter(), src.PDCPQuery.PageSize))
 		defer stop()
-		capped = &capInput{in: &assetInput{next: next}, limit: sc.MaxAssets, seen: jobs.NewIDSet(), stopAtLimit: true}
+		capped = &capInput{in: &assetInput{next: next}, limit: sc.MaxAssets, seen: jobs.NewIDSet(), stopAtLimit: true,
+			maxRepeats: 10 * max(src.PDCPQuery.PageSize, client.DefaultPageSize)}
 		in = capped
 	default:
 		return nil, errors.New("schedule has no source")
@@ -100,6 +101,10 @@ type capInput struct {
 	seen        *jobs.IDSet
 	n           int64
 	truncated   bool
+	// maxRepeats > 0 fails the input after that many rows in a row bring
+	// no new ID: a listing whose server does not advance (ignores offset,
+	// reshuffles each page) would otherwise never end.
+	maxRepeats, repeats int
 }
 
 func (c *capInput) Next() (idfile.Row, error) {
@@ -107,9 +112,16 @@ func (c *capInput) Next() (idfile.Row, error) {
 		return idfile.Row{}, io.EOF
 	}
 	row, err := c.in.Next()
-	if err != nil || !c.seen.Add(row.ID) {
+	if err != nil {
 		return row, err
 	}
+	if !c.seen.Add(row.ID) {
+		if c.repeats++; c.maxRepeats > 0 && c.repeats > c.maxRepeats {
+			return idfile.Row{}, fmt.Errorf("the listing is not advancing: %d assets in a row were listed before (does the server page by offset?)", c.repeats)
+		}
+		return row, nil
+	}
+	c.repeats = 0
 	if c.n++; c.n > c.limit {
 		if !c.stopAtLimit {
 			return idfile.Row{}, fmt.Errorf("%w: more than %d", ErrTooManyAssets, c.limit)

@@ -18,7 +18,8 @@
 // theoretical arrival time TAT. k requests fit at time now when max(TAT, now)
 // + k*T - now <= tau; granting them moves TAT by k*T. One number, no refill
 // timer, and any interval of length d holds at most Burst + rate*(d - 30ms)
-// grants, whoever takes them. A single Lua script (one EVALSHA per round
+// grants (at least 1 + rate*d when the burst is smaller than 30 ms of
+// grants), whoever takes them. A single Lua script (one EVALSHA per round
 // trip; EVAL after NOSCRIPT)
 // checks the shared pause, computes the AIMD rate, applies the account GCRA
 // and, for a team, the team GCRA, grants up to N tokens at once and answers
