@@ -270,16 +270,21 @@ func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 // definition: the caller's input, not a failure).
 var ErrInvalidCampaign = errors.New("invalid campaign")
 
-// ValidTeamID reports whether id is a team ID a campaign may carry: at
-// most 256 bytes that the client can send as X-Team-Id.
-func ValidTeamID(id string) bool { return len(id) <= 256 && client.ValidTeamID(id) }
+// CheckTeamID says why id cannot be a campaign's team ID, or returns nil:
+// at most 256 bytes that the client can send as X-Team-Id.
+func CheckTeamID(id string) error {
+	if len(id) > 256 || !client.ValidTeamID(id) {
+		return fmt.Errorf("team ID %q: want at most 256 characters without spaces or control characters", id)
+	}
+	return nil
+}
 
 func (c *Campaign) validate() error {
 	if err := ValidateCampaignID(c.ID); err != nil {
 		return err
 	}
-	if !ValidTeamID(c.TeamID) {
-		return fmt.Errorf("team ID %q: want at most 256 characters without spaces or control characters", c.TeamID)
+	if err := CheckTeamID(c.TeamID); err != nil {
+		return err
 	}
 	switch c.Mode {
 	case ModeDelete:

@@ -201,8 +201,7 @@ func New(cfg Config) (*Worker, error) {
 	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
 		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}, gone: w.campaignGone,
 		legacyTeam: cfg.LegacyTeamID}
-	w.writer = newWriter(w.ledger, w.rdb, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange)
-	w.writer.onGone = w.campaignGoneID
+	w.writer = newWriter(w.ledger, w.rdb, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange, w.campaignGoneID)
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	w.callShards = make([]context.Context, min(cfg.Concurrency, maxCallShards))
 	// The parent is cancelled first: a call that sees its shard

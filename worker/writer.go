@@ -53,16 +53,17 @@ type writer struct {
 	log      *slog.Logger
 	onChange func(campaign string, ch jobs.Change)
 	// onGone is told of a campaign whose data is gone (its outcomes are
-	// dropped); nil logs a warning per write instead.
+	// dropped).
 	onGone  func(campaign string)
 	metrics *Metrics
 }
 
-func newWriter(l *jobs.Ledger, rdb redis.UniversalClient, capacity int, log *slog.Logger, m *Metrics, onChange func(string, jobs.Change)) *writer {
+func newWriter(l *jobs.Ledger, rdb redis.UniversalClient, capacity int, log *slog.Logger, m *Metrics,
+	onChange func(string, jobs.Change), onGone func(string)) *writer {
 	const maxBatch = 1024
 	return &writer{
 		ledger: l, rdb: rdb, in: make(chan record, capacity), full: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{}),
-		giveUp: make(chan struct{}), maxBatch: maxBatch, log: log, onChange: onChange, metrics: m,
+		giveUp: make(chan struct{}), maxBatch: maxBatch, log: log, onChange: onChange, onGone: onGone, metrics: m,
 		// Flush before the pending tokens run out (callers would block),
 		// and never hold an outcome more than a few milliseconds.
 		linger: 5 * time.Millisecond, flushAt: min(max(capacity*3/4, 1), maxBatch),
@@ -215,11 +216,7 @@ func (w *writer) flush(buf []record) {
 				break
 			}
 			if isGone(err) {
-				if w.onGone != nil {
-					w.onGone(g.campaign)
-				} else {
-					w.log.Warn("dropping outcomes of a campaign whose data is gone", "campaign", g.campaign)
-				}
+				w.onGone(g.campaign)
 				break
 			}
 			w.metrics.redisUp.Set(0)

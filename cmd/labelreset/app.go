@@ -256,6 +256,20 @@ func (f *apiFlags) resolve(getenv func(string) string, conc int) (client.Config,
 	}, getenv, f.credentials)
 }
 
+// defaultTeam is the team a producer records in campaigns that name none:
+// flag, PDCP_TEAM_ID, then the credentials file, as for the PDCP client.
+// Workers send the recorded team, never their own.
+func (a *app) defaultTeam(flag, credentials string) (string, error) {
+	team, err := client.ResolveTeamID(flag, a.getenv, credentials)
+	if err == nil {
+		err = jobs.CheckTeamID(team)
+	}
+	if err != nil {
+		return "", usageError{err}
+	}
+	return team, nil
+}
+
 func envOr(getenv func(string) string, k, def string) string {
 	if v := getenv(k); v != "" {
 		return v

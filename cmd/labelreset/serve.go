@@ -58,19 +58,6 @@ func (h *redisHealth) run(ctx context.Context) {
 	}
 }
 
-// defaultTeam is the team recorded in campaigns that name none: flag,
-// PDCP_TEAM_ID, then the credentials file, as for the PDCP client.
-func (a *app) defaultTeam(flag, credentials string) (string, error) {
-	team, err := client.ResolveTeamID(flag, a.getenv, credentials)
-	if err != nil {
-		return "", usageError{err}
-	}
-	if !jobs.ValidTeamID(team) {
-		return "", usagef("team ID %q: want at most 256 characters without spaces or control characters", team)
-	}
-	return team, nil
-}
-
 func (a *app) cmdServe(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("serve")
 	rf := a.addRedisFlags(fs)

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/idfile"
 )
@@ -100,14 +99,9 @@ func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan,
 	if err != nil {
 		return nil, nil, err
 	}
-	// The campaign records its team (flag > env > credentials file):
-	// workers send that one, never their own, so the plan shows the team
-	// the calls will carry.
-	if def.TeamID, err = client.ResolveTeamID(af.team, a.getenv, af.credentials); err != nil {
-		return nil, nil, usageError{err}
-	}
-	if !jobs.ValidTeamID(def.TeamID) {
-		return nil, nil, usagef("team ID %q: want at most 256 characters without spaces or control characters", def.TeamID)
+	// The plan shows the team the calls will carry.
+	if def.TeamID, err = a.defaultTeam(af.team, af.credentials); err != nil {
+		return nil, nil, err
 	}
 	plan, err := a.readPlan(cf, def)
 	if err != nil {

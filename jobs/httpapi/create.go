@@ -393,8 +393,8 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 			return nil, bad("%v", err)
 		}
 	}
-	if !jobs.ValidTeamID(p.teamID) {
-		return nil, bad("team_id: want at most 256 characters without spaces or control characters")
+	if err := jobs.CheckTeamID(p.teamID); err != nil {
+		return nil, bad("team_id: %v", err)
 	}
 	if strings.ContainsFunc(p.name, isControl) {
 		return nil, bad("name: control characters are not allowed")
