@@ -49,8 +49,11 @@ end
 // the bound with room to spare.
 const jitterReserve = 30 * time.Millisecond
 
-// luaReserve defines the reserve in µs for the scripts.
-var luaReserve = "local reserve = " + strconv.FormatInt(jitterReserve.Microseconds(), 10) + "\n"
+// luaReserve defines tolerance(burst, rate) for the scripts: a GCRA's
+// tau in µs for burst at the configured rate, less jitterReserve. (The
+// scripts raise it to at least one emission interval.)
+var luaReserve = "local function tolerance(burst, rate) return burst * 1000000 / rate - " +
+	strconv.FormatInt(jitterReserve.Microseconds(), 10) + " end\n"
 
 // takeScript grants up to want tokens at once.
 //
@@ -97,13 +100,13 @@ local function after(tat, T, tau, n)
 end
 
 local tau = 0
-if rate > 0 then tau = burst * 1000000 / rate - reserve end
+if rate > 0 then tau = tolerance(burst, rate) end
 local k, tat, T, tau = fit(KEYS[1], eff, tau)
 local granted = math.min(want, k)
 local tk, ttat, tT, ttau = want, 0, nil, 0
 if KEYS[4] then
   local tr = tonumber(ARGV[7])
-  tk, ttat, tT, ttau = fit(KEYS[4], tr, tonumber(ARGV[8]) * 1000000 / tr - reserve)
+  tk, ttat, tT, ttau = fit(KEYS[4], tr, tolerance(tonumber(ARGV[8]), tr))
   granted = math.min(granted, tk)
 end
 if granted > 0 then
@@ -144,7 +147,7 @@ if ext > 0 and now + ext > cur then
       eff = aimd_rate(KEYS[3], rate, tonumber(ARGV[5]), tonumber(ARGV[6]))
     end
     local T = 1000000 / eff
-    local tau = tonumber(ARGV[3]) * 1000000 / rate - reserve
+    local tau = tolerance(tonumber(ARGV[3]), rate)
     if tau < T then tau = T end
     -- one token fits at cur: max(TAT, cur) + T - cur <= tau
     local want = cur + tau - T
