@@ -1,6 +1,6 @@
 // Package pdcpfake is an in-process fake of the PDCP asset-label API for
 // tests, benchmarks and demos. It serves the three paths of
-// shared/pdcp/openapi-asset-labels.yaml with the documented bodies, keeps
+// the official PDCP OpenAPI excerpt (a copy in client/testdata) with the documented bodies, keeps
 // real label state, and injects failures (400/5xx/429, resets, truncated
 // bodies, latency, 401 after N calls) deterministically from a seed, so a
 // test can compute its expectations with [Fake.Kind].
