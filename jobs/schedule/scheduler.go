@@ -386,7 +386,7 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	if d := s.defaults.ConfirmAbove; d > 0 && d < confirm {
 		confirm = d
 	}
-	res, err := s.store.Submit(ctx, def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm})
+	res, err := s.store.Submit(ctx, def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm, RequireApproval: sc.SelectAll})
 	switch {
 	case errors.Is(err, jobs.ErrInputMismatch):
 		// The campaign of this fire time exists (claim expired or removed)
@@ -401,6 +401,11 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	if c.State == jobs.StatePending {
 		reason := fmt.Sprintf("schedule would touch more than max_assets (%d): the source has %d assets; approve to run it", sc.MaxAssets, rd.plan.Valid)
 		switch {
+		case sc.SelectAll && rd.truncated:
+			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team; listing stopped after %d assets (max_assets %d); "+
+				"approve to reset these, later firings pick up the rest", rd.plan.Valid, sc.MaxAssets)
+		case sc.SelectAll:
+			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team (%d assets); approve to run it", rd.plan.Valid)
 		case rd.truncated:
 			reason = fmt.Sprintf("schedule would touch more than max_assets (%d): listing stopped after %d assets; "+
 				"approve to reset these, later firings pick up the rest", sc.MaxAssets, rd.plan.Valid)
