@@ -126,8 +126,8 @@ type URLSource struct {
 // Its keys are the query parameters of GET /v1/asset/enumerate/contents
 // (offset and limit excepted, which the listing owns); an unknown key is
 // an error, so a typo cannot drop a filter. Values are trimmed, and the
-// comma-separated ones (labels aside, every string filter but search and
-// custom_filter) lose their blank items.
+// comma-separated string filters (host, domain, ip, port, ...) also lose
+// their blank items.
 //
 // The query must narrow the assets by an attribute (client.Narrowing):
 // booleans, sorting and blank values alone would select every asset of
