@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,5 +174,37 @@ func TestRedriveNothingLeavesCampaignAlone(t *testing.T) {
 	}
 	if _, err := store.Redrive(ctx, "clean", []string{"bogus"}); !errors.Is(err, jobs.ErrUnknownOutcome) {
 		t.Errorf("redrive of outcome bogus: %v, want ErrUnknownOutcome", err)
+	}
+}
+
+// TestRequireApprovalAlwaysPending: RequireApproval creates the campaign
+// pending whatever ConfirmAbove and Approved say (a select_all schedule),
+// and an append to it under RequireApproval waits again.
+func TestRequireApprovalAlwaysPending(t *testing.T) {
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	for _, opts := range []jobs.SubmitOptions{
+		{RequireApproval: true},
+		{RequireApproval: true, ConfirmAbove: -1},
+		{RequireApproval: true, ConfirmAbove: 1000, Approved: true},
+	} {
+		id := fmt.Sprintf("req-%d-%t", opts.ConfirmAbove, opts.Approved)
+		res, err := submitIDs(t, store, newDef(id), 1, 3, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Campaign.State != jobs.StatePending || res.Enqueued != 0 {
+			t.Errorf("%+v: state %s, %d tasks enqueued; want pending, none", opts, res.Campaign.State, res.Enqueued)
+		}
+	}
+	if _, err := store.Approve(context.Background(), "req-0-false"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := submitIDs(t, store, newDef("req-0-false"), 1, 4, jobs.SubmitOptions{RequireApproval: true, Append: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Campaign.State != jobs.StatePending {
+		t.Errorf("append under RequireApproval: state %s, want pending", res.Campaign.State)
 	}
 }

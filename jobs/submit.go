@@ -132,6 +132,10 @@ type SubmitOptions struct {
 	ConfirmAbove int64
 	// Approved skips the confirmation (--yes).
 	Approved bool
+	// RequireApproval creates the campaign pending whatever ConfirmAbove
+	// and Approved say: a schedule whose query selects every asset
+	// (select_all) must never start without an operator.
+	RequireApproval bool
 }
 
 // DefaultConfirmAbove is the asset count above which a campaign waits for
@@ -187,7 +191,7 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 		confirm = DefaultConfirmAbove
 	}
 	def.State = StateRunning
-	if confirm > 0 && plan.Valid > confirm && !opts.Approved {
+	if opts.RequireApproval || confirm > 0 && plan.Valid > confirm && !opts.Approved {
 		def.State = StatePending
 	}
 	created, err := s.create(ctx, def)
@@ -236,7 +240,7 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 			// campaign waits for Approve. Otherwise starting small and
 			// appending would skip the "one stages, another approves" step.
 			n := newIDs.Len()
-			confirmNow := confirm > 0 && !opts.Approved &&
+			confirmNow := opts.RequireApproval || confirm > 0 && !opts.Approved &&
 				(n > confirm || (existing.Total <= confirm && existing.Total+n > confirm))
 			union := all
 			union.Union(newIDs)

@@ -80,6 +80,11 @@ type Schedule struct {
 	BatchSize int `yaml:"batch_size"`
 	// Source says where the asset IDs come from.
 	Source Source `yaml:"source"`
+	// SelectAll accepts a pdcp_query that narrows nothing (every asset of
+	// the team, e.g. only is_internal or time: all_time), which is refused
+	// otherwise. Its campaigns always wait for approval, whatever
+	// max_assets says.
+	SelectAll bool `yaml:"select_all"`
 
 	next func(time.Time) time.Time // fire time after t; zero = never
 	loc  *time.Location            // of Timezone
@@ -117,9 +122,16 @@ type URLSource struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// QuerySource lists the assets matching a PDCP filter at every firing. At
-// least one filter field must be set: an empty filter would select every
-// asset of the team.
+// QuerySource lists the assets matching a PDCP filter at every firing.
+// Its keys are the query parameters of GET /v1/asset/enumerate/contents
+// (offset and limit excepted, which the listing owns); an unknown key is
+// an error, so a typo cannot drop a filter. Values are trimmed, and the
+// comma-separated string filters (host, domain, ip, port, ...) also lose
+// their blank items.
+//
+// The query must narrow the assets by an attribute (client.Narrowing):
+// booleans, sorting and blank values alone would select every asset of
+// the team, and such a schedule is refused unless it says select_all.
 type QuerySource struct {
 	Labels         []string `yaml:"labels"`
 	NotSeenForDays int      `yaml:"not_seen_for_days"`
@@ -133,22 +145,87 @@ type QuerySource struct {
 	// CustomFilter is PDCP's custom_filter, URL-encoded once: the spec
 	// wants it double-encoded and the request's query adds the second.
 	CustomFilter string `yaml:"custom_filter"`
+
+	// Further attribute filters, comma-separated lists passed through.
+	IP            string `yaml:"ip"`
+	Port          string `yaml:"port"`
+	CName         string `yaml:"cname"`
+	Technologies  string `yaml:"technologies"`
+	Title         string `yaml:"title"`
+	StatusCode    string `yaml:"status_code"`
+	ContentLength string `yaml:"content_length"`
+	Favicon       string `yaml:"favicon"`
+	// Boolean filters; they never make a query narrow on their own.
+	IsNew        *bool `yaml:"is_new"`
+	IsTech       *bool `yaml:"is_tech"`
+	IsFavicon    *bool `yaml:"is_favicon"`
+	IsScreenshot *bool `yaml:"is_screenshot"`
+	OnlyDNS      *bool `yaml:"only_dns"`
+	OnlyIP       *bool `yaml:"only_ip"`
+	// SortAsc and SortDesc order the listing (comma-separated fields).
+	SortAsc  string `yaml:"sort_asc"`
+	SortDesc string `yaml:"sort_desc"`
+
 	// PageSize is the listing page size, 1..1000. Default 100.
 	PageSize int `yaml:"page_size"`
 }
 
 // Filter returns the query as a client.AssetFilter.
 func (q *QuerySource) Filter() client.AssetFilter {
+	extra := url.Values{}
+	for k, v := range q.extraStrings() {
+		if *v != "" {
+			extra.Set(k, *v)
+		}
+	}
+	for k, v := range map[string]*bool{"is_new": q.IsNew, "is_tech": q.IsTech, "is_favicon": q.IsFavicon,
+		"is_screenshot": q.IsScreenshot, "only_dns": q.OnlyDNS, "only_ip": q.OnlyIP} {
+		if v != nil {
+			extra.Set(k, strconv.FormatBool(*v))
+		}
+	}
 	return client.AssetFilter{
 		Labels: q.Labels, NotSeenForDays: q.NotSeenForDays, Search: q.Search,
 		Host: q.Host, Domain: q.Domain, Time: client.TimeRange(q.Time),
-		IsInternal: q.IsInternal, CustomFilter: q.CustomFilter,
+		IsInternal: q.IsInternal, CustomFilter: q.CustomFilter, Extra: extra,
 	}
 }
 
-func (q *QuerySource) empty() bool {
-	return len(q.Labels) == 0 && q.NotSeenForDays == 0 && q.Search == "" && q.Host == "" &&
-		q.Domain == "" && q.Time == "" && q.IsInternal == nil && q.CustomFilter == ""
+// extraStrings are the string filters client.AssetFilter has no field
+// for, by parameter name.
+func (q *QuerySource) extraStrings() map[string]*string {
+	return map[string]*string{
+		"ip": &q.IP, "port": &q.Port, "cname": &q.CName, "technologies": &q.Technologies,
+		"title": &q.Title, "status_code": &q.StatusCode, "content_length": &q.ContentLength,
+		"favicon": &q.Favicon, "sort_asc": &q.SortAsc, "sort_desc": &q.SortDesc,
+	}
+}
+
+// normalize trims every value and drops the blank items of the
+// comma-separated ones, so that what is checked is what is sent.
+func (q *QuerySource) normalize() {
+	for i, l := range q.Labels {
+		q.Labels[i] = strings.TrimSpace(l)
+	}
+	q.Search = strings.TrimSpace(q.Search)
+	q.Time = strings.TrimSpace(q.Time)
+	q.CustomFilter = strings.TrimSpace(q.CustomFilter)
+	q.Host, q.Domain = commaList(q.Host), commaList(q.Domain)
+	for _, v := range q.extraStrings() {
+		*v = commaList(*v)
+	}
+}
+
+// commaList trims the items of a comma-separated list and drops the blank
+// ones.
+func commaList(s string) string {
+	var items []string
+	for _, it := range strings.Split(s, ",") {
+		if it = strings.TrimSpace(it); it != "" {
+			items = append(items, it)
+		}
+	}
+	return strings.Join(items, ",")
 }
 
 // ConfigError is one problem of a schedules file. ParseConfig joins them
@@ -358,12 +435,12 @@ func (s *Schedule) compile(dir string) []*fieldError {
 	if s.BatchSize < 0 || s.BatchSize > jobs.MaxBatchSize {
 		bad("batch_size", "batch_size %d: want 1..%d (0 = default)", s.BatchSize, jobs.MaxBatchSize)
 	}
-	errs = append(errs, s.Source.compile(dir)...)
+	errs = append(errs, s.Source.compile(dir, s.SelectAll)...)
 	s.desc = "schedule " + s.Name + ": " + s.Source.describe()
 	return errs
 }
 
-func (src *Source) compile(dir string) []*fieldError {
+func (src *Source) compile(dir string, selectAll bool) []*fieldError {
 	var errs []*fieldError
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &fieldError{field, fmt.Sprintf(format, args...)})
@@ -386,6 +463,9 @@ func (src *Source) compile(dir string) []*fieldError {
 	default:
 		bad("source", "%d sources (%s): set exactly one of csv, url or pdcp_query", len(set), strings.Join(set, ", "))
 		return errs
+	}
+	if selectAll && src.PDCPQuery == nil {
+		bad("select_all", "select_all applies to pdcp_query sources only; drop it")
 	}
 	switch {
 	case src.CSV != nil:
@@ -423,9 +503,8 @@ func (src *Source) compile(dir string) []*fieldError {
 		}
 	default:
 		q := src.PDCPQuery
-		if q.empty() {
-			bad("source.pdcp_query", "empty query would select every asset of the team: set at least one filter (labels, not_seen_for_days, search, host, ...)")
-		}
+		q.normalize()
+		before := len(errs)
 		for _, l := range q.Labels {
 			switch {
 			case strings.TrimSpace(l) == "":
@@ -454,8 +533,29 @@ func (src *Source) compile(dir string) []*fieldError {
 		case q.PageSize < 0 || q.PageSize > client.MaxPageSize:
 			bad("source.pdcp_query.page_size", "page_size %d: want 1..%d", q.PageSize, client.MaxPageSize)
 		}
+		if len(errs) > before {
+			break // the value errors say more than Narrowing would
+		}
+		narrowing, err := client.Narrowing(q.Filter().Query())
+		switch {
+		case err != nil:
+			bad("source.pdcp_query", "%v", err)
+		case len(narrowing) == 0 && !selectAll:
+			bad("source.pdcp_query", "query %s narrows nothing and would select every asset of the team: "+
+				"add a filter by asset attribute (labels, host, domain, search, ip, port, not_seen_for_days, time other than all_time, ...); "+
+				"booleans, sorting and blank values do not narrow. To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
+				queryText(q))
+		}
 	}
 	return errs
+}
+
+// queryText shows a query for messages: "{}" when nothing is sent.
+func queryText(q *QuerySource) string {
+	if v := q.Filter().Query().Encode(); v != "" {
+		return strconv.Quote(v)
+	}
+	return "{}"
 }
 
 func contains(list []string, s string) bool {

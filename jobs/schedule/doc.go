@@ -19,13 +19,20 @@
 //	      csv: {path: /data/ids.csv}                        # read at each firing
 //	      url: {url: https://host/ids.csv, max_bytes: 1048576, timeout: 30s}
 //	      pdcp_query: {labels: [decommissioned], not_seen_for_days: 30, page_size: 100}
+//	    select_all: false           # true admits a pdcp_query that narrows nothing
 //
 // ParseConfig is strict: unknown fields, wrong types, duplicate keys,
 // invalid cron expressions or zones, missing or several sources, missing or
 // duplicate names, remove mode without labels (or labels in delete mode),
 // CSV files that are not readable when the file is loaded, URLs that are not
-// https (http only on loopback hosts), and empty pdcp_query filters (which
-// would select every asset) are errors naming the file and line. The cron
+// https (http only on loopback hosts), and pdcp_query filters that narrow
+// nothing (which would select every asset) are errors naming the file and
+// line. A pdcp_query takes the query parameters of GET
+// /v1/asset/enumerate/contents; its values are trimmed and must narrow the
+// assets by an attribute as client.Narrowing decides: time: all_time,
+// booleans (is_internal, is_new, only_dns, only_ip, ...), sorting and blank
+// values do not. A schedule that means every asset says select_all: true,
+// and each of its campaigns is created pending, whatever max_assets says. The cron
 // zone is set with timezone only (a "CRON_TZ=" prefix is refused), and
 // "Local" is refused because replicas could disagree about it. The time
 // zone database is embedded (time/tzdata).
@@ -41,6 +48,15 @@
 // The outcome of the last firing is kept in the hash "<ns>:sched:<slug>"
 // (slug = Slug(name)) and shown by List. A replica that dies during a
 // firing loses that fire time; the next one is unaffected.
+//
+// A fire time is skipped (result "skipped", logged with the campaign and
+// its state) while the campaign the schedule created last is pending,
+// running, paused, blocked or stopped: a second campaign over the same
+// assets would call each of them again once approved. That campaign is
+// named in the state hash (prev_campaign, with its creation time and owner,
+// set before the campaign is created) so restarts and replicas agree; once
+// it is done or cancelled, deleted, or its ID names another campaign, the
+// schedule fires again.
 //
 // Fire times are computed with robfig/cron's Schedule.Next in the
 // schedule's zone; "@every d" times are multiples of d (so replicas started
@@ -68,6 +84,6 @@
 //
 // # Metrics
 //
-//	labelreset_schedule_fires_total{schedule,result}   result: created, skipped_duplicate, empty, error
+//	labelreset_schedule_fires_total{schedule,result}   result: created, skipped_duplicate, skipped, empty, error
 //	labelreset_schedule_last_fire_timestamp_seconds{schedule}
 package schedule

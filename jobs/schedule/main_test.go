@@ -2,11 +2,13 @@ package schedule_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
@@ -119,4 +121,35 @@ func fires(t *testing.T, reg *prometheus.Registry, name, result string) int {
 	}
 	t.Fatalf("no series labelreset_schedule_fires_total{schedule=%q,result=%q}", name, result)
 	return 0
+}
+
+// finish records a reset outcome for every asset of campaign id, as the
+// workers would, which makes it done. Campaigns of these tests hold one
+// batch.
+func (h *harness) finish(id string) {
+	h.t.Helper()
+	if err := finish(h.store, id); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// finish is harness.finish for goroutines other than the test's: it
+// returns its error.
+func finish(store *jobs.Store, id string) error {
+	ctx := context.Background()
+	var recs []jobs.Record
+	err := store.Records(ctx, id, func(r jobs.Record) error {
+		recs = append(recs, jobs.Record{AssetID: r.AssetID, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: time.Now()})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish %s: %w", id, err)
+	}
+	if _, err := store.Ledger().Record(ctx, id, []jobs.BatchRecords{{Batch: 0, Records: recs}}, time.Now()); err != nil {
+		return fmt.Errorf("finish %s: %w", id, err)
+	}
+	if c, err := store.Get(ctx, id); err != nil || c.State != jobs.StateDone {
+		return fmt.Errorf("finish %s: campaign %v, %v; want done", id, c, err)
+	}
+	return nil
 }

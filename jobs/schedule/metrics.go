@@ -18,7 +18,7 @@ func newMetrics(reg prometheus.Registerer, names []string) (*metrics, error) {
 	m := &metrics{
 		fires: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "labelreset_schedule_fires_total",
-			Help: "Schedule fire times handled by this process, by result (created, skipped_duplicate, empty, error).",
+			Help: "Schedule fire times handled by this process, by result (created, skipped_duplicate, skipped: the previous campaign was still open, empty, error).",
 		}, []string{"schedule", "result"}),
 		lastFire: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "labelreset_schedule_last_fire_timestamp_seconds",
@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer, names []string) (*metrics, error) {
 	// Every series exists from the start, so that rate() and absent()
 	// behave before the first firing.
 	for _, n := range names {
-		for _, r := range []string{ResultCreated, ResultSkippedDuplicate, ResultEmpty, ResultError} {
+		for _, r := range []string{ResultCreated, ResultSkippedDuplicate, ResultSkipped, ResultEmpty, ResultError} {
 			m.fires.WithLabelValues(n, r)
 		}
 	}

@@ -80,8 +80,12 @@ type Defaults struct {
 const (
 	ResultCreated          = "created"
 	ResultSkippedDuplicate = "skipped_duplicate"
-	ResultEmpty            = "empty"
-	ResultError            = "error"
+	// ResultSkipped: the schedule's previous campaign was still open
+	// (pending, running, paused, blocked or stopped); nothing was read or
+	// created.
+	ResultSkipped = "skipped"
+	ResultEmpty   = "empty"
+	ResultError   = "error"
 )
 
 // Errors of Fire.
@@ -94,7 +98,28 @@ var (
 	// ErrNoAssets: the source yielded no valid asset ID; nothing was
 	// created.
 	ErrNoAssets = errors.New("no assets matched")
+	// ErrPreviousOpen: the schedule's previous campaign has not finished;
+	// the fire time was skipped. errors.As finds a *PreviousOpenError.
+	ErrPreviousOpen = errors.New("previous campaign of the schedule still open")
 )
+
+// PreviousOpenError is Fire's error for a fire time skipped because the
+// campaign the schedule created before is still open: a second campaign
+// over the same assets would call each of them twice once both are
+// approved.
+type PreviousOpenError struct {
+	Schedule string
+	Campaign string
+	State    jobs.State
+}
+
+func (e *PreviousOpenError) Error() string {
+	return fmt.Sprintf("schedule %q: fire skipped: its previous campaign %s is %s (approve, resume, retry or cancel it to let the schedule fire again)",
+		e.Schedule, e.Campaign, e.State)
+}
+
+// Is makes errors.Is(err, ErrPreviousOpen) true.
+func (e *PreviousOpenError) Is(target error) bool { return target == ErrPreviousOpen }
 
 // claimTTL is how long a fire claim is kept; far longer than any firing.
 const claimTTL = 24 * time.Hour
@@ -313,11 +338,15 @@ func (s *Scheduler) sleepUntil(ctx context.Context, t time.Time) bool {
 
 func (s *Scheduler) logFire(sc *Schedule, at time.Time, c *jobs.Campaign, err error) {
 	attrs := []any{"schedule", sc.Name, "fire_time", at.UTC()}
+	var open *PreviousOpenError
 	switch {
 	case err == nil:
 		s.log.Info("schedule fired", append(attrs, "campaign", c.ID, "state", c.State, "assets", c.Total)...)
 	case errors.Is(err, ErrAlreadyFired):
 		s.log.Debug("schedule fired by another replica", attrs...)
+	case errors.As(err, &open):
+		s.log.Warn("schedule fire skipped: its previous campaign is still open",
+			append(attrs, "campaign", open.Campaign, "state", open.State)...)
 	case errors.Is(err, ErrNoAssets):
 		s.log.Info("schedule fired: no assets matched, nothing created", append(attrs, "detail", err.Error())...)
 	default:
@@ -347,13 +376,9 @@ func (s *Scheduler) Fire(ctx context.Context, name string, at time.Time) (*jobs.
 		s.metrics.fired(sc.Name, ResultSkippedDuplicate, time.Time{})
 		return nil, fmt.Errorf("schedule %q at %s: %w", sc.Name, at.Format(time.RFC3339), ErrAlreadyFired)
 	}
-	c, result, err := s.fire(ctx, sc, at, id)
+	c, result, err := s.fireUnlessOpen(ctx, sc, at, id)
 	if result != ResultSkippedDuplicate {
-		campaign := ""
-		if c != nil {
-			campaign = c.ID
-		}
-		if rerr := s.record(ctx, sc, at, campaign, result, err); rerr != nil {
+		if rerr := s.record(ctx, sc, at, c, result, err); rerr != nil {
 			s.log.Warn("schedule: cannot record firing", "schedule", sc.Name, "err", rerr)
 		}
 	}
@@ -361,13 +386,35 @@ func (s *Scheduler) Fire(ctx context.Context, name string, at time.Time) (*jobs.
 	return c, err
 }
 
+// fireUnlessOpen fires unless the schedule's previous campaign is still
+// open.
+func (s *Scheduler) fireUnlessOpen(ctx context.Context, sc *Schedule, at time.Time, id string) (*jobs.Campaign, string, error) {
+	prev, err := s.previous(ctx, sc, id)
+	switch {
+	case err != nil:
+		// Unknown is not "finished": create nothing.
+		return nil, ResultError, fmt.Errorf("schedule %q: %w", sc.Name, err)
+	case prev != nil && !prev.State.Final():
+		return nil, ResultSkipped, &PreviousOpenError{Schedule: sc.Name, Campaign: prev.ID, State: prev.State}
+	}
+	// Named before it exists: a scheduler that dies between creating the
+	// campaign and recording it must not leave the next firing blind.
+	if err := s.markPrevious(ctx, sc, at, id); err != nil {
+		return nil, ResultError, fmt.Errorf("schedule %q: %w", sc.Name, err)
+	}
+	return s.fire(ctx, sc, at, id)
+}
+
+// owner is the Owner of the schedule's campaigns.
+func (sc *Schedule) owner() string { return "schedule:" + sc.slug }
+
 // fire reads the source and submits the campaign; it returns the result
 // label.
 func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id string) (*jobs.Campaign, string, error) {
 	def := &jobs.Campaign{
 		ID: id, Name: id, Mode: sc.Mode, Labels: sc.Labels, TeamID: cmp.Or(sc.TeamID, s.defaults.TeamID),
 		Source: sc.desc, Priority: sc.prio, BatchSize: sc.BatchSize, Policy: s.defaults.Policy,
-		CreatedAt: s.now().UTC(), Owner: "schedule:" + sc.slug,
+		CreatedAt: s.now().UTC(), Owner: sc.owner(),
 	}
 	if def.BatchSize == 0 {
 		def.BatchSize = s.defaults.BatchSize
@@ -386,7 +433,7 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	if d := s.defaults.ConfirmAbove; d > 0 && d < confirm {
 		confirm = d
 	}
-	res, err := s.store.Submit(ctx, def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm})
+	res, err := s.store.Submit(ctx, def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm, RequireApproval: sc.SelectAll})
 	switch {
 	case errors.Is(err, jobs.ErrInputMismatch):
 		// The campaign of this fire time exists (claim expired or removed)
@@ -401,6 +448,11 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	if c.State == jobs.StatePending {
 		reason := fmt.Sprintf("schedule would touch more than max_assets (%d): the source has %d assets; approve to run it", sc.MaxAssets, rd.plan.Valid)
 		switch {
+		case sc.SelectAll && rd.truncated:
+			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team; listing stopped after %d assets (max_assets %d); "+
+				"approve to reset these, later firings pick up the rest", rd.plan.Valid, sc.MaxAssets)
+		case sc.SelectAll:
+			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team (%d assets); approve to run it", rd.plan.Valid)
 		case rd.truncated:
 			reason = fmt.Sprintf("schedule would touch more than max_assets (%d): listing stopped after %d assets; "+
 				"approve to reset these, later firings pick up the rest", sc.MaxAssets, rd.plan.Valid)

@@ -14,7 +14,9 @@ import (
 
 // Redis keys of a schedule (slug = Slug(name), which never holds ':'):
 //
-//	<ns>:sched:<slug>             hash: last_fire (Unix s), last_campaign, last_error, last_result, replica
+//	<ns>:sched:<slug>             hash: last_fire (Unix s), last_campaign, last_error, last_result, replica;
+//	                              prev_fire, prev_campaign, prev_created (ms; "" while being created), prev_owner:
+//	                              the last campaign it created (or is creating)
 //	<ns>:sched:<slug>:<fireUnix>  string: the replica that claimed the fire time; expires after 24h
 func stateKey(ns, slug string) string { return ns + ":sched:" + slug }
 
@@ -23,19 +25,45 @@ func (s *Scheduler) claimKey(sc *Schedule, at time.Time) string {
 }
 
 // recordScript stores the outcome of a firing unless a later fire time
-// was recorded already (firings of one schedule may finish out of order).
-// KEYS state hash. ARGV fire time, campaign, error, result, replica.
+// was recorded already (firings of one schedule may finish out of order),
+// and, when the firing created a campaign, the identity of that campaign
+// as the schedule's previous one under the same rule.
+// KEYS state hash. ARGV fire time, campaign, error, result, replica,
+// created (Unix ms; "" when no campaign was created), owner.
 var recordScript = redis.NewScript(`
+local t = tonumber(ARGV[1])
+if ARGV[6] ~= '' and t >= tonumber(redis.call('HGET', KEYS[1], 'prev_fire') or '-1') then
+  redis.call('HSET', KEYS[1], 'prev_fire', ARGV[1], 'prev_campaign', ARGV[2], 'prev_created', ARGV[6], 'prev_owner', ARGV[7])
+end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'last_fire') or '-1')
-if tonumber(ARGV[1]) < cur then return 0 end
+if t < cur then return 0 end
 redis.call('HSET', KEYS[1], 'last_fire', ARGV[1], 'last_campaign', ARGV[2], 'last_error', ARGV[3],
   'last_result', ARGV[4], 'replica', ARGV[5])
 return 1
 `)
 
-// record stores a firing's outcome for List. It runs even when ctx was
-// cancelled during the firing.
-func (s *Scheduler) record(ctx context.Context, sc *Schedule, at time.Time, campaign, result string, ferr error) error {
+// markScript names the campaign a firing is about to create as the
+// schedule's previous one, before its creation time is known, unless a
+// later fire time did so already.
+// KEYS state hash. ARGV fire time, campaign, owner.
+var markScript = redis.NewScript(`
+if tonumber(ARGV[1]) < tonumber(redis.call('HGET', KEYS[1], 'prev_fire') or '-1') then return 0 end
+redis.call('HSET', KEYS[1], 'prev_fire', ARGV[1], 'prev_campaign', ARGV[2], 'prev_created', '', 'prev_owner', ARGV[3])
+return 1
+`)
+
+// markPrevious runs markScript for the campaign id of fire time at.
+func (s *Scheduler) markPrevious(ctx context.Context, sc *Schedule, at time.Time, id string) error {
+	if err := markScript.Run(ctx, s.rdb, []string{stateKey(s.ns, sc.slug)}, at.Unix(), id, sc.owner()).Err(); err != nil {
+		return fmt.Errorf("record campaign %s as the previous one: %w", id, err)
+	}
+	return nil
+}
+
+// record stores a firing's outcome for List, and the campaign c it
+// created (nil if none) for previous. It runs even when ctx was cancelled
+// during the firing.
+func (s *Scheduler) record(ctx context.Context, sc *Schedule, at time.Time, c *jobs.Campaign, result string, ferr error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	msg := ""
@@ -45,8 +73,49 @@ func (s *Scheduler) record(ctx context.Context, sc *Schedule, at time.Time, camp
 			msg = msg[:1024] + "…"
 		}
 	}
+	campaign, created, owner := "", "", ""
+	if c != nil {
+		campaign, created, owner = c.ID, strconv.FormatInt(c.CreatedAt.UnixMilli(), 10), c.Owner
+	}
 	return recordScript.Run(ctx, s.rdb, []string{stateKey(s.ns, sc.slug)},
-		at.Unix(), campaign, msg, result, s.replica).Err()
+		at.Unix(), campaign, msg, result, s.replica, created, owner).Err()
+}
+
+// previous returns the campaign the schedule created last, as recorded in
+// Redis (so that it survives restarts and is shared by replicas), or nil
+// when there is none any more: never recorded, deleted (retention, an
+// operator), or its ID now names another campaign (created again, by
+// anyone, with another creation time or owner). It also returns nil when
+// that campaign is current's, the campaign of the fire time being handled
+// (a repeated firing, which Submit recognises). A Redis error is an error,
+// never "none".
+func (s *Scheduler) previous(ctx context.Context, sc *Schedule, current string) (*jobs.Campaign, error) {
+	m, err := s.rdb.HMGet(ctx, stateKey(s.ns, sc.slug), "prev_campaign", "prev_created", "prev_owner").Result()
+	if err != nil {
+		return nil, fmt.Errorf("load previous campaign: %w", err)
+	}
+	id, _ := m[0].(string)
+	createdS, _ := m[1].(string)
+	owner, _ := m[2].(string)
+	if id == "" || id == current {
+		return nil, nil
+	}
+	c, err := s.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("load previous campaign %s: %w", id, err)
+	}
+	// No creation time: the firing that named it ended before recording
+	// it (crash, Redis error); the owner still ties it to the schedule.
+	created, perr := strconv.ParseInt(createdS, 10, 64)
+	if c.Owner != owner || createdS != "" && (perr != nil || c.CreatedAt.UnixMilli() != created) {
+		s.log.Info("schedule: the campaign recorded as its previous one was replaced by another campaign with that ID; not waiting for it",
+			"schedule", sc.Name, "campaign", id)
+		return nil, nil
+	}
+	return c, nil
 }
 
 // reasonScript sets the reason of a campaign that is still pending (an
