@@ -179,7 +179,7 @@ func decodeRecord(id int64, v string) (Record, error) {
 // key: n, followed by n (asset ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
-var recordScript = redis.NewScript(`
+var recordScript = redis.NewScript(luaChunked + `
 local meta = KEYS[1]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled')
@@ -196,7 +196,7 @@ for k = 2, #KEYS do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
   for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
-  local old = redis.call('HMGET', KEYS[k], unpack(ids))
+  local old = chunked('HMGET', KEYS[k], ids)
   local set = {}
   for j = 1, m do
     local v = ARGV[ai + 2*(j-1) + 1]
@@ -216,7 +216,7 @@ for k = 2, #KEYS do
     end
   end
   ai = ai + 2*m
-  if #set > 0 then redis.call('HSET', KEYS[k], unpack(set)) end
+  if #set > 0 then chunked('HSET', KEYS[k], set) end
 end
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
 -- One HSET carries every count and any state change: the script is
@@ -254,7 +254,7 @@ else
     ret = 2
   end
 end
-redis.call('HSET', meta, unpack(upd))
+redis.call('HSET', meta, unpack(upd)) -- at most 11 pairs: five counts, _done, _fail, state, finished, reason
 return ret
 `)
 

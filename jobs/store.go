@@ -111,9 +111,9 @@ func (s *Store) List(ctx context.Context, limit int) ([]*Campaign, error) {
 
 // createScript creates the meta hash unless it exists. Returns 1 when
 // created.
-var createScript = redis.NewScript(`
+var createScript = redis.NewScript(luaChunked + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+chunked('HSET', KEYS[1], ARGV)
 return 1
 `)
 
@@ -436,13 +436,13 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 // done >= total and close it in between; and a re-drive that matches
 // nothing leaves the campaign (state, finish time) as it was.
 // KEYS meta, ledger. ARGV[1] = IDs (comma separated); ARGV[2..] outcome codes.
-var requeueScript = redis.NewScript(`
+var requeueScript = redis.NewScript(luaChunked + `
 local want = {}
 for i = 2, #ARGV do want[ARGV[i]] = true end
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
 local ids = {}
 for id in string.gmatch(ARGV[1], '[^,]+') do ids[#ids+1] = id end
-local vals = redis.call('HMGET', KEYS[2], unpack(ids))
+local vals = chunked('HMGET', KEYS[2], ids)
 local out = {}
 local set = {}
 local nd, nf = 0, 0
@@ -462,7 +462,7 @@ for j = 1, #ids do
   end
 end
 if #set > 0 then
-  redis.call('HSET', KEYS[2], unpack(set))
+  chunked('HSET', KEYS[2], set)
   for c, d in pairs(delta) do redis.call('HINCRBY', KEYS[1], names[c], d) end
   redis.call('HINCRBY', KEYS[1], '_done', nd)
   redis.call('HINCRBY', KEYS[1], '_fail', nf)
