@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/redistest"
@@ -318,5 +320,38 @@ func TestRedriveTwice(t *testing.T) {
 	}
 	if got := info.Pending + info.Scheduled + info.Retry + info.Active; got != 2 {
 		t.Errorf("queued tasks: %d, want 2 (batch 0 and the first retry's)", got)
+	}
+}
+
+// TestRecordAndWaitAfterScriptFlush: RecordAndWait sends the record script
+// by its hash; on a Redis whose script cache is empty (a restart) it sends
+// the script itself, and the records are written. No replica is attached,
+// so the WAIT reports ErrNoReplicaAck. The script cache is flushed, so
+// this test uses its own embedded Redis, never the shared one.
+func TestRecordAndWaitAfterScriptFlush(t *testing.T) {
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: "flush"})
+	if _, err := submitIDs(t, store, newDef("flush"), 1, 3, jobs.SubmitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var recs []jobs.Record
+	for id := int64(1); id <= 3; id++ {
+		recs = append(recs, jobs.Record{AssetID: id, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: time.Now()})
+	}
+	ch, err := store.Ledger().RecordAndWait(ctx, "flush", []jobs.BatchRecords{{Batch: 0, Records: recs}}, time.Now(), 1, 10*time.Millisecond)
+	if !errors.Is(err, jobs.ErrNoReplicaAck) || ch != jobs.ChangeFinished {
+		t.Fatalf("RecordAndWait = %v, %v; want the campaign finished and ErrNoReplicaAck (no replica)", ch, err)
+	}
+	if c, err := store.Get(ctx, "flush"); err != nil || c.State != jobs.StateDone || c.Counts[jobs.OutcomeReset] != 3 {
+		t.Errorf("campaign after RecordAndWait: %+v, %v; want done with 3 reset", c, err)
+	}
+	if _, err := store.Ledger().RecordAndWait(ctx, "flush", nil, time.Now(), 1, 0); err == nil {
+		t.Error("RecordAndWait with timeout 0 (WAIT forever) accepted")
 	}
 }
