@@ -179,7 +179,7 @@ func decodeRecord(id int64, v string) (Record, error) {
 // key: n, followed by n (asset ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
-var recordScript = redis.NewScript(`
+var recordScript = redis.NewScript(luaChunked + `
 local meta = KEYS[1]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled')
@@ -196,7 +196,7 @@ for k = 2, #KEYS do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
   for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
-  local old = redis.call('HMGET', KEYS[k], unpack(ids))
+  local old = chunked('HMGET', KEYS[k], ids)
   local set = {}
   for j = 1, m do
     local v = ARGV[ai + 2*(j-1) + 1]
@@ -216,7 +216,7 @@ for k = 2, #KEYS do
     end
   end
   ai = ai + 2*m
-  if #set > 0 then redis.call('HSET', KEYS[k], unpack(set)) end
+  if #set > 0 then chunked('HSET', KEYS[k], set) end
 end
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
 -- One HSET carries every count and any state change: the script is
@@ -254,7 +254,7 @@ else
     ret = 2
   end
 end
-redis.call('HSET', meta, unpack(upd))
+redis.call('HSET', meta, unpack(upd)) -- at most 11 pairs: five counts, _done, _fail, state, finished, reason
 return ret
 `)
 
@@ -293,6 +293,60 @@ func NewLedger(rdb redis.UniversalClient, ns string) *Ledger {
 // however many batches and assets). Records with a non-terminal outcome
 // ("retrying") only store attempts; they never replace a terminal one.
 func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRecords, now time.Time) (Change, error) {
+	ks, args := l.recordArgs(campaign, batches, now)
+	return recordResult(campaign, recordScript.Run(ctx, l.rdb, ks, args...))
+}
+
+// ErrNoReplicaAck is returned by RecordAndWait when the records were
+// written but fewer replicas than asked acknowledged them in time: they
+// are on the master, and a failover now could lose them.
+var ErrNoReplicaAck = errors.New("replicas did not acknowledge the write in time")
+
+// RecordAndWait is Record followed by WAIT for replicas (at most timeout)
+// on the same connection: WAIT only covers the writes made on its own
+// connection, and a pooled client would send a separate WAIT on whichever
+// connection is free, where it proves nothing about these records. The
+// write and the WAIT go in one pipeline, which a standalone or Sentinel
+// client sends on one connection, so the WAIT costs no round trip of its
+// own. Not for Redis Cluster: a cluster pipeline routes by key, and WAIT
+// has none. timeout must be positive (WAIT 0 blocks forever).
+func (l *Ledger) RecordAndWait(ctx context.Context, campaign string, batches []BatchRecords, now time.Time,
+	replicas int, timeout time.Duration) (Change, error) {
+	if _, ok := l.rdb.(*redis.ClusterClient); ok {
+		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: WAIT cannot follow a write on Redis Cluster", campaign)
+	}
+	if replicas < 1 || timeout <= 0 {
+		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: wait for %d replicas for %v: want at least 1 for a positive time", campaign, replicas, timeout)
+	}
+	ks, args := l.recordArgs(campaign, batches, now)
+	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd) {
+		pipe := l.rdb.Pipeline()
+		rec := eval(pipe)
+		wait := pipe.Do(ctx, "WAIT", replicas, timeout.Milliseconds())
+		pipe.Exec(ctx) // each command keeps its own error
+		return rec, wait
+	}
+	rec, wait := run(func(p redis.Pipeliner) *redis.Cmd { return recordScript.EvalSha(ctx, p, ks, args...) })
+	if redis.HasErrorPrefix(rec.Err(), "NOSCRIPT") {
+		// Script cache empty (a restarted Redis): EVAL loads it.
+		rec, wait = run(func(p redis.Pipeliner) *redis.Cmd { return recordScript.Eval(ctx, p, ks, args...) })
+	}
+	ch, err := recordResult(campaign, rec)
+	if err != nil {
+		return ch, err
+	}
+	n, err := wait.Int()
+	if err != nil {
+		return ch, fmt.Errorf("record outcomes of campaign %s: WAIT: %w: %w", campaign, ErrNoReplicaAck, err)
+	}
+	if n < replicas {
+		return ch, fmt.Errorf("record outcomes of campaign %s: %d of %d replicas within %v: %w", campaign, n, replicas, timeout, ErrNoReplicaAck)
+	}
+	return ch, nil
+}
+
+// recordArgs builds the keys and arguments of recordScript.
+func (l *Ledger) recordArgs(campaign string, batches []BatchRecords, now time.Time) ([]string, []any) {
 	ks := make([]string, 0, 1+len(batches))
 	ks = append(ks, l.keys.meta(campaign))
 	n := 1
@@ -311,7 +365,12 @@ func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRec
 			args = append(args, r.AssetID, string(buf))
 		}
 	}
-	res, err := recordScript.Run(ctx, l.rdb, ks, args...).Int()
+	return ks, args
+}
+
+// recordResult reads recordScript's reply.
+func recordResult(campaign string, cmd *redis.Cmd) (Change, error) {
+	res, err := cmd.Int()
 	if err != nil {
 		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: %w", campaign, err)
 	}

@@ -111,9 +111,9 @@ func (s *Store) List(ctx context.Context, limit int) ([]*Campaign, error) {
 
 // createScript creates the meta hash unless it exists. Returns 1 when
 // created.
-var createScript = redis.NewScript(`
+var createScript = redis.NewScript(luaChunked + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+chunked('HSET', KEYS[1], ARGV)
 return 1
 `)
 
@@ -429,21 +429,35 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 
 // requeueScript takes the assets whose outcome is in ARGV[2..] out of
 // their outcome (keeping status, attempts and error) so a re-drive can run
-// them again, and fixes the counts. Assets already requeued are returned
-// too, so that a re-drive interrupted by a crash is completed by the next.
-// When it returns any asset it also reopens the campaign, in the same
-// atomic step: a worker finishing the last other asset must not see
-// done >= total and close it in between; and a re-drive that matches
-// nothing leaves the campaign (state, finish time) as it was.
-// KEYS meta, ledger. ARGV[1] = IDs (comma separated); ARGV[2..] outcome codes.
-var requeueScript = redis.NewScript(`
+// them again, and fixes the counts, in one atomic step with the state
+// decision:
+//   - a done or stopped campaign runs again (running) when any asset is
+//     re-queued: a worker finishing the last other asset must not see
+//     done >= total and close it in between;
+//   - a running, paused, blocked or pending campaign keeps its state: a
+//     retry never starts calls that the operator held (workers hold the
+//     re-queued batches like any other until resume or approve);
+//   - a cancelled campaign is left alone (cancel is final);
+//   - a re-drive that matches nothing changes nothing (state, finish time).
+//
+// Assets an earlier re-drive already re-queued ('q') are not taken again:
+// their task is queued, and a second task could call them twice. One lost
+// in a crash between this script and the enqueue has no outcome and is
+// re-enqueued by the workers' orphan repair (Store.Repair).
+// KEYS meta, ledger. ARGV[1] = IDs (comma separated); ARGV[2..] outcome
+// codes. Returns the state before, then the re-queued IDs; an empty state when the
+// campaign does not exist.
+var requeueScript = redis.NewScript(luaChunked + `
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return {''} end
+if st == 'cancelled' then return {st} end
 local want = {}
 for i = 2, #ARGV do want[ARGV[i]] = true end
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
 local ids = {}
 for id in string.gmatch(ARGV[1], '[^,]+') do ids[#ids+1] = id end
-local vals = redis.call('HMGET', KEYS[2], unpack(ids))
-local out = {}
+local vals = chunked('HMGET', KEYS[2], ids)
+local out = {st}
 local set = {}
 local nd, nf = 0, 0
 local delta = {}
@@ -456,19 +470,17 @@ for j = 1, #ids do
       if c == 'f' or c == 'i' then nf = nf - 1 end
       set[#set+1] = ids[j]; set[#set+1] = 'q' .. string.sub(v, 2)
       out[#out+1] = ids[j]
-    elseif c == 'q' then
-      out[#out+1] = ids[j]
     end
   end
 end
 if #set > 0 then
-  redis.call('HSET', KEYS[2], unpack(set))
+  chunked('HSET', KEYS[2], set)
   for c, d in pairs(delta) do redis.call('HINCRBY', KEYS[1], names[c], d) end
   redis.call('HINCRBY', KEYS[1], '_done', nd)
   redis.call('HINCRBY', KEYS[1], '_fail', nf)
-end
-if #out > 0 then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0', 'reason', '')
+  if st == 'done' or st == 'stopped' then
+    redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0', 'reason', '')
+  end
 end
 return out
 `)
@@ -476,7 +488,10 @@ return out
 // Redrive re-enqueues the assets whose latest outcome is one of outcomes
 // (default: failed) as a new attempt of the same campaign. Each gets a
 // fresh retry budget; their attempts keep counting. It returns the number
-// of assets re-enqueued; with none, the campaign is left as it was.
+// of assets re-enqueued; with none, the campaign is left as it was. A done
+// or stopped campaign runs again; a paused, blocked or pending one stays
+// so, its re-enqueued assets waiting with the rest for resume or approve;
+// a cancelled one is refused (ErrTransition).
 func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int64, error) {
 	if len(outcomes) == 0 {
 		outcomes = []string{OutcomeFailed}
@@ -497,8 +512,8 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 	if err != nil {
 		return 0, err
 	}
-	if c.State == StatePending || c.State == StateCancelled {
-		return 0, fmt.Errorf("campaign %s is %s: %w", id, c.State, ErrTransition)
+	if c.State == StateCancelled {
+		return 0, fmt.Errorf("campaign %s is cancelled, which is final: %w", id, ErrTransition)
 	}
 	var gen int64 // this re-drive's generation, taken at its first asset
 	var total int64
@@ -516,6 +531,13 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		if err != nil {
 			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, err)
 		}
+		switch {
+		case len(res) == 0 || res[0] == "":
+			return fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+		case State(res[0]) == StateCancelled:
+			return fmt.Errorf("campaign %s was cancelled during the retry (%d assets re-enqueued before): %w", id, total, ErrTransition)
+		}
+		res = res[1:]
 		if len(res) == 0 {
 			return nil
 		}

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/redistest"
 )
@@ -206,5 +210,181 @@ func TestRequireApprovalAlwaysPending(t *testing.T) {
 	}
 	if res.Campaign.State != jobs.StatePending {
 		t.Errorf("append under RequireApproval: state %s, want pending", res.Campaign.State)
+	}
+}
+
+// failOne submits campaign id with assets 1..3 (running) and records
+// asset 2 failed.
+func failOne(t *testing.T, store *jobs.Store, id string) {
+	t.Helper()
+	if _, err := submitIDs(t, store, newDef(id), 1, 3, jobs.SubmitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec := jobs.Record{AssetID: 2, Outcome: jobs.OutcomeFailed, Status: 500, Attempts: 8, FinishedAt: time.Now()}
+	if _, err := store.Ledger().Record(context.Background(), id, []jobs.BatchRecords{{Batch: 0, Records: []jobs.Record{rec}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outcomeOf returns the reported outcome of one asset.
+func outcomeOf(t *testing.T, store *jobs.Store, id string, asset int64) string {
+	t.Helper()
+	var got string
+	err := store.Records(context.Background(), id, func(r jobs.Record) error {
+		if r.AssetID == asset {
+			got = r.Outcome
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestRedriveKeepsHold: a retry of a paused, blocked or pending campaign
+// re-queues the assets but leaves the campaign held (workers call nothing
+// until resume or approve); a done or stopped campaign runs again, and a
+// cancelled one is refused.
+func TestRedriveKeepsHold(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, ControlDelay: time.Millisecond})
+	for _, tc := range []struct {
+		state jobs.State
+		hold  func(id string) error
+		want  jobs.State
+	}{
+		{jobs.StatePaused, func(id string) error { return store.Pause(ctx, id) }, jobs.StatePaused},
+		{jobs.StateBlocked, func(id string) error { _, err := store.Block(ctx, id, "HTTP 401"); return err }, jobs.StateBlocked},
+		{jobs.StatePending, func(id string) error {
+			// An append above --confirm-above puts a campaign that has
+			// outcomes back to pending.
+			_, err := submitIDs(t, store, newDef(id), 1, 300, jobs.SubmitOptions{Append: true, ConfirmAbove: 50})
+			return err
+		}, jobs.StatePending},
+		{jobs.StateRunning, func(string) error { return nil }, jobs.StateRunning},
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			id := "hold-" + string(tc.state)
+			failOne(t, store, id)
+			if err := tc.hold(id); err != nil {
+				t.Fatal(err)
+			}
+			if c, _ := store.Get(ctx, id); c.State != tc.state {
+				t.Fatalf("set up: campaign is %s, want %s", c.State, tc.state)
+			}
+			n, err := store.Redrive(ctx, id, []string{jobs.OutcomeFailed})
+			if err != nil || n != 1 {
+				t.Fatalf("retry of a %s campaign: %d, %v; want 1 asset re-enqueued", tc.state, n, err)
+			}
+			c, err := store.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.State != tc.want {
+				t.Errorf("after retry: campaign is %s (%q), want %s", c.State, c.Reason, tc.want)
+			}
+			if o := outcomeOf(t, store, id, 2); o != jobs.OutcomePending {
+				t.Errorf("after retry: asset 2 is %s, want pending (re-enqueued)", o)
+			}
+		})
+	}
+	t.Run("stopped", func(t *testing.T) {
+		// The failure threshold stops a campaign by itself; a retry of the
+		// failed assets is how the operator continues it.
+		def := newDef("hold-stopped")
+		def.Policy.MinSample, def.Policy.MaxFailureRatio = 1, 0.1
+		if _, err := submitIDs(t, store, def, 1, 3, jobs.SubmitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		rec := jobs.Record{AssetID: 2, Outcome: jobs.OutcomeFailed, Status: 500, Attempts: 8, FinishedAt: time.Now()}
+		if ch, err := store.Ledger().Record(ctx, "hold-stopped", []jobs.BatchRecords{{Batch: 0, Records: []jobs.Record{rec}}}, time.Now()); err != nil || ch != jobs.ChangeStopped {
+			t.Fatalf("set up: record = %v, %v; want the campaign stopped", ch, err)
+		}
+		if n, err := store.Redrive(ctx, "hold-stopped", nil); err != nil || n != 1 {
+			t.Fatalf("retry of a stopped campaign: %d, %v; want 1", n, err)
+		}
+		if c, _ := store.Get(ctx, "hold-stopped"); c.State != jobs.StateRunning {
+			t.Errorf("after retry of a stopped campaign: %s, want running", c.State)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		failOne(t, store, "hold-cancelled")
+		if _, err := store.Cancel(ctx, "hold-cancelled"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := store.Redrive(ctx, "hold-cancelled", nil); !errors.Is(err, jobs.ErrTransition) || n != 0 {
+			t.Errorf("retry of a cancelled campaign: %d, %v; want 0, ErrTransition", n, err)
+		}
+	})
+}
+
+// TestRedriveTwice: a second retry before the first one's assets ran
+// re-queues nothing and says 0 (it used to count, and enqueue again, the
+// assets the first one re-queued: a second task for one asset can call it
+// twice).
+func TestRedriveTwice(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	failOne(t, store, "twice")
+	if n, err := store.Redrive(ctx, "twice", nil); err != nil || n != 1 {
+		t.Fatalf("first retry: %d, %v; want 1", n, err)
+	}
+	before, err := store.Get(ctx, "twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.Redrive(ctx, "twice", nil); err != nil || n != 0 {
+		t.Errorf("second retry: %d, %v; want 0 (no asset is failed any more)", n, err)
+	}
+	after, err := store.Get(ctx, "twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Gen != before.Gen || after.State != before.State {
+		t.Errorf("second retry changed the campaign: gen %d state %s, before %d %s", after.Gen, after.State, before.Gen, before.State)
+	}
+	// The queue holds the submit's batch and the first retry's, no more.
+	info, err := asynq.NewInspectorFromRedisClient(env.Client).GetQueueInfo(jobs.Queue(env.Namespace, jobs.PriorityNormal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Pending + info.Scheduled + info.Retry + info.Active; got != 2 {
+		t.Errorf("queued tasks: %d, want 2 (batch 0 and the first retry's)", got)
+	}
+}
+
+// TestRecordAndWaitAfterScriptFlush: RecordAndWait sends the record script
+// by its hash; on a Redis whose script cache is empty (a restart) it sends
+// the script itself, and the records are written. No replica is attached,
+// so the WAIT reports ErrNoReplicaAck. The script cache is flushed, so
+// this test uses its own embedded Redis, never the shared one.
+func TestRecordAndWaitAfterScriptFlush(t *testing.T) {
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: "flush"})
+	if _, err := submitIDs(t, store, newDef("flush"), 1, 3, jobs.SubmitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var recs []jobs.Record
+	for id := int64(1); id <= 3; id++ {
+		recs = append(recs, jobs.Record{AssetID: id, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: time.Now()})
+	}
+	ch, err := store.Ledger().RecordAndWait(ctx, "flush", []jobs.BatchRecords{{Batch: 0, Records: recs}}, time.Now(), 1, 10*time.Millisecond)
+	if !errors.Is(err, jobs.ErrNoReplicaAck) || ch != jobs.ChangeFinished {
+		t.Fatalf("RecordAndWait = %v, %v; want the campaign finished and ErrNoReplicaAck (no replica)", ch, err)
+	}
+	if c, err := store.Get(ctx, "flush"); err != nil || c.State != jobs.StateDone || c.Counts[jobs.OutcomeReset] != 3 {
+		t.Errorf("campaign after RecordAndWait: %+v, %v; want done with 3 reset", c, err)
+	}
+	if _, err := store.Ledger().RecordAndWait(ctx, "flush", nil, time.Now(), 1, 0); err == nil {
+		t.Error("RecordAndWait with timeout 0 (WAIT forever) accepted")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,7 +201,8 @@ func New(cfg Config) (*Worker, error) {
 	w.control = &control{store: w.store, rdb: w.rdb, ns: cfg.Namespace, api: cfg.API,
 		interval: cfg.StatePollInterval, log: w.log, m: map[string]*campaignInfo{}, gone: w.campaignGone,
 		legacyTeam: cfg.LegacyTeamID}
-	w.writer = newWriter(w.ledger, w.rdb, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange, w.campaignGoneID)
+	w.writer = newWriter(w.ledger, pendingPerSlot*cfg.Concurrency, w.log, w.metrics, w.onChange, w.campaignGoneID)
+	w.writer.recount = w.countReplicas
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	w.callShards = make([]context.Context, min(cfg.Concurrency, maxCallShards))
 	// The parent is cancelled first: a call that sees its shard
@@ -545,10 +546,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // watchReplicas keeps the number of replicas of a standalone or Sentinel
 // master current. With replicas, the writer waits for one to acknowledge
-// each ledger write (WAIT) before it counts the outcomes as recorded, so
+// each ledger write (WAIT, on the write's own connection:
+// Ledger.RecordAndWait) before it counts the outcomes as recorded, so
 // that a failover does not lose outcomes the worker considers recorded.
-// (On Redis Cluster WAIT would reach an arbitrary node, so it is not used
-// there.)
+// (On Redis Cluster WAIT has no key to route it to the node that took the
+// write, so it is not used there.)
 func (w *Worker) watchReplicas(ctx context.Context) {
 	if _, isCluster := w.rdb.(*redis.ClusterClient); isCluster {
 		return
@@ -557,12 +559,20 @@ func (w *Worker) watchReplicas(ctx context.Context) {
 	every(ctx, 10*time.Second, w.countReplicas)
 }
 
+// countReplicas counts the master's online replicas: one still syncing
+// (or a master left without its replica after a failover) would make
+// every WAIT last its whole timeout.
 func (w *Worker) countReplicas(ctx context.Context) {
 	info := w.rdb.InfoMap(ctx, "replication")
 	if info.Err() != nil {
 		return
 	}
-	n, _ := strconv.Atoi(info.Item("Replication", "connected_slaves"))
+	n := 0
+	for k, v := range info.Val()["Replication"] {
+		if strings.HasPrefix(k, "slave") && strings.Contains(v, "state=online") {
+			n++
+		}
+	}
 	w.writer.replicas.Store(int32(n))
 }
 

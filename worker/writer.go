@@ -2,11 +2,10 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/jobs"
 )
@@ -47,9 +46,15 @@ type writer struct {
 	linger               time.Duration // how long a first record waits for company
 	flushAt              int           // write at once when this many are queued
 	// replicas is the master's replica count (watchReplicas); with
-	// replicas every flush waits for one to acknowledge it.
-	replicas atomic.Int32
-	rdb      redis.UniversalClient
+	// replicas every flush waits for one to acknowledge it, at most
+	// waitTimeout (never 0: WAIT 1 0 blocks forever).
+	replicas    atomic.Int32
+	waitTimeout time.Duration
+	// recount, when set, refreshes replicas after a WAIT went
+	// unacknowledged: after a failover the new master may have no replica
+	// yet, and every flush would wait its whole timeout until the next
+	// periodic count.
+	recount  func(context.Context)
 	log      *slog.Logger
 	onChange func(campaign string, ch jobs.Change)
 	// onGone is told of a campaign whose data is gone (its outcomes are
@@ -58,15 +63,16 @@ type writer struct {
 	metrics *Metrics
 }
 
-func newWriter(l *jobs.Ledger, rdb redis.UniversalClient, capacity int, log *slog.Logger, m *Metrics,
+func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics,
 	onChange func(string, jobs.Change), onGone func(string)) *writer {
 	const maxBatch = 1024
 	return &writer{
-		ledger: l, rdb: rdb, in: make(chan record, capacity), full: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{}),
+		ledger: l, in: make(chan record, capacity), full: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{}),
 		giveUp: make(chan struct{}), maxBatch: maxBatch, log: log, onChange: onChange, onGone: onGone, metrics: m,
 		// Flush before the pending tokens run out (callers would block),
 		// and never hold an outcome more than a few milliseconds.
 		linger: 5 * time.Millisecond, flushAt: min(max(capacity*3/4, 1), maxBatch),
+		waitTimeout: 2 * time.Second,
 	}
 }
 
@@ -202,12 +208,25 @@ func (w *writer) flush(buf []record) {
 		}
 		g.batches[i].Records = append(g.batches[i].Records, r.rec)
 	}
+	// With replicas, each write is followed by WAIT on its own connection
+	// (RecordAndWait): WAIT covers only its connection's writes.
+	replicated := w.replicas.Load() > 0
+	var unacked error
 	for _, g := range groups {
 		delay := 50 * time.Millisecond
 	retry:
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			ch, err := w.ledger.Record(ctx, g.campaign, g.batches, time.Now())
+			ctx, cancel := context.WithTimeout(context.Background(), w.waitTimeout+10*time.Second)
+			var ch jobs.Change
+			var err error
+			if replicated {
+				ch, err = w.ledger.RecordAndWait(ctx, g.campaign, g.batches, time.Now(), 1, w.waitTimeout)
+				if errors.Is(err, jobs.ErrNoReplicaAck) {
+					unacked, err = err, nil // written; warned about below
+				}
+			} else {
+				ch, err = w.ledger.Record(ctx, g.campaign, g.batches, time.Now())
+			}
 			cancel()
 			if err == nil {
 				if ch != jobs.ChangeNone && w.onChange != nil {
@@ -231,12 +250,13 @@ func (w *writer) flush(buf []record) {
 			delay = min(delay*2, 2*time.Second)
 		}
 	}
-	if w.replicas.Load() > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		n, err := w.rdb.Do(ctx, "WAIT", 1, 2000).Int()
-		cancel()
-		if err != nil || n < 1 {
-			w.log.Warn("no replica acknowledged the last outcomes within 2s; a failover now could lose them", "err", err)
+	if unacked != nil {
+		w.log.Warn("no replica acknowledged the last outcomes in time; a failover now could lose them",
+			"wait", w.waitTimeout, "err", unacked)
+		if w.recount != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			w.recount(ctx)
+			cancel()
 		}
 	}
 	for _, r := range buf {
