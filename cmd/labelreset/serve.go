@@ -71,6 +71,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	tokensFile := fs.String("tokens-file", a.getenv("LABELRESET_API_TOKENS_FILE"),
 		"token file: tokens with names, roles and teams (YAML/JSON), or one token per line; reloaded when it changes and on SIGHUP "+
 			"(env LABELRESET_API_TOKENS_FILE; plain tokens also from LABELRESET_API_TOKENS)")
+	tokensReload := fs.Duration("tokens-reload", 2*time.Second, "how often the token file is checked for changes (0: only on SIGHUP)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication (local testing only)")
 	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
 	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append)")
@@ -85,6 +86,13 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		return usagef("--tls-cert and --tls-key go together")
 	}
 	tokens := httpapi.ParseTokens(a.getenv("LABELRESET_API_TOKENS"))
+	reload := *tokensReload
+	switch {
+	case reload < 0:
+		return usagef("--tokens-reload %v: want 0 (only on SIGHUP) or more", reload)
+	case reload == 0:
+		reload = -1 // httpapi: no polling
+	}
 	team, err := a.defaultTeam(*teamID, *credentials)
 	if err != nil {
 		return err
@@ -98,7 +106,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	reg := newRegistry()
 	health := newRedisHealth(rdb, reg)
 	srv, err := httpapi.New(httpapi.Config{
-		Store: store, Tokens: tokens, TokenFile: *tokensFile, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
+		Store: store, Tokens: tokens, TokenFile: *tokensFile, TokenReloadInterval: reload, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
 		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,

@@ -141,7 +141,7 @@ type createRequest struct {
 	// principal may create campaigns of the teams it may act for only.
 	principal *Principal
 	plan      *jobs.Plan
-	input  *countingInput
+	input     *countingInput
 }
 
 // countingInput enforces MaxRows and sums the valid IDs (in an

@@ -58,7 +58,7 @@ type Config struct {
 	// fixed: a revocation is never lost to a typo.
 	TokenFile string
 	// TokenReloadInterval is how often TokenFile is checked for changes.
-	// Default 2s.
+	// Default 2s; negative checks never (ReloadTokens only).
 	TokenReloadInterval time.Duration
 	// InsecureNoAuth serves every route without authentication (local
 	// testing only). It cannot be combined with Tokens or TokenFile.
@@ -107,20 +107,20 @@ type Defaults struct {
 
 // Server is the trigger API of "labelreset serve".
 type Server struct {
-	cfg     Config
-	store   *jobs.Store
-	log     *slog.Logger
-	tokens  atomic.Pointer[tokenSet]
+	cfg    Config
+	store  *jobs.Store
+	log    *slog.Logger
+	tokens atomic.Pointer[tokenSet]
 	// fileSum is the SHA-256 of the token file as last read; only the
 	// reload loop and ReloadTokens touch it, under reloadMu.
 	reloadMu sync.Mutex
 	fileSum  [sha256.Size]byte
-	metrics *metrics
-	mux     *http.ServeMux
-	probe   *http.ServeMux // the routes without the fallback, to tell 405 from 404
-	routes  []string
-	handler http.Handler
-	now     func() time.Time
+	metrics  *metrics
+	mux      *http.ServeMux
+	probe    *http.ServeMux // the routes without the fallback, to tell 405 from 404
+	routes   []string
+	handler  http.Handler
+	now      func() time.Time
 }
 
 // New validates cfg and builds the server's routes.
@@ -162,9 +162,6 @@ func (c *Config) validate() error {
 	}
 	if c.TokenReloadInterval == 0 {
 		c.TokenReloadInterval = 2 * time.Second
-	}
-	if c.TokenReloadInterval < 0 {
-		return fmt.Errorf("httpapi: TokenReloadInterval %v: want > 0", c.TokenReloadInterval)
 	}
 	for i, t := range c.Tokens {
 		if err := checkToken(t); err != nil {
@@ -322,7 +319,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	if s.cfg.TokenFile != "" {
+	if s.cfg.TokenFile != "" && s.cfg.TokenReloadInterval > 0 {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop() // runs before wg.Wait
 		wg.Go(func() { s.watchTokens(wctx) })
