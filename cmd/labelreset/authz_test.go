@@ -173,6 +173,17 @@ func TestAPIRolesAndTeams(t *testing.T) {
 	}
 	st, body = apiCall(t, addr, "POST", "/v1/campaigns/c1/approve", tokenOf("admin"), "")
 	check("all-teams approver approves team A's campaign", st, body, 200)
+	// Who appends above the threshold staged the campaign again: it may
+	// not approve the append either.
+	st, body = apiCall(t, addr, "POST", "/v1/campaigns?campaign_id=c1&team_id=team-a&append=true", tokenOf("opappr-a"), "asset_id\n4\n5\n6\n")
+	check("append above the threshold", st, body, 200)
+	if !strings.Contains(body, `"state":"pending"`) {
+		t.Fatalf("append above the threshold: %s, want the campaign pending", body)
+	}
+	st, body = apiCall(t, addr, "POST", "/v1/campaigns/c1/approve", tokenOf("opappr-a"), "")
+	check("appender approves its append", st, body, 403)
+	st, body = apiCall(t, addr, "POST", "/v1/campaigns/c1/approve", tokenOf("appr-a"), "")
+	check("another approver approves the append", st, body, 200)
 	if out, errs, code := e.run("status", "c4"); code == 0 || !strings.Contains(errs, "not found") {
 		t.Errorf("campaign c4 refused but stored: exit %d %s %s", code, out, errs)
 	}

@@ -242,11 +242,18 @@ func (s *Server) action(name string) http.HandlerFunc {
 			return
 		}
 		p := principalOf(r.Context())
-		if name == "approve" && c.Owner == p.owner && !p.selfApprove {
-			s.fail(w, r, errorf(http.StatusForbidden, "self_approval",
-				"campaign %s was created by token %q, which may not approve it: another approver must (or set self_approve: true for this token in the token file)",
-				id, p.Name))
-			return
+		if name == "approve" && !p.selfApprove {
+			staged, err := s.stagedBy(r.Context(), c, p)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if staged {
+				s.fail(w, r, errorf(http.StatusForbidden, "self_approval",
+					"campaign %s was staged by token %q, which may not approve it: another approver must (or set self_approve: true for this token in the token file)",
+					id, p.Name))
+				return
+			}
 		}
 		var outcomes []string
 		if name == "retry" {
@@ -286,6 +293,25 @@ func (s *Server) action(name string) http.HandlerFunc {
 		s.log.Info("campaign "+name, "campaign", id, "token", p.Name, "state", c.State)
 		writeJSON(w, http.StatusOK, actionResponse{Campaign: newCampaignJSON(c), Requeued: requeued})
 	}
+}
+
+// stagedBy reports whether p created campaign c or made it wait for
+// approval (an append above the threshold): either way, its approval
+// would be its own.
+func (s *Server) stagedBy(ctx context.Context, c *jobs.Campaign, p *Principal) (bool, error) {
+	if c.Owner == p.owner {
+		return true, nil
+	}
+	evs, err := s.store.Events(ctx, c.ID)
+	if err != nil {
+		return false, storeError(err)
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].To == jobs.StatePending {
+			return evs[i].Actor == p.Actor(), nil
+		}
+	}
+	return false, nil
 }
 
 // retryOutcomes reads ?outcome=a,b or a JSON body {"outcomes": [...]}.
