@@ -175,12 +175,16 @@ func decodeRecord(id int64, v string) (Record, error) {
 // "cancelled", which a real outcome replaces, because a call that was in
 // flight when the campaign was cancelled did happen.
 //
-// KEYS[1] meta, KEYS[2..] ledger hashes. ARGV[1] now (ms), then per ledger
-// key: n, followed by n (asset ID, record) pairs.
+// A change to done or stopped is appended to the audit log.
+//
+// KEYS[1] meta, KEYS[2..n-1] ledger hashes, KEYS[n] events. ARGV[1] now
+// (ms), ARGV[2] actor, then per ledger key: n, followed by n (asset ID,
+// record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
-var recordScript = redis.NewScript(luaChunked + `
+var recordScript = redis.NewScript(luaChunked + auditLua + `
 local meta = KEYS[1]
+local events = KEYS[#KEYS]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled')
 if not st[1] then return -1 end
@@ -191,8 +195,8 @@ local cur = {r=tonumber(st[8] or '0'), n=tonumber(st[9] or '0'), i=tonumber(st[1
   f=tonumber(st[11] or '0'), c=tonumber(st[12] or '0')}
 local delta = {}
 local nd, nf = 0, 0
-local ai = 2
-for k = 2, #KEYS do
+local ai = 3
+for k = 2, #KEYS - 1 do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
   for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
@@ -241,6 +245,7 @@ if done >= total and total > 0 then
     upd[#upd+1] = 'state'; upd[#upd+1] = 'done'
     upd[#upd+1] = 'finished'; upd[#upd+1] = ARGV[1]
     upd[#upd+1] = 'reason'; upd[#upd+1] = ''
+    audit(events, ARGV[1], ARGV[2], 'done', state, 'done', '')
     ret = 1
   end
 else
@@ -251,6 +256,7 @@ else
     upd[#upd+1] = 'reason'
     upd[#upd+1] = string.format('failure ratio %.3f (%d of %d finished assets failed or invalid) exceeds the limit %.3f',
       fail / done, fail, done, ratio)
+    audit(events, ARGV[1], ARGV[2], 'stop', state, 'stopped', upd[#upd])
     ret = 2
   end
 end
@@ -282,18 +288,21 @@ var ErrCampaignGone = errors.New("campaign data no longer exists")
 type Ledger struct {
 	rdb  redis.UniversalClient
 	keys keys
+	// actor records done and stopped changes made with a context that
+	// carries no actor (see WithActor).
+	actor string
 }
 
 // NewLedger returns the ledger of namespace ns.
 func NewLedger(rdb redis.UniversalClient, ns string) *Ledger {
-	return &Ledger{rdb: rdb, keys: keys{ns}}
+	return &Ledger{rdb: rdb, keys: keys{ns}, actor: ActorSystem}
 }
 
 // Record writes the records of one campaign atomically (one script call,
 // however many batches and assets). Records with a non-terminal outcome
 // ("retrying") only store attempts; they never replace a terminal one.
 func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRecords, now time.Time) (Change, error) {
-	ks, args := l.recordArgs(campaign, batches, now)
+	ks, args := l.recordArgs(ctx, campaign, batches, now)
 	return recordResult(campaign, recordScript.Run(ctx, l.rdb, ks, args...))
 }
 
@@ -318,7 +327,7 @@ func (l *Ledger) RecordAndWait(ctx context.Context, campaign string, batches []B
 	if replicas < 1 || timeout <= 0 {
 		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: wait for %d replicas for %v: want at least 1 for a positive time", campaign, replicas, timeout)
 	}
-	ks, args := l.recordArgs(campaign, batches, now)
+	ks, args := l.recordArgs(ctx, campaign, batches, now)
 	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd) {
 		pipe := l.rdb.Pipeline()
 		rec := eval(pipe)
@@ -346,15 +355,19 @@ func (l *Ledger) RecordAndWait(ctx context.Context, campaign string, batches []B
 }
 
 // recordArgs builds the keys and arguments of recordScript.
-func (l *Ledger) recordArgs(campaign string, batches []BatchRecords, now time.Time) ([]string, []any) {
-	ks := make([]string, 0, 1+len(batches))
+func (l *Ledger) recordArgs(ctx context.Context, campaign string, batches []BatchRecords, now time.Time) ([]string, []any) {
+	ks := make([]string, 0, 2+len(batches))
 	ks = append(ks, l.keys.meta(campaign))
-	n := 1
+	n := 2
 	for _, b := range batches {
 		n += 1 + 2*len(b.Records)
 	}
 	args := make([]any, 0, n)
-	args = append(args, now.UnixMilli())
+	actor := ActorOf(ctx)
+	if actor == "" {
+		actor = l.actor
+	}
+	args = append(args, now.UnixMilli(), actor)
 	var buf []byte
 	for _, b := range batches {
 		ks = append(ks, l.keys.ledger(campaign, b.Batch))
@@ -365,6 +378,7 @@ func (l *Ledger) recordArgs(campaign string, batches []BatchRecords, now time.Ti
 			args = append(args, r.AssetID, string(buf))
 		}
 	}
+	ks = append(ks, l.keys.events(campaign))
 	return ks, args
 }
 

@@ -24,6 +24,9 @@ type StoreOptions struct {
 	ControlDelay time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Actor records state changes made with a context that carries no
+	// actor (WithActor), e.g. "worker:HOST". Default ActorSystem.
+	Actor string
 }
 
 // Store manages campaigns in Redis and enqueues their batches.
@@ -35,6 +38,8 @@ type Store struct {
 	ledger *Ledger
 	delay  time.Duration
 	now    func() time.Time
+
+	defaultActor string
 
 	mu   sync.Mutex
 	segs map[string]*IDSet // immutable segment bitmaps, by key
@@ -52,10 +57,15 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Actor == "" {
+		opts.Actor = ActorSystem
+	}
+	l := NewLedger(rdb, opts.Namespace)
+	l.actor = opts.Actor
 	return &Store{
 		rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), keys: keys{opts.Namespace},
-		ns: opts.Namespace, ledger: NewLedger(rdb, opts.Namespace), delay: opts.ControlDelay,
-		now: opts.Now, segs: map[string]*IDSet{},
+		ns: opts.Namespace, ledger: l, delay: opts.ControlDelay,
+		now: opts.Now, segs: map[string]*IDSet{}, defaultActor: opts.Actor,
 	}
 }
 
@@ -109,11 +119,17 @@ func (s *Store) List(ctx context.Context, limit int) ([]*Campaign, error) {
 	return out, nil
 }
 
-// createScript creates the meta hash unless it exists. Returns 1 when
-// created.
-var createScript = redis.NewScript(luaChunked + `
+// createScript creates the meta hash unless it exists, and starts its
+// audit log with the creation (a log left by an earlier campaign of the
+// same ID is dropped). Returns 1 when created.
+// KEYS meta, events. ARGV actor, now (ms), state, then the hash fields.
+var createScript = redis.NewScript(luaChunked + auditLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-chunked('HSET', KEYS[1], ARGV)
+local fields = {}
+for i = 4, #ARGV do fields[#fields+1] = ARGV[i] end
+chunked('HSET', KEYS[1], fields)
+redis.call('DEL', KEYS[2])
+audit(KEYS[2], ARGV[2], ARGV[1], 'create', '', ARGV[3], '')
 return 1
 `)
 
@@ -121,7 +137,8 @@ return 1
 func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
 	args := append(c.metaFields(), "state", string(c.State), "total", 0, "batches", 0,
 		"segments", 0, "gen", 0, "_done", 0, "_fail", 0)
-	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID)}, args...).Int()
+	args = append([]any{s.actor(ctx), s.nowMS(), string(c.State)}, args...)
+	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID), s.keys.events(c.ID)}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("create campaign %s: %w", c.ID, err)
 	}
@@ -135,9 +152,10 @@ func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
 
 // addSegmentScript appends a segment if the campaign still has the
 // expected number of segments (so concurrent appends cannot interleave).
-// KEYS meta, segment key. ARGV expected segment index, bitmap, ids, batch
-// size, new fingerprint, reopen (1 = a finished campaign runs again).
-var addSegmentScript = redis.NewScript(`
+// KEYS meta, segment key, events. ARGV expected segment index, bitmap,
+// ids, batch size, new fingerprint, reopen (1 = a finished campaign runs
+// again), actor, now (ms).
+var addSegmentScript = redis.NewScript(auditLua + `
 local seg = tonumber(redis.call('HGET', KEYS[1], 'segments') or '-1')
 if seg ~= tonumber(ARGV[1]) then return -1 end
 local ids = tonumber(ARGV[3]); local bs = tonumber(ARGV[4])
@@ -149,7 +167,10 @@ redis.call('HSET', KEYS[1], 's' .. seg, cjson.encode({first_batch=first, batches
 redis.call('HINCRBY', KEYS[1], 'total', ids)
 if ARGV[6] == '1' then
   local st = redis.call('HGET', KEYS[1], 'state')
-  if st == 'done' then redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0') end
+  if st == 'done' then
+    redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0')
+    audit(KEYS[3], ARGV[8], ARGV[7], 'append', st, 'running', ARGV[3] .. ' assets appended')
+  end
 end
 return seg
 `)
@@ -318,26 +339,36 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 var ErrTransition = errors.New("state change not allowed")
 
 // transitionScript moves the campaign from one of the allowed states to a
-// new state. ARGV: new state, reason, allowed states... Returns the old
-// state, or "!<state>" when not allowed, or "" when missing.
-var transitionScript = redis.NewScript(`
+// new state and appends the change to the audit log. The action is named
+// by the target state, and for running by where it comes from (approve
+// from pending, resume otherwise).
+// KEYS meta, events. ARGV: new state, reason, actor, now (ms), allowed
+// states... Returns the old state, or "!<state>" when not allowed, or ""
+// when missing.
+var transitionScript = redis.NewScript(auditLua + `
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return '' end
-for i = 3, #ARGV do
+local actions = {paused='pause', cancelled='cancel', blocked='block', pending='hold', stopped='stop', done='done'}
+for i = 5, #ARGV do
   if ARGV[i] == st then
     redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2])
+    local action = actions[ARGV[1]] or ARGV[1]
+    if ARGV[1] == 'running' then action = (st == 'pending') and 'approve' or 'resume' end
+    audit(KEYS[2], ARGV[4], ARGV[3], action, st, ARGV[1], ARGV[2])
     return st
   end
 end
 return '!' .. st
 `)
 
+// transition changes the state of campaign id to to when it is in one of
+// from, recording the actor of ctx in the audit log in the same step.
 func (s *Store) transition(ctx context.Context, id string, to State, reason string, from ...State) (State, error) {
-	args := []any{string(to), reason}
+	args := []any{string(to), reason, s.actor(ctx), s.nowMS()}
 	for _, f := range from {
 		args = append(args, string(f))
 	}
-	old, err := transitionScript.Run(ctx, s.rdb, []string{s.keys.meta(id)}, args...).Text()
+	old, err := transitionScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.events(id)}, args...).Text()
 	if err != nil {
 		return "", fmt.Errorf("campaign %s: set state %s: %w", id, to, err)
 	}
@@ -444,15 +475,18 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 // their task is queued, and a second task could call them twice. One lost
 // in a crash between this script and the enqueue has no outcome and is
 // re-enqueued by the workers' orphan repair (Store.Repair).
-// KEYS meta, ledger. ARGV[1] = IDs (comma separated); ARGV[2..] outcome
-// codes. Returns the state before, then the re-queued IDs; an empty state when the
-// campaign does not exist.
-var requeueScript = redis.NewScript(luaChunked + `
+// The first call of a re-drive that re-queues assets (ARGV[2] not empty)
+// also writes the audit event of the retry.
+// KEYS meta, ledger, events. ARGV[1] = IDs (comma separated); ARGV[2]
+// actor ("" = no event), ARGV[3] now (ms), ARGV[4] reason, ARGV[5..]
+// outcome codes. Returns the state before, then the re-queued IDs; an
+// empty state when the campaign does not exist.
+var requeueScript = redis.NewScript(luaChunked + auditLua + `
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {''} end
 if st == 'cancelled' then return {st} end
 local want = {}
-for i = 2, #ARGV do want[ARGV[i]] = true end
+for i = 5, #ARGV do want[ARGV[i]] = true end
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
 local ids = {}
 for id in string.gmatch(ARGV[1], '[^,]+') do ids[#ids+1] = id end
@@ -478,9 +512,12 @@ if #set > 0 then
   for c, d in pairs(delta) do redis.call('HINCRBY', KEYS[1], names[c], d) end
   redis.call('HINCRBY', KEYS[1], '_done', nd)
   redis.call('HINCRBY', KEYS[1], '_fail', nf)
+  local to = st
   if st == 'done' or st == 'stopped' then
+    to = 'running'
     redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0', 'reason', '')
   end
+  if ARGV[2] ~= '' then audit(KEYS[3], ARGV[3], ARGV[2], 'retry', st, to, ARGV[4]) end
 end
 return out
 `)
@@ -496,8 +533,8 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 	if len(outcomes) == 0 {
 		outcomes = []string{OutcomeFailed}
 	}
-	codes := make([]any, 0, len(outcomes)+1)
-	codes = append(codes, "")
+	codes := make([]any, 0, len(outcomes)+4)
+	codes = append(codes, "", "", s.nowMS(), "outcomes "+strings.Join(outcomes, ","))
 	for _, o := range outcomes {
 		c := outcomeCode(o)
 		if c == 0 || !isTerminalCode(c) {
@@ -527,7 +564,11 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 			sb.WriteString(strconv.FormatInt(aid, 10))
 		}
 		codes[0] = sb.String()
-		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch)}, codes...).StringSlice()
+		codes[1] = "" // only the first batch that re-queues anything writes the event
+		if gen == 0 {
+			codes[1] = s.actor(ctx)
+		}
+		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id)}, codes...).StringSlice()
 		if err != nil {
 			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, err)
 		}
@@ -589,7 +630,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ks := []string{s.keys.meta(id)}
+	ks := []string{s.keys.meta(id), s.keys.events(id)}
 	for seg := 0; seg < c.Segments; seg++ {
 		ks = append(ks, s.keys.segment(id, seg))
 	}

@@ -279,8 +279,8 @@ func (s *Store) addSegment(ctx context.Context, cid string, seg int, ids *IDSet,
 	if reopen {
 		r = "1"
 	}
-	n, err := addSegmentScript.Run(ctx, s.rdb, []string{s.keys.meta(cid), s.keys.segment(cid, seg)},
-		seg, b, ids.Len(), batchSize, fp, r).Int()
+	n, err := addSegmentScript.Run(ctx, s.rdb, []string{s.keys.meta(cid), s.keys.segment(cid, seg), s.keys.events(cid)},
+		seg, b, ids.Len(), batchSize, fp, r, s.actor(ctx), s.nowMS()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("campaign %s: store IDs: %w", cid, err)
 	}

@@ -194,7 +194,7 @@ func New(cfg Config) (*Worker, error) {
 	qopts := *cfg.Redis
 	w.qrdb = redis.NewUniversalClient(&qopts)
 	w.qrdb.AddHook(&redisGuard{})
-	w.store = jobs.NewStore(w.rdb, jobs.StoreOptions{Namespace: cfg.Namespace})
+	w.store = jobs.NewStore(w.rdb, jobs.StoreOptions{Namespace: cfg.Namespace, Actor: "worker:" + jobs.Hostname()})
 	w.ledger = w.store.Ledger()
 	w.metrics = NewMetrics(cfg.Registerer)
 	cfg.Registerer.MustRegister(newQueueCollector(w.qrdb, cfg.Namespace, w.store))

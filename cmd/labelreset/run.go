@@ -87,7 +87,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
 	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: -1, Approved: true,
 	})

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -64,7 +68,10 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	addr := fs.String("addr", ":8080", "listen address (API, /metrics, /healthz, /readyz, /openapi.yaml)")
 	certFile := fs.String("tls-cert", "", "TLS certificate file (with --tls-key)")
 	keyFile := fs.String("tls-key", "", "TLS key file")
-	tokensFile := fs.String("tokens-file", a.getenv("LABELRESET_API_TOKENS_FILE"), "file with one API token per line (env LABELRESET_API_TOKENS_FILE; tokens also from LABELRESET_API_TOKENS)")
+	tokensFile := fs.String("tokens-file", a.getenv("LABELRESET_API_TOKENS_FILE"),
+		"token file: tokens with names, roles and teams (YAML/JSON), or one token per line; reloaded when it changes and on SIGHUP "+
+			"(env LABELRESET_API_TOKENS_FILE; plain tokens also from LABELRESET_API_TOKENS)")
+	tokensReload := fs.Duration("tokens-reload", 2*time.Second, "how often the token file is checked for changes (0: only on SIGHUP)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication (local testing only)")
 	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
 	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append)")
@@ -79,12 +86,12 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		return usagef("--tls-cert and --tls-key go together")
 	}
 	tokens := httpapi.ParseTokens(a.getenv("LABELRESET_API_TOKENS"))
-	if *tokensFile != "" {
-		more, err := httpapi.LoadTokenFile(*tokensFile)
-		if err != nil {
-			return usageError{err}
-		}
-		tokens = append(tokens, more...)
+	reload := *tokensReload
+	switch {
+	case reload < 0:
+		return usagef("--tokens-reload %v: want 0 (only on SIGHUP) or more", reload)
+	case reload == 0:
+		reload = -1 // httpapi: no polling
 	}
 	team, err := a.defaultTeam(*teamID, *credentials)
 	if err != nil {
@@ -99,7 +106,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	reg := newRegistry()
 	health := newRedisHealth(rdb, reg)
 	srv, err := httpapi.New(httpapi.Config{
-		Store: store, Tokens: tokens, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
+		Store: store, Tokens: tokens, TokenFile: *tokensFile, TokenReloadInterval: reload, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
 		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
@@ -111,8 +118,27 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		a.log.Warn("serving WITHOUT authentication (--insecure-no-auth): anyone who reaches this port can start campaigns")
 	}
 	hctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go health.run(hctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop() // before wg.Wait: ends the goroutines below
+	wg.Go(func() { health.run(hctx) })
+	if *tokensFile != "" {
+		// SIGHUP re-reads the token file now (it is also re-read when it
+		// changes): a revoked token is refused from then on.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		wg.Go(func() {
+			for {
+				select {
+				case <-hctx.Done():
+					return
+				case <-hup:
+					srv.ReloadTokens()
+				}
+			}
+		})
+	}
 	a.log.Info("trigger API listening", "addr", *addr, "tls", *certFile != "")
 	return srv.Run(ctx, *addr, *certFile, *keyFile)
 }

@@ -63,7 +63,7 @@ func (a *app) storeFor(ctx context.Context, rf *redisFlags) (*jobs.Store, func()
 	if err != nil {
 		return nil, nil, err
 	}
-	return jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace}), func() { rdb.Close() }, nil
+	return jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()}), func() { rdb.Close() }, nil
 }
 
 // campaignArgs parses the flags of a command that takes one CAMPAIGN

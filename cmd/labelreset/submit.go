@@ -251,7 +251,7 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
 	approved := cf.yes
 	if !approved && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
 		approved = a.confirm(plan)

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // ParseTokens splits the value of LABELRESET_API_TOKENS: tokens separated
@@ -28,25 +29,14 @@ func ParseTokens(s string) []string {
 
 // LoadTokenFile reads tokens from a file (such as a mounted secret) in the
 // ParseTokens format; lines starting with '#' are comments. A file without
-// any token is an error.
+// any token is an error. For the structured format with names, roles and
+// teams, set Config.TokenFile instead.
 func LoadTokenFile(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("API token file: %w", err)
 	}
-	var sb strings.Builder
-	for line := range strings.Lines(string(b)) {
-		if strings.HasPrefix(strings.TrimSpace(line), "#") {
-			continue
-		}
-		sb.WriteString(line)
-		sb.WriteByte('\n')
-	}
-	toks := ParseTokens(sb.String())
-	if len(toks) == 0 {
-		return nil, fmt.Errorf("API token file %s holds no token: write one token per line", path)
-	}
-	return toks, nil
+	return parsePlainTokens(path, b)
 }
 
 // checkToken rejects tokens that are weak or cannot travel in a header.
@@ -64,8 +54,11 @@ func checkToken(t string) error {
 }
 
 // reqInfo is per-request state shared between the middlewares: instrument
-// creates it, authenticate fills in the owner.
-type reqInfo struct{ owner string }
+// creates it, authenticate fills in the owner and the principal.
+type reqInfo struct {
+	owner     string
+	principal *Principal
+}
 
 type reqInfoKey struct{}
 
@@ -82,9 +75,18 @@ func ownerOf(ctx context.Context) string {
 	return "anonymous"
 }
 
-func setOwner(ctx context.Context, owner string) {
+// principalOf returns who the request acts for; nil before authenticate.
+func principalOf(ctx context.Context) *Principal {
 	if info, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
-		info.owner = owner
+		return info.principal
+	}
+	return nil
+}
+
+func setPrincipal(ctx context.Context, p *Principal) {
+	if info, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+		info.owner = p.owner
+		info.principal = p
 	}
 }
 
@@ -92,46 +94,76 @@ func setOwner(ctx context.Context, owner string) {
 // comparison time does not depend on the configured tokens' lengths.
 func tokenDigest(tok string) [sha256.Size]byte { return sha256.Sum256([]byte(tok)) }
 
-// matchToken reports whether tok is one of the configured tokens. It
-// compares against every token, without stopping at a match, in constant
-// time per token.
-func (s *Server) matchToken(tok string) bool {
-	d := tokenDigest(tok)
-	match := 0
-	for i := range s.tokens {
-		match |= subtle.ConstantTimeCompare(d[:], s.tokens[i][:])
-	}
-	return match == 1
-}
+// matchToken returns the principal of tok in the token set in force now,
+// or nil.
+func (s *Server) matchToken(tok string) *Principal { return s.tokens.Load().match(tok) }
 
-// ownerID is the opaque owner recorded on campaigns created with tok.
+// ownerID is the opaque owner recorded on campaigns created with a token
+// of the plain list.
 func ownerID(tok string) string {
 	d := tokenDigest(tok)
 	return "tok:" + hex.EncodeToString(d[:6])
 }
 
-// authenticate requires a valid bearer token and records its owner ID.
-func (s *Server) authenticate(next http.Handler) http.Handler {
+// insecurePrincipal acts for requests of a server without authentication.
+var insecurePrincipal = &Principal{Name: "insecure-no-auth", owner: "insecure-no-auth",
+	roles: []Role{RoleOperator, RoleApprover}, teams: []string{AllTeams}, selfApprove: true}
+
+// authenticate requires a valid bearer token whose principal holds role,
+// and carries the principal in the request: its owner, and its actor for
+// the audit log of every state change the request makes.
+//
+// The token is looked up in the token set in force for every request, so
+// a token removed from the token file is refused from the next request on.
+// A session (the web console, later) must do the same: record the
+// principal's Name and digest when it is created and look them up in the
+// current set on every request, refusing the session once they are gone.
+func (s *Server) authenticate(role Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p *Principal
 		if s.cfg.InsecureNoAuth {
-			setOwner(r.Context(), "insecure-no-auth")
-			next.ServeHTTP(w, r)
+			p = insecurePrincipal
+		} else {
+			scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			tok = strings.TrimSpace(tok)
+			if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="labelreset"`)
+				writeError(w, errorf(http.StatusUnauthorized, "unauthorized",
+					"missing bearer token: send the header Authorization: Bearer <token>"))
+				return
+			}
+			if p = s.matchToken(tok); p == nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="labelreset", error="invalid_token"`)
+				writeError(w, errorf(http.StatusUnauthorized, "unauthorized", "invalid bearer token"))
+				return
+			}
+		}
+		setPrincipal(r.Context(), p)
+		if !p.Has(role) {
+			writeError(w, errorf(http.StatusForbidden, "forbidden", "token %q lacks the role %s needed for %s %s",
+				p.Name, role, r.Method, r.URL.Path))
 			return
 		}
-		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		tok = strings.TrimSpace(tok)
-		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="labelreset"`)
-			writeError(w, errorf(http.StatusUnauthorized, "unauthorized",
-				"missing bearer token: send the header Authorization: Bearer <token>"))
-			return
-		}
-		if !s.matchToken(tok) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="labelreset", error="invalid_token"`)
-			writeError(w, errorf(http.StatusUnauthorized, "unauthorized", "invalid bearer token"))
-			return
-		}
-		setOwner(r.Context(), ownerID(tok))
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(jobs.WithActor(r.Context(), p.Actor())))
 	})
 }
+
+// visibleCampaign loads campaign id for the request's principal. A
+// campaign of a team the principal may not act for is "not found", as if
+// it did not exist, so that campaign IDs of other teams do not leak.
+func (s *Server) visibleCampaign(ctx context.Context, id string) (*jobs.Campaign, error) {
+	c, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if p := principalOf(ctx); p == nil || !p.AllowsTeam(c.TeamID) {
+		e := errorf(http.StatusNotFound, "not_found", "campaign %s: %v", id, jobs.ErrNotFound)
+		e.cause = errHidden
+		return nil, e
+	}
+	return c, nil
+}
+
+// errHidden marks the "not found" of a campaign that exists but belongs to
+// a team the request's token may not act for.
+var errHidden = errors.New("campaign of a team the token may not act for")

@@ -97,9 +97,14 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]*campaignJSON, len(cs))
-	for i, c := range cs {
-		out[i] = newCampaignJSON(c)
+	// Campaigns of other teams are left out: the list shows up to limit
+	// of the newest campaigns, those the token may see.
+	p := principalOf(r.Context())
+	out := make([]*campaignJSON, 0, len(cs))
+	for _, c := range cs {
+		if p.AllowsTeam(c.TeamID) {
+			out = append(out, newCampaignJSON(c))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
 }
@@ -110,12 +115,49 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	c, err := s.store.Get(r.Context(), id)
+	c, err := s.visibleCampaign(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newCampaignJSON(c))
+}
+
+// eventJSON is one audit log entry as the API shows it.
+type eventJSON struct {
+	Time   time.Time  `json:"time"`
+	Actor  string     `json:"actor"`
+	Action string     `json:"action"`
+	From   jobs.State `json:"from"`
+	To     jobs.State `json:"to"`
+	Reason string     `json:"reason,omitempty"`
+}
+
+// events serves the audit log of a campaign, oldest first.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(r.URL.Query()) > 0 {
+		s.fail(w, r, errorf(http.StatusBadRequest, "unknown_parameter", "events takes no query parameters"))
+		return
+	}
+	if _, err := s.visibleCampaign(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	evs, err := s.store.Events(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, storeError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, newCampaignJSON(c))
+	out := make([]eventJSON, len(evs))
+	for i, e := range evs {
+		out[i] = eventJSON{Time: e.Time, Actor: e.Actor, Action: e.Action, From: e.From, To: e.To, Reason: e.Reason}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaign": id, "events": out})
 }
 
 // splitList splits comma-separated values of every occurrence.
@@ -155,8 +197,8 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusBadRequest, "invalid_parameter", "only: %v", err))
 		return
 	}
-	if _, err := s.store.Get(r.Context(), id); err != nil {
-		s.fail(w, r, storeError(err))
+	if _, err := s.visibleCampaign(r.Context(), id); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	h := w.Header()
@@ -194,6 +236,25 @@ func (s *Server) action(name string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		c, err := s.visibleCampaign(r.Context(), id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p := principalOf(r.Context())
+		if name == "approve" && !p.selfApprove {
+			staged, err := s.stagedBy(r.Context(), c, p)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if staged {
+				s.fail(w, r, errorf(http.StatusForbidden, "self_approval",
+					"campaign %s was staged by token %q, which may not approve it: another approver must (or set self_approve: true for this token in the token file)",
+					id, p.Name))
+				return
+			}
+		}
 		var outcomes []string
 		if name == "retry" {
 			if outcomes, err = retryOutcomes(w, r); err != nil {
@@ -224,14 +285,33 @@ func (s *Server) action(name string) http.HandlerFunc {
 			s.fail(w, r, storeError(err))
 			return
 		}
-		c, err := s.store.Get(ctx, id)
+		c, err = s.store.Get(ctx, id)
 		if err != nil {
 			s.fail(w, r, storeError(err))
 			return
 		}
-		s.log.Info("campaign "+name, "campaign", id, "owner", ownerOf(r.Context()), "state", c.State)
+		s.log.Info("campaign "+name, "campaign", id, "token", p.Name, "state", c.State)
 		writeJSON(w, http.StatusOK, actionResponse{Campaign: newCampaignJSON(c), Requeued: requeued})
 	}
+}
+
+// stagedBy reports whether p created campaign c or made it wait for
+// approval (an append above the threshold): either way, its approval
+// would be its own.
+func (s *Server) stagedBy(ctx context.Context, c *jobs.Campaign, p *Principal) (bool, error) {
+	if c.Owner == p.owner {
+		return true, nil
+	}
+	evs, err := s.store.Events(ctx, c.ID)
+	if err != nil {
+		return false, storeError(err)
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].To == jobs.StatePending {
+			return evs[i].Actor == p.Actor(), nil
+		}
+	}
+	return false, nil
 }
 
 // retryOutcomes reads ?outcome=a,b or a JSON body {"outcomes": [...]}.

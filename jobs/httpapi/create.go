@@ -138,8 +138,10 @@ type createRequest struct {
 	source string // "csv" or "json", the metrics label
 	file   string // name of an uploaded file, for the default name
 	owner  string
-	plan   *jobs.Plan
-	input  *countingInput
+	// principal may create campaigns of the teams it may act for only.
+	principal *Principal
+	plan      *jobs.Plan
+	input     *countingInput
 }
 
 // countingInput enforces MaxRows and sums the valid IDs (in an
@@ -233,6 +235,15 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if _, err := s.visibleCampaign(ctx, def.ID); errors.Is(err, errHidden) {
+		// The ID belongs to another team's campaign: say no more than
+		// that it is taken.
+		if idem != nil {
+			idem.release(ctx, s.store.Redis())
+		}
+		s.fail(w, r, errorf(http.StatusConflict, "conflict", "campaign ID %s is taken: choose another campaign_id", def.ID))
+		return
+	}
 	res, err := s.store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: p.strict, Append: p.append, ConfirmAbove: s.cfg.Defaults.ConfirmAbove,
 	})
@@ -312,7 +323,7 @@ func (s *Server) readCreate(w http.ResponseWriter, r *http.Request) (*createRequ
 		return nil, nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %q: %v", ct, err)
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	req := &createRequest{params: newCreateParams(), source: "csv", owner: ownerOf(r.Context())}
+	req := &createRequest{params: newCreateParams(), source: "csv", owner: ownerOf(r.Context()), principal: principalOf(r.Context())}
 	switch mt {
 	case "text/csv", "text/plain", "text/tab-separated-values":
 		if err := req.params.fromQuery(r.URL.Query()); err != nil {
@@ -416,6 +427,13 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 	}
 	if err := def.Validate(); err != nil {
 		return nil, bad("%v", err)
+	}
+	if p := req.principal; p != nil && !p.AllowsTeam(def.TeamID) {
+		team := def.TeamID
+		if team == "" {
+			team = "(none)"
+		}
+		return nil, errorf(http.StatusForbidden, "forbidden", "token %q may not create campaigns for team %s", p.Name, team)
 	}
 	return def, nil
 }

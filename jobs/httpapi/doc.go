@@ -2,15 +2,27 @@
 // create campaigns from uploaded asset ID lists and to watch, report on and
 // control them. openapi.yaml (served at /openapi.yaml) is the reference.
 //
-// # Authentication and visibility
+// # Authentication, roles and teams
 //
-// Every /v1 route needs "Authorization: Bearer <token>" with one of
-// Config.Tokens. Tokens are compared as SHA-256 digests in constant time
-// against every configured token. /healthz, /readyz, /metrics and
-// /openapi.yaml are open. Every valid token is an operator of the same
-// deployment: it may read and control every campaign, whichever token
-// created it. The creator is recorded as an opaque owner ("tok:" and 12
-// hex digits of the token's SHA-256), for logs and idempotency scoping only.
+// Every /v1 route needs "Authorization: Bearer <token>". Tokens are
+// compared as SHA-256 digests in constant time against every configured
+// token. /healthz, /readyz, /metrics and /openapi.yaml are open.
+//
+// A token of Config.TokenFile is a Principal: a name, a set of roles
+// (viewer reads; operator creates and controls; approver approves) and the
+// teams it may act for. Each route names the role it needs (403 without
+// it); a campaign of another team is answered 404, as if it did not exist,
+// so that IDs do not leak. An approver never approves a campaign its own
+// token created, unless the file says self_approve. Tokens of the plain
+// list (Config.Tokens) keep the old meaning: operator and approver of every
+// team. The token set is replaced whole when the file changes or on
+// ReloadTokens, and every request is checked against the set in force, so
+// a removed token is refused from the next request on.
+//
+// Each request carries its principal's actor ("api:NAME") in its context
+// (jobs.WithActor), so every state change it makes is written to the
+// campaign's audit log by the store, atomically with the change; GET
+// /v1/campaigns/{id}/events reads the log.
 //
 // # Creating campaigns
 //

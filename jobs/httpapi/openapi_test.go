@@ -113,6 +113,8 @@ func TestOpenAPIContract(t *testing.T) {
 		{req: req{method: "POST", path: "/v1/campaigns/oa/retry", ctype: "application/json"}, body: `{"outcomes":["invalid"]}`, status: 200},
 		{req: req{method: "POST", path: "/v1/campaigns/oa/cancel"}, status: 200},
 		{req: req{method: "POST", path: "/v1/campaigns/missing/cancel"}, status: 404},
+		{req: req{method: "GET", path: "/v1/campaigns/oa/events"}, status: 200},
+		{req: req{method: "GET", path: "/v1/campaigns/missing/events"}, status: 404},
 	}
 	seen := map[string]bool{}
 	for _, c := range calls {

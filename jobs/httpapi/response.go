@@ -14,9 +14,11 @@ type apiError struct {
 	code   string
 	msg    string
 	plan   *planJSON
+	cause  error // for errors.Is; never shown
 }
 
 func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Unwrap() error { return e.cause }
 
 func errorf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}

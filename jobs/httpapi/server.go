@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,13 +44,24 @@ const (
 type Config struct {
 	// Store holds the campaigns (required).
 	Store *jobs.Store
-	// Tokens are the accepted bearer tokens, each at least MinTokenLength
-	// characters. Every token is an operator of the deployment: it may
-	// read and control every campaign. Empty makes New fail unless
-	// InsecureNoAuth is set.
+	// Tokens are bearer tokens of the plain list format, each at least
+	// MinTokenLength characters. Each acts as operator and approver for
+	// every team (what every token could do before roles existed); New
+	// logs a warning for them. Prefer TokenFile.
 	Tokens []string
+	// TokenFile is a token file: the structured format (names, roles,
+	// teams; see the README) or the plain list. It is read again when it
+	// changes (checked every TokenReloadInterval while Serve runs) and on
+	// ReloadTokens (SIGHUP), so that a token removed from it is refused
+	// from then on, without a restart. A file that cannot be read or
+	// parsed on a reload refuses every token of the file until it is
+	// fixed: a revocation is never lost to a typo.
+	TokenFile string
+	// TokenReloadInterval is how often TokenFile is checked for changes.
+	// Default 2s; negative checks never (ReloadTokens only).
+	TokenReloadInterval time.Duration
 	// InsecureNoAuth serves every route without authentication (local
-	// testing only). It cannot be combined with Tokens.
+	// testing only). It cannot be combined with Tokens or TokenFile.
 	InsecureNoAuth bool
 	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes
 	// (64 MiB). A gzip-compressed upload may expand to 16 times this.
@@ -94,16 +107,20 @@ type Defaults struct {
 
 // Server is the trigger API of "labelreset serve".
 type Server struct {
-	cfg     Config
-	store   *jobs.Store
-	log     *slog.Logger
-	tokens  [][sha256.Size]byte
-	metrics *metrics
-	mux     *http.ServeMux
-	probe   *http.ServeMux // the routes without the fallback, to tell 405 from 404
-	routes  []string
-	handler http.Handler
-	now     func() time.Time
+	cfg    Config
+	store  *jobs.Store
+	log    *slog.Logger
+	tokens atomic.Pointer[tokenSet]
+	// fileSum is the SHA-256 of the token file as last read; only the
+	// reload loop and ReloadTokens touch it, under reloadMu.
+	reloadMu sync.Mutex
+	fileSum  [sha256.Size]byte
+	metrics  *metrics
+	mux      *http.ServeMux
+	probe    *http.ServeMux // the routes without the fallback, to tell 405 from 404
+	routes   []string
+	handler  http.Handler
+	now      func() time.Time
 }
 
 // New validates cfg and builds the server's routes.
@@ -115,8 +132,13 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(),
 		probe: http.NewServeMux(), now: time.Now,
 	}
-	for _, t := range cfg.Tokens {
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	if err := s.loadTokens(); err != nil {
+		return nil, err
+	}
+	if ts := s.tokens.Load(); ts.legacy > 0 {
+		s.log.Warn("API tokens given as a plain list act as operator and approver for every team, "+
+			"and may approve their own campaigns: move them to a token file with names, roles and teams (see the README)",
+			"plain_tokens", ts.legacy)
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -133,10 +155,13 @@ func (c *Config) validate() error {
 		return errors.New("httpapi: Store is required")
 	}
 	switch {
-	case len(c.Tokens) == 0 && !c.InsecureNoAuth:
+	case len(c.Tokens) == 0 && c.TokenFile == "" && !c.InsecureNoAuth:
 		return errors.New("httpapi: no API tokens: set LABELRESET_API_TOKENS or a token file (or InsecureNoAuth for local testing only)")
-	case len(c.Tokens) > 0 && c.InsecureNoAuth:
+	case (len(c.Tokens) > 0 || c.TokenFile != "") && c.InsecureNoAuth:
 		return errors.New("httpapi: InsecureNoAuth is set together with API tokens: drop one of them")
+	}
+	if c.TokenReloadInterval == 0 {
+		c.TokenReloadInterval = 2 * time.Second
 	}
 	for i, t := range c.Tokens {
 		if err := checkToken(t); err != nil {
@@ -183,27 +208,33 @@ func (c *Config) validate() error {
 var actions = []string{"approve", "pause", "resume", "cancel", "retry"}
 
 func (s *Server) routesInit() {
-	s.handle("GET /healthz", false, s.healthz)
-	s.handle("GET /readyz", false, s.readyz)
-	s.handle("GET /openapi.yaml", false, serveOpenAPI)
+	s.handle("GET /healthz", "", s.healthz)
+	s.handle("GET /readyz", "", s.readyz)
+	s.handle("GET /openapi.yaml", "", serveOpenAPI)
 	if s.cfg.Gatherer != nil {
-		s.handle("GET /metrics", false, promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+		s.handle("GET /metrics", "", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	}
-	s.handle("POST /v1/campaigns", true, s.createCampaign)
-	s.handle("GET /v1/campaigns", true, s.listCampaigns)
-	s.handle("GET /v1/campaigns/{id}", true, s.getCampaign)
-	s.handle("GET /v1/campaigns/{id}/report", true, s.report)
+	s.handle("POST /v1/campaigns", RoleOperator, s.createCampaign)
+	s.handle("GET /v1/campaigns", RoleViewer, s.listCampaigns)
+	s.handle("GET /v1/campaigns/{id}", RoleViewer, s.getCampaign)
+	s.handle("GET /v1/campaigns/{id}/report", RoleViewer, s.report)
+	s.handle("GET /v1/campaigns/{id}/events", RoleViewer, s.events)
 	for _, a := range actions {
-		s.handle("POST /v1/campaigns/{id}/"+a, true, s.action(a))
+		role := RoleOperator
+		if a == "approve" {
+			role = RoleApprover
+		}
+		s.handle("POST /v1/campaigns/{id}/"+a, role, s.action(a))
 	}
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 }
 
-// handle registers a route; its pattern is also its metrics label.
-func (s *Server) handle(pattern string, auth bool, h http.HandlerFunc) {
+// handle registers a route; its pattern is also its metrics label. A
+// route with a role needs a token that holds it; "" is open.
+func (s *Server) handle(pattern string, role Role, h http.HandlerFunc) {
 	var hh http.Handler = h
-	if auth {
-		hh = s.authenticate(hh)
+	if role != "" {
+		hh = s.authenticate(role, hh)
 	}
 	s.mux.Handle(pattern, s.instrument(pattern, hh))
 	s.probe.Handle(pattern, http.NotFoundHandler())
@@ -285,6 +316,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		MaxHeaderBytes:    64 << 10,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if s.cfg.TokenFile != "" && s.cfg.TokenReloadInterval > 0 {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop() // runs before wg.Wait
+		wg.Go(func() { s.watchTokens(wctx) })
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -433,7 +433,7 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	if d := s.defaults.ConfirmAbove; d > 0 && d < confirm {
 		confirm = d
 	}
-	res, err := s.store.Submit(ctx, def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm, RequireApproval: sc.SelectAll})
+	res, err := s.store.Submit(jobs.WithActor(ctx, "scheduler:"+sc.Name), def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm, RequireApproval: sc.SelectAll})
 	switch {
 	case errors.Is(err, jobs.ErrInputMismatch):
 		// The campaign of this fire time exists (claim expired or removed)
