@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,40 @@ type record struct {
 	batch    int
 	rec      jobs.Record
 	done     func()
+	// acks is the batch run waiting for this record (ProcessTask returns
+	// only once its batch's outcomes are durable); nil for none.
+	acks *acks
+}
+
+// acks counts a batch's records on their way to the ledger, so that its
+// handler returns — and asynq deletes the task — only after every outcome
+// of the batch is durable (written, and acknowledged by a replica when
+// replicas are attached). Acknowledging first left a window in which a
+// SIGKILL lost outcomes of a task that no longer existed: nothing would
+// ever call those assets again.
+type acks struct {
+	wg sync.WaitGroup
+	// lost: a record was not written (the writer stopped, or gave up on
+	// an unreachable Redis at shutdown); the task must stay.
+	lost atomic.Bool
+}
+
+// add counts one record about to be sent.
+func (a *acks) add() { a.wg.Add(1) }
+
+// ack settles one record; written says whether it is durable.
+func (a *acks) ack(written bool) {
+	if !written {
+		a.lost.Store(true)
+	}
+	a.wg.Done()
+}
+
+// wait returns once every record counted is settled, and whether all of
+// them were written.
+func (a *acks) wait() bool {
+	a.wg.Wait()
+	return !a.lost.Load()
 }
 
 // writer group-commits ledger records: one script call per campaign
@@ -100,8 +135,17 @@ func (w *writer) send(r record) {
 func (w *writer) dropLate(r record) {
 	w.log.Warn("outcome arrived after the worker stopped; the asset will be processed again",
 		"campaign", r.campaign, "asset", r.rec.AssetID)
+	r.settle(false)
+}
+
+// settle returns r's pending token and tells the batch waiting for it
+// whether it was written.
+func (r *record) settle(written bool) {
 	if r.done != nil {
 		r.done()
+	}
+	if r.acks != nil {
+		r.acks.ack(written)
 	}
 }
 
@@ -202,6 +246,9 @@ func (w *writer) flush(buf []record) {
 		}
 		g.batches[i].Records = append(g.batches[i].Records, r.rec)
 	}
+	// lost: campaigns whose records were abandoned (Redis unreachable at
+	// shutdown); their batches must not be acknowledged.
+	var lost map[string]bool
 	for _, g := range groups {
 		delay := 50 * time.Millisecond
 	retry:
@@ -225,6 +272,10 @@ func (w *writer) flush(buf []record) {
 			case <-w.giveUp:
 				w.log.Error("stopping without recording some outcomes (Redis unreachable); their assets will be processed again",
 					"campaign", g.campaign)
+				if lost == nil {
+					lost = map[string]bool{}
+				}
+				lost[g.campaign] = true
 				break retry
 			case <-time.After(delay):
 			}
@@ -239,12 +290,12 @@ func (w *writer) flush(buf []record) {
 			w.log.Warn("no replica acknowledged the last outcomes within 2s; a failover now could lose them", "err", err)
 		}
 	}
-	for _, r := range buf {
-		if r.rec.Terminal() {
+	for i := range buf {
+		r := &buf[i]
+		written := !lost[r.campaign]
+		if written && r.rec.Terminal() {
 			w.metrics.outcome(r.rec.Outcome)
 		}
-		if r.done != nil {
-			r.done()
-		}
+		r.settle(written)
 	}
 }
