@@ -38,7 +38,7 @@ func newRedactor(key string) redactor {
 	}
 	add(url.QueryEscape(key))
 	add(url.PathEscape(key))
-	add(strings.ToLower(url.QueryEscape(key))) // %2f as well as %2F
+	add(lowerHex(url.QueryEscape(key))) // %2f as well as %2F
 	if b, err := json.Marshal(key); err == nil {
 		add(string(b[1 : len(b)-1])) // \u003c for <, \" for "
 	}
@@ -49,7 +49,7 @@ func newRedactor(key string) redactor {
 }
 
 // redact returns s without any copy of the key. It allocates only when s
-// holds one.
+// holds one or has escapes to decode.
 func (r redactor) redact(s string) string {
 	if r.key == "" || s == "" {
 		return s
@@ -115,6 +115,25 @@ func unescape(s string) string {
 		}
 	}
 	return strings.ToValidUTF8(b.String(), string(utf8.RuneError))
+}
+
+// lowerHex is s with the hex digits of its %XX escapes in lower case.
+func lowerHex(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' && isHex(b[i+1]) && isHex(b[i+2]) {
+			b[i+1], b[i+2] = toLower(b[i+1]), toLower(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func toLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func isHex(c byte) bool {

@@ -39,7 +39,7 @@ func TestAPIKeyEchoedByPDCP(t *testing.T) {
 		2: fail(400, `{"error":"api_key=`+q+` rejected","error_id":"`+esc+`"}`, 1),
 		3: fail(500, `{"message":"upstream","code":"`+esc+`","error_id":"req-`+esc+`"}`, 2),
 		4: fail(500, "proxy said: X-Api-Key "+key+" unknown", 2),
-		5: fail(502, "<html>"+strings.ToLower(q)+"</html>", 2),
+		5: fail(502, "<html>"+lowerHex(q)+"</html>", 2),
 		6: fail(422, `{"message":"`+strings.Repeat("x", 30)+esc+`"}`, 1),
 	}
 	e := newE2E(t, pdcpfake.Options{APIKey: key, Assets: n, Script: script})
@@ -101,7 +101,7 @@ func TestAPIKeyEchoedByPDCP(t *testing.T) {
 
 	w.cmd.Process.Signal(syscall.SIGTERM)
 	<-w.done
-	copies := []string{key, q, strings.ToLower(q), esc, key[:12]}
+	copies := []string{key, q, lowerHex(q), esc, key[:12]}
 	for name, text := range map[string]string{"CLI output and reports": out.String(), "ledger (Redis)": dump.String(), "worker log": w.output()} {
 		for _, c := range copies {
 			if i := strings.Index(text, c); i >= 0 {
@@ -109,4 +109,18 @@ func TestAPIKeyEchoedByPDCP(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lowerHex is s with its %XX escapes in lower-case hex (%2f, not %2F).
+func lowerHex(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			b.WriteString(strings.ToLower(s[i : i+3]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
