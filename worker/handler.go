@@ -172,6 +172,7 @@ func (w *Worker) finishBatch(b *jobs.Batch, run *batchRun) error {
 		run.acks.add()
 		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r, acks: &run.acks})
 	}
+	w.writer.hurry()
 	if !run.acks.wait() {
 		return w.requeue(&retryLater{delay: time.Second, reason: "outcomes not recorded"})
 	}
@@ -198,6 +199,7 @@ func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch) error {
 		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, acks: &a,
 			rec: jobs.Record{AssetID: id, Outcome: jobs.OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}})
 	}
+	w.writer.hurry()
 	if !a.wait() {
 		return w.requeue(&retryLater{delay: time.Second, reason: "outcomes not recorded"})
 	}

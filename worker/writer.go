@@ -132,6 +132,16 @@ func (w *writer) send(r record) {
 	}
 }
 
+// hurry ends the current linger: a handler is waiting for its batch's
+// last records, and the few more a linger would collect are not worth
+// keeping its batch slot (and the next batch) waiting for.
+func (w *writer) hurry() {
+	select {
+	case w.full <- struct{}{}:
+	default:
+	}
+}
+
 func (w *writer) dropLate(r record) {
 	w.log.Warn("outcome arrived after the worker stopped; the asset will be processed again",
 		"campaign", r.campaign, "asset", r.rec.AssetID)
