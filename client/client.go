@@ -40,7 +40,7 @@ type Client struct {
 	rt           http.RoundTripper
 	ownTransport *http.Transport // nil when Config.Transport was supplied
 	timeout      time.Duration
-	secret       string // the API key, only for redacting bodies
+	red          redactor // removes the API key from what answers bring back
 	// Pre-built header values, assigned (not copied) into each request.
 	key, ua, team []string
 }
@@ -69,7 +69,7 @@ func New(cfg Config) (*Client, error) {
 		host:    u.Host,
 		prefix:  u.Scheme + "://" + u.Host + u.EscapedPath(),
 		timeout: cfg.Timeout,
-		secret:  cfg.APIKey,
+		red:     newRedactor(cfg.APIKey),
 		key:     []string{cfg.APIKey},
 		ua:      []string{cfg.UserAgent},
 	}
@@ -259,7 +259,7 @@ func (c *Client) transportError(ctx context.Context, err error, start time.Time)
 		res.Err = &timeoutError{after: c.timeout, err: err}
 		return res
 	}
-	res.Err = err // *url.Error: method and URL, never headers
+	res.Err = c.red.redactErr(err) // *url.Error: method and URL, never headers
 	return res
 }
 
@@ -327,6 +327,7 @@ func readBody(body io.ReadCloser) (data []byte, over bool, err error) {
 
 // readError reads a non-2xx body into res.API, or records why it could not.
 func (c *Client) readError(resp *http.Response, res *Result) {
+	defer func() { res.Err = c.red.redactErr(res.Err) }()
 	data, over, err := readBody(resp.Body)
 	if err != nil {
 		res.Err = fmt.Errorf("read %d response body: %w", resp.StatusCode, err)
@@ -342,7 +343,7 @@ func (c *Client) readError(resp *http.Response, res *Result) {
 		res.Err = fmt.Errorf("%d response body larger than %d bytes, discarded", resp.StatusCode, maxBody)
 		return
 	}
-	if api := parseAPIError(data); api != nil {
+	if api := parseAPIError(data, c.red); api != nil {
 		res.API = api
 		return
 	}
@@ -351,9 +352,11 @@ func (c *Client) readError(resp *http.Response, res *Result) {
 	}
 }
 
-// parseAPIError decodes PDCP's ErrorResponse, bounding every field. It
-// returns nil when data is not such a JSON object.
-func parseAPIError(data []byte) *APIError {
+// parseAPIError decodes PDCP's ErrorResponse, redacting the API key from
+// every field and then bounding it (in that order: a clipped field must not
+// keep the start of a key). It returns nil when data is not such a JSON
+// object.
+func parseAPIError(data []byte, red redactor) *APIError {
 	var e struct {
 		Message string `json:"message"`
 		Error   string `json:"error"`
@@ -369,7 +372,7 @@ func parseAPIError(data []byte) *APIError {
 	if e.Message == "" && e.Code == "" && e.ErrorID == "" {
 		return nil
 	}
-	return &APIError{Message: clip(e.Message), Code: clip(e.Code), ErrorID: clip(e.ErrorID)}
+	return &APIError{Message: clip(red.redact(e.Message)), Code: clip(red.redact(e.Code)), ErrorID: clip(red.redact(e.ErrorID))}
 }
 
 // clip truncates s to maxFieldBytes on a rune boundary.
@@ -385,12 +388,10 @@ func clip(s string) string {
 }
 
 // snippet returns the start of an unparsable body for error messages, with
-// the API key redacted in case a proxy echoes request headers.
+// the API key redacted (before the cut) in case a proxy echoes request
+// headers.
 func (c *Client) snippet(data []byte) string {
-	s := strings.ToValidUTF8(string(data), "")
-	if c.secret != "" {
-		s = strings.ReplaceAll(s, c.secret, "[REDACTED]")
-	}
+	s := c.red.redact(strings.ToValidUTF8(string(data), ""))
 	if len(s) > maxSnippet {
 		s = s[:maxSnippet]
 		for len(s) > 0 && !utf8.ValidString(s) {

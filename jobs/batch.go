@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // TypeBatch is the asynq task type of a batch of assets.
@@ -39,6 +40,16 @@ func (b *Batch) TaskID() string {
 		return b.Campaign + ":b" + strconv.Itoa(b.Batch)
 	}
 	return b.Campaign + ":g" + strconv.Itoa(b.Gen) + ":b" + strconv.Itoa(b.Batch)
+}
+
+// TaskCampaign is the campaign of a batch task ID (see TaskID; campaign
+// IDs hold no ':'), or "" for an ID that no batch has.
+func TaskCampaign(taskID string) string {
+	c, _, ok := strings.Cut(taskID, ":")
+	if !ok {
+		return ""
+	}
+	return c
 }
 
 // EncodeBatch renders the payload: a version byte, the campaign ID, batch

@@ -69,7 +69,9 @@ func (a *asset) record(o string) jobs.Record {
 
 // batchRun collects the assets of a batch that must be handed back.
 type batchRun struct {
-	seq      uint64 // start order in this process: older batches get slots first
+	seq uint64 // start order in this process: older batches get slots first
+	// acks holds the batch's records until they are durable.
+	acks     acks
 	mu       sync.Mutex
 	deferred []jobs.Record
 	delay    time.Duration
@@ -157,18 +159,27 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		})
 	}
 	wg.Wait()
+	claim.close() // no slot is needed while the outcomes are written
 	return w.finishBatch(b, run)
 }
 
-// finishBatch ends a batch run: done, or its unfinished assets go back to
-// the queue with the attempts made so far.
+// finishBatch ends a batch run once every outcome it sent is durable (so
+// that asynq deletes the task only then): done, or its unfinished assets
+// go back to the queue with the attempts made so far.
 func (w *Worker) finishBatch(b *jobs.Batch, run *batchRun) error {
+	// Keep the attempts made so far, so a re-run continues counting.
+	for _, r := range run.deferred {
+		run.acks.add()
+		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r, acks: &run.acks})
+	}
+	w.writer.hurry()
+	if !run.acks.wait() {
+		return w.requeue(&retryLater{delay: time.Second, reason: "outcomes not recorded"})
+	}
 	if len(run.deferred) == 0 {
 		w.metrics.batches.WithLabelValues("done").Inc()
 		return nil
 	}
-	// Keep the attempts made so far, so a re-run continues counting.
-	w.writeAndWait(b.Campaign, b.Batch, run.deferred)
 	return w.requeue(&retryLater{delay: run.delay, reason: run.reason})
 }
 
@@ -177,26 +188,21 @@ func (w *Worker) requeue(e *retryLater) error {
 	return e
 }
 
-// writeAndWait records non-urgent records through the writer and waits
-// until they are durable.
-func (w *Worker) writeAndWait(campaign string, batch int, recs []jobs.Record) {
-	var wg sync.WaitGroup
-	wg.Add(len(recs))
-	for _, r := range recs {
-		w.writer.send(record{campaign: campaign, batch: batch, rec: r, done: wg.Done})
-	}
-	wg.Wait()
-}
-
 // cancelBatch records "cancelled" for every asset of the batch that has no
-// outcome yet (the ledger keeps the ones that have).
+// outcome yet (the ledger keeps the ones that have), and returns once that
+// is durable.
 func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch) error {
 	now := time.Now()
-	recs := make([]jobs.Record, len(b.IDs))
-	for i, id := range b.IDs {
-		recs[i] = jobs.Record{AssetID: id, Outcome: jobs.OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}
+	var a acks
+	for _, id := range b.IDs {
+		a.add()
+		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, acks: &a,
+			rec: jobs.Record{AssetID: id, Outcome: jobs.OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}})
 	}
-	w.writeAndWait(b.Campaign, b.Batch, recs)
+	w.writer.hurry()
+	if !a.wait() {
+		return w.requeue(&retryLater{delay: time.Second, reason: "outcomes not recorded"})
+	}
 	w.metrics.batches.WithLabelValues("done").Inc()
 	return nil
 }
@@ -243,7 +249,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 
 		switch res.Outcome {
 		case client.OutcomeReset, client.OutcomeNotFound, client.OutcomeInvalid, client.OutcomePermanent:
-			w.finish(b, a, terminalOutcome(res.Outcome), release)
+			w.finish(b, a, run, terminalOutcome(res.Outcome), release)
 			return
 		case client.OutcomeUnauthorized:
 			a.attempts-- // the key is wrong, not the asset: this call does not count
@@ -300,7 +306,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			}
 		}
 		if spent {
-			w.finish(b, a, jobs.OutcomeFailed, release)
+			w.finish(b, a, run, jobs.OutcomeFailed, release)
 			return
 		}
 		release()
@@ -352,7 +358,8 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 	case jobs.StateCancelled:
 		r := a.record(jobs.OutcomeCancelled)
 		r.Error, r.FinishedAt = "campaign cancelled", time.Now()
-		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r})
+		run.acks.add()
+		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r, acks: &run.acks})
 		return false
 	default:
 		run.handBack(a, w.cfg.HoldDelay, "campaign "+string(st))
@@ -363,8 +370,10 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 // finish sends a terminal outcome to the ledger and frees the call slot.
 // It first takes a pending token, returned once the outcome is durable:
 // when the ledger cannot keep up (Redis slow or down) the tokens run out
-// and callers wait here holding their slots, so no new calls start.
-func (w *Worker) finish(b *jobs.Batch, a *asset, outcome string, release func()) {
+// and callers wait here holding their slots, so no new calls start. The
+// call slot is free at once (the group commit goes on without it); the
+// batch's handler waits for the outcome (run.acks) before it returns.
+func (w *Worker) finish(b *jobs.Batch, a *asset, run *batchRun, outcome string, release func()) {
 	r := a.record(outcome)
 	if outcome == jobs.OutcomeReset {
 		r.Error = ""
@@ -372,7 +381,8 @@ func (w *Worker) finish(b *jobs.Batch, a *asset, outcome string, release func())
 	r.FinishedAt = time.Now()
 	w.pending <- struct{}{}
 	release()
-	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: w.pendingDone, rec: r})
+	run.acks.add()
+	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: w.pendingDone, rec: r, acks: &run.acks})
 }
 
 func terminalOutcome(o client.Outcome) string {

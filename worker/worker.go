@@ -57,8 +57,9 @@ type Config struct {
 	// JanitorInterval is how often expired campaigns are deleted. Default 5m.
 	JanitorInterval time.Duration
 	// RepairAfter is how long a running campaign with unfinished assets
-	// may make no progress, while no task is queued at all, before its
-	// unfinished assets are re-enqueued (see orphanRepair). Default 30s.
+	// may make no progress, while no task of its own is queued, active,
+	// scheduled or retrying, before its unfinished assets are re-enqueued
+	// (see orphanRepair). Default 30s.
 	RepairAfter time.Duration
 	// Registerer receives the metrics; nil means a private registry.
 	Registerer prometheus.Registerer
@@ -301,7 +302,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(5)
-	repair := &orphanRepair{w: w, insp: asynq.NewInspectorFromRedisClient(w.rdb), quiet: w.cfg.RepairAfter, seen: map[string]progressMark{}}
+	repair := newOrphanRepair(w.store, asynq.NewInspectorFromRedisClient(w.rdb), w.cfg.Namespace, w.cfg.RepairAfter, w.log)
 	go func() { defer wg.Done(); repair.run(bg, max(w.cfg.RepairAfter/3, time.Second)) }()
 	go func() { defer wg.Done(); w.watchReplicas(bg) }()
 	go func() { defer wg.Done(); w.control.run(bg) }()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,40 @@ type record struct {
 	batch    int
 	rec      jobs.Record
 	done     func()
+	// acks is the batch run waiting for this record (ProcessTask returns
+	// only once its batch's outcomes are durable); nil for none.
+	acks *acks
+}
+
+// acks counts a batch's records on their way to the ledger, so that its
+// handler returns — and asynq deletes the task — only after every outcome
+// of the batch is durable (written, and acknowledged by a replica when
+// replicas are attached). Acknowledging first left a window in which a
+// SIGKILL lost outcomes of a task that no longer existed: nothing would
+// ever call those assets again.
+type acks struct {
+	wg sync.WaitGroup
+	// lost: a record was not written (the writer stopped, or gave up on
+	// an unreachable Redis at shutdown); the task must stay.
+	lost atomic.Bool
+}
+
+// add counts one record about to be sent.
+func (a *acks) add() { a.wg.Add(1) }
+
+// ack settles one record; written says whether it is durable.
+func (a *acks) ack(written bool) {
+	if !written {
+		a.lost.Store(true)
+	}
+	a.wg.Done()
+}
+
+// wait returns once every record counted is settled, and whether all of
+// them were written.
+func (a *acks) wait() bool {
+	a.wg.Wait()
+	return !a.lost.Load()
 }
 
 // writer group-commits ledger records: one script call per campaign
@@ -103,11 +138,30 @@ func (w *writer) send(r record) {
 	}
 }
 
+// hurry ends the current linger: a handler is waiting for its batch's
+// last records, and the few more a linger would collect are not worth
+// keeping its batch slot (and the next batch) waiting for.
+func (w *writer) hurry() {
+	select {
+	case w.full <- struct{}{}:
+	default:
+	}
+}
+
 func (w *writer) dropLate(r record) {
 	w.log.Warn("outcome arrived after the worker stopped; the asset will be processed again",
 		"campaign", r.campaign, "asset", r.rec.AssetID)
+	r.settle(false)
+}
+
+// settle returns r's pending token and tells the batch waiting for it
+// whether it was written.
+func (r *record) settle(written bool) {
 	if r.done != nil {
 		r.done()
+	}
+	if r.acks != nil {
+		r.acks.ack(written)
 	}
 }
 
@@ -212,6 +266,9 @@ func (w *writer) flush(buf []record) {
 	// (RecordAndWait): WAIT covers only its connection's writes.
 	replicated := w.replicas.Load() > 0
 	var unacked error
+	// lost: campaigns whose records were abandoned (Redis unreachable at
+	// shutdown); their batches must not be acknowledged.
+	var lost map[string]bool
 	for _, g := range groups {
 		delay := 50 * time.Millisecond
 	retry:
@@ -244,6 +301,10 @@ func (w *writer) flush(buf []record) {
 			case <-w.giveUp:
 				w.log.Error("stopping without recording some outcomes (Redis unreachable); their assets will be processed again",
 					"campaign", g.campaign)
+				if lost == nil {
+					lost = map[string]bool{}
+				}
+				lost[g.campaign] = true
 				break retry
 			case <-time.After(delay):
 			}
@@ -259,12 +320,12 @@ func (w *writer) flush(buf []record) {
 			cancel()
 		}
 	}
-	for _, r := range buf {
-		if r.rec.Terminal() {
+	for i := range buf {
+		r := &buf[i]
+		written := !lost[r.campaign]
+		if written && r.rec.Terminal() {
 			w.metrics.outcome(r.rec.Outcome)
 		}
-		if r.done != nil {
-			r.done()
-		}
+		r.settle(written)
 	}
 }

@@ -1,0 +1,141 @@
+package client
+
+import (
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// redactedMark replaces the API key wherever the client keeps text that a
+// server sent.
+const redactedMark = "[REDACTED]"
+
+// redactor removes the API key from text the client keeps beyond a call
+// (error messages, body snippets, error_id): a server or proxy that echoes
+// the request ("sk-… is not valid here") would otherwise carry the key
+// into the ledger, reports and logs. It knows the key as sent and as
+// servers commonly re-encode it (URL-encoded, JSON-escaped); anything more
+// mixed is caught by decoding the text's escapes and looking again.
+// Redaction runs before any truncation, so a clipped field never keeps a
+// prefix of the key.
+type redactor struct {
+	key   string
+	forms []string // the key and its encodings, longest first
+}
+
+func newRedactor(key string) redactor {
+	if key == "" {
+		return redactor{}
+	}
+	r := redactor{key: key}
+	add := func(f string) {
+		if !slices.Contains(r.forms, f) {
+			r.forms = append(r.forms, f)
+		}
+	}
+	add(url.QueryEscape(key))
+	add(url.PathEscape(key))
+	add(lowerHex(url.QueryEscape(key))) // %2f as well as %2F
+	if b, err := json.Marshal(key); err == nil {
+		add(string(b[1 : len(b)-1])) // \u003c for <, \" for "
+	}
+	add(key)
+	// Longest first: a form that contains another is replaced whole.
+	slices.SortStableFunc(r.forms, func(a, b string) int { return len(b) - len(a) })
+	return r
+}
+
+// redact returns s without any copy of the key. It allocates only when s
+// holds one or has escapes to decode.
+func (r redactor) redact(s string) string {
+	if r.key == "" || s == "" {
+		return s
+	}
+	for _, f := range r.forms {
+		s = strings.ReplaceAll(s, f, redactedMark)
+	}
+	if strings.ContainsAny(s, `%\`) {
+		// A partly or differently escaped copy ("sk%2dabc",
+		// "\u0073k-abc"): show the decoded text, redacted.
+		if d := unescape(s); strings.Contains(d, r.key) {
+			return strings.ReplaceAll(d, r.key, redactedMark)
+		}
+	}
+	return s
+}
+
+// redactErr returns err, or an error whose message has the key redacted
+// when err's message holds it. errors.Is and As still see err.
+func (r redactor) redactErr(err error) error {
+	if err == nil || r.key == "" {
+		return err
+	}
+	msg := err.Error()
+	if red := r.redact(msg); red != msg {
+		return &redactedError{msg: red, err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Unwrap keeps errors.Is/As working; the wrapped error is never printed
+// by this package.
+func (e *redactedError) Unwrap() error { return e.err }
+
+// unescape decodes %XX and JSON escapes (\uXXXX, \/, \\, \") in s, leaving
+// anything else as it is.
+func unescape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		switch {
+		case s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			b.WriteByte(byte(v))
+			i += 3
+		case s[i] == '\\' && i+5 < len(s) && s[i+1] == 'u' && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]):
+			v, _ := strconv.ParseUint(s[i+2:i+6], 16, 16)
+			b.WriteRune(rune(v))
+			i += 6
+		case s[i] == '\\' && i+1 < len(s) && (s[i+1] == '/' || s[i+1] == '\\' || s[i+1] == '"'):
+			b.WriteByte(s[i+1])
+			i += 2
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return strings.ToValidUTF8(b.String(), string(utf8.RuneError))
+}
+
+// lowerHex is s with the hex digits of its %XX escapes in lower case.
+func lowerHex(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' && isHex(b[i+1]) && isHex(b[i+2]) {
+			b[i+1], b[i+2] = toLower(b[i+1]), toLower(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func toLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
