@@ -175,15 +175,20 @@ func decodeRecord(id int64, v string) (Record, error) {
 // "cancelled", which a real outcome replaces, because a call that was in
 // flight when the campaign was cancelled did happen.
 //
-// KEYS[1] meta, KEYS[2..] ledger hashes. ARGV[1] now (ms), then per ledger
-// key: n, followed by n (asset ID, record) pairs.
+// Outcomes are written only to the incarnation they were made for, and
+// never to a campaign being deleted: for any other the campaign is gone.
+//
+// KEYS[1] meta, KEYS[2..] ledger hashes. ARGV[1] now (ms), ARGV[2] the
+// incarnation ("*" = any), then per ledger key: n, followed by n (asset
+// ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
 var recordScript = redis.NewScript(`
 local meta = KEYS[1]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
-  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled')
-if not st[1] then return -1 end
+  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting')
+if not st[1] or st[14] then return -1 end
+if ARGV[2] ~= '*' and (st[13] or '') ~= ARGV[2] then return -1 end
 local terminal = {r=true, n=true, i=true, f=true, c=true}
 local isfail = {f=true, i=true}
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
@@ -191,7 +196,7 @@ local cur = {r=tonumber(st[8] or '0'), n=tonumber(st[9] or '0'), i=tonumber(st[1
   f=tonumber(st[11] or '0'), c=tonumber(st[12] or '0')}
 local delta = {}
 local nd, nf = 0, 0
-local ai = 2
+local ai = 3
 for k = 2, #KEYS do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
@@ -289,18 +294,33 @@ func NewLedger(rdb redis.UniversalClient, ns string) *Ledger {
 	return &Ledger{rdb: rdb, keys: keys{ns}}
 }
 
+// anyIncarnation makes RecordIncarnation write to whichever incarnation
+// of the campaign exists.
+const anyIncarnation = "*"
+
 // Record writes the records of one campaign atomically (one script call,
-// however many batches and assets). Records with a non-terminal outcome
-// ("retrying") only store attempts; they never replace a terminal one.
+// however many batches and assets), to whichever incarnation of the
+// campaign exists now. Records with a non-terminal outcome ("retrying")
+// only store attempts; they never replace a terminal one. Outcomes of a
+// batch task go through RecordIncarnation.
 func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRecords, now time.Time) (Change, error) {
+	return l.RecordIncarnation(ctx, campaign, anyIncarnation, batches, now)
+}
+
+// RecordIncarnation is Record for one incarnation of the campaign
+// (Campaign.Incarnation, "" for a campaign stored by an earlier version):
+// when the campaign was deleted, or deleted and created again, since the
+// outcomes were made, nothing is written and the error wraps
+// ErrCampaignGone.
+func (l *Ledger) RecordIncarnation(ctx context.Context, campaign, incarnation string, batches []BatchRecords, now time.Time) (Change, error) {
 	ks := make([]string, 0, 1+len(batches))
 	ks = append(ks, l.keys.meta(campaign))
-	n := 1
+	n := 2
 	for _, b := range batches {
 		n += 1 + 2*len(b.Records)
 	}
 	args := make([]any, 0, n)
-	args = append(args, now.UnixMilli())
+	args = append(args, now.UnixMilli(), incarnation)
 	var buf []byte
 	for _, b := range batches {
 		ks = append(ks, l.keys.ledger(campaign, b.Batch))

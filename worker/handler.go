@@ -98,9 +98,9 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		w.log.Error("discarding an unreadable batch task", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	ci, err := w.control.get(ctx, b.Campaign)
+	ci, err := w.control.get(ctx, b.Campaign, b.Incarnation)
 	if isGone(err) {
-		w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch)
+		w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch, "err", err)
 		return nil
 	}
 	if err != nil {
@@ -168,7 +168,7 @@ func (w *Worker) finishBatch(b *jobs.Batch, run *batchRun) error {
 		return nil
 	}
 	// Keep the attempts made so far, so a re-run continues counting.
-	w.writeAndWait(b.Campaign, b.Batch, run.deferred)
+	w.writeAndWait(b, run.deferred)
 	return w.requeue(&retryLater{delay: run.delay, reason: run.reason})
 }
 
@@ -177,13 +177,13 @@ func (w *Worker) requeue(e *retryLater) error {
 	return e
 }
 
-// writeAndWait records non-urgent records through the writer and waits
-// until they are durable.
-func (w *Worker) writeAndWait(campaign string, batch int, recs []jobs.Record) {
+// writeAndWait records non-urgent records of batch b through the writer
+// and waits until they are durable.
+func (w *Worker) writeAndWait(b *jobs.Batch, recs []jobs.Record) {
 	var wg sync.WaitGroup
 	wg.Add(len(recs))
 	for _, r := range recs {
-		w.writer.send(record{campaign: campaign, batch: batch, rec: r, done: wg.Done})
+		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, rec: r, done: wg.Done})
 	}
 	wg.Wait()
 }
@@ -196,7 +196,7 @@ func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch) error {
 	for i, id := range b.IDs {
 		recs[i] = jobs.Record{AssetID: id, Outcome: jobs.OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}
 	}
-	w.writeAndWait(b.Campaign, b.Batch, recs)
+	w.writeAndWait(b, recs)
 	w.metrics.batches.WithLabelValues("done").Inc()
 	return nil
 }
@@ -352,7 +352,7 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 	case jobs.StateCancelled:
 		r := a.record(jobs.OutcomeCancelled)
 		r.Error, r.FinishedAt = "campaign cancelled", time.Now()
-		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r})
+		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, rec: r})
 		return false
 	default:
 		run.handBack(a, w.cfg.HoldDelay, "campaign "+string(st))
@@ -372,7 +372,7 @@ func (w *Worker) finish(b *jobs.Batch, a *asset, outcome string, release func())
 	r.FinishedAt = time.Now()
 	w.pending <- struct{}{}
 	release()
-	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: w.pendingDone, rec: r})
+	w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, done: w.pendingDone, rec: r})
 }
 
 func terminalOutcome(o client.Outcome) string {
@@ -391,7 +391,7 @@ func terminalOutcome(o client.Outcome) string {
 // marks it blocked in Redis, so other processes stop within one poll. It
 // logs one error per process; no asset is marked failed.
 func (w *Worker) block(ci *campaignInfo, res *client.Result) {
-	w.control.setLocal(ci.def.ID, jobs.StateBlocked)
+	w.control.setLocal(ci.def.ID, ci.def.Incarnation, jobs.StateBlocked)
 	if ci.blocked.Swap(true) {
 		return
 	}
@@ -403,7 +403,7 @@ func (w *Worker) block(ci *campaignInfo, res *client.Result) {
 		"fix PDCP_API_KEY / PDCP_TEAM_ID, then run: labelreset resume %s", res.Status, code, ci.def.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	changed, err := w.store.Block(ctx, ci.def.ID, reason)
+	changed, err := w.store.Block(ctx, ci.def.ID, ci.def.Incarnation, reason)
 	switch {
 	case err != nil:
 		w.log.Error("campaign blocked by PDCP authentication; could not record it", "campaign", ci.def.ID, "status", res.Status, "err", err)
