@@ -422,10 +422,9 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 		ID: m["id"], Name: m["name"], Mode: Mode(m["mode"]), TeamID: m["team"],
 		Source: m["source"], Priority: Priority(m["priority"]), BatchSize: int(i("batch_size")),
 		CreatedAt: time.UnixMilli(i("created")).UTC(), Owner: m["owner"], TeamRecorded: m["team_recorded"] == "1",
-		Incarnation: m["inc"],
 		State: State(m["state"]), Reason: m["reason"], Total: i("total"),
 		Batches: int(i("batches")), Segments: int(i("segments")), Gen: int(i("gen")),
-		Fingerprint: m["fp"], Attempts: i("attempts"),
+		Fingerprint: m["fp"], Attempts: i("attempts"), Incarnation: m["inc"],
 		Counts: make(map[string]int64, len(Outcomes)),
 	}
 	if m["labels"] != "" && m["labels"] != "null" {
