@@ -39,7 +39,7 @@ type Store struct {
 	mu sync.Mutex
 	// segs caches segment bitmaps, which never change within one
 	// incarnation of a campaign: by segment key and incarnation identity
-	// (segmentCacheKey), never by key alone, because a campaign ID can be
+	// (Campaign.identity), never by key alone, because a campaign ID can be
 	// created again with other IDs under the same keys.
 	segs map[string]*IDSet
 

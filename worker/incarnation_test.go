@@ -3,8 +3,11 @@ package worker_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
@@ -123,5 +126,78 @@ func TestStaleTaskOfRecreatedCampaign(t *testing.T) {
 	}
 	if c.Counts[jobs.OutcomeReset] != 3 {
 		t.Errorf("reset count %d, want 3", c.Counts[jobs.OutcomeReset])
+	}
+}
+
+// TestCampaignOfEarlierVersionKeepsWorking: a campaign stored by an
+// earlier version has no incarnation; its tasks keep the version 1
+// payload and task IDs, and it runs to the end as before.
+func TestCampaignOfEarlierVersionKeepsWorking(t *testing.T) {
+	h := newHarness(t, pdcpfake.Options{Assets: 300})
+	ctx := context.Background()
+	res := h.submit(&jobs.Campaign{ID: "legacy"}, ids(1, 250), jobs.SubmitOptions{ConfirmAbove: 10})
+	if res.Campaign.State != jobs.StatePending {
+		t.Fatalf("state %s, want pending", res.Campaign.State)
+	}
+	// What an earlier version stored: no incarnation field.
+	if err := h.redis.Client.HDel(ctx, h.redis.Namespace+":{legacy}:meta", "inc").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Approve(ctx, "legacy"); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.redis.Client)
+	tasks, err := insp.ListPendingTasks(jobs.Queue(h.redis.Namespace, jobs.PriorityNormal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 3 {
+		t.Fatalf("%d tasks queued, want 3", len(tasks))
+	}
+	for _, task := range tasks {
+		if p := task.Payload; len(p) == 0 || p[0] != 1 || !strings.HasPrefix(task.ID, "legacy:b") {
+			t.Errorf("task %s of a campaign without incarnation: payload version %v, want 1 and ID legacy:b<n>", task.ID, p[:1])
+		}
+	}
+	h.startWorker(8, nil)
+	c := h.waitState("legacy", 30*time.Second, jobs.StateDone)
+	if c.Counts[jobs.OutcomeReset] != 250 {
+		t.Errorf("counts %v, want 250 reset", c.Counts)
+	}
+	if n := len(h.records("legacy")); n != 250 {
+		t.Errorf("report has %d rows, want 250", n)
+	}
+}
+
+// TestEarlierVersionTaskDoesNotRunRecreatedCampaign: a task queued by an
+// earlier version (version 1 payload, no incarnation) for "imp", whose
+// data is gone, must not run against "imp" created again by this version.
+func TestEarlierVersionTaskDoesNotRunRecreatedCampaign(t *testing.T) {
+	h := newHarness(t, pdcpfake.Options{Assets: 20})
+	p, err := jobs.EncodeBatch(&jobs.Batch{Campaign: "imp", IDs: []int64{1, 2, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := asynq.NewClientFromRedisClient(h.redis.Client)
+	if _, err := qc.Enqueue(asynq.NewTask(jobs.TypeBatch, p), asynq.Queue(jobs.Queue(h.redis.Namespace, jobs.PriorityNormal)), asynq.TaskID("imp:b0")); err != nil {
+		t.Fatal(err)
+	}
+	h.submit(&jobs.Campaign{ID: "imp"}, []string{"7", "8", "9"}, jobs.SubmitOptions{})
+	h.startWorker(4, nil)
+	h.waitState("imp", 30*time.Second, jobs.StateDone)
+	insp := asynq.NewInspectorFromRedisClient(h.redis.Client)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := insp.GetQueueInfo(jobs.Queue(h.redis.Namespace, jobs.PriorityNormal)); err == nil && info.Size == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got, _ := calledSince(h.fake.Fake(), 0)
+	if want := []int64{7, 8, 9}; !slices.Equal(got, want) {
+		t.Errorf("assets called %v, want %v", got, want)
+	}
+	if got, want := h.reportIDs("imp"), []int64{7, 8, 9}; !slices.Equal(got, want) {
+		t.Errorf("report holds %v, want %v", got, want)
 	}
 }
