@@ -171,19 +171,18 @@ var stateFields = append([]string{"state"}, jobs.IncarnationFields...)
 
 // apply stores the state read by an HMGET of stateFields in ci, or marks
 // ci gone when its campaign no longer exists, is being deleted, or is
-// another incarnation. It returns false on a Redis error.
-func (c *control) apply(ci *campaignInfo, cmd *redis.SliceCmd) bool {
+// another incarnation. On a Redis error ci keeps its last known state.
+func (c *control) apply(ci *campaignInfo, cmd *redis.SliceCmd) {
 	vals, err := cmd.Result()
 	if err != nil {
-		return false
+		return
 	}
 	st, _ := vals[0].(string)
 	if st == "" || !ci.def.SameIncarnation(vals[1:]) {
 		c.gone(ci)
-		return true
+		return
 	}
 	ci.state.Store(jobs.State(st))
-	return true
 }
 
 // lookup returns the cached campaignInfo of incarnation inc of id, or
