@@ -142,3 +142,19 @@ func TestJanitorRefusesChangesWhileDeleting(t *testing.T) {
 		t.Errorf("keys left after the delete: %v", keys)
 	}
 }
+
+// TestCreateOverStrayMetaField: a field written into a deleted campaign's
+// meta hash by a straggler (no campaign: no id) does not keep the ID
+// from being created again.
+func TestCreateOverStrayMetaField(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	if err := env.Client.HSet(ctx, env.Namespace+":{imp}:meta", "s0", `{"enqueued":256}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := submitIDs(t, store, newDef("imp"), 7, 3, jobs.SubmitOptions{})
+	if err != nil || !res.Created || res.Campaign.Total != 3 || res.Enqueued != 1 {
+		t.Fatalf("create over a stray meta field: %+v, %v; want created with 3 assets and 1 batch", res, err)
+	}
+}

@@ -124,13 +124,16 @@ func (s *Store) List(ctx context.Context, limit int) ([]*Campaign, error) {
 	return out, nil
 }
 
-// createScript creates the meta hash unless it exists. Returns 1 when
-// created, 0 when it exists, -1 when it is being deleted.
+// createScript creates the meta hash unless a campaign exists. Returns 1
+// when created, 0 when it exists, -1 when it is being deleted. A hash
+// without an id is no campaign: a field written by a straggler after a
+// delete (a checkpoint, a counter) must not keep the ID from being used
+// again.
 var createScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HEXISTS', KEYS[1], 'deleting') == 1 then return -1 end
-  return 0
-end
+local m = redis.call('HMGET', KEYS[1], 'id', 'deleting')
+if m[2] then return -1 end
+if m[1] then return 0 end
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 `)
@@ -305,6 +308,16 @@ func (s *Store) enqueueBatch(ctx context.Context, c *Campaign, b *Batch) (bool, 
 	return true, nil
 }
 
+// checkpointScript records a segment's enqueue progress in the meta hash
+// of incarnation ARGV[3] only: after a delete (or a re-creation) it
+// writes nothing. KEYS meta. ARGV field, value, incarnation.
+var checkpointScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting')
+if not m[1] or m[3] or (m[2] or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
 // checkpointEvery is how many batches are enqueued between progress
 // checkpoints of a segment.
 const checkpointEvery = 256
@@ -334,7 +347,7 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 		save := func(n int) error {
 			info.Enqueued = n
 			b, _ := json.Marshal(info)
-			return s.rdb.HSet(ctx, s.keys.meta(c.ID), field, b).Err()
+			return checkpointScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID)}, field, b, c.Incarnation).Err()
 		}
 		b := &Batch{Campaign: c.ID, Incarnation: c.Incarnation}
 		err = set.Chunks(info.BatchSize, func(i int, ids []int64) error {
