@@ -77,7 +77,7 @@ func TestAuditEveryStateChange(t *testing.T) {
 	if _, err := store.Submit(carol, def2, plan2, jobs.SubmitOptions{Append: true, ConfirmAbove: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Block(bg, "audit", "PDCP answered HTTP 401"); err != nil {
+	if _, err := store.Block(bg, "audit", mustGet(t, store, "audit").Incarnation, "PDCP answered HTTP 401"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Resume(alice, "audit"); err != nil {
@@ -153,4 +153,14 @@ func TestAuditEveryStateChange(t *testing.T) {
 	if diff := cmp.Diff([]step{{"api:bob", "create", "", "running"}}, steps(t, store, "audit")); diff != "" {
 		t.Errorf("audit log of the new campaign (-want +got):\n%s", diff)
 	}
+}
+
+// mustGet loads campaign id or fails the test.
+func mustGet(t *testing.T, store *jobs.Store, id string) *jobs.Campaign {
+	t.Helper()
+	c, err := store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"crypto/rand"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,6 +172,59 @@ func NewCampaignID(now time.Time) string {
 	return fmt.Sprintf("c-%s-%04x", now.UTC().Format("20060102-150405"), uint16(now.UnixNano()>>8))
 }
 
+// NewIncarnation returns a random incarnation ID (Campaign.Incarnation):
+// 16 hex digits.
+func NewIncarnation() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// validIncarnation reports whether s can be an incarnation ID in a task
+// payload: 1..32 characters of [0-9a-z].
+func validIncarnation(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// identity names one incarnation of the campaign for process caches:
+// the incarnation ID, or for a campaign stored by an earlier version
+// (none) its creation time, which differs between two creations of the
+// same ID as well.
+func (c *Campaign) identity() string {
+	if c.Incarnation != "" {
+		return c.Incarnation
+	}
+	return "t" + strconv.FormatInt(c.CreatedAt.UnixMilli(), 10)
+}
+
+// IncarnationFields are the meta hash fields that SameIncarnation reads,
+// in its order.
+var IncarnationFields = []string{"inc", "created", "deleting"}
+
+// SameIncarnation reports whether the meta hash fields IncarnationFields
+// (an HMGET answer, in that order) still describe c's incarnation, and it
+// is not being deleted. Processes that keep a campaign's data check this
+// before they use it again.
+func (c *Campaign) SameIncarnation(f []any) bool {
+	if len(f) != 3 || f[2] != nil {
+		return false
+	}
+	inc, _ := f[0].(string)
+	created, _ := f[1].(string)
+	if inc != c.Incarnation {
+		return false
+	}
+	return inc != "" || created == strconv.FormatInt(c.CreatedAt.UnixMilli(), 10)
+}
+
 // Outcome names as recorded in the ledger and shown in reports.
 const (
 	OutcomeReset     = "reset"
@@ -198,6 +253,14 @@ type Campaign struct {
 	// Owner is an opaque identity of the creator (e.g. a hash of the
 	// trigger API token), never a secret itself.
 	Owner string `json:"-"`
+	// Incarnation is a random ID given to the campaign when it is
+	// created. A campaign ID can be created again once its data is gone
+	// (retention, Delete, a Redis that lost its data); everything kept
+	// outside the meta hash (caches, queued tasks, outcomes on their way)
+	// names the incarnation too, so that nothing of an earlier campaign is
+	// ever applied to a later one with the same ID. Campaigns stored by
+	// earlier versions have none ("").
+	Incarnation string `json:"-"`
 	// TeamRecorded is true for campaigns whose creator resolved and
 	// recorded the team (every campaign stored by this version): workers
 	// send TeamID as it is, no X-Team-Id when empty. Campaigns stored by
@@ -336,6 +399,7 @@ func (c *Campaign) metaFields() []any {
 		"id", c.ID, "name", c.Name, "mode", string(c.Mode), "labels", string(labels),
 		"team", c.TeamID, "source", c.Source, "priority", string(c.Priority),
 		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner, "team_recorded", 1,
+		"inc", c.Incarnation,
 		"max_attempts", c.Policy.MaxAttempts, "max_throttled", c.Policy.MaxThrottled,
 		"backoff_base_ms", c.Policy.BackoffBase.Milliseconds(),
 		"backoff_cap_ms", c.Policy.BackoffCap.Milliseconds(),
@@ -350,6 +414,9 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 	if len(m) == 0 || m["id"] == "" {
 		return nil, ErrNotFound
 	}
+	if m["deleting"] != "" {
+		return nil, ErrDeleting
+	}
 	i := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
 	c := &Campaign{
 		ID: m["id"], Name: m["name"], Mode: Mode(m["mode"]), TeamID: m["team"],
@@ -357,7 +424,7 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 		CreatedAt: time.UnixMilli(i("created")).UTC(), Owner: m["owner"], TeamRecorded: m["team_recorded"] == "1",
 		State: State(m["state"]), Reason: m["reason"], Total: i("total"),
 		Batches: int(i("batches")), Segments: int(i("segments")), Gen: int(i("gen")),
-		Fingerprint: m["fp"], Attempts: i("attempts"),
+		Fingerprint: m["fp"], Attempts: i("attempts"), Incarnation: m["inc"],
 		Counts: make(map[string]int64, len(Outcomes)),
 	}
 	if m["labels"] != "" && m["labels"] != "null" {
@@ -386,3 +453,8 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 // ErrNotFound is returned for a campaign that does not exist (or has
 // expired).
 var ErrNotFound = errors.New("campaign not found")
+
+// ErrDeleting is returned for a change (append, retry, state change) to a
+// campaign that the janitor or Delete has started to delete: accepting it
+// would lose it with the rest of the campaign's data a moment later.
+var ErrDeleting = errors.New("campaign is being deleted")

@@ -43,6 +43,40 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
+// TestBatchIncarnation: a batch with an incarnation round-trips it and
+// gets its own task ID; one without is written as version 1, the payload
+// earlier workers read, byte for byte.
+func TestBatchIncarnation(t *testing.T) {
+	b := &Batch{Campaign: "imp", Incarnation: "0123456789abcdef", Batch: 2, Gen: 1, IDs: []int64{7, 8, 9}}
+	p, err := EncodeBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeBatch(p)
+	if err != nil || got.Incarnation != b.Incarnation || got.Campaign != "imp" || got.Batch != 2 || got.Gen != 1 || !slices.Equal(got.IDs, b.IDs) {
+		t.Fatalf("decoded %+v, %v; want %+v", got, err, b)
+	}
+	legacy := &Batch{Campaign: "imp", Batch: 2, Gen: 1, IDs: []int64{7, 8, 9}}
+	if b.TaskID() == legacy.TaskID() {
+		t.Errorf("task ID %q is the same for two incarnations", b.TaskID())
+	}
+	if legacy.TaskID() != "imp:g1:b2" {
+		t.Errorf("legacy task ID %q, want imp:g1:b2 (unchanged)", legacy.TaskID())
+	}
+	v1, _ := EncodeBatch(legacy)
+	if want := []byte{1, 3, 'i', 'm', 'p', 2, 1, 3, 7, 1, 1}; !bytes.Equal(v1, want) {
+		t.Errorf("batch without incarnation encodes to %v, want version 1 %v", v1, want)
+	}
+	for _, inc := range []string{"ABC", "a b", strings.Repeat("a", 33)} {
+		if _, err := EncodeBatch(&Batch{Campaign: "c", Incarnation: inc, IDs: []int64{1}}); err == nil {
+			t.Errorf("incarnation %q encoded, want an error", inc)
+		}
+	}
+	if _, err := DecodeBatch([]byte{2, 1, 'c', 1, 'A', 0, 0, 1, 1}); !errors.Is(err, ErrBadPayload) {
+		t.Errorf("bad incarnation in a payload: %v, want ErrBadPayload", err)
+	}
+}
+
 func TestEncodeBatchRejects(t *testing.T) {
 	for name, b := range map[string]*Batch{
 		"empty":        {Campaign: "c"},
@@ -81,6 +115,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	for _, b := range []*Batch{
 		{Campaign: "c", IDs: []int64{1}},
 		{Campaign: "q4-retire", Batch: 7, Gen: 2, IDs: []int64{100, 101, 102, 5000}},
+		{Campaign: "imp", Incarnation: "0123456789abcdef", Batch: 1, IDs: []int64{7, 8, 9}},
 	} {
 		p, _ := EncodeBatch(b)
 		f.Add(p)

@@ -175,19 +175,22 @@ func decodeRecord(id int64, v string) (Record, error) {
 // "cancelled", which a real outcome replaces, because a call that was in
 // flight when the campaign was cancelled did happen.
 //
-// A change to done or stopped is appended to the audit log.
+// A change to done or stopped is appended to the audit log. Outcomes are
+// written only to the incarnation they were made for, and never to a
+// campaign being deleted: for any other the campaign is gone.
 //
 // KEYS[1] meta, KEYS[2..n-1] ledger hashes, KEYS[n] events. ARGV[1] now
-// (ms), ARGV[2] actor, then per ledger key: n, followed by n (asset ID,
-// record) pairs.
+// (ms), ARGV[2] actor, ARGV[3] the incarnation ("*" = any), then per
+// ledger key: n, followed by n (asset ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
 var recordScript = redis.NewScript(luaChunked + auditLua + `
 local meta = KEYS[1]
 local events = KEYS[#KEYS]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
-  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled')
-if not st[1] then return -1 end
+  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting')
+if not st[1] or st[14] then return -1 end
+if ARGV[3] ~= '*' and (st[13] or '') ~= ARGV[3] then return -1 end
 local terminal = {r=true, n=true, i=true, f=true, c=true}
 local isfail = {f=true, i=true}
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
@@ -195,7 +198,7 @@ local cur = {r=tonumber(st[8] or '0'), n=tonumber(st[9] or '0'), i=tonumber(st[1
   f=tonumber(st[11] or '0'), c=tonumber(st[12] or '0')}
 local delta = {}
 local nd, nf = 0, 0
-local ai = 3
+local ai = 4
 for k = 2, #KEYS - 1 do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
@@ -298,11 +301,26 @@ func NewLedger(rdb redis.UniversalClient, ns string) *Ledger {
 	return &Ledger{rdb: rdb, keys: keys{ns}, actor: ActorSystem}
 }
 
+// anyIncarnation makes RecordIncarnation write to whichever incarnation
+// of the campaign exists.
+const anyIncarnation = "*"
+
 // Record writes the records of one campaign atomically (one script call,
-// however many batches and assets). Records with a non-terminal outcome
-// ("retrying") only store attempts; they never replace a terminal one.
+// however many batches and assets), to whichever incarnation of the
+// campaign exists now. Records with a non-terminal outcome ("retrying")
+// only store attempts; they never replace a terminal one. Outcomes of a
+// batch task go through RecordIncarnation.
 func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRecords, now time.Time) (Change, error) {
-	ks, args := l.recordArgs(ctx, campaign, batches, now)
+	return l.RecordIncarnation(ctx, campaign, anyIncarnation, batches, now)
+}
+
+// RecordIncarnation is Record for one incarnation of the campaign
+// (Campaign.Incarnation, "" for a campaign stored by an earlier version):
+// when the campaign was deleted, or deleted and created again, since the
+// outcomes were made, nothing is written and the error wraps
+// ErrCampaignGone.
+func (l *Ledger) RecordIncarnation(ctx context.Context, campaign, incarnation string, batches []BatchRecords, now time.Time) (Change, error) {
+	ks, args := l.recordArgs(ctx, campaign, incarnation, batches, now)
 	return recordResult(campaign, recordScript.Run(ctx, l.rdb, ks, args...))
 }
 
@@ -311,15 +329,16 @@ func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRec
 // are on the master, and a failover now could lose them.
 var ErrNoReplicaAck = errors.New("replicas did not acknowledge the write in time")
 
-// RecordAndWait is Record followed by WAIT for replicas (at most timeout)
-// on the same connection: WAIT only covers the writes made on its own
-// connection, and a pooled client would send a separate WAIT on whichever
-// connection is free, where it proves nothing about these records. The
-// write and the WAIT go in one pipeline, which a standalone or Sentinel
-// client sends on one connection, so the WAIT costs no round trip of its
-// own. Not for Redis Cluster: a cluster pipeline routes by key, and WAIT
-// has none. timeout must be positive (WAIT 0 blocks forever).
-func (l *Ledger) RecordAndWait(ctx context.Context, campaign string, batches []BatchRecords, now time.Time,
+// RecordAndWait is RecordIncarnation followed by WAIT for replicas (at
+// most timeout) on the same connection: WAIT only covers the writes made
+// on its own connection, and a pooled client would send a separate WAIT on
+// whichever connection is free, where it proves nothing about these
+// records. The write and the WAIT go in one pipeline, which a standalone
+// or Sentinel client sends on one connection, so the WAIT costs no round
+// trip of its own. Not for Redis Cluster: a cluster pipeline routes by
+// key, and WAIT has none. timeout must be positive (WAIT 0 blocks
+// forever).
+func (l *Ledger) RecordAndWait(ctx context.Context, campaign, incarnation string, batches []BatchRecords, now time.Time,
 	replicas int, timeout time.Duration) (Change, error) {
 	if _, ok := l.rdb.(*redis.ClusterClient); ok {
 		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: WAIT cannot follow a write on Redis Cluster", campaign)
@@ -327,7 +346,7 @@ func (l *Ledger) RecordAndWait(ctx context.Context, campaign string, batches []B
 	if replicas < 1 || timeout <= 0 {
 		return ChangeNone, fmt.Errorf("record outcomes of campaign %s: wait for %d replicas for %v: want at least 1 for a positive time", campaign, replicas, timeout)
 	}
-	ks, args := l.recordArgs(ctx, campaign, batches, now)
+	ks, args := l.recordArgs(ctx, campaign, incarnation, batches, now)
 	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd) {
 		pipe := l.rdb.Pipeline()
 		rec := eval(pipe)
@@ -355,10 +374,10 @@ func (l *Ledger) RecordAndWait(ctx context.Context, campaign string, batches []B
 }
 
 // recordArgs builds the keys and arguments of recordScript.
-func (l *Ledger) recordArgs(ctx context.Context, campaign string, batches []BatchRecords, now time.Time) ([]string, []any) {
+func (l *Ledger) recordArgs(ctx context.Context, campaign, incarnation string, batches []BatchRecords, now time.Time) ([]string, []any) {
 	ks := make([]string, 0, 2+len(batches))
 	ks = append(ks, l.keys.meta(campaign))
-	n := 2
+	n := 3
 	for _, b := range batches {
 		n += 1 + 2*len(b.Records)
 	}
@@ -367,7 +386,7 @@ func (l *Ledger) recordArgs(ctx context.Context, campaign string, batches []Batc
 	if actor == "" {
 		actor = l.actor
 	}
-	args = append(args, now.UnixMilli(), actor)
+	args = append(args, now.UnixMilli(), actor, incarnation)
 	var buf []byte
 	for _, b := range batches {
 		ks = append(ks, l.keys.ledger(campaign, b.Batch))

@@ -41,8 +41,18 @@ type Store struct {
 
 	defaultActor string
 
-	mu   sync.Mutex
-	segs map[string]*IDSet // immutable segment bitmaps, by key
+	mu sync.Mutex
+	// segs caches segment bitmaps, which never change within one
+	// incarnation of a campaign: by segment key and incarnation identity
+	// (Campaign.identity), never by key alone, because a campaign ID can be
+	// created again with other IDs under the same keys.
+	segs map[string]*IDSet
+
+	// janitorRead and deleteMarked, when set (tests only), run between the
+	// janitor's read of an expired campaign and its decision, and between
+	// the deleting mark and the removal of the keys.
+	janitorRead  func(id string)
+	deleteMarked func(id string)
 }
 
 // NewStore returns a Store over rdb. The caller keeps ownership of rdb;
@@ -89,8 +99,13 @@ func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
 		return nil, fmt.Errorf("load campaign %s: %w", id, err)
 	}
 	c, err := decodeCampaign(m)
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	case errors.Is(err, ErrDeleting):
+		// Gone for every reader; ErrDeleting says why to a caller who
+		// wanted to change it.
+		return nil, fmt.Errorf("campaign %s: %w (%w)", id, ErrDeleting, ErrNotFound)
 	}
 	return c, err
 }
@@ -119,12 +134,18 @@ func (s *Store) List(ctx context.Context, limit int) ([]*Campaign, error) {
 	return out, nil
 }
 
-// createScript creates the meta hash unless it exists, and starts its
-// audit log with the creation (a log left by an earlier campaign of the
-// same ID is dropped). Returns 1 when created.
+// createScript creates the meta hash unless a campaign exists, and
+// starts its audit log with the creation (a log left by an earlier
+// campaign of the same ID is dropped). Returns 1 when created, 0 when it
+// exists, -1 when it is being deleted. A hash without an id is no
+// campaign: a field written by a straggler after a delete (a checkpoint, a
+// counter) must not keep the ID from being used again.
 // KEYS meta, events. ARGV actor, now (ms), state, then the hash fields.
 var createScript = redis.NewScript(luaChunked + auditLua + `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local m = redis.call('HMGET', KEYS[1], 'id', 'deleting')
+if m[2] then return -1 end
+if m[1] then return 0 end
+redis.call('DEL', KEYS[1])
 local fields = {}
 for i = 4, #ARGV do fields[#fields+1] = ARGV[i] end
 chunked('HSET', KEYS[1], fields)
@@ -133,14 +154,22 @@ audit(KEYS[2], ARGV[2], ARGV[1], 'create', '', ARGV[3], '')
 return 1
 `)
 
-// create stores a new campaign definition in the given state.
+// create stores a new campaign definition in the given state, as a new
+// incarnation (c.Incarnation is set).
 func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
+	c.Incarnation = NewIncarnation()
 	args := append(c.metaFields(), "state", string(c.State), "total", 0, "batches", 0,
 		"segments", 0, "gen", 0, "_done", 0, "_fail", 0)
 	args = append([]any{s.actor(ctx), s.nowMS(), string(c.State)}, args...)
 	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID), s.keys.events(c.ID)}, args...).Int()
+	if ok != 1 {
+		c.Incarnation = "" // not this call's: the existing campaign's is in Redis
+	}
 	if err != nil {
 		return false, fmt.Errorf("create campaign %s: %w", c.ID, err)
+	}
+	if ok < 0 {
+		return false, fmt.Errorf("campaign %s: %w: try again once it is gone (in a moment)", c.ID, ErrDeleting)
 	}
 	if ok == 1 {
 		if err := s.rdb.ZAdd(ctx, s.keys.index(), redis.Z{Score: float64(c.CreatedAt.UnixMilli()), Member: c.ID}).Err(); err != nil {
@@ -151,11 +180,17 @@ func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
 }
 
 // addSegmentScript appends a segment if the campaign still has the
-// expected number of segments (so concurrent appends cannot interleave).
+// expected number of segments (so concurrent appends cannot interleave),
+// is the expected incarnation and is not being deleted.
 // KEYS meta, segment key, events. ARGV expected segment index, bitmap,
 // ids, batch size, new fingerprint, reopen (1 = a finished campaign runs
-// again), actor, now (ms).
+// again), actor, now (ms), incarnation. Returns the segment index, -1
+// (another append came first), -2 (being deleted) or -3 (not that
+// incarnation).
 var addSegmentScript = redis.NewScript(auditLua + `
+local g = redis.call('HMGET', KEYS[1], 'inc', 'deleting', 'id')
+if g[2] then return -2 end
+if not g[3] or (g[1] or '') ~= ARGV[9] then return -3 end
 local seg = tonumber(redis.call('HGET', KEYS[1], 'segments') or '-1')
 if seg ~= tonumber(ARGV[1]) then return -1 end
 local ids = tonumber(ARGV[3]); local bs = tonumber(ARGV[4])
@@ -187,28 +222,47 @@ func (s *Store) segmentInfo(ctx context.Context, cid string, seg int) (segmentIn
 	return info, nil
 }
 
-// segmentIDs loads (and caches: segments never change) a segment's IDs.
-func (s *Store) segmentIDs(ctx context.Context, cid string, seg int) (*IDSet, error) {
-	k := s.keys.segment(cid, seg)
+// segmentIDs loads (and caches: a segment never changes within one
+// incarnation) a segment's IDs of campaign c. The bitmap is read in one
+// transaction with the meta hash's incarnation, and used (and cached)
+// only when that is still c's: the key may hold the segment of a campaign
+// created again under the same ID since c was read.
+func (s *Store) segmentIDs(ctx context.Context, c *Campaign, seg int) (*IDSet, error) {
+	k := s.keys.segment(c.ID, seg)
+	ck := k + "|" + c.identity()
 	s.mu.Lock()
-	set := s.segs[k]
+	set := s.segs[ck]
 	s.mu.Unlock()
 	if set != nil {
 		return set, nil
 	}
-	b, err := s.rdb.Get(ctx, k).Bytes()
+	var meta *redis.SliceCmd
+	var get *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		meta = p.HMGet(ctx, s.keys.meta(c.ID), IncarnationFields...)
+		get = p.Get(ctx, k)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("load IDs of campaign %s segment %d: %w", c.ID, seg, err)
+	}
+	if !c.SameIncarnation(meta.Val()) {
+		return nil, fmt.Errorf("load IDs of campaign %s segment %d: deleted or created again since it was read: %w",
+			c.ID, seg, ErrCampaignGone)
+	}
+	b, err := get.Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("load IDs of campaign %s segment %d: %w", cid, seg, err)
+		return nil, fmt.Errorf("load IDs of campaign %s segment %d: %w", c.ID, seg, err)
 	}
 	set, err = unmarshalIDSet(b)
 	if err != nil {
-		return nil, fmt.Errorf("campaign %s segment %d: %w", cid, seg, err)
+		return nil, fmt.Errorf("campaign %s segment %d: %w", c.ID, seg, err)
 	}
 	s.mu.Lock()
 	if len(s.segs) > 64 {
 		clear(s.segs)
 	}
-	s.segs[k] = set
+	s.segs[ck] = set
 	s.mu.Unlock()
 	return set, nil
 }
@@ -217,7 +271,7 @@ func (s *Store) segmentIDs(ctx context.Context, cid string, seg int) (*IDSet, er
 func (s *Store) allIDs(ctx context.Context, c *Campaign) (*IDSet, error) {
 	all := NewIDSet()
 	for seg := 0; seg < c.Segments; seg++ {
-		set, err := s.segmentIDs(ctx, c.ID, seg)
+		set, err := s.segmentIDs(ctx, c, seg)
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +288,7 @@ func (s *Store) forEachBatch(ctx context.Context, c *Campaign, fn func(batch int
 		if err != nil {
 			return err
 		}
-		set, err := s.segmentIDs(ctx, c.ID, seg)
+		set, err := s.segmentIDs(ctx, c, seg)
 		if err != nil {
 			return err
 		}
@@ -275,6 +329,16 @@ func (s *Store) enqueueBatch(ctx context.Context, c *Campaign, b *Batch) (bool, 
 	return true, nil
 }
 
+// checkpointScript records a segment's enqueue progress in the meta hash
+// of incarnation ARGV[3] only: after a delete (or a re-creation) it
+// writes nothing. KEYS meta. ARGV field, value, incarnation.
+var checkpointScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting')
+if not m[1] or m[3] or (m[2] or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
 // checkpointEvery is how many batches are enqueued between progress
 // checkpoints of a segment.
 const checkpointEvery = 256
@@ -296,7 +360,7 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 		if info.complete() {
 			continue
 		}
-		set, err := s.segmentIDs(ctx, c.ID, seg)
+		set, err := s.segmentIDs(ctx, c, seg)
 		if err != nil {
 			return created, err
 		}
@@ -304,9 +368,9 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 		save := func(n int) error {
 			info.Enqueued = n
 			b, _ := json.Marshal(info)
-			return s.rdb.HSet(ctx, s.keys.meta(c.ID), field, b).Err()
+			return checkpointScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID)}, field, b, c.Incarnation).Err()
 		}
-		b := &Batch{Campaign: c.ID}
+		b := &Batch{Campaign: c.ID, Incarnation: c.Incarnation}
 		err = set.Chunks(info.BatchSize, func(i int, ids []int64) error {
 			if i < info.Enqueued {
 				return nil
@@ -342,14 +406,18 @@ var ErrTransition = errors.New("state change not allowed")
 // new state and appends the change to the audit log. The action is named
 // by the target state, and for running by where it comes from (approve
 // from pending, resume otherwise).
-// KEYS meta, events. ARGV: new state, reason, actor, now (ms), allowed
-// states... Returns the old state, or "!<state>" when not allowed, or ""
-// when missing.
+// KEYS meta, events. ARGV: new state, reason, actor, now (ms), incarnation
+// ("*" = any), allowed states... Returns the old state, or "!<state>" when
+// not allowed, "~" when it is being deleted, or "" when missing (or
+// another incarnation).
 var transitionScript = redis.NewScript(auditLua + `
-local st = redis.call('HGET', KEYS[1], 'state')
+local m = redis.call('HMGET', KEYS[1], 'state', 'inc', 'deleting')
+local st = m[1]
 if not st then return '' end
+if m[3] then return '~' end
+if ARGV[5] ~= '*' and (m[2] or '') ~= ARGV[5] then return '' end
 local actions = {paused='pause', cancelled='cancel', blocked='block', pending='hold', stopped='stop', done='done'}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   if ARGV[i] == st then
     redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2])
     local action = actions[ARGV[1]] or ARGV[1]
@@ -364,7 +432,13 @@ return '!' .. st
 // transition changes the state of campaign id to to when it is in one of
 // from, recording the actor of ctx in the audit log in the same step.
 func (s *Store) transition(ctx context.Context, id string, to State, reason string, from ...State) (State, error) {
-	args := []any{string(to), reason, s.actor(ctx), s.nowMS()}
+	return s.transitionIncarnation(ctx, id, anyIncarnation, to, reason, from...)
+}
+
+// transitionIncarnation is transition for one incarnation of the campaign
+// only: another one is ErrNotFound.
+func (s *Store) transitionIncarnation(ctx context.Context, id, inc string, to State, reason string, from ...State) (State, error) {
+	args := []any{string(to), reason, s.actor(ctx), s.nowMS(), inc}
 	for _, f := range from {
 		args = append(args, string(f))
 	}
@@ -375,6 +449,8 @@ func (s *Store) transition(ctx context.Context, id string, to State, reason stri
 	switch {
 	case old == "":
 		return "", fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	case old == "~":
+		return "", fmt.Errorf("campaign %s: %w", id, ErrDeleting)
 	case strings.HasPrefix(old, "!"):
 		return State(old[1:]), fmt.Errorf("campaign %s is %s, cannot become %s: %w", id, old[1:], to, ErrTransition)
 	}
@@ -419,9 +495,12 @@ func (s *Store) Resume(ctx context.Context, id string) (*Campaign, error) {
 }
 
 // Block marks a running campaign blocked because PDCP refused the
-// credentials. It returns false when the campaign was not running.
-func (s *Store) Block(ctx context.Context, id, reason string) (bool, error) {
-	_, err := s.transition(ctx, id, StateBlocked, reason, StateRunning)
+// credentials. incarnation is the one whose call was refused
+// (Campaign.Incarnation): another campaign created since under the same
+// ID is left alone (ErrNotFound). It returns false when the campaign was
+// not running.
+func (s *Store) Block(ctx context.Context, id, incarnation, reason string) (bool, error) {
+	_, err := s.transitionIncarnation(ctx, id, incarnation, StateBlocked, reason, StateRunning)
 	if errors.Is(err, ErrTransition) {
 		return false, nil
 	}
@@ -449,7 +528,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 		for i, aid := range ids {
 			recs[i] = Record{AssetID: aid, Outcome: OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}
 		}
-		_, err := s.ledger.Record(ctx, id, []BatchRecords{{Batch: batch, Records: recs}}, now)
+		_, err := s.ledger.RecordIncarnation(ctx, id, c.Incarnation, []BatchRecords{{Batch: batch, Records: recs}}, now)
 		return err
 	})
 	if err != nil {
@@ -458,7 +537,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 	return s.Get(ctx, id)
 }
 
-// requeueScript takes the assets whose outcome is in ARGV[2..] out of
+// requeueScript takes the assets whose outcome is in ARGV[6..] out of
 // their outcome (keeping status, attempts and error) so a re-drive can run
 // them again, and fixes the counts, in one atomic step with the state
 // decision:
@@ -475,18 +554,23 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 // their task is queued, and a second task could call them twice. One lost
 // in a crash between this script and the enqueue has no outcome and is
 // re-enqueued by the workers' orphan repair (Store.Repair).
+// A campaign being deleted, gone, or created again since the re-drive
+// read it is an error reply (scriptError): a re-drive must not re-open
+// data that is about to go, nor another campaign with the same ID.
 // The first call of a re-drive that re-queues assets (ARGV[2] not empty)
 // also writes the audit event of the retry.
 // KEYS meta, ledger, events. ARGV[1] = IDs (comma separated); ARGV[2]
-// actor ("" = no event), ARGV[3] now (ms), ARGV[4] reason, ARGV[5..]
-// outcome codes. Returns the state before, then the re-queued IDs; an
-// empty state when the campaign does not exist.
+// actor ("" = no event), ARGV[3] now (ms), ARGV[4] reason, ARGV[5]
+// incarnation, ARGV[6..] outcome codes. Returns the state before, then
+// the re-queued IDs.
 var requeueScript = redis.NewScript(luaChunked + auditLua + `
-local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return {''} end
+local g = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting', 'state')
+if g[3] then return redis.error_reply('LRDELETING campaign is being deleted') end
+if not g[1] or not g[4] or (g[2] or '') ~= ARGV[5] then return redis.error_reply('LRGONE campaign data no longer exists') end
+local st = g[4]
 if st == 'cancelled' then return {st} end
 local want = {}
-for i = 5, #ARGV do want[ARGV[i]] = true end
+for i = 6, #ARGV do want[ARGV[i]] = true end
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
 local ids = {}
 for id in string.gmatch(ARGV[1], '[^,]+') do ids[#ids+1] = id end
@@ -533,8 +617,8 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 	if len(outcomes) == 0 {
 		outcomes = []string{OutcomeFailed}
 	}
-	codes := make([]any, 0, len(outcomes)+4)
-	codes = append(codes, "", "", s.nowMS(), "outcomes "+strings.Join(outcomes, ","))
+	codes := make([]any, 0, len(outcomes)+5)
+	codes = append(codes, "", "", s.nowMS(), "outcomes "+strings.Join(outcomes, ","), "")
 	for _, o := range outcomes {
 		c := outcomeCode(o)
 		if c == 0 || !isTerminalCode(c) {
@@ -552,6 +636,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 	if c.State == StateCancelled {
 		return 0, fmt.Errorf("campaign %s is cancelled, which is final: %w", id, ErrTransition)
 	}
+	codes[4] = c.Incarnation
 	var gen int64 // this re-drive's generation, taken at its first asset
 	var total int64
 	var sb strings.Builder
@@ -570,7 +655,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		}
 		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id)}, codes...).StringSlice()
 		if err != nil {
-			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, err)
+			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, scriptError(err))
 		}
 		switch {
 		case len(res) == 0 || res[0] == "":
@@ -587,7 +672,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 				return fmt.Errorf("campaign %s: %w", id, err)
 			}
 		}
-		b := &Batch{Campaign: id, Batch: batch, Gen: int(gen), IDs: make([]int64, len(res))}
+		b := &Batch{Campaign: id, Incarnation: c.Incarnation, Batch: batch, Gen: int(gen), IDs: make([]int64, len(res))}
 		for i, v := range res {
 			b.IDs[i], _ = strconv.ParseInt(v, 10, 64)
 		}
@@ -624,33 +709,95 @@ func (s *Store) Records(ctx context.Context, id string, fn func(Record) error) e
 	})
 }
 
-// Delete removes every key of a campaign.
+// markDeletingScript marks a campaign as being deleted, in one atomic
+// step with the decision: from then on append, re-drive, state changes
+// and outcomes are refused, so nothing is accepted that the delete would
+// lose. With ARGV[2] = "1" it marks only a campaign that still is what
+// the caller read (state ARGV[3], finished stamp ARGV[4], incarnation
+// ARGV[5]): the janitor's decision on a stale read changes nothing. A
+// campaign already marked (a delete interrupted by a crash) stays marked.
+// KEYS meta. ARGV[1] now (ms). Returns {1, segments, batches} when
+// marked, {0} when the campaign changed, {-1} when it does not exist.
+var markDeletingScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'id', 'state', 'finished', 'inc', 'deleting', 'segments', 'batches')
+if not m[1] then return {-1} end
+if not m[5] then
+  if ARGV[2] == '1' and (m[2] ~= ARGV[3] or (m[3] or '') ~= ARGV[4] or (m[4] or '') ~= ARGV[5]) then return {0} end
+  redis.call('HSET', KEYS[1], 'deleting', ARGV[1])
+end
+return {1, tonumber(m[6] or '0'), tonumber(m[7] or '0')}
+`)
+
+// deleteExpect is what the janitor read of a campaign it deletes.
+type deleteExpect struct {
+	state    State
+	finished string
+	inc      string
+}
+
+// Delete removes every key of a campaign, whatever its state. Changes to
+// it are refused (ErrDeleting) from the moment it starts.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	c, err := s.Get(ctx, id)
-	if err != nil {
-		return err
+	_, err := s.deleteIf(ctx, id, nil)
+	return err
+}
+
+// deleteIf marks the campaign as being deleted (if expect is not nil,
+// only when it is still as expected) and then removes its keys: the
+// segments and ledger hashes, then the meta hash, so that a delete
+// interrupted in between is found and finished by the next janitor run.
+// It returns false when the campaign changed since expect was read.
+func (s *Store) deleteIf(ctx context.Context, id string, expect *deleteExpect) (bool, error) {
+	if err := ValidateCampaignID(id); err != nil {
+		return false, err
 	}
-	ks := []string{s.keys.meta(id), s.keys.events(id)}
-	for seg := 0; seg < c.Segments; seg++ {
+	args := []any{s.now().UnixMilli(), "0", "", "", ""}
+	if expect != nil {
+		args = []any{s.now().UnixMilli(), "1", string(expect.state), expect.finished, expect.inc}
+	}
+	res, err := markDeletingScript.Run(ctx, s.rdb, []string{s.keys.meta(id)}, args...).Int64Slice()
+	if err != nil {
+		return false, fmt.Errorf("delete campaign %s: %w", id, err)
+	}
+	switch res[0] {
+	case -1:
+		return false, fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	case 0:
+		return false, nil
+	}
+	if s.deleteMarked != nil {
+		s.deleteMarked(id)
+	}
+	segments, batches := int(res[1]), int(res[2])
+	ks := make([]string, 0, segments+batches+2)
+	for seg := 0; seg < segments; seg++ {
 		ks = append(ks, s.keys.segment(id, seg))
 	}
-	for b := 0; b < c.Batches; b++ {
+	for b := 0; b < batches; b++ {
 		ks = append(ks, s.keys.ledger(id, b))
 	}
+	ks = append(ks, s.keys.events(id))
+	ks = append(ks, s.keys.meta(id)) // last: it holds the deleting mark
 	for len(ks) > 0 {
 		n := min(len(ks), 500)
 		// One slot per campaign: a multi-key DEL is fine on Cluster.
 		if err := s.rdb.Del(ctx, ks[:n]...).Err(); err != nil {
-			return fmt.Errorf("delete campaign %s: %w", id, err)
+			return false, fmt.Errorf("delete campaign %s: %w", id, err)
 		}
 		ks = ks[n:]
 	}
-	return s.rdb.ZRem(ctx, s.keys.index(), id).Err()
+	if err := s.rdb.ZRem(ctx, s.keys.index(), id).Err(); err != nil {
+		return true, fmt.Errorf("delete campaign %s: unindex: %w", id, err)
+	}
+	return true, nil
 }
 
 // Janitor deletes campaigns that finished more than their retention ago.
 // Several processes may run it; a short lock keeps them from doing the
-// same work at once. It returns the number of campaigns deleted.
+// same work at once. The delete happens only if the campaign is still
+// what the janitor read (an append or a retry in between re-opens it and
+// keeps it), and a delete interrupted earlier is completed. It returns
+// the number of campaigns deleted.
 func (s *Store) Janitor(ctx context.Context) (int, error) {
 	ok, err := s.rdb.SetNX(ctx, s.keys.janitorLock(), "1", time.Minute).Result()
 	if err != nil || !ok {
@@ -664,21 +811,51 @@ func (s *Store) Janitor(ctx context.Context) (int, error) {
 	n := 0
 	for _, id := range ids {
 		c, err := s.Get(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			s.rdb.ZRem(ctx, s.keys.index(), id)
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		if c.State.Final() && !c.FinishedAt.IsZero() && now.Sub(c.FinishedAt) > c.Policy.Retention {
-			if err := s.Delete(ctx, id); err != nil {
+		switch {
+		case errors.Is(err, ErrDeleting):
+			if err := s.Delete(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
 				return n, err
 			}
+			continue
+		case errors.Is(err, ErrNotFound):
+			s.rdb.ZRem(ctx, s.keys.index(), id)
+			continue
+		case err != nil:
+			return n, err
+		}
+		if !c.State.Final() || c.FinishedAt.IsZero() || now.Sub(c.FinishedAt) <= c.Policy.Retention {
+			continue
+		}
+		if s.janitorRead != nil {
+			s.janitorRead(id)
+		}
+		deleted, err := s.deleteIf(ctx, id, &deleteExpect{
+			state: c.State, finished: strconv.FormatInt(c.FinishedAt.UnixMilli(), 10), inc: c.Incarnation,
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		if deleted {
 			n++
 		}
 	}
 	return n, nil
+}
+
+// scriptError maps the error replies of the store's scripts to the
+// package's sentinel errors.
+func scriptError(err error) error {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	switch msg := re.Error(); {
+	case strings.HasPrefix(msg, "LRDELETING"):
+		return ErrDeleting
+	case strings.HasPrefix(msg, "LRGONE"):
+		return ErrCampaignGone
+	}
+	return err
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -740,7 +917,7 @@ func (s *Store) Repair(ctx context.Context, id string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		b := &Batch{Campaign: id, Batch: batch, Gen: repairGen + int(n)}
+		b := &Batch{Campaign: id, Incarnation: c.Incarnation, Batch: batch, Gen: repairGen + int(n)}
 		for _, r := range recs {
 			if !r.Terminal() {
 				b.IDs = append(b.IDs, r.AssetID)

@@ -256,7 +256,7 @@ func TestRedriveKeepsHold(t *testing.T) {
 		want  jobs.State
 	}{
 		{jobs.StatePaused, func(id string) error { return store.Pause(ctx, id) }, jobs.StatePaused},
-		{jobs.StateBlocked, func(id string) error { _, err := store.Block(ctx, id, "HTTP 401"); return err }, jobs.StateBlocked},
+		{jobs.StateBlocked, func(id string) error { _, err := store.Block(ctx, id, mustGet(t, store, id).Incarnation, "HTTP 401"); return err }, jobs.StateBlocked},
 		{jobs.StatePending, func(id string) error {
 			// An append above --confirm-above puts a campaign that has
 			// outcomes back to pending.
@@ -377,14 +377,15 @@ func TestRecordAndWaitAfterScriptFlush(t *testing.T) {
 	for id := int64(1); id <= 3; id++ {
 		recs = append(recs, jobs.Record{AssetID: id, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: time.Now()})
 	}
-	ch, err := store.Ledger().RecordAndWait(ctx, "flush", []jobs.BatchRecords{{Batch: 0, Records: recs}}, time.Now(), 1, 10*time.Millisecond)
+	inc := mustGet(t, store, "flush").Incarnation
+	ch, err := store.Ledger().RecordAndWait(ctx, "flush", inc, []jobs.BatchRecords{{Batch: 0, Records: recs}}, time.Now(), 1, 10*time.Millisecond)
 	if !errors.Is(err, jobs.ErrNoReplicaAck) || ch != jobs.ChangeFinished {
 		t.Fatalf("RecordAndWait = %v, %v; want the campaign finished and ErrNoReplicaAck (no replica)", ch, err)
 	}
 	if c, err := store.Get(ctx, "flush"); err != nil || c.State != jobs.StateDone || c.Counts[jobs.OutcomeReset] != 3 {
 		t.Errorf("campaign after RecordAndWait: %+v, %v; want done with 3 reset", c, err)
 	}
-	if _, err := store.Ledger().RecordAndWait(ctx, "flush", nil, time.Now(), 1, 0); err == nil {
+	if _, err := store.Ledger().RecordAndWait(ctx, "flush", inc, nil, time.Now(), 1, 0); err == nil {
 		t.Error("RecordAndWait with timeout 0 (WAIT forever) accepted")
 	}
 }

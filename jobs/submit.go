@@ -200,7 +200,7 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 	}
 	if created {
 		res.Created = true
-		if _, err := s.addSegment(ctx, def.ID, 0, plan.ids, def.BatchSize, plan.ids.Fingerprint(), false); err != nil {
+		if _, err := s.addSegment(ctx, def.ID, def.Incarnation, 0, plan.ids, def.BatchSize, plan.ids.Fingerprint(), false); err != nil {
 			return nil, err
 		}
 		res.Appended = plan.Valid
@@ -244,7 +244,7 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 				(n > confirm || (existing.Total <= confirm && existing.Total+n > confirm))
 			union := all
 			union.Union(newIDs)
-			if _, err := s.addSegment(ctx, def.ID, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), true); err != nil {
+			if _, err := s.addSegment(ctx, def.ID, existing.Incarnation, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), true); err != nil {
 				return nil, err
 			}
 			res.Appended = n
@@ -269,8 +269,9 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 	return res, nil
 }
 
-// addSegment stores a new segment of IDs.
-func (s *Store) addSegment(ctx context.Context, cid string, seg int, ids *IDSet, batchSize int, fp string, reopen bool) (int, error) {
+// addSegment stores a new segment of IDs in incarnation inc of campaign
+// cid.
+func (s *Store) addSegment(ctx context.Context, cid, inc string, seg int, ids *IDSet, batchSize int, fp string, reopen bool) (int, error) {
 	b, err := ids.marshal()
 	if err != nil {
 		return 0, fmt.Errorf("campaign %s: encode IDs: %w", cid, err)
@@ -280,9 +281,15 @@ func (s *Store) addSegment(ctx context.Context, cid string, seg int, ids *IDSet,
 		r = "1"
 	}
 	n, err := addSegmentScript.Run(ctx, s.rdb, []string{s.keys.meta(cid), s.keys.segment(cid, seg), s.keys.events(cid)},
-		seg, b, ids.Len(), batchSize, fp, r, s.actor(ctx), s.nowMS()).Int()
+		seg, b, ids.Len(), batchSize, fp, r, s.actor(ctx), s.nowMS(), inc).Int()
 	if err != nil {
 		return 0, fmt.Errorf("campaign %s: store IDs: %w", cid, err)
+	}
+	switch n {
+	case -2:
+		return 0, fmt.Errorf("campaign %s: %w: the IDs were not added", cid, ErrDeleting)
+	case -3:
+		return 0, fmt.Errorf("campaign %s was deleted (or created again) meanwhile: %w: the IDs were not added", cid, ErrCampaignGone)
 	}
 	if n < 0 {
 		return 0, fmt.Errorf("campaign %s was changed by another submit at the same time; try again", cid)

@@ -126,7 +126,11 @@ func TestBatchAcknowledgedOnlyWhenDurable(t *testing.T) {
 		t.Fatal("no ledger write within 30s (the gate did not recognise it?)")
 	}
 	insp := asynq.NewInspectorFromRedisClient(env.Client)
-	queue, taskID := jobs.Queue(env.Namespace, jobs.PriorityNormal), (&jobs.Batch{Campaign: "ack"}).TaskID()
+	camp, err := store.Get(context.Background(), "ack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue, taskID := jobs.Queue(env.Namespace, jobs.PriorityNormal), (&jobs.Batch{Campaign: "ack", Incarnation: camp.Incarnation}).TaskID()
 	// Without the fix the handler returns as soon as its outcomes are
 	// queued for the writer, and asynq deletes the task within
 	// milliseconds; 2s is only how long we give it to do that.

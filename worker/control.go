@@ -2,7 +2,7 @@ package worker
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -27,6 +27,12 @@ import (
 // 30s, and two batches starting together could each load one) left running
 // batches on a copy nobody updated, calling on through pause, cancel and a
 // 401.
+//
+// A campaignInfo belongs to one incarnation of a campaign (its
+// def.Incarnation): a campaign created again under the same ID is another
+// campaign, with its own mode, labels, team and policy. get hands it only
+// to batches of its incarnation, and the control loop marks it gone as
+// soon as Redis holds another incarnation.
 type campaignInfo struct {
 	def      *jobs.Campaign
 	caller   Caller
@@ -56,15 +62,22 @@ type control struct {
 	m  map[string]*campaignInfo
 }
 
-// get returns the process's campaignInfo of campaign id, loading it on
-// first use, and counts a batch running with it until put.
-func (c *control) get(ctx context.Context, id string) (*campaignInfo, error) {
-	if ci := c.take(id); ci != nil {
+// get returns the process's campaignInfo of incarnation inc of campaign
+// id, loading it on first use, and counts a batch running with it until
+// put. When Redis holds another incarnation (the batch's campaign was
+// deleted, and perhaps created again) the error wraps
+// jobs.ErrCampaignGone.
+func (c *control) get(ctx context.Context, id, inc string) (*campaignInfo, error) {
+	if ci := c.take(id, inc); ci != nil {
 		return ci, nil
 	}
 	def, err := c.store.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if def.Incarnation != inc {
+		return nil, fmt.Errorf("campaign %s: the batch belongs to an earlier campaign of that ID (deleted, then created again): %w",
+			id, jobs.ErrCampaignGone)
 	}
 	if def.Policy.MaxAttempts == 0 {
 		def.Policy = jobs.DefaultPolicy()
@@ -78,10 +91,15 @@ func (c *control) get(ctx context.Context, id string) (*campaignInfo, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ci := c.m[id]; ci != nil {
-		// Another batch loaded it meanwhile: everyone uses that one.
-		ci.active++
-		ci.lastUsed.Store(time.Now().UnixNano())
-		return ci, nil
+		if ci.def.Incarnation == inc {
+			// Another batch loaded it meanwhile: everyone uses that one.
+			ci.active++
+			ci.lastUsed.Store(time.Now().UnixNano())
+			return ci, nil
+		}
+		// An earlier incarnation: Redis no longer holds it, so its
+		// batches in hand stop calling, and the new one takes its place.
+		ci.state.Store(stateGone)
 	}
 	nci.active = 1
 	nci.lastUsed.Store(time.Now().UnixNano())
@@ -89,10 +107,13 @@ func (c *control) get(ctx context.Context, id string) (*campaignInfo, error) {
 	return nci, nil
 }
 
-func (c *control) take(id string) *campaignInfo {
+func (c *control) take(id, inc string) *campaignInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ci := c.m[id]
+	if ci != nil && ci.def.Incarnation != inc {
+		return nil
+	}
 	if ci != nil {
 		ci.active++
 		ci.lastUsed.Store(time.Now().UnixNano())
@@ -132,31 +153,47 @@ func (c *control) refresh(ctx context.Context) {
 	if len(ids) == 0 {
 		return
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
+	cmds := make([]*redis.SliceCmd, len(ids))
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, c.ns+":{"+id+"}:meta", "state")
+			cmds[i] = p.HMGet(ctx, c.ns+":{"+id+"}:meta", stateFields...)
 		}
 		return nil
 	})
 	for i, cmd := range cmds {
-		st, err := cmd.Result()
-		if errors.Is(err, redis.Nil) {
-			c.gone(infos[i])
-			continue
-		}
-		if err != nil {
-			continue // keep the last known state; Redis errors are retried next tick
-		}
-		infos[i].state.Store(jobs.State(st))
+		c.apply(infos[i], cmd) // on a Redis error, keep the last known state: retried next tick
 	}
 }
 
-// lookup returns the cached campaignInfo of id, or nil.
-func (c *control) lookup(id string) *campaignInfo {
+// stateFields are the meta hash fields the control loop reads: the state,
+// then jobs.IncarnationFields.
+var stateFields = append([]string{"state"}, jobs.IncarnationFields...)
+
+// apply stores the state read by an HMGET of stateFields in ci, or marks
+// ci gone when its campaign no longer exists, is being deleted, or is
+// another incarnation. On a Redis error ci keeps its last known state.
+func (c *control) apply(ci *campaignInfo, cmd *redis.SliceCmd) {
+	vals, err := cmd.Result()
+	if err != nil {
+		return
+	}
+	st, _ := vals[0].(string)
+	if st == "" || !ci.def.SameIncarnation(vals[1:]) {
+		c.gone(ci)
+		return
+	}
+	ci.state.Store(jobs.State(st))
+}
+
+// lookup returns the cached campaignInfo of incarnation inc of id, or
+// nil.
+func (c *control) lookup(id, inc string) *campaignInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[id]
+	if ci := c.m[id]; ci != nil && ci.def.Incarnation == inc {
+		return ci
+	}
+	return nil
 }
 
 // forget drops ci from the cache (batches in hand keep their pointer): the
@@ -170,13 +207,11 @@ func (c *control) forget(ci *campaignInfo) {
 	}
 }
 
-// setLocal changes a campaign's state in this process at once (the
-// control loop confirms it from Redis on its next tick).
-func (c *control) setLocal(id string, st jobs.State) {
-	c.mu.Lock()
-	ci := c.m[id]
-	c.mu.Unlock()
-	if ci != nil {
+// setLocal changes the state of incarnation inc of a campaign in this
+// process at once (the control loop confirms it from Redis on its next
+// tick).
+func (c *control) setLocal(id, inc string, st jobs.State) {
+	if ci := c.lookup(id, inc); ci != nil {
 		ci.state.Store(st)
 	}
 }
@@ -186,12 +221,6 @@ func (c *control) setLocal(id string, st jobs.State) {
 // have changed it since the last poll, and a stale "done" would drop a
 // batch.
 func (c *control) fresh(ctx context.Context, ci *campaignInfo) jobs.State {
-	st, err := c.rdb.HGet(ctx, c.ns+":{"+ci.def.ID+"}:meta", "state").Result()
-	switch {
-	case err == nil:
-		ci.state.Store(jobs.State(st))
-	case errors.Is(err, redis.Nil):
-		c.gone(ci)
-	}
+	c.apply(ci, c.rdb.HMGet(ctx, c.ns+":{"+ci.def.ID+"}:meta", stateFields...))
 	return ci.State()
 }

@@ -36,7 +36,7 @@ func TestControlOneInfoPerCampaign(t *testing.T) {
 	for i := range infos {
 		wg.Go(func() {
 			<-start
-			ci, err := c.get(ctx, "c1")
+			ci, err := c.get(ctx, "c1", def.Incarnation)
 			if err != nil {
 				t.Error(err)
 				return
@@ -61,10 +61,10 @@ func TestControlOneInfoPerCampaign(t *testing.T) {
 	if st := infos[0].State(); st != jobs.StatePaused {
 		t.Errorf("state seen by running batches after a refresh: %s, want paused", st)
 	}
-	if ci, _ := c.get(ctx, "c1"); ci != infos[0] {
+	if ci, _ := c.get(ctx, "c1", def.Incarnation); ci != infos[0] {
 		t.Errorf("a later batch got a different campaignInfo while others ran")
 	}
-	c.setLocal("c1", jobs.StateBlocked)
+	c.setLocal("c1", def.Incarnation, jobs.StateBlocked)
 	if st := infos[0].State(); st != jobs.StateBlocked {
 		t.Errorf("setLocal did not reach the running batches: %s", st)
 	}

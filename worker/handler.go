@@ -100,9 +100,9 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		w.log.Error("discarding an unreadable batch task", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	ci, err := w.control.get(ctx, b.Campaign)
+	ci, err := w.control.get(ctx, b.Campaign, b.Incarnation)
 	if isGone(err) {
-		w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch)
+		w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch, "err", err)
 		return nil
 	}
 	if err != nil {
@@ -170,7 +170,7 @@ func (w *Worker) finishBatch(b *jobs.Batch, run *batchRun) error {
 	// Keep the attempts made so far, so a re-run continues counting.
 	for _, r := range run.deferred {
 		run.acks.add()
-		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r, acks: &run.acks})
+		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, rec: r, acks: &run.acks})
 	}
 	w.writer.hurry()
 	if !run.acks.wait() {
@@ -196,7 +196,7 @@ func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch) error {
 	var a acks
 	for _, id := range b.IDs {
 		a.add()
-		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, acks: &a,
+		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, acks: &a,
 			rec: jobs.Record{AssetID: id, Outcome: jobs.OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}})
 	}
 	w.writer.hurry()
@@ -359,7 +359,7 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 		r := a.record(jobs.OutcomeCancelled)
 		r.Error, r.FinishedAt = "campaign cancelled", time.Now()
 		run.acks.add()
-		w.writer.send(record{campaign: b.Campaign, batch: b.Batch, rec: r, acks: &run.acks})
+		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, rec: r, acks: &run.acks})
 		return false
 	default:
 		run.handBack(a, w.cfg.HoldDelay, "campaign "+string(st))
@@ -382,7 +382,7 @@ func (w *Worker) finish(b *jobs.Batch, a *asset, run *batchRun, outcome string, 
 	w.pending <- struct{}{}
 	release()
 	run.acks.add()
-	w.writer.send(record{campaign: b.Campaign, batch: b.Batch, done: w.pendingDone, rec: r, acks: &run.acks})
+	w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, done: w.pendingDone, rec: r, acks: &run.acks})
 }
 
 func terminalOutcome(o client.Outcome) string {
@@ -401,7 +401,7 @@ func terminalOutcome(o client.Outcome) string {
 // marks it blocked in Redis, so other processes stop within one poll. It
 // logs one error per process; no asset is marked failed.
 func (w *Worker) block(ci *campaignInfo, res *client.Result) {
-	w.control.setLocal(ci.def.ID, jobs.StateBlocked)
+	w.control.setLocal(ci.def.ID, ci.def.Incarnation, jobs.StateBlocked)
 	if ci.blocked.Swap(true) {
 		return
 	}
@@ -413,7 +413,7 @@ func (w *Worker) block(ci *campaignInfo, res *client.Result) {
 		"fix PDCP_API_KEY / PDCP_TEAM_ID, then run: labelreset resume %s", res.Status, code, ci.def.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	changed, err := w.store.Block(ctx, ci.def.ID, reason)
+	changed, err := w.store.Block(ctx, ci.def.ID, ci.def.Incarnation, reason)
 	switch {
 	case err != nil:
 		w.log.Error("campaign blocked by PDCP authentication; could not record it", "campaign", ci.def.ID, "status", res.Status, "err", err)

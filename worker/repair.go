@@ -36,7 +36,10 @@ type orphanRepair struct {
 	seen   map[string]progressMark
 }
 
+// progressMark is a campaign incarnation's progress when first seen at
+// that count.
 type progressMark struct {
+	inc   string
 	done  int64
 	since time.Time
 }
@@ -65,8 +68,8 @@ func (o *orphanRepair) check(ctx context.Context) {
 		}
 		live[c.ID] = true
 		m, ok := o.seen[c.ID]
-		if !ok || m.done != c.Finished() {
-			o.seen[c.ID] = progressMark{done: c.Finished(), since: now}
+		if !ok || m.inc != c.Incarnation || m.done != c.Finished() {
+			o.seen[c.ID] = progressMark{inc: c.Incarnation, done: c.Finished(), since: now}
 			return nil
 		}
 		if now.Sub(m.since) >= o.quiet {

@@ -238,29 +238,30 @@ const stateGone jobs.State = "gone"
 // not news. The cache forgets ci, so a campaign re-created under the same
 // ID is loaded afresh.
 func (w *Worker) campaignGone(ci *campaignInfo) {
+	w.control.forget(ci)
 	st := ci.State()
 	if st.Final() || st == stateGone || !ci.state.CompareAndSwap(st, stateGone) {
 		return
 	}
-	w.control.forget(ci)
 	w.log.Warn("campaign data is gone from Redis (deleted, or lost with a Redis restart): its batches in this worker stop calling PDCP",
 		"campaign", ci.def.ID)
 }
 
-// campaignGoneID is campaignGone for the writer, which knows only the ID.
-func (w *Worker) campaignGoneID(id string) {
-	if ci := w.control.lookup(id); ci != nil {
+// campaignGoneID is campaignGone for the writer, which knows only the ID
+// and incarnation.
+func (w *Worker) campaignGoneID(id, inc string) {
+	if ci := w.control.lookup(id, inc); ci != nil {
 		w.campaignGone(ci)
 	}
 }
 
-func (w *Worker) onChange(campaign string, ch jobs.Change) {
+func (w *Worker) onChange(campaign, inc string, ch jobs.Change) {
 	switch ch {
 	case jobs.ChangeFinished:
-		w.control.setLocal(campaign, jobs.StateDone) // its data may go now without alarm
+		w.control.setLocal(campaign, inc, jobs.StateDone) // its data may go now without alarm
 		w.log.Info("campaign finished", "campaign", campaign)
 	case jobs.ChangeStopped:
-		w.control.setLocal(campaign, jobs.StateStopped)
+		w.control.setLocal(campaign, inc, jobs.StateStopped)
 		w.log.Error("campaign stopped: failure ratio above its limit; see `labelreset status` for the reason",
 			"campaign", campaign)
 	}

@@ -19,6 +19,7 @@ import (
 // concurrency.
 type record struct {
 	campaign string
+	inc      string // the campaign's incarnation (jobs.Campaign.Incarnation)
 	batch    int
 	rec      jobs.Record
 	done     func()
@@ -91,15 +92,15 @@ type writer struct {
 	// periodic count.
 	recount  func(context.Context)
 	log      *slog.Logger
-	onChange func(campaign string, ch jobs.Change)
-	// onGone is told of a campaign whose data is gone (its outcomes are
-	// dropped).
-	onGone  func(campaign string)
+	onChange func(campaign, inc string, ch jobs.Change)
+	// onGone is told of a campaign incarnation whose data is gone (its
+	// outcomes are dropped).
+	onGone  func(campaign, inc string)
 	metrics *Metrics
 }
 
 func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics,
-	onChange func(string, jobs.Change), onGone func(string)) *writer {
+	onChange func(string, string, jobs.Change), onGone func(string, string)) *writer {
 	const maxBatch = 1024
 	return &writer{
 		ledger: l, in: make(chan record, capacity), full: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{}),
@@ -239,19 +240,21 @@ func (w *writer) queued(buf []record) []record {
 }
 
 func (w *writer) flush(buf []record) {
-	// Group by campaign, then by batch, preserving order.
+	// Group by campaign incarnation, then by batch, preserving order.
 	type group struct {
-		campaign string
-		batches  []jobs.BatchRecords
-		index    map[int]int
+		campaign, inc string
+		batches       []jobs.BatchRecords
+		index         map[int]int
 	}
+	type incarnation struct{ campaign, inc string }
 	var groups []*group
-	byCampaign := map[string]*group{}
+	byCampaign := map[incarnation]*group{}
 	for _, r := range buf {
-		g := byCampaign[r.campaign]
+		k := incarnation{r.campaign, r.inc}
+		g := byCampaign[k]
 		if g == nil {
-			g = &group{campaign: r.campaign, index: map[int]int{}}
-			byCampaign[r.campaign] = g
+			g = &group{campaign: r.campaign, inc: r.inc, index: map[int]int{}}
+			byCampaign[k] = g
 			groups = append(groups, g)
 		}
 		i, ok := g.index[r.batch]
@@ -277,22 +280,22 @@ func (w *writer) flush(buf []record) {
 			var ch jobs.Change
 			var err error
 			if replicated {
-				ch, err = w.ledger.RecordAndWait(ctx, g.campaign, g.batches, time.Now(), 1, w.waitTimeout)
+				ch, err = w.ledger.RecordAndWait(ctx, g.campaign, g.inc, g.batches, time.Now(), 1, w.waitTimeout)
 				if errors.Is(err, jobs.ErrNoReplicaAck) {
 					unacked, err = err, nil // written; warned about below
 				}
 			} else {
-				ch, err = w.ledger.Record(ctx, g.campaign, g.batches, time.Now())
+				ch, err = w.ledger.RecordIncarnation(ctx, g.campaign, g.inc, g.batches, time.Now())
 			}
 			cancel()
 			if err == nil {
 				if ch != jobs.ChangeNone && w.onChange != nil {
-					w.onChange(g.campaign, ch)
+					w.onChange(g.campaign, g.inc, ch)
 				}
 				break
 			}
 			if isGone(err) {
-				w.onGone(g.campaign)
+				w.onGone(g.campaign, g.inc)
 				break
 			}
 			w.metrics.redisUp.Set(0)

@@ -38,9 +38,11 @@ func TestWaitOnTheWriteConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1})
+	if err != nil {
 		t.Fatal(err)
 	}
+	inc := res.Campaign.Incarnation
 
 	opt, err := redis.ParseURL(env.URL)
 	if err != nil {
@@ -60,7 +62,7 @@ func TestWaitOnTheWriteConnection(t *testing.T) {
 	}
 	log.start()
 
-	w := newWriter(ledger, 64, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(nil), nil, func(string) {})
+	w := newWriter(ledger, 64, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(nil), nil, func(string, string) {})
 	w.replicas.Store(1) // as watchReplicas does on a master with a replica
 	// No replica is attached: each WAIT times out. Keep that short.
 	w.waitTimeout = 5 * time.Millisecond
@@ -82,7 +84,7 @@ func TestWaitOnTheWriteConnection(t *testing.T) {
 		done.Add(perFlush)
 		for i := range perFlush {
 			id := int64(f*perFlush + i + 1)
-			w.send(record{campaign: "wait", batch: int(id-1) / 100, done: done.Done,
+			w.send(record{campaign: "wait", inc: inc, batch: int(id-1) / 100, done: done.Done,
 				rec: jobs.Record{AssetID: id, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: time.Now()}})
 		}
 		done.Wait()

@@ -54,7 +54,9 @@ func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
 // storeError maps the store's sentinel errors to client errors.
 func storeError(err error) error {
 	switch {
-	case errors.Is(err, jobs.ErrNotFound):
+	case errors.Is(err, jobs.ErrDeleting):
+		return errorf(http.StatusConflict, "campaign_deleting", "%v", err)
+	case errors.Is(err, jobs.ErrNotFound), errors.Is(err, jobs.ErrCampaignGone):
 		return errorf(http.StatusNotFound, "not_found", "%v", err)
 	case errors.Is(err, jobs.ErrInvalidCampaignID):
 		return errorf(http.StatusBadRequest, "invalid_campaign_id", "%v", err)

@@ -114,7 +114,7 @@ schedules:
 	if _, err := h.store.Resume(ctx, first.ID); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := h.store.Block(ctx, first.ID, "PDCP answered 401"); !ok || err != nil {
+	if ok, err := h.store.Block(ctx, first.ID, first.Incarnation, "PDCP answered 401"); !ok || err != nil {
 		t.Fatalf("Block: %v, %v", ok, err)
 	}
 	mustSkip(first.ID, jobs.StateBlocked)
