@@ -116,16 +116,19 @@ func (c *Config) setDefaults() error {
 // Worker processes batch tasks: one asynq server plus the state poller,
 // the ledger writer and the janitor, under one Run lifecycle.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
-	rdb     redis.UniversalClient // our own commands
-	qrdb    redis.UniversalClient // asynq's, guarded against busy loops
-	store   *jobs.Store
-	ledger  *jobs.Ledger
-	control *control
-	writer  *writer
-	metrics *Metrics
-	limiter Limiter
+	cfg   Config
+	log   *slog.Logger
+	rdb   redis.UniversalClient // our own commands
+	qrdb  redis.UniversalClient // asynq's, guarded against busy loops
+	guard *redisGuard           // qrdb's hook; aborted at the shutdown timeout
+	// rdbDials abandons rdb's dials when the worker closes.
+	rdbDials *jobs.DialAborter
+	store    *jobs.Store
+	ledger   *jobs.Ledger
+	control  *control
+	writer   *writer
+	metrics  *Metrics
+	limiter  Limiter
 	// slots bound the PDCP calls in flight (the concurrency); pending
 	// bounds the final outcomes not yet durable in the ledger, to twice
 	// the concurrency. A call frees its slot when it returns and holds a
@@ -192,9 +195,12 @@ func New(cfg Config) (*Worker, error) {
 	opts := *cfg.Redis
 	opts.PoolSize = max(opts.PoolSize, 16)
 	w.rdb = redis.NewUniversalClient(&opts)
+	w.rdbDials = jobs.NewDialAborter()
+	w.rdb.AddHook(w.rdbDials)
 	qopts := *cfg.Redis
 	w.qrdb = redis.NewUniversalClient(&qopts)
-	w.qrdb.AddHook(&redisGuard{})
+	w.guard = newRedisGuard()
+	w.qrdb.AddHook(w.guard)
 	w.store = jobs.NewStore(w.rdb, jobs.StoreOptions{Namespace: cfg.Namespace, Actor: "worker:" + jobs.Hostname()})
 	w.ledger = w.store.Ledger()
 	w.metrics = NewMetrics(cfg.Registerer)
@@ -303,7 +309,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(5)
-	repair := newOrphanRepair(w.store, asynq.NewInspectorFromRedisClient(w.rdb), w.cfg.Namespace, w.cfg.RepairAfter, w.log)
+	// The inspector's commands carry no deadline: on the guarded client
+	// they end at the shutdown timeout like asynq's own.
+	repair := newOrphanRepair(w.store, asynq.NewInspectorFromRedisClient(w.qrdb), w.cfg.Namespace, w.cfg.RepairAfter, w.log)
 	go func() { defer wg.Done(); repair.run(bg, max(w.cfg.RepairAfter/3, time.Second)) }()
 	go func() { defer wg.Done(); w.watchReplicas(bg) }()
 	go func() { defer wg.Done(); w.control.run(bg) }()
@@ -323,23 +331,66 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.stopping.Store(true)
 	w.stopCancel()
 	w.ready.Store(false)
-	hard := time.AfterFunc(w.cfg.ShutdownTimeout, w.callCancel)
-	srv.Shutdown()
+	deadline := time.Now().Add(w.cfg.ShutdownTimeout)
+	// At the timeout, calls in flight are cancelled, asynq's Redis
+	// commands fail at once instead of waiting for a Redis (or a sentinel)
+	// that does not answer (asynq's Shutdown waits for its dequeue loop,
+	// whose commands carry no deadline: during an outage it waited for
+	// minutes), and the writer stops retrying, which releases the handlers
+	// waiting for their outcomes to be written.
+	hard := time.AfterFunc(w.cfg.ShutdownTimeout, func() { w.callCancel(); w.guard.abort(); w.writer.giveUpNow() })
+	var errs []error
+	if !waitBounded(srv.Shutdown, time.Until(deadline)+shutdownGrace) {
+		errs = append(errs, fmt.Errorf("the queue server did not stop within %v of the shutdown timeout; batches in hand come back after their lease expires", shutdownGrace))
+	}
 	hard.Stop()
 	// Handlers have returned (or were abandoned at the timeout): write
 	// what they recorded, bounded in case Redis is gone.
-	w.writer.stop(10 * time.Second)
+	if lost := w.writer.stop(max(time.Until(deadline)+shutdownGrace, minFinalFlush)); lost > 0 {
+		errs = append(errs, fmt.Errorf("%d outcomes could not be written to Redis before the shutdown timeout; their assets will be called again by the next worker", lost))
+	}
 	stopBG()
 	wg.Wait()
 	w.close()
+	if err := errors.Join(errs...); err != nil {
+		w.log.Error("worker stopped without recording everything", "err", err)
+		return fmt.Errorf("worker stop: %w", err)
+	}
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// shutdownGrace is how long past ShutdownTimeout a stop may take: asynq
+// hands back the batches it abandoned and the writer makes its last
+// attempt. A stop never takes longer than the two together.
+const shutdownGrace = 2 * time.Second
+
+// minFinalFlush is the least time the writer gets for its final flush,
+// even when the handlers used the whole shutdown timeout.
+const minFinalFlush = 500 * time.Millisecond
+
+// waitBounded runs fn and waits at most d for it to return. fn keeps
+// running after a timeout: it is only called for asynq's Shutdown, whose
+// remaining goroutines end with the process.
+func waitBounded(fn func(), d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (w *Worker) close() {
 	w.closeOnce.Do(func() {
 		w.callCancel()
 		w.stopCancel()
+		w.guard.abort()
+		w.rdbDials.Abort()
 		w.rdb.Close()
 		w.qrdb.Close()
 	})
@@ -423,12 +474,40 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 // and lease renewals do not queue up behind each other when Redis comes
 // back. There is no exclusive prober: a blocking command (asynq's pub/sub)
 // must not hold everyone else back.
+//
+// At the shutdown timeout the guard is aborted: every command in flight is
+// cancelled and every later one fails at once. asynq's commands carry no
+// deadline, and go-redis keeps dialing (or asking sentinels) for a master
+// that is down, so without this asynq's Shutdown could wait for minutes.
 type redisGuard struct {
 	mu       sync.Mutex
 	down     bool
 	nextTry  time.Time
 	interval time.Duration
 	up       chan struct{} // closed when Redis answers again
+
+	aborted     context.Context // done once abort is called
+	cancelAbort context.CancelFunc
+}
+
+func newRedisGuard() *redisGuard {
+	g := &redisGuard{}
+	g.aborted, g.cancelAbort = context.WithCancel(context.Background())
+	return g
+}
+
+// errGuardAborted is what asynq's commands return after the shutdown
+// timeout.
+var errGuardAborted = errors.New("worker stopping: shutdown timeout passed, Redis command abandoned")
+
+// abort cancels the commands in flight and fails the later ones.
+func (g *redisGuard) abort() { g.cancelAbort() }
+
+// bind returns ctx, also cancelled when the guard is aborted.
+func (g *redisGuard) bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(g.aborted, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 func (g *redisGuard) wait(ctx context.Context) {
@@ -482,10 +561,28 @@ func (g *redisGuard) report(err error) {
 	}
 }
 
-func (g *redisGuard) DialHook(next redis.DialHook) redis.DialHook { return next }
+// DialHook abandons dials at abort: asynq's pub/sub connection is dialed
+// outside ProcessHook, and a sentinel client's dial waits for the
+// sentinels.
+func (g *redisGuard) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if g.aborted.Err() != nil {
+			return nil, errGuardAborted
+		}
+		ctx, cancel := g.bind(ctx)
+		defer cancel()
+		return next(ctx, network, addr)
+	}
+}
 
 func (g *redisGuard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if g.aborted.Err() != nil {
+			cmd.SetErr(errGuardAborted)
+			return errGuardAborted
+		}
+		ctx, cancel := g.bind(ctx)
+		defer cancel()
 		g.wait(ctx)
 		err := next(ctx, cmd)
 		g.report(err)
@@ -495,6 +592,14 @@ func (g *redisGuard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (g *redisGuard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if g.aborted.Err() != nil {
+			for _, c := range cmds {
+				c.SetErr(errGuardAborted)
+			}
+			return errGuardAborted
+		}
+		ctx, cancel := g.bind(ctx)
+		defer cancel()
 		g.wait(ctx)
 		err := next(ctx, cmds)
 		g.report(err)

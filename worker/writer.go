@@ -75,12 +75,17 @@ type writer struct {
 	// outcomes per second that woke its goroutine once per record.
 	full chan struct{}
 	// quit asks run to write what is queued and return; exited closes
-	// when it has; giveUp makes a write that keeps failing (Redis down
-	// at shutdown) stop retrying, so a stop is bounded.
-	quit, exited, giveUp chan struct{}
-	maxBatch             int
-	linger               time.Duration // how long a first record waits for company
-	flushAt              int           // write at once when this many are queued
+	// when it has; giveUp (done) makes a write that keeps failing (Redis
+	// down at shutdown) stop retrying and cancels the one in flight, so a
+	// stop is bounded.
+	quit, exited chan struct{}
+	giveUp       context.Context
+	giveUpNow    context.CancelFunc
+	// abandoned counts final outcomes given up on at the stop.
+	abandoned atomic.Int64
+	maxBatch  int
+	linger    time.Duration // how long a first record waits for company
+	flushAt   int           // write at once when this many are queued
 	// replicas is the master's replica count (watchReplicas); with
 	// replicas every flush waits for one to acknowledge it, at most
 	// waitTimeout (never 0: WAIT 1 0 blocks forever).
@@ -102,9 +107,10 @@ type writer struct {
 func newWriter(l *jobs.Ledger, capacity int, log *slog.Logger, m *Metrics,
 	onChange func(string, string, jobs.Change), onGone func(string, string)) *writer {
 	const maxBatch = 1024
+	giveUp, giveUpNow := context.WithCancel(context.Background())
 	return &writer{
 		ledger: l, in: make(chan record, capacity), full: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{}),
-		giveUp: make(chan struct{}), maxBatch: maxBatch, log: log, onChange: onChange, onGone: onGone, metrics: m,
+		giveUp: giveUp, giveUpNow: giveUpNow, maxBatch: maxBatch, log: log, onChange: onChange, onGone: onGone, metrics: m,
 		// Flush before the pending tokens run out (callers would block),
 		// and never hold an outcome more than a few milliseconds.
 		linger: 5 * time.Millisecond, flushAt: min(max(capacity*3/4, 1), maxBatch),
@@ -167,15 +173,20 @@ func (r *record) settle(written bool) {
 }
 
 // stop writes everything queued and returns when the writer has exited; a
-// write still failing after timeout is abandoned.
-func (w *writer) stop(timeout time.Duration) {
+// write still failing (or still waiting for Redis) after timeout is
+// abandoned. It returns how many final outcomes were not written.
+func (w *writer) stop(timeout time.Duration) int64 {
 	close(w.quit)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case <-w.exited:
-	case <-time.After(timeout):
-		close(w.giveUp)
+	case <-t.C:
+		w.giveUpNow()
 		<-w.exited
 	}
+	w.giveUpNow()
+	return w.abandoned.Load()
 }
 
 // run writes until stop. Write errors are retried (with backoff) until
@@ -276,7 +287,7 @@ func (w *writer) flush(buf []record) {
 		delay := 50 * time.Millisecond
 	retry:
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), w.waitTimeout+10*time.Second)
+			ctx, cancel := context.WithTimeout(w.giveUp, w.waitTimeout+10*time.Second)
 			var ch jobs.Change
 			var err error
 			if replicated {
@@ -301,9 +312,18 @@ func (w *writer) flush(buf []record) {
 			w.metrics.redisUp.Set(0)
 			w.log.Error("recording outcomes failed; retrying", "campaign", g.campaign, "err", err, "retry_in", delay)
 			select {
-			case <-w.giveUp:
+			case <-w.giveUp.Done():
+				n := 0
+				for _, b := range g.batches {
+					for _, r := range b.Records {
+						if r.Terminal() {
+							n++
+						}
+					}
+				}
+				w.abandoned.Add(int64(n))
 				w.log.Error("stopping without recording some outcomes (Redis unreachable); their assets will be processed again",
-					"campaign", g.campaign)
+					"campaign", g.campaign, "outcomes", n)
 				if lost == nil {
 					lost = map[string]bool{}
 				}
@@ -318,7 +338,7 @@ func (w *writer) flush(buf []record) {
 		w.log.Warn("no replica acknowledged the last outcomes in time; a failover now could lose them",
 			"wait", w.waitTimeout, "err", unacked)
 		if w.recount != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(w.giveUp, 2*time.Second)
 			w.recount(ctx)
 			cancel()
 		}

@@ -44,6 +44,9 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	log            *slog.Logger
+	// dials holds the dial aborter of each Redis client connect made, for
+	// closeRedis.
+	dials map[redis.UniversalClient]*jobs.DialAborter
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
@@ -228,11 +231,29 @@ func (a *app) connect(ctx context.Context, r *redisFlags) (*redis.UniversalOptio
 		return nil, nil, usageError{err}
 	}
 	rdb := redis.NewUniversalClient(opts)
+	dials := jobs.NewDialAborter()
+	rdb.AddHook(dials)
 	if err := rdb.Ping(ctx).Err(); err != nil {
+		dials.Abort()
 		rdb.Close()
 		return nil, nil, fmt.Errorf("redis %s: %w", jobs.RedactURL(r.url), err)
 	}
+	if a.dials == nil {
+		a.dials = map[redis.UniversalClient]*jobs.DialAborter{}
+	}
+	a.dials[rdb] = dials
 	return opts, rdb, nil
+}
+
+// closeRedis closes a client made by connect without waiting for its
+// dials in flight: with Redis (or every sentinel) down, Close would wait
+// for each queued dial in turn, and a stop would outlast
+// --shutdown-timeout by minutes.
+func (a *app) closeRedis(rdb redis.UniversalClient) {
+	if d := a.dials[rdb]; d != nil {
+		d.Abort()
+	}
+	rdb.Close()
 }
 
 // apiFlags are the PDCP client flags.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -25,8 +26,13 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	reportFormat := fs.String("report-format", "csv", "csv or jsonl")
 	demo := fs.Bool("demo", false, "serve a built-in fake PDCP in-process and run against it (no API key needed)")
 	demoAssets := fs.Int("demo-assets", 5000, "assets of the --demo fake")
+	outageLimit := fs.Duration("redis-outage-limit", 5*time.Minute,
+		"how long to wait for an unreachable Redis before stopping with exit code 3 (the campaign stays in Redis)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *outageLimit <= 0 {
+		return usagef("--redis-outage-limit %v: want a positive duration", *outageLimit)
 	}
 	cf.rate = wf.rate
 	rfmt, err := jobs.ParseReportFormat(*reportFormat)
@@ -86,7 +92,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer a.closeRedis(rdb)
 	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
 	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: -1, Approved: true,
@@ -110,32 +116,80 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	werr := make(chan error, 1)
 	go func() { werr <- rw.run(wctx) }()
 
-	c, watchErr := a.watch(ctx, store, id, false)
+	c, watchErr := a.watch(ctx, store, id, false, *outageLimit)
 	stopWorker()
-	if err := <-werr; err != nil {
-		return err
-	}
+	// A worker that could not write every outcome says so; the campaign
+	// then has assets without one, which the exit code below reflects.
+	stopErr := <-werr
 	// Reload: the last outcomes were flushed while the worker stopped.
-	if fresh, err := store.Get(context.Background(), id); err == nil {
+	// Bounded: Redis may still be down.
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if fresh, err := store.Get(rctx, id); err == nil {
 		c = fresh
 	}
-	if *report != "" {
-		n, err := a.writeReport(context.Background(), store, id, *report, rfmt, nil)
-		if err != nil {
+	cancel()
+	if *report != "" && c != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n, err := a.writeReport(rctx, store, id, *report, rfmt, nil)
+		cancel()
+		if err != nil && watchErr == nil && stopErr == nil {
 			return err
 		}
-		fmt.Fprintf(a.stderr, "report: %d rows written to %s\n", n, *report)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "report: not written: %v\n", err)
+		} else {
+			fmt.Fprintf(a.stderr, "report: %d rows written to %s\n", n, *report)
+		}
 	}
-	a.printSummary(c)
-	if errors.Is(watchErr, context.Canceled) {
+	if c != nil {
+		a.printSummary(c)
+	}
+	if stopErr != nil {
+		fmt.Fprintf(a.stderr, "labelreset: %v\n", stopErr)
+	}
+	var outage *redisOutageError
+	switch {
+	case errors.As(watchErr, &outage):
+		fmt.Fprintf(a.stderr, "stopped: %v; the campaign's progress cannot be recorded without Redis\n", outage)
+		a.printContinue(rf, id, embedded)
+		return exitError{exitStopped}
+	case errors.Is(watchErr, context.Canceled):
 		if embedded {
 			fmt.Fprintf(a.stderr, "interrupted: the embedded Redis goes away with this process; unfinished assets are listed as pending in the report\n")
 		} else {
-			fmt.Fprintf(a.stderr, "interrupted: campaign %s stays in Redis; continue it with 'labelreset worker'\n", id)
+			fmt.Fprintf(a.stderr, "interrupted: campaign %s stays in Redis\n", id)
+			a.printContinue(rf, id, embedded)
 		}
 		return exitError{exitStopped}
+	case watchErr != nil:
+		return watchErr
+	case c == nil:
+		return fmt.Errorf("campaign %s: no status could be read", id)
 	}
-	return a.campaignExit(c, embedded)
+	return a.campaignExit(c, embedded, func() { a.printContinue(rf, id, embedded) })
+}
+
+// printContinue prints the commands that finish a campaign this process
+// leaves unfinished in Redis. They carry no secret: a Redis password shows
+// as xxxxx and the API key comes from the environment as before.
+func (a *app) printContinue(rf *redisFlags, id string, embedded bool) {
+	if embedded {
+		fmt.Fprintf(a.stderr, "the embedded Redis goes away with this process: rerun with --redis to keep campaigns resumable\n")
+		return
+	}
+	ns := ""
+	if rf.namespace != jobs.DefaultNamespace {
+		ns = " --namespace " + rf.namespace
+	}
+	redisURL := jobs.RedactURL(rf.url)
+	fmt.Fprintf(a.stderr, "continue campaign %s once Redis answers, with a worker (on any machine):\n"+
+		"  labelreset worker --redis '%s'%s\n"+
+		"  labelreset status %s%s --watch\n"+
+		"or run the same 'labelreset run --campaign %s ...' again: assets already recorded are not called again\n",
+		id, redisURL, ns, id, ns, id)
+	if strings.Contains(redisURL, "xxxxx") {
+		fmt.Fprintf(a.stderr, "(xxxxx stands for the Redis password of --redis/REDIS_URL)\n")
+	}
 }
 
 func (a *app) printSummary(c *jobs.Campaign) {
@@ -149,8 +203,9 @@ func (a *app) printSummary(c *jobs.Campaign) {
 }
 
 // campaignExit maps a campaign's end to the exit code: 0 all reset or
-// not_found, 1 some invalid or failed, 3 stopped before the end.
-func (a *app) campaignExit(c *jobs.Campaign, embedded bool) error {
+// not_found, 1 some invalid or failed, 3 stopped before the end or with
+// assets that have no outcome yet (cont prints how to continue it).
+func (a *app) campaignExit(c *jobs.Campaign, embedded bool, cont func()) error {
 	switch {
 	case c.State == jobs.StateBlocked || c.State == jobs.StateStopped || c.State == jobs.StateCancelled || c.State == jobs.StatePaused:
 		if embedded {
@@ -158,6 +213,10 @@ func (a *app) campaignExit(c *jobs.Campaign, embedded bool) error {
 		} else {
 			fmt.Fprintf(a.stderr, "campaign %s is %s: fix the cause, then 'labelreset resume %s' and run a worker\n", c.ID, c.State, c.ID)
 		}
+		return exitError{exitStopped}
+	case c.State != jobs.StateDone || c.Total-c.Finished() > 0:
+		fmt.Fprintf(a.stderr, "campaign %s is %s with %d of %d assets without an outcome\n", c.ID, c.State, c.Total-c.Finished(), c.Total)
+		cont()
 		return exitError{exitStopped}
 	case c.Counts[jobs.OutcomeInvalid] > 0 || c.Counts[jobs.OutcomeFailed] > 0:
 		return exitError{exitFailed}

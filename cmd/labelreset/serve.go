@@ -79,6 +79,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
 	teamID := fs.String("team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
 	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "graceful stop bound: requests in progress get this long, then their connections are closed")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer a.closeRedis(rdb)
 	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
 	reg := newRegistry()
 	health := newRedisHealth(rdb, reg)
@@ -110,6 +111,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
+		ShutdownTimeout: *shutdownTimeout,
 	})
 	if err != nil {
 		return usageError{err}
@@ -149,6 +151,7 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	af := a.addAPIFlags(fs)
 	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
 	metricsAddr := fs.String("metrics-addr", ":9091", "serve /metrics, /healthz and /readyz here (empty = off)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "graceful stop bound: firings in progress get this long, then they are cancelled")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -168,14 +171,14 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer a.closeRedis(rdb)
 	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
 	reg := newRegistry()
 	health := newRedisHealth(rdb, reg)
 	s, err := schedule.New(cfg, schedule.Options{
 		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
 		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team},
-		Registerer: reg, Logger: a.log,
+		Registerer: reg, Logger: a.log, ShutdownTimeout: *shutdownTimeout,
 	})
 	if err != nil {
 		return usageError{err}

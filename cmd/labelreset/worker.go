@@ -143,7 +143,7 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer a.closeRedis(rdb)
 	rw, err := a.buildWorker(ropts, rdb, rf.namespace, ccfg, wf)
 	if err != nil {
 		return err

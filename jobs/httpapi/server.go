@@ -80,6 +80,10 @@ type Config struct {
 	Ready func() error
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// ShutdownTimeout bounds how long Run waits, once its context is
+	// done, for requests in progress (an upload, a request waiting for an
+	// unreachable Redis) before closing their connections. Default 10s.
+	ShutdownTimeout time.Duration
 }
 
 // Defaults are the settings of campaigns created through the API that
@@ -337,7 +341,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		return fmt.Errorf("httpapi: serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	timeout := s.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = shutdownTimeout
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	<-errc // Serve returns ErrServerClosed as soon as Shutdown starts
