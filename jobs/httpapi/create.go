@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -232,14 +233,24 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		idem.stop = s.holdClaim(ctx, idem)
 	}
 	res, err := s.store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: p.strict, Append: p.append, ConfirmAbove: s.cfg.Defaults.ConfirmAbove,
 	})
-	if err != nil {
-		if idem != nil {
+	if idem != nil {
+		idem.stop()
+		// Once the campaign exists the key answers with it for the
+		// retention; a create that failed before that frees the key.
+		if err == nil || (res != nil && res.Created) {
+			if kerr := idem.keep(ctx, s.store.Redis(), s.cfg.Defaults.Policy.Retention); kerr != nil {
+				s.log.Warn("campaign created, but its Idempotency-Key may lapse early", "campaign", def.ID, "err", kerr)
+			}
+		} else {
 			idem.release(ctx, s.store.Redis())
 		}
+	}
+	if err != nil {
 		s.fail(w, r, s.submitError(ctx, def, err))
 		return
 	}
@@ -806,9 +817,10 @@ type idemRecord struct {
 }
 
 type idempotency struct {
-	key string
-	rec idemRecord
-	val string
+	key  string
+	rec  idemRecord
+	val  string
+	stop func() // ends holdClaim's renewal
 }
 
 // claimIdempotency reserves the key for this request. When another
@@ -817,7 +829,10 @@ func (s *Server) claimIdempotency(ctx context.Context, w http.ResponseWriter, id
 	b, _ := json.Marshal(idem.rec)
 	idem.val = string(b)
 	rdb := s.store.Redis()
-	ok, err := rdb.SetNX(ctx, idem.key, idem.val, s.cfg.Defaults.Policy.Retention).Result()
+	// A short claim: if this process dies before the campaign exists, the
+	// key frees itself within IdempotencyClaimTTL instead of answering 409
+	// for the whole retention. holdClaim renews it while Submit runs.
+	ok, err := rdb.SetNX(ctx, idem.key, idem.val, s.cfg.IdempotencyClaimTTL).Result()
 	if err != nil {
 		return true, fmt.Errorf("idempotency key: %w", err)
 	}
@@ -869,6 +884,57 @@ return 0
 // send the corrected request with the same key.
 func (i *idempotency) release(ctx context.Context, rdb redis.UniversalClient) {
 	releaseScript.Run(ctx, rdb, []string{i.key}, i.val)
+}
+
+// expireScript sets the key's lifetime if this request still holds it.
+var expireScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
+// keep gives the key the long lifetime once its campaign exists.
+func (i *idempotency) keep(ctx context.Context, rdb redis.UniversalClient, ttl time.Duration) error {
+	if err := expireScript.Run(ctx, rdb, []string{i.key}, i.val, ttl.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("idempotency key: set lifetime: %w", err)
+	}
+	return nil
+}
+
+// holdClaim renews the claim while Submit runs (a large campaign takes a
+// while to write), so that it outlives IdempotencyClaimTTL only while this
+// process is alive. As soon as the campaign exists the key gets the long
+// lifetime: a retry after a crash then finds the campaign instead of
+// creating a second one. The returned stop ends the renewal and waits for
+// it.
+func (s *Server) holdClaim(ctx context.Context, idem *idempotency) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	every := min(s.cfg.IdempotencyClaimTTL/4, time.Second)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			ttl := s.cfg.IdempotencyClaimTTL
+			_, err := s.store.Get(ctx, idem.rec.Campaign)
+			created := err == nil
+			if created {
+				ttl = s.cfg.Defaults.Policy.Retention
+			}
+			if err := idem.keep(ctx, s.store.Redis(), ttl); err != nil && ctx.Err() == nil {
+				s.log.Warn("idempotency key: renewing the claim failed", "campaign", idem.rec.Campaign, "err", err)
+			}
+			if created {
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // submitError maps a Submit error to a client error where it is one.

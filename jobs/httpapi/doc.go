@@ -30,5 +30,8 @@
 // the existing campaign, and an Idempotency-Key header (scoped to the
 // token, kept for the policy's retention) answers 200 with the campaign the
 // first request created. A key reused for a different request is refused
-// with 422; a key whose request failed is released.
+// with 422; a key whose request failed is released. Until its campaign
+// exists a key is only claimed for Config.IdempotencyClaimTTL (renewed
+// while the request is processed), so a serve that dies mid-request blocks
+// it for at most that long.
 package httpapi

@@ -24,6 +24,8 @@ const (
 	// DefaultMaxRows bounds the rows (valid, duplicate or bad) of one
 	// campaign upload.
 	DefaultMaxRows = 10_000_000
+	// DefaultIdempotencyClaimTTL is the default Config.IdempotencyClaimTTL.
+	DefaultIdempotencyClaimTTL = time.Minute
 	// MinTokenLength is the shortest accepted API token.
 	MinTokenLength = 16
 
@@ -56,6 +58,12 @@ type Config struct {
 	// MaxRows bounds the rows of one upload. Default DefaultMaxRows
 	// (10,000,000).
 	MaxRows int64
+	// IdempotencyClaimTTL is how long an Idempotency-Key stays claimed by
+	// a request whose campaign does not exist yet. The claim is renewed
+	// while the request is processed, so it only lapses when the process
+	// died: the key then works again after this long instead of answering
+	// 409 for the retention. Default DefaultIdempotencyClaimTTL (1 minute).
+	IdempotencyClaimTTL time.Duration
 	// Defaults apply to every campaign created through the API.
 	Defaults Defaults
 	// Registerer receives the HTTP metrics; nil registers none.
@@ -154,6 +162,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRows < 0 {
 		return fmt.Errorf("httpapi: MaxRows %d: want > 0", c.MaxRows)
+	}
+	if c.IdempotencyClaimTTL == 0 {
+		c.IdempotencyClaimTTL = DefaultIdempotencyClaimTTL
+	}
+	if c.IdempotencyClaimTTL < 100*time.Millisecond {
+		return fmt.Errorf("httpapi: IdempotencyClaimTTL %v: want at least 100ms", c.IdempotencyClaimTTL)
 	}
 	d := &c.Defaults
 	if d.BatchSize == 0 {
