@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -184,6 +185,11 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			"Idempotency-Key: want 1..%d printable ASCII characters (e.g. a UUID)", maxIdempotencyKey))
 		return
 	}
+	if !s.uploads.tryAcquire() {
+		s.busy(w)
+		return
+	}
+	defer s.uploads.release()
 	req, def, err := s.readCreate(w, r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -446,8 +452,12 @@ func (s *Server) readIDFile(r io.Reader, name string) (*jobs.Plan, *countingInpu
 	if err != nil {
 		return nil, nil, s.readError(err)
 	}
-	in := &countingInput{in: idfile.NewReader(src, name, idfile.Options{}), max: s.cfg.MaxRows}
-	plan, err := jobs.ReadPlan(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in)
+	// Blank and comment lines count toward MaxRows (one more for a
+	// header): a body of newlines is cut after MaxRows lines, not read to
+	// the gzip expansion bound.
+	rd := idfile.NewReader(src, name, idfile.Options{MaxLines: int(min(s.cfg.MaxRows+1, math.MaxInt32))})
+	in := &countingInput{in: rd, max: s.cfg.MaxRows}
+	plan, err := jobs.ReadPlanBudget(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in, s.cfg.MaxUploadMemory)
 	if err != nil {
 		return nil, nil, s.readError(err)
 	}
@@ -509,9 +519,13 @@ func (s *Server) readError(err error) error {
 	case errors.Is(err, errExpandsTooMuch):
 		return errorf(http.StatusRequestEntityTooLarge, "body_too_large",
 			"gzip-compressed body expands to more than %d bytes: split the IDs into several requests", gzipExpansion*s.cfg.MaxBodyBytes)
-	case errors.Is(err, errTooManyRows):
+	case errors.Is(err, errTooManyRows), errors.Is(err, idfile.ErrTooManyLines):
 		return errorf(http.StatusRequestEntityTooLarge, "too_many_rows",
-			"more than %d rows in one request: split the IDs into several requests (append=true adds them to one campaign)", s.cfg.MaxRows)
+			"more than %d rows in one request (blank and comment lines count): split the IDs into several requests (append=true adds them to one campaign)", s.cfg.MaxRows)
+	case errors.Is(err, jobs.ErrOverMemoryBudget):
+		return errorf(http.StatusRequestEntityTooLarge, "upload_over_memory_budget",
+			"the asset IDs of this upload need more than the upload memory budget of %d bytes (--max-upload-memory; sparse IDs cost up to 160 bytes each, consecutive ones almost nothing): split the IDs into several campaigns",
+			s.cfg.MaxUploadMemory)
 	case errors.Is(err, idfile.ErrNoIDs):
 		return errorf(http.StatusUnprocessableEntity, "no_ids", "%v", err)
 	}
@@ -615,7 +629,7 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 		switch key {
 		case "asset_ids":
 			in := &countingInput{in: &jsonIDs{dec: dec}, max: s.cfg.MaxRows}
-			plan, err := jobs.ReadPlan(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in)
+			plan, err := jobs.ReadPlanBudget(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in, s.cfg.MaxUploadMemory)
 			if err != nil {
 				return s.jsonError(err, key)
 			}
@@ -678,7 +692,8 @@ func (s *Server) jsonError(err error, field string) error {
 		where = " in field " + strconv.Quote(field)
 	}
 	switch {
-	case errors.As(err, new(*apiError)), errors.As(err, new(*http.MaxBytesError)), errors.Is(err, errTooManyRows):
+	case errors.As(err, new(*apiError)), errors.As(err, new(*http.MaxBytesError)), errors.Is(err, errTooManyRows),
+		errors.Is(err, jobs.ErrOverMemoryBudget):
 		return s.readError(err)
 	case errors.As(err, &se):
 		return errorf(http.StatusBadRequest, "malformed_json", "malformed JSON at byte %d%s: %v", se.Offset, where, err)
