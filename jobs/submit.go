@@ -93,10 +93,6 @@ func (e *OverBudgetError) Error() string {
 
 func (e *OverBudgetError) Unwrap() error { return ErrOverMemoryBudget }
 
-// budgetCheckEvery is how many new IDs pass between two estimates of the
-// set's memory; an estimate walks the set's containers.
-const budgetCheckEvery = 1 << 16
-
 // ReadPlan reads the whole input, validating and de-duplicating it. It
 // writes nothing. A bad row is counted and kept (up to MaxBadRowsKept);
 // any other read error is returned.
@@ -109,8 +105,9 @@ func ReadPlan(def *Campaign, in Input) (*Plan, error) { return ReadPlanBudget(de
 func ReadPlanBudget(def *Campaign, in Input, budget int64) (*Plan, error) {
 	p := &Plan{
 		Campaign: def.ID, Name: def.Name, Mode: def.Mode, Labels: def.Labels,
-		TeamID: def.TeamID, Priority: def.Priority, BatchSize: def.BatchSize, ids: NewIDSet(),
+		TeamID: def.TeamID, Priority: def.Priority, BatchSize: def.BatchSize,
 	}
+	b := newIDSetBuilder()
 	for {
 		row, err := in.Next()
 		if err == io.EOF {
@@ -129,15 +126,12 @@ func ReadPlanBudget(def *Campaign, in Input, budget int64) (*Plan, error) {
 			return nil, err
 		}
 		p.Rows++
-		if p.ids.Add(row.ID) {
-			p.Valid++
-			if budget > 0 && p.Valid%budgetCheckEvery == 0 && p.ids.MemoryBytes() > budget {
-				return nil, &OverBudgetError{Budget: budget, IDs: p.Valid}
-			}
-		} else {
-			p.Duplicates++
+		if b.add(row.ID) && budget > 0 && b.memoryBytes() > budget {
+			return nil, &OverBudgetError{Budget: budget, IDs: int64(b.set.GetCardinality())}
 		}
 	}
+	p.ids, p.Duplicates = b.done()
+	p.Valid = p.ids.Len()
 	if budget > 0 && p.ids.MemoryBytes() > budget {
 		return nil, &OverBudgetError{Budget: budget, IDs: p.Valid}
 	}

@@ -524,7 +524,7 @@ func (s *Server) readError(err error) error {
 			"more than %d rows in one request (blank and comment lines count): split the IDs into several requests (append=true adds them to one campaign)", s.cfg.MaxRows)
 	case errors.Is(err, jobs.ErrOverMemoryBudget):
 		return errorf(http.StatusRequestEntityTooLarge, "upload_over_memory_budget",
-			"the asset IDs of this upload need more than the upload memory budget of %d bytes (--max-upload-memory; sparse IDs cost up to 160 bytes each, consecutive ones almost nothing): split the IDs into several campaigns",
+			"the asset IDs of this upload need more than the upload memory budget of %d bytes (--max-upload-memory; scattered IDs cost up to 330 bytes each, consecutive ones almost nothing): split the IDs into several campaigns",
 			s.cfg.MaxUploadMemory)
 	case errors.Is(err, idfile.ErrNoIDs):
 		return errorf(http.StatusUnprocessableEntity, "no_ids", "%v", err)

@@ -28,8 +28,8 @@ const (
 	DefaultIdempotencyClaimTTL = time.Minute
 	// DefaultMaxUploadMemory is the default Config.MaxUploadMemory:
 	// 64 MiB, which keeps serve under 256 MB RSS with one upload of any
-	// shape (dense IDs: far more than MaxRows fit; sparse ones: about
-	// 400,000).
+	// shape (dense IDs: far more than MaxRows fit; scattered ones: about
+	// 200,000).
 	DefaultMaxUploadMemory = 64 << 20
 	// DefaultMaxConcurrentUploads is the default
 	// Config.MaxConcurrentUploads.
@@ -69,7 +69,8 @@ type Config struct {
 	// MaxUploadMemory bounds the memory of one upload's asset ID set, as
 	// estimated by jobs.IDSet.MemoryBytes: an upload that passes it is
 	// refused with 413 while it is read. Dense IDs cost well under a byte
-	// each, sparse ones up to 160 bytes. Default DefaultMaxUploadMemory.
+	// each, scattered ones up to 330 bytes while the set is built.
+	// Default DefaultMaxUploadMemory.
 	MaxUploadMemory int64
 	// MaxConcurrentUploads bounds the create requests processed at once;
 	// beyond it a create is refused with 503 and Retry-After. The
