@@ -18,7 +18,10 @@
 // multipart/form-data upload (field "file", parameters as form fields or in
 // the query) or a JSON object. Bodies are streamed: CSV through
 // idfile.Reader, JSON asset_ids element by element, within MaxBodyBytes and
-// MaxRows. Bad rows are reported (the first 20) and the valid rows still
+// MaxRows (blank and comment lines count). Memory is bounded too: at most
+// MaxConcurrentUploads creates run at once (503 with Retry-After beyond),
+// and an upload whose ID set passes MaxUploadMemory is refused with 413
+// while it is read. Bad rows are reported (the first 20) and the valid rows still
 // run, unless strict is set. dry_run returns the plan and writes nothing.
 //
 // There is no "--yes" over HTTP: a campaign with more valid assets than
