@@ -92,6 +92,28 @@ def duration_seconds(v):
 
 
 # ---- compose ----------------------------------------------------------------
+def mem_bytes(v):
+    """Bytes of a memory size: 512Mi (k8s), 512m (compose), 400MiB (GOMEMLIMIT), or a number."""
+    if v is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*([KMGkmg]?)(i?)[Bb]?\s*", str(v))
+    if not m:
+        return None
+    return int(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+
+
+def gomemlimit_problem(what, limit, gomem):
+    """GOMEMLIMIT must be set, and between half and 90% of the memory limit."""
+    lb, gb = mem_bytes(limit), mem_bytes(gomem)
+    if lb is None:
+        return f"{what}: no memory limit"
+    if gb is None:
+        return f"{what}: GOMEMLIMIT not set (memory limit {limit})"
+    if not lb // 2 <= gb <= lb * 9 // 10:
+        return f"{what}: GOMEMLIMIT {gomem} is not 50-90% of the memory limit {limit}"
+    return None
+
+
 def check_compose(path, prom):
     doc = yaml.safe_load(open(path))
     services = doc.get("services", {})
@@ -136,6 +158,15 @@ def check_compose(path, prom):
             errs.append(f"{name} listens on {port} but prometheus scrapes {targets[name]}")
         if "/usr/local/bin/labelreset" != (svc.get("entrypoint") or ["/usr/local/bin/labelreset"])[0]:
             errs.append(f"{name} overrides the entrypoint")
+    for name in expect_jobs:
+        svc = services.get(name) or {}
+        env = svc.get("environment") or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) for e in env if "=" in e)
+        limit = svc.get("mem_limit") or (((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}).get("memory")
+        problem = gomemlimit_problem(name, limit, env.get("GOMEMLIMIT"))
+        if problem:
+            errs.append(problem)
     worker = services.get("worker", {})
     st = duration_seconds(flag(worker.get("command"), "shutdown-timeout"))
     grace = duration_seconds(str(worker.get("stop_grace_period", "10s")))
@@ -188,6 +219,11 @@ def check_k8s(path):
                     or "ALL" not in csc.get("capabilities", {}).get("drop", []):
                 errs.append(f"{wl}/{c['name']}: securityContext must set readOnlyRootFilesystem, "
                             "allowPrivilegeEscalation=false, drop ALL")
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+            problem = gomemlimit_problem(f"{wl}/{c['name']}", limit, env.get("GOMEMLIMIT"))
+            if problem:
+                errs.append(problem)
             args = c.get("args", [])
             ma = flag(args, "metrics-addr") or flag(args, "addr")
             if ma is not None and port_of(ma) not in nums:

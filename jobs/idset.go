@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 )
 
@@ -24,6 +26,23 @@ func (s *IDSet) Contains(id int64) bool { return s.bm.Contains(uint64(id)) }
 
 // Len returns the number of IDs.
 func (s *IDSet) Len() int64 { return int64(s.bm.GetCardinality()) }
+
+// MemoryBytes estimates the heap the set takes. A roaring bitmap costs
+// little per ID when IDs are dense, but every 65,536-wide range that holds
+// an ID has its own container, and every 2^32-wide range its own inner
+// bitmap: measured, a container of one sparse ID costs 53 to 158 bytes
+// (158 when each ID is in its own 2^32 range). The estimate charges the
+// worst case, so that a budget checked with it holds for any input.
+func (s *IDSet) MemoryBytes() int64 { return memoryBytes(s.bm.Stats()) }
+
+func memoryBytes(st roaring.Statistics) int64 {
+	return int64(st.Containers)*containerOverhead + 2*int64(st.ArrayContainerBytes) +
+		int64(st.BitmapContainerBytes) + 2*int64(st.RunContainerBytes)
+}
+
+// containerOverhead is the measured worst-case heap of one container
+// beyond its values (see MemoryBytes).
+const containerOverhead = 160
 
 // Minus returns the IDs of s that are not in o.
 func (s *IDSet) Minus(o *IDSet) *IDSet {
@@ -101,4 +120,75 @@ func unmarshalIDSet(b []byte) (*IDSet, error) {
 		return nil, fmt.Errorf("decode ID set: %w", err)
 	}
 	return &IDSet{bm: bm}, nil
+}
+
+// idSetBuilder collects IDs in any order into an IDSet in time linear in
+// the set's size. Adding scattered IDs one by one to a roaring64 bitmap
+// inserts each new 2^32-wide range into the middle of a sorted array, which
+// is quadratic: 460,000 random 16-digit IDs took 40 s of CPU. The builder
+// sorts a buffer and merges it into the set with the linear roaring64.Or,
+// with buffers growing with the set so that each ID is copied a bounded
+// number of times.
+type idSetBuilder struct {
+	set      *roaring64.Bitmap
+	setBytes int64 // MemoryBytes of set
+	buf      []uint64
+	rows     int64 // IDs added, duplicates included
+}
+
+const minBuildChunk = 1 << 16
+
+func newIDSetBuilder() *idSetBuilder {
+	return &idSetBuilder{set: roaring64.New(), buf: make([]uint64, 0, minBuildChunk)}
+}
+
+// add adds id; it reports whether the buffer was merged, after which
+// memoryBytes has changed.
+func (b *idSetBuilder) add(id int64) bool {
+	b.rows++
+	b.buf = append(b.buf, uint64(id))
+	if len(b.buf) < cap(b.buf) {
+		return false
+	}
+	b.flush()
+	return true
+}
+
+func (b *idSetBuilder) flush() {
+	if len(b.buf) == 0 {
+		return
+	}
+	slices.Sort(b.buf)
+	b.buf = slices.Compact(b.buf)
+	chunk := roaring64.New()
+	chunk.AddMany(b.buf) // ascending: every range is appended
+	if b.set.IsEmpty() {
+		b.set = chunk
+	} else {
+		b.set = roaring64.Or(b.set, chunk)
+	}
+	// A merge costs in proportion to the set's containers: buffer half as
+	// many IDs, so that merges stay linear overall for scattered IDs
+	// while consecutive ones (few containers) keep a small buffer.
+	st := b.set.Stats()
+	b.setBytes = memoryBytes(st)
+	if n := int(st.Containers / 2); n > cap(b.buf) {
+		b.buf = make([]uint64, 0, n)
+	} else {
+		b.buf = b.buf[:0]
+	}
+}
+
+// memoryBytes estimates the peak heap of the next merge: the set twice
+// (old and merged) and a full buffer.
+func (b *idSetBuilder) memoryBytes() int64 {
+	return 2*b.setBytes + 8*int64(cap(b.buf))
+}
+
+// done merges what is buffered and returns the set and the number of
+// duplicate IDs added.
+func (b *idSetBuilder) done() (*IDSet, int64) {
+	b.flush()
+	b.buf = nil
+	return &IDSet{bm: b.set}, b.rows - int64(b.set.GetCardinality())
 }

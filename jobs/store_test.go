@@ -256,7 +256,10 @@ func TestRedriveKeepsHold(t *testing.T) {
 		want  jobs.State
 	}{
 		{jobs.StatePaused, func(id string) error { return store.Pause(ctx, id) }, jobs.StatePaused},
-		{jobs.StateBlocked, func(id string) error { _, err := store.Block(ctx, id, mustGet(t, store, id).Incarnation, "HTTP 401"); return err }, jobs.StateBlocked},
+		{jobs.StateBlocked, func(id string) error {
+			_, err := store.Block(ctx, id, mustGet(t, store, id).Incarnation, "HTTP 401")
+			return err
+		}, jobs.StateBlocked},
 		{jobs.StatePending, func(id string) error {
 			// An append above --confirm-above puts a campaign that has
 			// outcomes back to pending.

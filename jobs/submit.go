@@ -76,14 +76,38 @@ type Plan struct {
 	ids *IDSet
 }
 
+// ErrOverMemoryBudget is returned (in an *OverBudgetError) by
+// ReadPlanBudget when the input's ID set outgrows its memory budget.
+var ErrOverMemoryBudget = errors.New("asset IDs over the memory budget")
+
+// OverBudgetError says how far ReadPlanBudget got before the ID set
+// outgrew Budget bytes.
+type OverBudgetError struct {
+	Budget int64 // bytes
+	IDs    int64 // distinct IDs read when the budget was passed
+}
+
+func (e *OverBudgetError) Error() string {
+	return fmt.Sprintf("the asset IDs need more than %d bytes of memory (passed after %d distinct IDs)", e.Budget, e.IDs)
+}
+
+func (e *OverBudgetError) Unwrap() error { return ErrOverMemoryBudget }
+
 // ReadPlan reads the whole input, validating and de-duplicating it. It
 // writes nothing. A bad row is counted and kept (up to MaxBadRowsKept);
 // any other read error is returned.
-func ReadPlan(def *Campaign, in Input) (*Plan, error) {
+func ReadPlan(def *Campaign, in Input) (*Plan, error) { return ReadPlanBudget(def, in, 0) }
+
+// ReadPlanBudget is ReadPlan with a bound on the memory of the ID set:
+// once IDSet.MemoryBytes passes budget bytes it stops reading and returns
+// an *OverBudgetError, so a server holding uploads in memory can refuse a
+// large one before it is all in. budget <= 0 means no bound.
+func ReadPlanBudget(def *Campaign, in Input, budget int64) (*Plan, error) {
 	p := &Plan{
 		Campaign: def.ID, Name: def.Name, Mode: def.Mode, Labels: def.Labels,
-		TeamID: def.TeamID, Priority: def.Priority, BatchSize: def.BatchSize, ids: NewIDSet(),
+		TeamID: def.TeamID, Priority: def.Priority, BatchSize: def.BatchSize,
 	}
+	b := newIDSetBuilder()
 	for {
 		row, err := in.Next()
 		if err == io.EOF {
@@ -102,11 +126,14 @@ func ReadPlan(def *Campaign, in Input) (*Plan, error) {
 			return nil, err
 		}
 		p.Rows++
-		if p.ids.Add(row.ID) {
-			p.Valid++
-		} else {
-			p.Duplicates++
+		if b.add(row.ID) && budget > 0 && b.memoryBytes() > budget {
+			return nil, &OverBudgetError{Budget: budget, IDs: int64(b.set.GetCardinality())}
 		}
+	}
+	p.ids, p.Duplicates = b.done()
+	p.Valid = p.ids.Len()
+	if budget > 0 && p.ids.MemoryBytes() > budget {
+		return nil, &OverBudgetError{Budget: budget, IDs: p.Valid}
 	}
 	p.New = p.Valid
 	p.Batches = batchesFor(p.Valid, p.BatchSize)

@@ -74,7 +74,9 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	tokensReload := fs.Duration("tokens-reload", 2*time.Second, "how often the token file is checked for changes (0: only on SIGHUP)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication (local testing only)")
 	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
-	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append)")
+	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append; blank and comment lines count)")
+	maxUploadMem := fs.Int64("max-upload-memory", httpapi.DefaultMaxUploadMemory, "memory budget in bytes of one upload's asset ID set; a larger upload is refused with 413")
+	maxUploads := fs.Int("max-concurrent-uploads", httpapi.DefaultMaxConcurrentUploads, "create requests processed at once; more are refused with 503 and Retry-After")
 	confirmAbove := fs.Int64("confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
 	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
 	teamID := fs.String("team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
@@ -108,6 +110,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	health := newRedisHealth(rdb, reg)
 	srv, err := httpapi.New(httpapi.Config{
 		Store: store, Tokens: tokens, TokenFile: *tokensFile, TokenReloadInterval: reload, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
+		MaxUploadMemory: *maxUploadMem, MaxConcurrentUploads: *maxUploads,
 		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,

@@ -13,12 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -185,6 +187,11 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			"Idempotency-Key: want 1..%d printable ASCII characters (e.g. a UUID)", maxIdempotencyKey))
 		return
 	}
+	if !s.uploads.tryAcquire() {
+		s.busy(w)
+		return
+	}
+	defer s.uploads.release()
 	req, def, err := s.readCreate(w, r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -234,6 +241,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		idem.stop = s.holdClaim(ctx, idem)
 	}
 	if _, err := s.visibleCampaign(ctx, def.ID); errors.Is(err, errHidden) {
 		// The ID belongs to another team's campaign: say no more than
@@ -247,10 +255,19 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	res, err := s.store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: p.strict, Append: p.append, ConfirmAbove: s.cfg.Defaults.ConfirmAbove,
 	})
-	if err != nil {
-		if idem != nil {
+	if idem != nil {
+		idem.stop()
+		// Once the campaign exists the key answers with it for the
+		// retention; a create that failed before that frees the key.
+		if err == nil || (res != nil && res.Created) {
+			if kerr := idem.keep(ctx, s.store.Redis(), s.cfg.Defaults.Policy.Retention); kerr != nil {
+				s.log.Warn("campaign created, but its Idempotency-Key may lapse early", "campaign", def.ID, "err", kerr)
+			}
+		} else {
 			idem.release(ctx, s.store.Redis())
 		}
+	}
+	if err != nil {
 		s.fail(w, r, s.submitError(ctx, def, err))
 		return
 	}
@@ -453,8 +470,12 @@ func (s *Server) readIDFile(r io.Reader, name string) (*jobs.Plan, *countingInpu
 	if err != nil {
 		return nil, nil, s.readError(err)
 	}
-	in := &countingInput{in: idfile.NewReader(src, name, idfile.Options{}), max: s.cfg.MaxRows}
-	plan, err := jobs.ReadPlan(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in)
+	// Blank and comment lines count toward MaxRows (one more for a
+	// header): a body of newlines is cut after MaxRows lines, not read to
+	// the gzip expansion bound.
+	rd := idfile.NewReader(src, name, idfile.Options{MaxLines: int(min(s.cfg.MaxRows+1, math.MaxInt32))})
+	in := &countingInput{in: rd, max: s.cfg.MaxRows}
+	plan, err := jobs.ReadPlanBudget(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in, s.cfg.MaxUploadMemory)
 	if err != nil {
 		return nil, nil, s.readError(err)
 	}
@@ -516,9 +537,13 @@ func (s *Server) readError(err error) error {
 	case errors.Is(err, errExpandsTooMuch):
 		return errorf(http.StatusRequestEntityTooLarge, "body_too_large",
 			"gzip-compressed body expands to more than %d bytes: split the IDs into several requests", gzipExpansion*s.cfg.MaxBodyBytes)
-	case errors.Is(err, errTooManyRows):
+	case errors.Is(err, errTooManyRows), errors.Is(err, idfile.ErrTooManyLines):
 		return errorf(http.StatusRequestEntityTooLarge, "too_many_rows",
-			"more than %d rows in one request: split the IDs into several requests (append=true adds them to one campaign)", s.cfg.MaxRows)
+			"more than %d rows in one request (blank and comment lines count): split the IDs into several requests (append=true adds them to one campaign)", s.cfg.MaxRows)
+	case errors.Is(err, jobs.ErrOverMemoryBudget):
+		return errorf(http.StatusRequestEntityTooLarge, "upload_over_memory_budget",
+			"the asset IDs of this upload need more than the upload memory budget of %d bytes (--max-upload-memory; scattered IDs cost up to 330 bytes each, consecutive ones almost nothing): split the IDs into several campaigns",
+			s.cfg.MaxUploadMemory)
 	case errors.Is(err, idfile.ErrNoIDs):
 		return errorf(http.StatusUnprocessableEntity, "no_ids", "%v", err)
 	}
@@ -622,7 +647,7 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 		switch key {
 		case "asset_ids":
 			in := &countingInput{in: &jsonIDs{dec: dec}, max: s.cfg.MaxRows}
-			plan, err := jobs.ReadPlan(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in)
+			plan, err := jobs.ReadPlanBudget(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in, s.cfg.MaxUploadMemory)
 			if err != nil {
 				return s.jsonError(err, key)
 			}
@@ -685,7 +710,8 @@ func (s *Server) jsonError(err error, field string) error {
 		where = " in field " + strconv.Quote(field)
 	}
 	switch {
-	case errors.As(err, new(*apiError)), errors.As(err, new(*http.MaxBytesError)), errors.Is(err, errTooManyRows):
+	case errors.As(err, new(*apiError)), errors.As(err, new(*http.MaxBytesError)), errors.Is(err, errTooManyRows),
+		errors.Is(err, jobs.ErrOverMemoryBudget):
 		return s.readError(err)
 	case errors.As(err, &se):
 		return errorf(http.StatusBadRequest, "malformed_json", "malformed JSON at byte %d%s: %v", se.Offset, where, err)
@@ -824,9 +850,10 @@ type idemRecord struct {
 }
 
 type idempotency struct {
-	key string
-	rec idemRecord
-	val string
+	key  string
+	rec  idemRecord
+	val  string
+	stop func() // ends holdClaim's renewal
 }
 
 // claimIdempotency reserves the key for this request. When another
@@ -835,7 +862,10 @@ func (s *Server) claimIdempotency(ctx context.Context, w http.ResponseWriter, id
 	b, _ := json.Marshal(idem.rec)
 	idem.val = string(b)
 	rdb := s.store.Redis()
-	ok, err := rdb.SetNX(ctx, idem.key, idem.val, s.cfg.Defaults.Policy.Retention).Result()
+	// A short claim: if this process dies before the campaign exists, the
+	// key frees itself within IdempotencyClaimTTL instead of answering 409
+	// for the whole retention. holdClaim renews it while Submit runs.
+	ok, err := rdb.SetNX(ctx, idem.key, idem.val, s.cfg.IdempotencyClaimTTL).Result()
 	if err != nil {
 		return true, fmt.Errorf("idempotency key: %w", err)
 	}
@@ -887,6 +917,57 @@ return 0
 // send the corrected request with the same key.
 func (i *idempotency) release(ctx context.Context, rdb redis.UniversalClient) {
 	releaseScript.Run(ctx, rdb, []string{i.key}, i.val)
+}
+
+// expireScript sets the key's lifetime if this request still holds it.
+var expireScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
+// keep gives the key the long lifetime once its campaign exists.
+func (i *idempotency) keep(ctx context.Context, rdb redis.UniversalClient, ttl time.Duration) error {
+	if err := expireScript.Run(ctx, rdb, []string{i.key}, i.val, ttl.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("idempotency key: set lifetime: %w", err)
+	}
+	return nil
+}
+
+// holdClaim renews the claim while Submit runs (a large campaign takes a
+// while to write), so that it outlives IdempotencyClaimTTL only while this
+// process is alive. As soon as the campaign exists the key gets the long
+// lifetime: a retry after a crash then finds the campaign instead of
+// creating a second one. The returned stop ends the renewal and waits for
+// it.
+func (s *Server) holdClaim(ctx context.Context, idem *idempotency) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	every := min(s.cfg.IdempotencyClaimTTL/4, time.Second)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			ttl := s.cfg.IdempotencyClaimTTL
+			_, err := s.store.Get(ctx, idem.rec.Campaign)
+			created := err == nil
+			if created {
+				ttl = s.cfg.Defaults.Policy.Retention
+			}
+			if err := idem.keep(ctx, s.store.Redis(), ttl); err != nil && ctx.Err() == nil {
+				s.log.Warn("idempotency key: renewing the claim failed", "campaign", idem.rec.Campaign, "err", err)
+			}
+			if created {
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // submitError maps a Submit error to a client error where it is one.

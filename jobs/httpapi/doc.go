@@ -30,7 +30,10 @@
 // multipart/form-data upload (field "file", parameters as form fields or in
 // the query) or a JSON object. Bodies are streamed: CSV through
 // idfile.Reader, JSON asset_ids element by element, within MaxBodyBytes and
-// MaxRows. Bad rows are reported (the first 20) and the valid rows still
+// MaxRows (blank and comment lines count). Memory is bounded too: at most
+// MaxConcurrentUploads creates run at once (503 with Retry-After beyond),
+// and an upload whose ID set passes MaxUploadMemory is refused with 413
+// while it is read. Bad rows are reported (the first 20) and the valid rows still
 // run, unless strict is set. dry_run returns the plan and writes nothing.
 //
 // There is no "--yes" over HTTP: a campaign with more valid assets than
@@ -42,5 +45,8 @@
 // the existing campaign, and an Idempotency-Key header (scoped to the
 // token, kept for the policy's retention) answers 200 with the campaign the
 // first request created. A key reused for a different request is refused
-// with 422; a key whose request failed is released.
+// with 422; a key whose request failed is released. Until its campaign
+// exists a key is only claimed for Config.IdempotencyClaimTTL (renewed
+// while the request is processed), so a serve that dies mid-request blocks
+// it for at most that long.
 package httpapi

@@ -26,6 +26,16 @@ const (
 	// DefaultMaxRows bounds the rows (valid, duplicate or bad) of one
 	// campaign upload.
 	DefaultMaxRows = 10_000_000
+	// DefaultIdempotencyClaimTTL is the default Config.IdempotencyClaimTTL.
+	DefaultIdempotencyClaimTTL = time.Minute
+	// DefaultMaxUploadMemory is the default Config.MaxUploadMemory:
+	// 64 MiB, which keeps serve under 256 MB RSS with one upload of any
+	// shape (dense IDs: far more than MaxRows fit; scattered ones: about
+	// 200,000).
+	DefaultMaxUploadMemory = 64 << 20
+	// DefaultMaxConcurrentUploads is the default
+	// Config.MaxConcurrentUploads.
+	DefaultMaxConcurrentUploads = 2
 	// MinTokenLength is the shortest accepted API token.
 	MinTokenLength = 16
 
@@ -66,9 +76,26 @@ type Config struct {
 	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes
 	// (64 MiB). A gzip-compressed upload may expand to 16 times this.
 	MaxBodyBytes int64
-	// MaxRows bounds the rows of one upload. Default DefaultMaxRows
-	// (10,000,000).
+	// MaxRows bounds the rows of one upload, blank and comment lines
+	// included (plus one header line). Default DefaultMaxRows (10,000,000).
 	MaxRows int64
+	// MaxUploadMemory bounds the memory of one upload's asset ID set, as
+	// estimated by jobs.IDSet.MemoryBytes: an upload that passes it is
+	// refused with 413 while it is read. Dense IDs cost well under a byte
+	// each, scattered ones up to 330 bytes while the set is built.
+	// Default DefaultMaxUploadMemory.
+	MaxUploadMemory int64
+	// MaxConcurrentUploads bounds the create requests processed at once;
+	// beyond it a create is refused with 503 and Retry-After. The
+	// server's upload memory is bounded by MaxConcurrentUploads ×
+	// MaxUploadMemory. Default DefaultMaxConcurrentUploads.
+	MaxConcurrentUploads int
+	// IdempotencyClaimTTL is how long an Idempotency-Key stays claimed by
+	// a request whose campaign does not exist yet. The claim is renewed
+	// while the request is processed, so it only lapses when the process
+	// died: the key then works again after this long instead of answering
+	// 409 for the retention. Default DefaultIdempotencyClaimTTL (1 minute).
+	IdempotencyClaimTTL time.Duration
 	// Defaults apply to every campaign created through the API.
 	Defaults Defaults
 	// Registerer receives the HTTP metrics; nil registers none.
@@ -123,6 +150,7 @@ type Server struct {
 	mux      *http.ServeMux
 	probe    *http.ServeMux // the routes without the fallback, to tell 405 from 404
 	routes   []string
+	uploads  uploadSlots
 	handler  http.Handler
 	now      func() time.Time
 }
@@ -134,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(),
-		probe: http.NewServeMux(), now: time.Now,
+		probe: http.NewServeMux(), now: time.Now, uploads: newUploadSlots(cfg.MaxConcurrentUploads),
 	}
 	if err := s.loadTokens(); err != nil {
 		return nil, err
@@ -183,6 +211,24 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRows < 0 {
 		return fmt.Errorf("httpapi: MaxRows %d: want > 0", c.MaxRows)
+	}
+	if c.MaxUploadMemory == 0 {
+		c.MaxUploadMemory = DefaultMaxUploadMemory
+	}
+	if c.MaxUploadMemory < 0 {
+		return fmt.Errorf("httpapi: MaxUploadMemory %d: want > 0", c.MaxUploadMemory)
+	}
+	if c.MaxConcurrentUploads == 0 {
+		c.MaxConcurrentUploads = DefaultMaxConcurrentUploads
+	}
+	if c.MaxConcurrentUploads < 0 {
+		return fmt.Errorf("httpapi: MaxConcurrentUploads %d: want > 0", c.MaxConcurrentUploads)
+	}
+	if c.IdempotencyClaimTTL == 0 {
+		c.IdempotencyClaimTTL = DefaultIdempotencyClaimTTL
+	}
+	if c.IdempotencyClaimTTL < 100*time.Millisecond {
+		return fmt.Errorf("httpapi: IdempotencyClaimTTL %v: want at least 100ms", c.IdempotencyClaimTTL)
 	}
 	d := &c.Defaults
 	if d.BatchSize == 0 {

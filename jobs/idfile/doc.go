@@ -29,7 +29,8 @@
 //
 // A leading UTF-8 byte order mark is dropped. Lines end in "\n" or "\r\n". Blank
 // lines (only spaces/tabs) and lines whose first non-space character is '#' are
-// skipped and are not errors. Cells are trimmed of ASCII spaces and tabs.
+// skipped and are not errors, but they count toward Options.MaxLines. Cells are
+// trimmed of ASCII spaces and tabs.
 //
 // Quoting follows RFC 4180: a field that starts with '"' (after optional
 // spaces) is quoted, "" inside it is a literal quote, and delimiters inside it

@@ -41,7 +41,16 @@ type Options struct {
 	// row ("line longer than N bytes") and reading continues after it.
 	// Zero or negative means DefaultMaxLineBytes (1 MiB).
 	MaxLineBytes int
+	// MaxLines bounds the physical lines read, blank and comment lines
+	// included, so that a file of nothing but newlines (which compresses
+	// to almost nothing) is cut early: beyond it Next fails with an error
+	// wrapping ErrTooManyLines. Zero or negative means no limit.
+	MaxLines int
 }
+
+// ErrTooManyLines is returned (wrapped with the file name) by Reader.Next
+// once the input has more than Options.MaxLines physical lines.
+var ErrTooManyLines = errors.New("too many lines")
 
 // Row is one valid asset ID and the 1-based physical line it starts on.
 type Row struct {
@@ -67,9 +76,10 @@ func (b *BadRow) Error() string {
 
 // Reader streams asset IDs from one input. It is not safe for concurrent use.
 type Reader struct {
-	src  io.Reader
-	name string // display name
-	max  int
+	src      io.Reader
+	name     string // display name
+	max      int
+	maxLines int
 
 	br      *bufio.Reader
 	started bool
@@ -111,7 +121,7 @@ func NewReader(r io.Reader, name string, opts Options) *Reader {
 	if max <= 0 {
 		max = DefaultMaxLineBytes
 	}
-	return &Reader{src: r, name: name, max: max}
+	return &Reader{src: r, name: name, max: max, maxLines: opts.MaxLines}
 }
 
 // Open opens path ("-" means stdin) and returns a Reader over it and the
@@ -402,7 +412,9 @@ func (r *Reader) readLine(st qstate) (p []byte, long bool, endSt qstate, err err
 		err = nil
 	}
 	if err == nil {
-		r.line++
+		if err := r.countLine(); err != nil {
+			return nil, false, st, err
+		}
 		p = trimEOL(s)
 		if len(p) <= r.max {
 			return p, false, st, nil
@@ -442,7 +454,9 @@ func (r *Reader) readLine(st qstate) (p []byte, long bool, endSt qstate, err err
 			r.buf = r.buf[:r.max]
 		}
 	}
-	r.line++
+	if err := r.countLine(); err != nil {
+		return nil, false, st, err
+	}
 	if long {
 		return r.buf, true, st, nil
 	}
@@ -452,6 +466,15 @@ func (r *Reader) readLine(st qstate) (p []byte, long bool, endSt qstate, err err
 		return p, true, scanQuotes(st, p, d, hd), nil
 	}
 	return p, false, st, nil
+}
+
+// countLine counts one more physical line against Options.MaxLines.
+func (r *Reader) countLine() error {
+	if r.maxLines > 0 && r.line >= r.maxLines {
+		return fmt.Errorf("more than %d lines (blank and comment lines count): %w", r.maxLines, ErrTooManyLines)
+	}
+	r.line++
+	return nil
 }
 
 // record is one logical row: usually one physical line, several when a quoted

@@ -569,3 +569,31 @@ func BenchmarkReader(b *testing.B) {
 		})
 	}
 }
+
+// TestMaxLinesCountsBlankAndCommentLines: blank and comment lines count
+// toward MaxLines, so an input of newlines ends early with ErrTooManyLines.
+func TestMaxLinesCountsBlankAndCommentLines(t *testing.T) {
+	r := NewReader(strings.NewReader("id\n1\n\n# note\n\n2\n"), "f.csv", Options{MaxLines: 4})
+	var ids []int64
+	var err error
+	for {
+		var row Row
+		if row, err = r.Next(); err != nil {
+			break
+		}
+		ids = append(ids, row.ID)
+	}
+	if !errors.Is(err, ErrTooManyLines) || len(ids) != 1 {
+		t.Fatalf("6 lines with MaxLines 4: ids %v, err %v; want [1] then ErrTooManyLines", ids, err)
+	}
+	if !strings.Contains(err.Error(), "f.csv") || !strings.Contains(err.Error(), "more than 4 lines") {
+		t.Errorf("error does not name the file and the limit: %v", err)
+	}
+	r = NewReader(strings.NewReader("id\n1\n\n# note\n"), "f.csv", Options{MaxLines: 4})
+	if _, err := r.Next(); err != nil {
+		t.Fatalf("4 lines with MaxLines 4: %v", err)
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("4 lines with MaxLines 4: end %v, want io.EOF", err)
+	}
+}

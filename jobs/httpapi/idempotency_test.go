@@ -1,0 +1,172 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/httpapi"
+)
+
+// dyingRedis passes commands through until the Idempotency-Key claim has
+// been written; from then on every command hangs until the process
+// "dies" (dead is closed) and then fails. A serve on such a client has
+// claimed the key and never gets further: the state Redis is left in when
+// serve is SIGKILLed between claim and create.
+type dyingRedis struct {
+	stalled atomic.Bool
+	once    sync.Once
+	claimed chan struct{}
+	dead    chan struct{}
+}
+
+func (d *dyingRedis) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (d *dyingRedis) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if d.stalled.Load() {
+			select {
+			case <-d.dead:
+			case <-ctx.Done():
+			}
+			return errors.New("simulated dead serve")
+		}
+		err := next(ctx, cmd)
+		if cmd.Name() == "set" && len(cmd.Args()) > 1 && strings.Contains(cmd.Args()[1].(string), ":idem:") {
+			d.stalled.Store(true)
+			d.once.Do(func() { close(d.claimed) })
+		}
+		return err
+	}
+}
+
+func (d *dyingRedis) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if d.stalled.Load() {
+			select {
+			case <-d.dead:
+			case <-ctx.Done():
+			}
+			return errors.New("simulated dead serve")
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// claimAndDie sends req to a serve on e's Redis that dies right after
+// claiming the request's Idempotency-Key, and returns once the claim is in
+// Redis. The returned func ends the dead request (at test end at the latest).
+func claimAndDie(t *testing.T, e *env, mod func(*httpapi.Config), q req) (kill func()) {
+	t.Helper()
+	opts, err := redis.ParseURL(e.redis.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	hook := &dyingRedis{claimed: make(chan struct{}), dead: make(chan struct{})}
+	rdb.AddHook(hook)
+	cfg := httpapi.Config{
+		Store: jobs.NewStore(rdb, jobs.StoreOptions{Namespace: e.redis.Namespace}), Tokens: []string{token},
+		Defaults: httpapi.Defaults{ConfirmAbove: -1}, Registerer: prometheus.NewRegistry(), Logger: quietLogger(),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	dying, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		de := &env{t: t, srv: dying}
+		de.do(q)
+	}()
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			close(hook.dead)
+			<-done
+			rdb.Close()
+		})
+	}
+	t.Cleanup(kill)
+	select {
+	case <-hook.claimed:
+	case <-done:
+		t.Fatal("the dying serve answered before claiming the Idempotency-Key")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dying serve did not claim the Idempotency-Key within 30s")
+	}
+	return kill
+}
+
+// idemTTL returns the remaining lifetime of the namespace's only
+// Idempotency-Key.
+func idemTTL(t *testing.T, e *env) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	ks, err := e.redis.Client.Keys(ctx, e.redis.Namespace+":idem:*").Result()
+	if err != nil || len(ks) != 1 {
+		t.Fatalf("idempotency keys: %v %v, want one", ks, err)
+	}
+	ttl, err := e.redis.Client.PTTL(ctx, ks[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ttl
+}
+
+// TestIdempotencyClaimOfDeadServeExpires (issue 15 item 11): a serve that
+// claimed an Idempotency-Key and died before creating the campaign must
+// not block the key for the retention: the claim lives at most a minute,
+// and the same request with the same key then creates the campaign.
+func TestIdempotencyClaimOfDeadServeExpires(t *testing.T) {
+	e := newEnv(t, nil)
+	q := req{method: "POST", path: "/v1/campaigns?campaign_id=imp-dead", ctype: "text/csv",
+		body: csvBody(idLines(1, 5)...), header: map[string]string{"Idempotency-Key": "dead-serve-1"}}
+	kill := claimAndDie(t, e, nil, q)
+	if ttl := idemTTL(t, e); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("claim of a request whose campaign does not exist yet: TTL %v, want <= 1m", ttl)
+	}
+	kill()
+
+	// With a short claim (the option's test value), the key works again
+	// once the dead serve's claim has lapsed.
+	e2 := newEnv(t, func(c *httpapi.Config) { c.IdempotencyClaimTTL = time.Second })
+	q2 := func() req {
+		return req{method: "POST", path: "/v1/campaigns?campaign_id=imp-dead2", ctype: "text/csv",
+			body: csvBody(idLines(1, 5)...), header: map[string]string{"Idempotency-Key": "dead-serve-2"}}
+	}
+	claimAndDie(t, e2, func(c *httpapi.Config) { c.IdempotencyClaimTTL = time.Second }, q2())
+	if e2.redis.Mini != nil {
+		e2.redis.Mini.FastForward(2 * time.Second)
+	}
+	var r resp
+	deadline := time.Now().Add(20 * time.Second) // generous: the claim lapses after 1s
+	for {
+		r = e2.do(q2())
+		if r.status != http.StatusConflict || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r.status != http.StatusCreated {
+		t.Fatalf("same request and key after the dead serve's claim lapsed: status %d %s, want 201", r.status, r.body)
+	}
+	if ttl := idemTTL(t, e2); ttl < 24*time.Hour {
+		t.Errorf("key of a created campaign: TTL %v, want the retention", ttl)
+	}
+	if again := e2.do(q2()); again.status != http.StatusOK || !strings.Contains(string(again.body), `"replayed":true`) {
+		t.Errorf("replay after create: status %d %s, want 200 replayed", again.status, again.body)
+	}
+}
