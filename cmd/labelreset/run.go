@@ -69,6 +69,11 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 			plan.Valid, cf.confirmAbove)
 	}
 
+	if err := wf.listenMetrics(); err != nil {
+		return err
+	}
+	defer wf.closeMetrics()
+
 	var ropts *redis.UniversalOptions
 	var rdb redis.UniversalClient
 	embedded := rf.url == ""

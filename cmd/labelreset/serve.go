@@ -90,6 +90,11 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	ln, err := listenFlag("--addr", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // Serve closes it too; a second Close is harmless
 	_, rdb, err := a.connectRetry(ctx, rf)
 	if err != nil {
 		return err
@@ -114,7 +119,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	defer stop()
 	go health.run(hctx)
 	a.log.Info("trigger API listening", "addr", *addr, "tls", *certFile != "")
-	return srv.Run(ctx, *addr, *certFile, *keyFile)
+	return srv.Serve(ctx, ln, *certFile, *keyFile)
 }
 
 func (a *app) cmdScheduler(ctx context.Context, args []string) error {
@@ -138,6 +143,13 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var metricsLn net.Listener
+	if *metricsAddr != "" {
+		if metricsLn, err = listenFlag("--metrics-addr", *metricsAddr); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
 	_, rdb, err := a.connectRetry(ctx, rf)
 	if err != nil {
 		return err
@@ -157,14 +169,10 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go health.run(hctx)
-	if *metricsAddr != "" {
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics address %s: %w", *metricsAddr, err)
-		}
+	if metricsLn != nil {
 		hs := &http.Server{Handler: worker.OpsHandler(reg, func() error { return health.check(context.Background()) }),
 			ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(ln)
+		go hs.Serve(metricsLn)
 		defer hs.Close()
 	}
 	a.log.Info("scheduler started", "schedules", len(cfg.Schedules), "config", *config)
