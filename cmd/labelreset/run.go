@@ -107,7 +107,9 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		}
 	}
 
-	rw, err := a.buildWorker(ropts, rdb, rf.namespace, ccfg, wf)
+	// Only this campaign: on a shared Redis, other people's campaigns are
+	// theirs to work, with their own API server and key.
+	rw, err := a.buildWorker(ropts, rdb, rf.namespace, ccfg, wf, id)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,8 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	confirmAbove := fs.Int64("confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
 	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
 	teamID := fs.String("team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
-	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id)")
+	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id and server)")
+	apiServer := fs.String("api-server", "", "PDCP API server recorded in campaigns; only workers for this server work them (env PDCP_API_SERVER, then the credentials file, default "+client.DefaultServer+")")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,6 +88,10 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		tokens = append(tokens, more...)
 	}
 	team, err := a.defaultTeam(*teamID, *credentials)
+	if err != nil {
+		return err
+	}
+	server, err := a.apiServer(*apiServer, *credentials)
 	if err != nil {
 		return err
 	}
@@ -106,7 +111,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	srv, err := httpapi.New(httpapi.Config{
 		Store: store, Tokens: tokens, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
 		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
-			Priority: jobs.PriorityNormal, TeamID: team},
+			Priority: jobs.PriorityNormal, TeamID: team, Server: server},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
 	})
 	if err != nil {
@@ -143,6 +148,10 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	server, err := a.apiServer(af.server, af.credentials)
+	if err != nil {
+		return err
+	}
 	var metricsLn net.Listener
 	if *metricsAddr != "" {
 		if metricsLn, err = listenFlag("--metrics-addr", *metricsAddr); err != nil {
@@ -160,7 +169,7 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	health := newRedisHealth(rdb, reg)
 	s, err := schedule.New(cfg, schedule.Options{
 		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
-		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team},
+		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team, Server: server},
 		Registerer: reg, Logger: a.log,
 	})
 	if err != nil {

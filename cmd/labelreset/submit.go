@@ -103,6 +103,10 @@ func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan,
 	if def.TeamID, err = a.defaultTeam(af.team, af.credentials); err != nil {
 		return nil, nil, err
 	}
+	// The campaign is for the assets of this server only.
+	if def.Server, err = a.apiServer(af.server, af.credentials); err != nil {
+		return nil, nil, err
+	}
 	plan, err := a.readPlan(cf, def)
 	if err != nil {
 		return nil, nil, err

@@ -95,7 +95,13 @@ type runningWorker struct {
 	reg     *prometheus.Registry
 }
 
-func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClient, ns string, ccfg client.Config, wf *workerFlags) (*runningWorker, error) {
+// buildWorker builds the worker of worker and run. only, when not empty,
+// are the only campaigns it works (run's own).
+func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClient, ns string, ccfg client.Config, wf *workerFlags, only ...string) (*runningWorker, error) {
+	server, err := client.NormalizeServer(ccfg.Server)
+	if err != nil {
+		return nil, usageError{err}
+	}
 	ccfg.Timeout = wf.timeout
 	ccfg.MaxConns = wf.concurrency
 	c, err := client.New(ccfg)
@@ -114,8 +120,11 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 		Redis: ropts, Namespace: ns, Concurrency: wf.concurrency, Limiter: lim,
 		// A campaign's calls carry the team it recorded when it was
 		// created (none: no X-Team-Id), never this process's own.
-		API:             func(team string) worker.Caller { return c.WithTeam(team) },
-		LegacyTeamID:    ccfg.TeamID,
+		API:          func(team string) worker.Caller { return c.WithTeam(team) },
+		LegacyTeamID: ccfg.TeamID,
+		// Campaigns planned against another server are left to its
+		// workers; run works its own campaign only.
+		Server: server, Campaigns: only,
 		ShutdownTimeout: wf.shutdownTimeout, Registerer: reg, Logger: a.log,
 	})
 	if err != nil {
