@@ -64,9 +64,11 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !cf.yes && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove && !a.confirm(plan) {
-		return usagef("campaign has %d assets, above --confirm-above %d: confirm with --yes (or submit it and 'labelreset approve' it)",
-			plan.Valid, cf.confirmAbove)
+	if !cf.yes && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
+		if _, yes := a.confirm(def, plan); !yes {
+			return usagef("campaign has %d assets, above --confirm-above %d: confirm with --yes (or submit it and 'labelreset approve' it)",
+				plan.Valid, cf.confirmAbove)
+		}
 	}
 
 	if err := wf.listenMetrics(); err != nil {
