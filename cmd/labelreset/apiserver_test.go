@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -54,6 +55,9 @@ func TestRunLeavesOtherCampaignsAlone(t *testing.T) {
 	}
 	if s := e.status("A"); s.State != "running" {
 		t.Fatalf("A is %s, want running (waiting for a worker)", s.State)
+	}
+	if out, _, _ := e.run("status", "A", "--json"); !strings.Contains(out, `"api_server": "`+e.fake.URL()+`"`) {
+		t.Errorf("status of A does not show the API server it was planned against (%s):\n%s", e.fake.URL(), out)
 	}
 
 	out, errs, code := e.run("run", "--campaign", "B", "--ids", "1001,1002,1003,1004,1005",
@@ -113,5 +117,31 @@ func TestRunLeavesOtherCampaignsAlone(t *testing.T) {
 	}
 	if s := e.status("B"); s.TeamID != "" || s.State != "done" {
 		t.Errorf("campaign B: %+v", s)
+	}
+}
+
+// TestLegacyCampaignWithoutServer: a campaign stored by an earlier
+// version, without an API server, is worked by any worker, as before.
+func TestLegacyCampaignWithoutServer(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 100})
+	if out, errs, code := e.run("submit", "--campaign", "old", "--ids", "1,2,3", "--yes"); code != 0 {
+		t.Fatalf("submit: exit %d: %s %s", code, out, errs)
+	}
+	meta := e.redis.Namespace + ":{old}:meta"
+	if n, err := e.redis.Client.HDel(context.Background(), meta, "server").Result(); err != nil || n != 1 {
+		t.Fatalf("HDEL %s server: %d, %v (the campaign should have recorded its server)", meta, n, err)
+	}
+	// A worker for another server than the one submit used: the legacy
+	// campaign names none, so it is worked, as before.
+	fake2 := pdcpfake.NewServer(pdcpfake.Options{APIKey: "test-key", Assets: 100})
+	t.Cleanup(fake2.Close)
+	e.startWorker("--api-server", fake2.URL()+"/")
+	if s := e.waitState("old", time.Minute, "done"); s.Counts["reset"] != 3 {
+		t.Errorf("legacy campaign: %+v, want 3 reset", s)
+	}
+	for id := int64(1); id <= 3; id++ {
+		if n := len(fake2.Fake().Calls(id)); n != 1 {
+			t.Errorf("asset %d: %d calls to the worker's server, want 1", id, n)
+		}
 	}
 }
