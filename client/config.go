@@ -284,3 +284,57 @@ func readCredentials(path string) (credentials, error) {
 	c.TeamID = strings.TrimSpace(c.TeamID)
 	return c, nil
 }
+
+// NormalizeServer returns the canonical form of an API server URL ("" means
+// DefaultServer): scheme and host in lower case, the scheme's default port
+// dropped, no trailing slash. Campaigns record the server they were planned
+// against in this form, and workers compare theirs with it, so that
+// "https://API.example.com:443/" and "https://api.example.com" are one
+// server.
+func NormalizeServer(s string) (string, error) {
+	if s = strings.TrimSpace(s); s == "" {
+		s = DefaultServer
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%w: server %q: want http(s)://host[:port][/path]", ErrConfig, s)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	u.Host = host
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// ResolveServer resolves the API server alone, in ResolveConfig's order
+// (flag, PDCP_API_SERVER, the credentials file, DefaultServer), normalized
+// by NormalizeServer. Campaign producers record it without needing the
+// API key.
+func ResolveServer(flag string, getenv func(string) string, credentialsPath string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	s := strings.TrimSpace(flag)
+	if s == "" {
+		s = strings.TrimSpace(getenv(EnvServer))
+	}
+	if s == "" && credentialsPath != "" {
+		cred, err := readCredentials(credentialsPath)
+		if err != nil {
+			return "", err
+		}
+		s = cred.Server
+	}
+	return NormalizeServer(s)
+}

@@ -152,3 +152,27 @@ func TestConfigAndClientNeverPrintKey(t *testing.T) {
 		t.Errorf("got %q, want it to say the key is set", s)
 	}
 }
+
+// TestNormalizeServer: one server, one form (scheme, host case, default
+// port, trailing slash), so campaigns and workers compare equal.
+func TestNormalizeServer(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                    DefaultServer,
+		"https://API.ProjectDiscovery.io/":    DefaultServer,
+		"HTTPS://api.projectdiscovery.io:443": DefaultServer,
+		"http://127.0.0.1:80/":                "http://127.0.0.1",
+		"http://127.0.0.1:8085//":             "http://127.0.0.1:8085",
+		"https://pdcp.example.com:8443/api/":  "https://pdcp.example.com:8443/api",
+		"http://[::1]:9000":                   "http://[::1]:9000",
+	} {
+		got, err := NormalizeServer(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeServer(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"ftp://x", "https://", "https://u:p@h", "https://h/?q=1", "not a url"} {
+		if got, err := NormalizeServer(in); err == nil {
+			t.Errorf("NormalizeServer(%q) = %q, want an error", in, got)
+		}
+	}
+}

@@ -240,11 +240,18 @@ var Outcomes = []string{OutcomeReset, OutcomeNotFound, OutcomeInvalid, OutcomeFa
 
 // Campaign is the stored definition and progress of one campaign.
 type Campaign struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Mode      Mode      `json:"mode"`
-	Labels    []string  `json:"labels,omitempty"`
-	TeamID    string    `json:"team_id,omitempty"`
+	ID     string   `json:"id"`
+	Name   string   `json:"name"`
+	Mode   Mode     `json:"mode"`
+	Labels []string `json:"labels,omitempty"`
+	TeamID string   `json:"team_id,omitempty"`
+	// Server is the PDCP API server the campaign was planned against, in
+	// client.NormalizeServer's form (never with a key). Workers configured
+	// for another server leave its batches alone: its asset IDs mean other
+	// assets there, and a 404 there would be recorded as a final
+	// not_found. Empty for campaigns stored by versions that did not
+	// record it: any worker works those, as before.
+	Server    string    `json:"api_server,omitempty"`
 	Source    string    `json:"source,omitempty"`
 	Priority  Priority  `json:"priority"`
 	BatchSize int       `json:"batch_size"`
@@ -349,6 +356,11 @@ func (c *Campaign) validate() error {
 	if err := CheckTeamID(c.TeamID); err != nil {
 		return err
 	}
+	if c.Server != "" {
+		if _, err := client.NormalizeServer(c.Server); err != nil {
+			return fmt.Errorf("API server: %w", err)
+		}
+	}
 	switch c.Mode {
 	case ModeDelete:
 		if len(c.Labels) > 0 {
@@ -397,7 +409,7 @@ func (c *Campaign) metaFields() []any {
 	labels, _ := json.Marshal(c.Labels)
 	return []any{
 		"id", c.ID, "name", c.Name, "mode", string(c.Mode), "labels", string(labels),
-		"team", c.TeamID, "source", c.Source, "priority", string(c.Priority),
+		"team", c.TeamID, "server", c.Server, "source", c.Source, "priority", string(c.Priority),
 		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner, "team_recorded", 1,
 		"inc", c.Incarnation,
 		"max_attempts", c.Policy.MaxAttempts, "max_throttled", c.Policy.MaxThrottled,
@@ -419,7 +431,7 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 	}
 	i := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
 	c := &Campaign{
-		ID: m["id"], Name: m["name"], Mode: Mode(m["mode"]), TeamID: m["team"],
+		ID: m["id"], Name: m["name"], Mode: Mode(m["mode"]), TeamID: m["team"], Server: m["server"],
 		Source: m["source"], Priority: Priority(m["priority"]), BatchSize: int(i("batch_size")),
 		CreatedAt: time.UnixMilli(i("created")).UTC(), Owner: m["owner"], TeamRecorded: m["team_recorded"] == "1",
 		State: State(m["state"]), Reason: m["reason"], Total: i("total"),

@@ -245,6 +245,11 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 			return nil, fmt.Errorf("campaign %s exists with mode %s, labels [%s] and team %s: %w",
 				def.ID, existing.Mode, strings.Join(existing.Labels, ","), team, ErrInputMismatch)
 		}
+		if existing.Server != "" && def.Server != "" && existing.Server != def.Server {
+			// The same IDs name other assets on another server.
+			return nil, fmt.Errorf("campaign %s was planned against API server %s, not %s: %w",
+				def.ID, existing.Server, def.Server, ErrInputMismatch)
+		}
 		all, err := s.allIDs(ctx, existing)
 		if err != nil {
 			return nil, err

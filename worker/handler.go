@@ -100,6 +100,9 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		w.log.Error("discarding an unreadable batch task", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	if !w.mine(b.Campaign) {
+		return w.skip(b.Campaign, skipOtherCampaign, "")
+	}
 	ci, err := w.control.get(ctx, b.Campaign, b.Incarnation)
 	if isGone(err) {
 		w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch, "err", err)
@@ -109,6 +112,10 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
 	}
 	defer w.control.put(ci)
+	if ci.def.Server != "" && w.cfg.Server != "" && ci.def.Server != w.cfg.Server {
+		// Checked before any state: not even a cancel is recorded here.
+		return w.skip(b.Campaign, skipServerMismatch, ci.def.Server)
+	}
 	st := ci.State()
 	if st != jobs.StateRunning {
 		st = w.control.fresh(ctx, ci)

@@ -21,6 +21,7 @@ type Metrics struct {
 	throttled prometheus.Counter
 	inflight  prometheus.Gauge
 	batches   *prometheus.CounterVec
+	skipped   *prometheus.CounterVec
 	redisUp   prometheus.Gauge
 
 	// Children resolved once: label lookups are too slow for the hot path.
@@ -62,6 +63,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "labelreset_batches_processed_total",
 			Help: "Batch tasks handled, by result (done, requeued, failed).",
 		}, []string{"result"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "labelreset_batches_skipped_total",
+			Help: "Batch tasks handed back untouched for another worker, by reason (api_server_mismatch: the campaign was planned against another PDCP API server; other_campaign: this process works one campaign only).",
+		}, []string{"reason"}),
 		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "labelreset_redis_up",
 			Help: "1 when the last Redis health check succeeded.",
@@ -78,8 +83,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"done", "requeued", "failed"} {
 		m.batches.WithLabelValues(r)
 	}
+	for _, r := range []string{skipServerMismatch, skipOtherCampaign} {
+		m.skipped.WithLabelValues(r)
+	}
 	if reg != nil {
-		reg.MustRegister(m.assets, m.requests, m.duration, m.retries, m.throttled, m.inflight, m.batches, m.redisUp)
+		reg.MustRegister(m.assets, m.requests, m.duration, m.retries, m.throttled, m.inflight, m.batches, m.skipped, m.redisUp)
 	}
 	return m
 }

@@ -33,6 +33,17 @@ type Config struct {
 	// those versions sent the worker's own team, and their campaigns keep
 	// getting it.
 	LegacyTeamID string
+	// Server is the PDCP API server API calls (client.NormalizeServer
+	// form). A campaign that recorded another server is left alone: its
+	// batches go back to the queue untouched, for a worker of that server,
+	// and the skip is logged once per campaign and counted in
+	// labelreset_batches_skipped_total. "" (and campaigns that recorded no
+	// server) skips the check.
+	Server string
+	// Campaigns, when not empty, are the only campaigns this worker works
+	// ("labelreset run" works its own campaign only, even on a shared
+	// Redis); batches of others go back to the queue untouched.
+	Campaigns []string
 	// Limiter is the shared requests/s budget; nil means unlimited.
 	Limiter Limiter
 	// Concurrency caps PDCP calls in flight in this process (plus their
@@ -159,6 +170,9 @@ type Worker struct {
 	loggedPause atomic.Int64
 	ready       atomic.Bool
 	closeOnce   sync.Once
+	// skipLogged holds the campaign IDs whose skip (another API server)
+	// this process has logged.
+	skipLogged sync.Map
 }
 
 // taskCheckInterval is how often an idle worker looks for a batch. asynq

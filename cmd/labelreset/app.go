@@ -292,6 +292,18 @@ func (a *app) defaultTeam(flag, credentials string) (string, error) {
 	return team, nil
 }
 
+// apiServer is the PDCP API server a producer records in its campaigns:
+// flag, PDCP_API_SERVER, then the credentials file, else the default, in
+// client.NormalizeServer's form. Workers for another server leave those
+// campaigns alone.
+func (a *app) apiServer(flag, credentials string) (string, error) {
+	s, err := client.ResolveServer(flag, a.getenv, credentials)
+	if err != nil {
+		return "", usageError{err}
+	}
+	return s, nil
+}
+
 func envOr(getenv func(string) string, k, def string) string {
 	if v := getenv(k); v != "" {
 		return v

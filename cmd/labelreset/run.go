@@ -70,10 +70,17 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !cf.yes && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove && !a.confirm(plan) {
-		return usagef("campaign has %d assets, above --confirm-above %d: confirm with --yes (or submit it and 'labelreset approve' it)",
-			plan.Valid, cf.confirmAbove)
+	if !cf.yes && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
+		if _, yes := a.confirm(def, plan); !yes {
+			return usagef("campaign has %d assets, above --confirm-above %d: confirm with --yes (or submit it and 'labelreset approve' it)",
+				plan.Valid, cf.confirmAbove)
+		}
 	}
+
+	if err := wf.listenMetrics(); err != nil {
+		return err
+	}
+	defer wf.closeMetrics()
 
 	var ropts *redis.UniversalOptions
 	var rdb redis.UniversalClient
@@ -108,7 +115,9 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		}
 	}
 
-	rw, err := a.buildWorker(ropts, rdb, rf.namespace, ccfg, wf)
+	// Only this campaign: on a shared Redis, other people's campaigns are
+	// theirs to work, with their own API server and key.
+	rw, err := a.buildWorker(ropts, rdb, rf.namespace, ccfg, wf, id)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,8 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	confirmAbove := fs.Int64("confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
 	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
 	teamID := fs.String("team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
-	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id)")
+	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id and server)")
+	apiServer := fs.String("api-server", "", "PDCP API server recorded in campaigns; only workers for this server work them (env PDCP_API_SERVER, then the credentials file, default "+client.DefaultServer+")")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "graceful stop bound: requests in progress get this long, then their connections are closed")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -100,6 +101,15 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	server, err := a.apiServer(*apiServer, *credentials)
+	if err != nil {
+		return err
+	}
+	ln, err := listenFlag("--addr", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // Serve closes it too; a second Close is harmless
 	_, rdb, err := a.connectRetry(ctx, rf)
 	if err != nil {
 		return err
@@ -112,7 +122,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		Store: store, Tokens: tokens, TokenFile: *tokensFile, TokenReloadInterval: reload, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
 		MaxUploadMemory: *maxUploadMem, MaxConcurrentUploads: *maxUploads,
 		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
-			Priority: jobs.PriorityNormal, TeamID: team},
+			Priority: jobs.PriorityNormal, TeamID: team, Server: server},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
 		ShutdownTimeout: *shutdownTimeout,
 	})
@@ -145,7 +155,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		})
 	}
 	a.log.Info("trigger API listening", "addr", *addr, "tls", *certFile != "")
-	return srv.Run(ctx, *addr, *certFile, *keyFile)
+	return srv.Serve(ctx, ln, *certFile, *keyFile)
 }
 
 func (a *app) cmdScheduler(ctx context.Context, args []string) error {
@@ -170,6 +180,17 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	server, err := a.apiServer(af.server, af.credentials)
+	if err != nil {
+		return err
+	}
+	var metricsLn net.Listener
+	if *metricsAddr != "" {
+		if metricsLn, err = listenFlag("--metrics-addr", *metricsAddr); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
 	_, rdb, err := a.connectRetry(ctx, rf)
 	if err != nil {
 		return err
@@ -180,7 +201,7 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	health := newRedisHealth(rdb, reg)
 	s, err := schedule.New(cfg, schedule.Options{
 		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
-		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team},
+		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team, Server: server},
 		Registerer: reg, Logger: a.log, ShutdownTimeout: *shutdownTimeout,
 	})
 	if err != nil {
@@ -189,14 +210,10 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go health.run(hctx)
-	if *metricsAddr != "" {
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics address %s: %w", *metricsAddr, err)
-		}
+	if metricsLn != nil {
 		hs := &http.Server{Handler: worker.OpsHandler(reg, func() error { return health.check(context.Background()) }),
 			ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(ln)
+		go hs.Serve(metricsLn)
 		defer hs.Close()
 	}
 	a.log.Info("scheduler started", "schedules", len(cfg.Schedules), "config", *config)

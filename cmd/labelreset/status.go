@@ -27,6 +27,7 @@ type campaignStatus struct {
 	Mode       jobs.Mode        `json:"mode"`
 	Labels     []string         `json:"labels,omitempty"`
 	TeamID     string           `json:"team_id,omitempty"`
+	APIServer  string           `json:"api_server,omitempty"`
 	Priority   jobs.Priority    `json:"priority"`
 	Source     string           `json:"source,omitempty"`
 	Redrives   int              `json:"redrives"`
@@ -42,7 +43,7 @@ func statusJSON(c *jobs.Campaign) campaignStatus {
 	counts[jobs.OutcomePending] = c.Total - c.Finished()
 	s := campaignStatus{
 		ID: c.ID, Name: c.Name, State: c.State, Reason: c.Reason, Total: c.Total, Counts: counts,
-		Mode: c.Mode, Labels: c.Labels, TeamID: c.TeamID, Priority: c.Priority, Source: c.Source,
+		Mode: c.Mode, Labels: c.Labels, TeamID: c.TeamID, APIServer: c.Server, Priority: c.Priority, Source: c.Source,
 		Redrives: c.Gen, CreatedAt: c.CreatedAt,
 	}
 	if !c.FinishedAt.IsZero() {

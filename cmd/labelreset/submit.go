@@ -103,6 +103,10 @@ func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan,
 	if def.TeamID, err = a.defaultTeam(af.team, af.credentials); err != nil {
 		return nil, nil, err
 	}
+	// The campaign is for the assets of this server only.
+	if def.Server, err = a.apiServer(af.server, af.credentials); err != nil {
+		return nil, nil, err
+	}
 	plan, err := a.readPlan(cf, def)
 	if err != nil {
 		return nil, nil, err
@@ -217,20 +221,27 @@ func orDash(s string) string {
 	return s
 }
 
-// confirm asks on a terminal whether to go ahead with a large campaign.
-// It returns false (not an error) when there is no terminal to ask on.
-func (a *app) confirm(plan *jobs.Plan) bool {
+// confirm asks on a terminal whether to go ahead with a large campaign,
+// naming the team and the API server the campaign will record (the same
+// asset IDs are other assets in another team or on another server). It
+// must run before anything is written: "no" leaves nothing behind. asked
+// is false, and nothing is read, when there is no terminal to ask on.
+func (a *app) confirm(def *jobs.Campaign, plan *jobs.Plan) (asked, yes bool) {
 	if !isTerminal(a.stdin) || !isTerminal(a.stderr) {
-		return false
+		return false, false
 	}
 	mode := "remove ALL labels from"
 	if plan.Mode == jobs.ModeRemove {
 		mode = "remove labels " + strings.Join(plan.Labels, ",") + " from"
 	}
-	fmt.Fprintf(a.stderr, "This will %s %d assets. Proceed? [y/N] ", mode, plan.New)
+	team := def.TeamID
+	if team == "" {
+		team = "none (no X-Team-Id)"
+	}
+	fmt.Fprintf(a.stderr, "This will %s %d assets of team %s on API server %s. Proceed? [y/N] ", mode, plan.New, team, def.Server)
 	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 	line = strings.ToLower(strings.TrimSpace(line))
-	return line == "y" || line == "yes"
+	return true, line == "y" || line == "yes"
 }
 
 func (a *app) cmdSubmit(ctx context.Context, args []string) error {
@@ -254,7 +265,12 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
 	approved := cf.yes
 	if !approved && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
-		approved = a.confirm(plan)
+		// Without a terminal the campaign is staged pending for
+		// 'labelreset approve'; an explicit "no" creates nothing.
+		var asked bool
+		if asked, approved = a.confirm(def, plan); asked && !approved {
+			return usagef("not confirmed: campaign not submitted, nothing was written")
+		}
 	}
 	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved,

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
-	"fmt"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -30,6 +29,27 @@ type workerFlags struct {
 	metricsAddr     string
 	shutdownTimeout time.Duration
 	timeout         time.Duration
+	// metricsLn is --metrics-addr, opened by listenMetrics before any work.
+	metricsLn net.Listener
+}
+
+// listenMetrics opens --metrics-addr (if set) before the command does any
+// work, so that a port in use ends it with exit 2 and nothing done.
+func (f *workerFlags) listenMetrics() error {
+	if f.metricsAddr == "" {
+		return nil
+	}
+	ln, err := listenFlag("--metrics-addr", f.metricsAddr)
+	f.metricsLn = ln
+	return err
+}
+
+// closeMetrics releases a listener that buildWorker did not take over.
+func (f *workerFlags) closeMetrics() {
+	if f.metricsLn != nil {
+		f.metricsLn.Close()
+		f.metricsLn = nil
+	}
 }
 
 func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFlags {
@@ -71,10 +91,17 @@ type runningWorker struct {
 	w       *worker.Worker
 	limiter *ratelimit.Limiter
 	srv     *http.Server
+	ln      net.Listener // srv's, opened by workerFlags.listenMetrics
 	reg     *prometheus.Registry
 }
 
-func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClient, ns string, ccfg client.Config, wf *workerFlags) (*runningWorker, error) {
+// buildWorker builds the worker of worker and run. only, when not empty,
+// are the only campaigns it works (run's own).
+func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClient, ns string, ccfg client.Config, wf *workerFlags, only ...string) (*runningWorker, error) {
+	server, err := client.NormalizeServer(ccfg.Server)
+	if err != nil {
+		return nil, usageError{err}
+	}
 	ccfg.Timeout = wf.timeout
 	ccfg.MaxConns = wf.concurrency
 	c, err := client.New(ccfg)
@@ -93,8 +120,11 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 		Redis: ropts, Namespace: ns, Concurrency: wf.concurrency, Limiter: lim,
 		// A campaign's calls carry the team it recorded when it was
 		// created (none: no X-Team-Id), never this process's own.
-		API:             func(team string) worker.Caller { return c.WithTeam(team) },
-		LegacyTeamID:    ccfg.TeamID,
+		API:          func(team string) worker.Caller { return c.WithTeam(team) },
+		LegacyTeamID: ccfg.TeamID,
+		// Campaigns planned against another server are left to its
+		// workers; run works its own campaign only.
+		Server: server, Campaigns: only,
 		ShutdownTimeout: wf.shutdownTimeout, Registerer: reg, Logger: a.log,
 	})
 	if err != nil {
@@ -102,8 +132,9 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 		return nil, usageError{err}
 	}
 	rw := &runningWorker{w: w, limiter: lim, reg: reg}
-	if wf.metricsAddr != "" {
-		rw.srv = &http.Server{Addr: wf.metricsAddr, Handler: worker.OpsHandler(reg, w.Ready), ReadHeaderTimeout: 10 * time.Second}
+	if wf.metricsLn != nil {
+		rw.srv = &http.Server{Handler: worker.OpsHandler(reg, w.Ready), ReadHeaderTimeout: 10 * time.Second}
+		rw.ln, wf.metricsLn = wf.metricsLn, nil
 	}
 	return rw, nil
 }
@@ -112,11 +143,7 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 func (rw *runningWorker) run(ctx context.Context) error {
 	defer rw.limiter.Close()
 	if rw.srv != nil {
-		ln, err := net.Listen("tcp", rw.srv.Addr)
-		if err != nil {
-			return fmt.Errorf("metrics address %s: %w", rw.srv.Addr, err)
-		}
-		go rw.srv.Serve(ln)
+		go rw.srv.Serve(rw.ln)
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -139,6 +166,10 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := wf.listenMetrics(); err != nil {
+		return err
+	}
+	defer wf.closeMetrics()
 	ropts, rdb, err := a.connectRetry(ctx, rf)
 	if err != nil {
 		return err

@@ -439,7 +439,7 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 	}
 	def := &jobs.Campaign{
 		ID: id, Name: name, Mode: mode, Labels: p.labels, TeamID: cmp.Or(p.teamID, d.TeamID),
-		Source: "api/" + req.source, Priority: prio, BatchSize: d.BatchSize, Policy: d.Policy,
+		Server: d.Server, Source: "api/" + req.source, Priority: prio, BatchSize: d.BatchSize, Policy: d.Policy,
 		CreatedAt: now, Owner: req.owner,
 	}
 	if err := def.Validate(); err != nil {

@@ -540,3 +540,21 @@ func TestDefaultTeam(t *testing.T) {
 		}
 	}
 }
+
+// TestCampaignRecordsServer: every campaign created over HTTP records the
+// API server serve was configured with, so workers of another server
+// leave it alone.
+func TestCampaignRecordsServer(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.Defaults.Server = "https://pdcp.example.com" })
+	r := e.do(req{method: "POST", path: "/v1/campaigns", ctype: "application/json", body: strings.NewReader(`{"campaign_id":"s1","asset_ids":[1]}`)})
+	if r.status != http.StatusCreated {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	c, err := e.store.Get(context.Background(), "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server != "https://pdcp.example.com" {
+		t.Errorf("campaign s1: API server %q, want https://pdcp.example.com", c.Server)
+	}
+}

@@ -134,6 +134,10 @@ type Defaults struct {
 	// server's PDCP_TEAM_ID): workers send the campaign's team, not
 	// their own. "" means no X-Team-Id.
 	TeamID string
+	// Server is the PDCP API server recorded in every campaign
+	// (client.NormalizeServer form): workers for another server leave
+	// them alone. "" records none (any worker works them).
+	Server string
 }
 
 // Server is the trigger API of "labelreset serve".

@@ -74,6 +74,10 @@ type Defaults struct {
 	// process's PDCP_TEAM_ID, the team their pdcp_query lists): workers
 	// send the campaign's team, not their own.
 	TeamID string
+	// Server is the PDCP API server recorded in every campaign (the one
+	// pdcp_query lists from; client.NormalizeServer form): workers for
+	// another server leave them alone.
+	Server string
 }
 
 // Fire results, the `result` label of labelreset_schedule_fires_total.
@@ -413,7 +417,7 @@ func (sc *Schedule) owner() string { return "schedule:" + sc.slug }
 func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id string) (*jobs.Campaign, string, error) {
 	def := &jobs.Campaign{
 		ID: id, Name: id, Mode: sc.Mode, Labels: sc.Labels, TeamID: cmp.Or(sc.TeamID, s.defaults.TeamID),
-		Source: sc.desc, Priority: sc.prio, BatchSize: sc.BatchSize, Policy: s.defaults.Policy,
+		Server: s.defaults.Server, Source: sc.desc, Priority: sc.prio, BatchSize: sc.BatchSize, Policy: s.defaults.Policy,
 		CreatedAt: s.now().UTC(), Owner: sc.owner(),
 	}
 	if def.BatchSize == 0 {
