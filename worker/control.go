@@ -38,9 +38,9 @@ type campaignInfo struct {
 	// itself (setLocal, block) and states polled from Redis (setPolled).
 	// A poll that read Redis before a local change, or while the change
 	// was still being written there, carries the state from before it and
-	// must not undo it: a stale "running" stored just after a 401 let
-	// every slot call again until the next poll (26 calls answered 401
-	// with 16 slots, on a busy host).
+	// must not undo it: a stale "running" stored just after a 401 would
+	// let every slot call PDCP again until the next poll, far beyond the
+	// calls that were in flight when the 401 came.
 	mu       sync.Mutex
 	changes  uint64 // local changes so far
 	writing  int    // local changes not yet written to Redis
