@@ -38,11 +38,78 @@ type campaignInfo struct {
 	caller   Caller
 	state    atomic.Value // jobs.State
 	lastUsed atomic.Int64
-	active   int         // batches running with it; guarded by control.mu
-	blocked  atomic.Bool // this process already reported the block
+	active   int // batches running with it; guarded by control.mu
+
+	// mu orders the two kinds of state writes: changes this process makes
+	// itself (setLocal, block) and states polled from Redis (setPolled).
+	// A poll that read Redis before a local change, or while the change
+	// was still being written there, carries the state from before it and
+	// must not undo it: a stale "running" stored just after a 401 would
+	// let every slot call PDCP again until the next poll, far beyond the
+	// calls that were in flight when the 401 came.
+	mu       sync.Mutex
+	changes  uint64 // local changes so far
+	writing  int    // local changes not yet written to Redis
+	blocking bool   // blocked by this process and not seen unblocked in Redis since
 }
 
 func (ci *campaignInfo) State() jobs.State { return ci.state.Load().(jobs.State) }
+
+// setLocal changes the state in this process at once; polls that read
+// Redis before the change do not undo it.
+func (ci *campaignInfo) setLocal(st jobs.State) {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.changes++
+	ci.state.Store(st)
+}
+
+// pollMark is taken by a poll before it reads the state from Redis, and
+// handed to setPolled with what it read.
+func (ci *campaignInfo) pollMark() uint64 {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	return ci.changes
+}
+
+// setPolled stores st, read from Redis by a poll that took mark before its
+// read, unless a local change happened since or is still being written:
+// then st may predate it, and the next poll reads the change itself.
+func (ci *campaignInfo) setPolled(st jobs.State, mark uint64) {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	if ci.changes != mark || ci.writing > 0 {
+		return
+	}
+	ci.state.Store(st)
+	if st != jobs.StateBlocked {
+		// Resumed (or the block was never recorded): the next 401
+		// blocks the campaign again.
+		ci.blocking = false
+	}
+}
+
+// block marks the campaign blocked in this process at once. The first
+// caller since the campaign was last seen unblocked gets record true and
+// must record the block in Redis, then call done (whatever the result):
+// until then no poll can bring "running" back. Later callers get false.
+func (ci *campaignInfo) block() (record bool, done func()) {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.changes++
+	ci.state.Store(jobs.StateBlocked)
+	if ci.blocking {
+		return false, nil
+	}
+	ci.blocking = true
+	ci.writing++
+	return true, func() {
+		ci.mu.Lock()
+		defer ci.mu.Unlock()
+		ci.writing--
+		ci.changes++ // a poll that read during the write read the old state
+	}
+}
 
 // control caches campaigns and keeps their states fresh.
 type control struct {
@@ -153,6 +220,10 @@ func (c *control) refresh(ctx context.Context) {
 	if len(ids) == 0 {
 		return
 	}
+	marks := make([]uint64, len(infos))
+	for i, ci := range infos {
+		marks[i] = ci.pollMark()
+	}
 	cmds := make([]*redis.SliceCmd, len(ids))
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
@@ -161,7 +232,7 @@ func (c *control) refresh(ctx context.Context) {
 		return nil
 	})
 	for i, cmd := range cmds {
-		c.apply(infos[i], cmd) // on a Redis error, keep the last known state: retried next tick
+		c.apply(infos[i], cmd, marks[i]) // on a Redis error, keep the last known state: retried next tick
 	}
 }
 
@@ -172,7 +243,7 @@ var stateFields = append([]string{"state"}, jobs.IncarnationFields...)
 // apply stores the state read by an HMGET of stateFields in ci, or marks
 // ci gone when its campaign no longer exists, is being deleted, or is
 // another incarnation. On a Redis error ci keeps its last known state.
-func (c *control) apply(ci *campaignInfo, cmd *redis.SliceCmd) {
+func (c *control) apply(ci *campaignInfo, cmd *redis.SliceCmd, mark uint64) {
 	vals, err := cmd.Result()
 	if err != nil {
 		return
@@ -182,7 +253,7 @@ func (c *control) apply(ci *campaignInfo, cmd *redis.SliceCmd) {
 		c.gone(ci)
 		return
 	}
-	ci.state.Store(jobs.State(st))
+	ci.setPolled(jobs.State(st), mark)
 }
 
 // lookup returns the cached campaignInfo of incarnation inc of id, or
@@ -209,10 +280,10 @@ func (c *control) forget(ci *campaignInfo) {
 
 // setLocal changes the state of incarnation inc of a campaign in this
 // process at once (the control loop confirms it from Redis on its next
-// tick).
+// tick; polls that read Redis before the change do not undo it).
 func (c *control) setLocal(id, inc string, st jobs.State) {
 	if ci := c.lookup(id, inc); ci != nil {
-		ci.state.Store(st)
+		ci.setLocal(st)
 	}
 }
 
@@ -221,6 +292,7 @@ func (c *control) setLocal(id, inc string, st jobs.State) {
 // have changed it since the last poll, and a stale "done" would drop a
 // batch.
 func (c *control) fresh(ctx context.Context, ci *campaignInfo) jobs.State {
-	c.apply(ci, c.rdb.HMGet(ctx, c.ns+":{"+ci.def.ID+"}:meta", stateFields...))
+	mark := ci.pollMark() // before the read: see setPolled
+	c.apply(ci, c.rdb.HMGet(ctx, c.ns+":{"+ci.def.ID+"}:meta", stateFields...), mark)
 	return ci.State()
 }

@@ -270,6 +270,7 @@ func TestUnauthorizedBlocksAndResumes(t *testing.T) {
 	c := h.waitState("auth", time.Minute, jobs.StateBlocked)
 	time.Sleep(500 * time.Millisecond) // let anything still running show up
 	st := h.fake.Fake().Stats()
+	t.Logf("%d calls answered 401 (at most %d)", st.Unauthorized, conc)
 	if st.Unauthorized > conc {
 		t.Errorf("%d calls answered 401, want at most concurrency %d", st.Unauthorized, conc)
 	}

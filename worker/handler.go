@@ -405,13 +405,17 @@ func terminalOutcome(o client.Outcome) string {
 }
 
 // block stops every call of the campaign in this process at once and
-// marks it blocked in Redis, so other processes stop within one poll. It
-// logs one error per process; no asset is marked failed.
+// marks it blocked in Redis, so other processes stop within one poll. A
+// poll that read "running" before the block is written does not undo it
+// (campaignInfo.setPolled), so at most the calls already in flight (the
+// concurrency) are answered 401. It logs one error per process and block;
+// no asset is marked failed.
 func (w *Worker) block(ci *campaignInfo, res *client.Result) {
-	w.control.setLocal(ci.def.ID, ci.def.Incarnation, jobs.StateBlocked)
-	if ci.blocked.Swap(true) {
+	record, done := ci.block()
+	if !record {
 		return
 	}
+	defer done()
 	code := ""
 	if res.API != nil && res.API.Code != "" {
 		code = " " + res.API.Code

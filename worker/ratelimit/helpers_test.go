@@ -47,6 +47,24 @@ func setup(tb testing.TB) *testRedis {
 	return tr
 }
 
+// setupClock returns an embedded Redis whose clock (redis.call('TIME'),
+// the limiter's only clock) stands still until the test moves it:
+// clock(d) sets it to d after its start. Whatever REDIS_ADDR says: a real
+// server's clock cannot be moved. TTLs follow the same clock.
+func setupClock(tb testing.TB) (tr *testRedis, clock func(d time.Duration)) {
+	tb.Helper()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mr := miniredis.NewMiniRedis()
+	mr.SetTime(start)
+	mr.ClockTTL(true)
+	if err := mr.Start(); err != nil {
+		tb.Fatalf("start miniredis: %v", err)
+	}
+	tb.Cleanup(mr.Close)
+	tr = &testRedis{addr: mr.Addr(), mr: mr, key: "test-clock"}
+	return tr, func(d time.Duration) { mr.SetTime(start.Add(d)) }
+}
+
 // cleanup deletes every key of the test's limiter.
 func (tr *testRedis) cleanup(tb testing.TB) {
 	if tr.mr != nil {
