@@ -35,6 +35,19 @@ var wideQueries = []struct{ name, query string }{
 	{"whitespace custom_filter", `{custom_filter: "%20%20"}`},
 	{"sorting only", `{sort_asc: name, sort_desc: created_at, page_size: 50}`},
 	{"nothing", `{}`},
+	// Values of narrowing keys that match (nearly) every asset (review
+	// finding 7b): each selected all 300 assets of the fake PDCP.
+	{"search dot", `{search: "."}`},
+	{"search scheme", `{search: "HTTPS://"}`},
+	{"search percent", `{search: "%"}`},
+	{"search short", `{search: "io"}`},
+	{"search tld suffix", `{search: ".com"}`},
+	{"domain tld list", `{domain: "com, org, internal"}`},
+	{"host star", `{host: "*"}`},
+	{"host zero-width space", "{host: \"\u200b\"}"},
+	{"status_code star", `{status_code: "*"}`},
+	{"custom_filter NUL", `{custom_filter: "%00"}`},
+	{"custom_filter only", `{custom_filter: "nothing-matches-this"}`},
 }
 
 func querySchedule(name, query, extra string) string {
@@ -99,7 +112,7 @@ func TestNarrowQueryAccepted(t *testing.T) {
 		{`{status_code: "200,301"}`, url.Values{"status_code": {"200,301"}}},
 		{`{content_length: "0"}`, url.Values{"content_length": {"0"}}},
 		{`{favicon: "1234"}`, url.Values{"favicon": {"1234"}}},
-		{`{custom_filter: "status_code%3D200"}`, url.Values{"custom_filter": {"status_code%3D200"}}},
+		{`{labels: [x], custom_filter: "status_code%3D200"}`, url.Values{"labels": {"x"}, "custom_filter": {"status_code%3D200"}}},
 		{`{not_seen_for_days: 1}`, url.Values{"not_seen_for_days": {"1"}}},
 		{`{time: " last_week "}`, url.Values{"time": {"last_week"}}},
 		{`{time: all_time, is_internal: false, labels: [x]}`, url.Values{"time": {"all_time"}, "is_internal": {"false"}, "labels": {"x"}}},
