@@ -50,6 +50,13 @@ type Options struct {
 	// Replica identifies this process in the fire claims. Default
 	// "<hostname>-<pid>-<random>".
 	Replica string
+	// CreationLease is how long a campaign that a firing named as the
+	// schedule's previous one, but that is not in the store yet, counts
+	// as being created (so other replicas skip their fire times) unless
+	// that firing recorded its end. It must outlast the longest firing
+	// (reading the source and submitting); past it the firing is taken
+	// for dead. Default DefaultCreationLease.
+	CreationLease time.Duration
 	// ShutdownTimeout bounds how long Run waits, once its context is done,
 	// for firings in progress to finish before cancelling them. Default
 	// 20s (below Kubernetes' default grace period of 30s).
@@ -111,9 +118,18 @@ type PreviousOpenError struct {
 	Schedule string
 	Campaign string
 	State    jobs.State
+	// Creating is set, with State empty, when the campaign is not in the
+	// store yet but a firing named it within the creation lease: it may
+	// be created any moment. Since is when that firing named it.
+	Creating bool
+	Since    time.Time
 }
 
 func (e *PreviousOpenError) Error() string {
+	if e.Creating {
+		return fmt.Sprintf("schedule %q: fire skipped: its previous campaign %s is still being created by another firing (named at %s; taken for abandoned once the creation lease has passed)",
+			e.Schedule, e.Campaign, e.Since.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("schedule %q: fire skipped: its previous campaign %s is %s (approve, resume, retry or cancel it to let the schedule fire again)",
 		e.Schedule, e.Campaign, e.State)
 }
@@ -141,8 +157,12 @@ type Scheduler struct {
 	now       func() time.Time
 	replica   string
 	shutdown  time.Duration
+	lease     time.Duration
 	running   atomic.Bool
 }
+
+// DefaultCreationLease is the default Options.CreationLease.
+const DefaultCreationLease = 15 * time.Minute
 
 // New checks cfg against opts and returns a Scheduler. It registers the
 // metrics with opts.Registerer.
@@ -156,7 +176,13 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 	s := &Scheduler{
 		store: opts.Store, rdb: opts.Store.Redis(), ns: opts.Store.Namespace(),
 		byName: map[string]*Schedule{}, defaults: opts.Defaults, log: opts.Logger,
-		now: opts.Now, replica: opts.Replica, shutdown: opts.ShutdownTimeout,
+		now: opts.Now, replica: opts.Replica, shutdown: opts.ShutdownTimeout, lease: opts.CreationLease,
+	}
+	if s.lease < 0 {
+		return nil, fmt.Errorf("schedule: creation lease %s: want > 0 (0 = default %s)", s.lease, DefaultCreationLease)
+	}
+	if s.lease == 0 {
+		s.lease = DefaultCreationLease
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -344,6 +370,9 @@ func (s *Scheduler) logFire(sc *Schedule, at time.Time, c *jobs.Campaign, err er
 		s.log.Info("schedule fired", append(attrs, "campaign", c.ID, "state", c.State, "assets", c.Total)...)
 	case errors.Is(err, ErrAlreadyFired):
 		s.log.Debug("schedule fired by another replica", attrs...)
+	case errors.As(err, &open) && open.Creating:
+		s.log.Warn("schedule fire skipped: its previous campaign is still being created by another firing",
+			append(attrs, "campaign", open.Campaign, "named_at", open.Since.UTC())...)
 	case errors.As(err, &open):
 		s.log.Warn("schedule fire skipped: its previous campaign is still open",
 			append(attrs, "campaign", open.Campaign, "state", open.State)...)
@@ -389,11 +418,13 @@ func (s *Scheduler) Fire(ctx context.Context, name string, at time.Time) (*jobs.
 // fireUnlessOpen fires unless the schedule's previous campaign is still
 // open.
 func (s *Scheduler) fireUnlessOpen(ctx context.Context, sc *Schedule, at time.Time, id string) (*jobs.Campaign, string, error) {
-	prev, err := s.previous(ctx, sc, id)
+	prev, creating, err := s.previous(ctx, sc, id)
 	switch {
 	case err != nil:
 		// Unknown is not "finished": create nothing.
 		return nil, ResultError, fmt.Errorf("schedule %q: %w", sc.Name, err)
+	case creating != nil:
+		return nil, ResultSkipped, creating
 	case prev != nil && !prev.State.Final():
 		return nil, ResultSkipped, &PreviousOpenError{Schedule: sc.Name, Campaign: prev.ID, State: prev.State}
 	}
