@@ -102,6 +102,11 @@ var (
 	// ErrAlreadyFired: another replica (or an earlier call) claimed this
 	// fire time; nothing was done.
 	ErrAlreadyFired = errors.New("fire time already claimed")
+	// ErrCampaignIDTaken: the campaign ID of this fire time names a
+	// campaign that no firing of the schedule created (another owner):
+	// someone created it beforehand, with the same IDs or others. The firing is an error
+	// (result "error"), not a duplicate: the schedule's run did not happen.
+	ErrCampaignIDTaken = errors.New("campaign ID of the fire time taken by another campaign")
 	// ErrNoAssets: the source yielded no valid asset ID; nothing was
 	// created.
 	ErrNoAssets = errors.New("no assets matched")
@@ -467,26 +472,48 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	res, err := s.store.Submit(jobs.WithActor(ctx, "scheduler:"+sc.Name), def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm, RequireApproval: sc.SelectAll})
 	switch {
 	case errors.Is(err, jobs.ErrInputMismatch):
-		// The campaign of this fire time exists (claim expired or removed)
-		// with other IDs: the second guard holds.
-		return nil, ResultSkippedDuplicate, fmt.Errorf("schedule %q: campaign %s exists: %w", sc.Name, id, ErrAlreadyFired)
+		// The campaign of this fire time exists with another input. If a
+		// firing of this schedule created it (the claim expired and the
+		// source changed since), the fire time was handled: a duplicate.
+		// Otherwise someone took the ID beforehand: nothing of this fire
+		// time was created, and that is an error, not a duplicate.
+		existing, gerr := s.store.Get(ctx, id)
+		if gerr == nil && existing.Owner == sc.owner() {
+			return nil, ResultSkippedDuplicate, fmt.Errorf("schedule %q: campaign %s exists: %w", sc.Name, id, ErrAlreadyFired)
+		}
+		owner := "unknown"
+		if gerr == nil {
+			owner = existing.Owner
+		}
+		return nil, ResultError, fmt.Errorf("schedule %q: campaign %s exists with another input, created by %q, not by the schedule: %w (%w)",
+			sc.Name, id, owner, ErrCampaignIDTaken, err)
 	case err != nil:
 		return nil, ResultError, fmt.Errorf("schedule %q: submit campaign %s: %w", sc.Name, id, err)
+	case res.Existing && res.Campaign.Owner != sc.owner():
+		return nil, ResultError, fmt.Errorf("schedule %q: campaign %s exists, created by %q, not by the schedule: %w",
+			sc.Name, id, res.Campaign.Owner, ErrCampaignIDTaken)
 	case res.Existing:
+		// The same input submitted again by a firing of this fire time
+		// (its claim expired or was removed): a true duplicate.
 		return nil, ResultSkippedDuplicate, fmt.Errorf("schedule %q: campaign %s exists: %w", sc.Name, id, ErrAlreadyFired)
 	}
 	c := res.Campaign
 	if c.State == jobs.StatePending {
 		reason := fmt.Sprintf("schedule would touch more than max_assets (%d): the source has %d assets; approve to run it", sc.MaxAssets, rd.plan.Valid)
+		// A truncated listing holds the first assets in PDCP's order; the
+		// next firing lists from the start again, so it reaches other
+		// assets only if this campaign takes these out of the query.
+		const again = "later firings list from the start again and select these same first assets, " +
+			"unless this campaign takes them out of the query (e.g. deletes the labels it filters by)"
 		switch {
 		case sc.SelectAll && rd.truncated:
-			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team; listing stopped after %d assets (max_assets %d); "+
-				"approve to reset these, later firings pick up the rest", rd.plan.Valid, sc.MaxAssets)
+			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team; listing stopped after the first %d assets (max_assets %d); "+
+				"approve to reset these; "+again, rd.plan.Valid, sc.MaxAssets)
 		case sc.SelectAll:
 			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team (%d assets); approve to run it", rd.plan.Valid)
 		case rd.truncated:
-			reason = fmt.Sprintf("schedule would touch more than max_assets (%d): listing stopped after %d assets; "+
-				"approve to reset these, later firings pick up the rest", sc.MaxAssets, rd.plan.Valid)
+			reason = fmt.Sprintf("schedule would touch more than max_assets (%d): listing stopped after the first %d assets; "+
+				"approve to reset these; "+again, sc.MaxAssets, rd.plan.Valid)
 		case rd.plan.Valid <= sc.MaxAssets:
 			reason = fmt.Sprintf("schedule would touch %d assets, more than the confirmation threshold (%d); approve to run it", rd.plan.Valid, confirm)
 		}
