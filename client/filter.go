@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // filterKind says how a filter parameter affects which assets a query
@@ -15,8 +16,18 @@ type filterKind int
 
 const (
 	// kindMatch is a string or comma-separated list matched against an
-	// asset attribute: it narrows when one item is not blank.
+	// asset attribute: it narrows when every non-blank item holds a
+	// letter or digit.
 	kindMatch filterKind = iota
+	// kindSearch is search, a substring of the asset name: kindMatch,
+	// and MinSearchAlnum letters or digits besides a URL scheme, and not
+	// a bare top-level-domain suffix.
+	kindSearch
+	// kindDomain is domain, matched as a suffix: kindMatch, and two
+	// labels at least.
+	kindDomain
+	// kindHost is host, an exact host name: kindMatch, and no wildcard.
+	kindHost
 	// kindBool selects a broad class of assets (internal hosts, new
 	// content, DNS records only, ...): alone it narrows nothing anyone
 	// chose asset by asset, so it never counts as narrowing.
@@ -27,8 +38,8 @@ const (
 	kindTime
 	// kindDate is start_date or end_date (YYYY-MM-DD).
 	kindDate
-	// kindCustom is custom_filter, URL-encoded once: it narrows when its
-	// decoded text is not blank.
+	// kindCustom is custom_filter, URL-encoded once: validated, never
+	// narrowing (its syntax is not specified).
 	kindCustom
 	// kindOrder sorts or pages (sort_asc, sort_desc, offset, limit): it
 	// never changes which assets match.
@@ -41,7 +52,7 @@ const (
 // missing here is refused by Narrowing: PDCP may ignore a parameter it
 // does not know, and an ignored filter selects every asset.
 var filterParams = map[string]filterKind{
-	"labels": kindMatch, "host": kindMatch, "domain": kindMatch, "search": kindMatch,
+	"labels": kindMatch, "host": kindHost, "domain": kindDomain, "search": kindSearch,
 	"ip": kindMatch, "port": kindMatch, "cname": kindMatch, "technologies": kindMatch,
 	"title": kindMatch, "status_code": kindMatch, "content_length": kindMatch,
 	"favicon": kindMatch, "enumeration_ids": kindMatch,
@@ -58,51 +69,108 @@ var filterParams = map[string]filterKind{
 	"sort_asc": kindOrder, "sort_desc": kindOrder, "offset": kindOrder, "limit": kindOrder,
 }
 
-// Narrowing returns, sorted, the keys of q that restrict the assets a
-// PDCP listing or bulk filter selects by an asset attribute. A query for
-// which it returns no key selects every asset of the team: callers that
-// act on the result (a scheduled delete-all) refuse it unless told that
-// "every asset" is meant.
+// bulkOnly are the AssetFilters properties (PATCH /v1/asset/labels) that
+// are no query parameter of the listing: sent to the listing they would
+// be ignored, and an ignored filter selects every asset.
+var bulkOnly = map[string]bool{"start_date": true, "end_date": true, "enumeration_ids": true}
+
+// MinSearchAlnum is the fewest letters and digits (after a leading URL
+// scheme is removed) a search value needs to count as narrowing: search
+// is a substring of the asset name, and "a", "io" or "443" occur in most
+// names.
+const MinSearchAlnum = 3
+
+// Narrowing returns, sorted, the keys of q, query parameters of the
+// listing GET /v1/asset/enumerate/contents, that restrict the assets the
+// listing selects by an asset attribute. A query for which it returns no
+// key selects every asset of the team (or nearly): callers that act on
+// the result (a scheduled delete-all over a pdcp_query) refuse it unless
+// told that "every asset" is meant.
 //
-// It is the one place of this rule, shared by the schedules' pdcp_query
-// and the command line. Values are judged trimmed, and a comma-separated
-// value by its non-blank items, so " ", "," and "0" days narrow nothing;
-// booleans (is_internal, is_new, only_dns, only_ip, ...), sorting, paging
-// and time=all_time never narrow. An unknown key, a key given twice, or a
-// malformed value (days that are not an integer >= 0, an unknown time
-// range, a date that is not YYYY-MM-DD, a boolean that is not true or
-// false, a custom_filter that does not URL-decode) is an error naming the
-// key, never a filter silently dropped.
+// Values are judged trimmed, and a comma-separated value by its non-blank
+// items; a list narrows only when every item does (the items are
+// alternatives, so one catch-all item selects everything). An item
+// narrows when it holds a letter or digit (".", "*", "%", "-" and
+// invisible characters such as a zero-width space do not), and further:
+// a search needs MinSearchAlnum letters or digits besides a URL scheme
+// ("https://" alone matches every asset name) and is not a bare suffix
+// such as ".com"; a domain needs at least two labels ("com" or "*.org"
+// is a whole top-level domain); a host holds no wildcard character.
+// Booleans (is_internal, is_new, only_dns, only_ip, ...), sorting,
+// paging, time=all_time and custom_filter never narrow: custom_filter's
+// syntax is not specified, so nothing, the fake PDCP included, can show
+// what it selects.
+//
+// An unknown key, a key of the bulk filters only (start_date, end_date,
+// enumeration_ids: the listing does not take them), a key given twice, or
+// a malformed value (days that are not an integer >= 0, an unknown time
+// range, a boolean that is not true or false, a custom_filter that does
+// not URL-decode) is an error naming the key, never a filter silently
+// dropped.
 func Narrowing(q url.Values) ([]string, error) {
-	var out []string
-	for _, key := range slices.Sorted(func(yield func(string) bool) {
-		for k := range q {
-			if !yield(k) {
-				return
-			}
+	for _, key := range sortedKeys(q) {
+		if bulkOnly[key] {
+			return nil, fmt.Errorf("asset filter %q is not a parameter of the asset listing (GET /v1/asset/enumerate/contents), which would ignore it and select every asset", key)
 		}
-	}) {
+	}
+	keys, _, err := narrowing(q)
+	return keys, err
+}
+
+// BulkNarrowing is Narrowing for the filters of PATCH /v1/asset/labels
+// (AssetFilters), which also take start_date, end_date (YYYY-MM-DD) and
+// enumeration_ids. No caller sends bulk filters yet; it keeps the rule in
+// one place for the one that will.
+func BulkNarrowing(q url.Values) ([]string, error) {
+	keys, _, err := narrowing(q)
+	return keys, err
+}
+
+// WideValues returns, sorted by key, "key=value: why" for each filter of
+// q that has a value but narrows nothing by the rule of Narrowing, for
+// messages that explain a refusal. Malformed values are left out.
+func WideValues(q url.Values) []string {
+	_, wide, _ := narrowing(q)
+	return wide
+}
+
+func sortedKeys(q url.Values) []string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// narrowing applies the rule of Narrowing to every key of q: the keys that
+// narrow, and a note for each given value that does not.
+func narrowing(q url.Values) (keys, wide []string, err error) {
+	for _, key := range sortedKeys(q) {
 		vals := q[key]
 		kind, known := filterParams[key]
 		if !known {
-			return nil, fmt.Errorf("unknown asset filter %q (known: %s)", key, strings.Join(FilterParams(), ", "))
+			return nil, nil, fmt.Errorf("unknown asset filter %q (known: %s)", key, strings.Join(FilterParams(), ", "))
 		}
 		if len(vals) > 1 {
-			return nil, fmt.Errorf("asset filter %q given %d times: give it once (a comma-separated list where it takes one)", key, len(vals))
+			return nil, nil, fmt.Errorf("asset filter %q given %d times: give it once (a comma-separated list where it takes one)", key, len(vals))
 		}
 		v := ""
 		if len(vals) == 1 {
 			v = strings.TrimSpace(vals[0])
 		}
-		narrows, err := kind.narrows(v)
+		why, err := kind.narrows(v)
 		if err != nil {
-			return nil, fmt.Errorf("asset filter %s=%q: %w", key, v, err)
+			return nil, nil, fmt.Errorf("asset filter %s=%q: %w", key, v, err)
 		}
-		if narrows {
-			out = append(out, key)
+		switch {
+		case why == "":
+			keys = append(keys, key)
+		case v != "" && kind != kindOrder:
+			wide = append(wide, fmt.Sprintf("%s=%q: %s", key, v, why))
 		}
 	}
-	return out, nil
+	return keys, wide, nil
 }
 
 // FilterParams returns the filter parameters Narrowing knows, sorted.
@@ -115,49 +183,127 @@ func FilterParams() []string {
 	return keys
 }
 
-// narrows judges one trimmed value of a parameter of kind k.
-func (k filterKind) narrows(v string) (bool, error) {
+// visible drops the characters a reader cannot see or that separate
+// nothing: Unicode spaces, format characters (zero-width space, BOM,
+// direction marks) and control characters.
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func alnumCount(s string) int {
+	n := 0
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// withoutScheme removes a leading URL scheme ("https://").
+func withoutScheme(s string) string {
+	if i := strings.Index(s, "://"); i > 0 && !strings.ContainsFunc(s[:i], func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+	}) {
+		return s[i+3:]
+	}
+	return s
+}
+
+// itemWide says why one visible, non-empty item of a filter of kind k
+// selects (nearly) every asset, or "" when it narrows.
+func (k filterKind) itemWide(item string) string {
+	if alnumCount(item) == 0 {
+		return "no letter or digit: matches everything"
+	}
 	switch k {
-	case kindMatch:
-		return slices.ContainsFunc(strings.Split(v, ","), func(item string) bool { return strings.TrimSpace(item) != "" }), nil
+	case kindSearch:
+		rest := withoutScheme(item)
+		if alnumCount(rest) < MinSearchAlnum {
+			return fmt.Sprintf("a search needs at least %d letters or digits besides a URL scheme", MinSearchAlnum)
+		}
+		if t := strings.Trim(rest, "."); strings.HasPrefix(rest, ".") && !strings.Contains(t, ".") {
+			return "a top-level domain suffix matches every asset under it"
+		}
+	case kindDomain:
+		if labels := strings.FieldsFunc(withoutScheme(item), func(r rune) bool {
+			return r == '.' || r == '*' || r == '%' || r == '?'
+		}); len(labels) < 2 {
+			return "a single label (a top-level domain such as com) holds every asset under it"
+		}
+	case kindHost:
+		if strings.ContainsAny(item, "*%?") {
+			return "a wildcard host is not an exact host name"
+		}
+	}
+	return ""
+}
+
+// narrows judges one trimmed value of a parameter of kind k: "" when it
+// narrows, else why it does not.
+func (k filterKind) narrows(v string) (string, error) {
+	const blank = "blank"
+	switch k {
+	case kindMatch, kindSearch, kindDomain, kindHost:
+		why := blank
+		for _, item := range strings.Split(v, ",") {
+			item = visible(item)
+			if item == "" {
+				continue
+			}
+			if w := k.itemWide(item); w != "" {
+				return fmt.Sprintf("%q: %s", item, w), nil
+			}
+			why = ""
+		}
+		return why, nil
 	case kindBool:
 		if v != "" {
 			if _, err := strconv.ParseBool(v); err != nil {
-				return false, fmt.Errorf("want true or false")
+				return "", fmt.Errorf("want true or false")
 			}
 		}
-		return false, nil
+		return "a boolean selects a class of assets, not assets by an attribute", nil
 	case kindDays:
 		if v == "" {
-			return false, nil
+			return blank, nil
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return false, fmt.Errorf("want a whole number of days >= 1 (0 = no filter)")
+			return "", fmt.Errorf("want a whole number of days >= 1 (0 = no filter)")
 		}
-		return n >= 1, nil
+		if n == 0 {
+			return "0 is no filter", nil
+		}
+		return "", nil
 	case kindTime:
 		switch TimeRange(v) {
-		case "", TimeAll:
-			return false, nil
+		case "":
+			return blank, nil
+		case TimeAll:
+			return "all_time is every asset", nil
 		case TimeLastDay, TimeLastWeek, TimeLastMonth, TimeLast3Months, TimeLast6Months, TimeLast12Months:
-			return true, nil
+			return "", nil
 		}
-		return false, fmt.Errorf("want one of last_day, last_week, last_month, last_3_months, last_6_months, last_12_months, all_time")
+		return "", fmt.Errorf("want one of last_day, last_week, last_month, last_3_months, last_6_months, last_12_months, all_time")
 	case kindDate:
 		if v == "" {
-			return false, nil
+			return blank, nil
 		}
 		if _, err := time.Parse(time.DateOnly, v); err != nil {
-			return false, fmt.Errorf("want a date YYYY-MM-DD")
+			return "", fmt.Errorf("want a date YYYY-MM-DD")
 		}
-		return true, nil
+		return "", nil
 	case kindCustom:
-		d, err := url.QueryUnescape(v)
-		if err != nil {
-			return false, fmt.Errorf("want it URL-encoded once: %w", err)
+		if _, err := url.QueryUnescape(v); err != nil {
+			return "", fmt.Errorf("want it URL-encoded once: %w", err)
 		}
-		return strings.TrimSpace(d) != "", nil
+		return "custom_filter's syntax is not specified: what it selects cannot be judged", nil
 	}
-	return false, nil // kindOrder
+	return "sorting and paging select nothing", nil // kindOrder
 }

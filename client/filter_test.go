@@ -17,6 +17,7 @@ func TestNarrowing(t *testing.T) {
 		query string // URL query syntax
 		want  []string
 		err   string // substring of the error; "" = no error
+		bulk  bool   // judged as PATCH /v1/asset/labels filters (BulkNarrowing)
 	}{
 		// Narrowing filters, one by one.
 		{query: "labels=stale", want: []string{"labels"}},
@@ -33,14 +34,18 @@ func TestNarrowing(t *testing.T) {
 		{query: "status_code=200", want: []string{"status_code"}},
 		{query: "content_length=512", want: []string{"content_length"}},
 		{query: "favicon=abc", want: []string{"favicon"}},
-		{query: "enumeration_ids=e1,e2", want: []string{"enumeration_ids"}},
-		{query: "custom_filter=status_code%253D200", want: []string{"custom_filter"}},
+		{query: "enumeration_ids=e1,e2", want: []string{"enumeration_ids"}, bulk: true},
 		{query: "not_seen_for_days=1", want: []string{"not_seen_for_days"}},
 		{query: "not_seen_for_days=30", want: []string{"not_seen_for_days"}},
 		{query: "time=last_day", want: []string{"time"}},
 		{query: "time=last_12_months", want: []string{"time"}},
-		{query: "start_date=2026-01-01", want: []string{"start_date"}},
-		{query: "end_date=2026-12-31", want: []string{"end_date"}},
+		{query: "start_date=2026-01-01", want: []string{"start_date"}, bulk: true},
+		{query: "end_date=2026-12-31", want: []string{"end_date"}, bulk: true},
+		{query: "domain=corp.internal", want: []string{"domain"}},
+		{query: "domain=example.com,example.org", want: []string{"domain"}},
+		{query: "search=https://login", want: []string{"search"}},
+		{query: "search=api", want: []string{"search"}},
+		{query: "host=a.example.com,b.example.com", want: []string{"host"}},
 		{query: "labels=x&is_internal=false&sort_asc=name", want: []string{"labels"}},
 		{query: "host=a&labels=x", want: []string{"host", "labels"}},
 
@@ -68,8 +73,41 @@ func TestNarrowing(t *testing.T) {
 		{query: "custom_filter="},
 		{query: "custom_filter=+++"},        // whitespace only
 		{query: "custom_filter=%2520%2520"}, // encoded whitespace only
-		{query: "start_date=&end_date=+"},
-		{query: "time=all_time&host=+&is_internal=false"}, // the issue's delete-all query
+		{query: "start_date=&end_date=+", bulk: true},
+		// custom_filter's syntax is not specified: what it selects cannot
+		// be judged (nor applied by the fake PDCP), so it never narrows.
+		{query: "custom_filter=status_code%253D200"},
+		{query: "custom_filter=%2500"},
+
+		// Narrow nothing: a value that matches (nearly) everything.
+		{query: "search=."},
+		{query: "search=%25"},
+		{query: "search=*"},
+		{query: "search=-"},
+		{query: "search=/"},
+		{query: "search=HTTPS://"},
+		{query: "search=https://"},
+		{query: "search=https://a"},
+		{query: "search=io"},                   // fewer than MinSearchAlnum letters or digits
+		{query: "search=.com"},                 // a top-level-domain suffix
+		{query: "search=%E2%80%8Bab%E2%80%8B"}, // zero-width spaces around 2 letters
+		{query: "domain=com,+org,+internal"},
+		{query: "domain=com"},
+		{query: "domain=*.org"},
+		{query: "domain=example.com,com"}, // one catch-all item widens the list
+		{query: "host=*"},
+		{query: "host=%25"},
+		{query: "host=*.example.com"},
+		{query: "host=%E2%80%8B"}, // a zero-width space
+		{query: "host=%EF%BB%BF"}, // a byte-order mark
+		{query: "status_code=*"},
+		{query: "port=*"},
+		{query: "labels=*"},
+		{query: "ip=."},
+		{query: "title=%E2%80%8B,-"},
+		{query: "time=all_time&search=.&domain=com"},
+		{query: "labels=x&search=.", want: []string{"labels"}}, // another filter still narrows
+		{query: "time=all_time&host=+&is_internal=false"},      // the issue's delete-all query
 
 		// Errors: never a filter silently dropped.
 		{query: "lables=x", err: `unknown asset filter "lables"`},
@@ -78,7 +116,11 @@ func TestNarrowing(t *testing.T) {
 		{query: "not_seen_for_days=-1", err: "not_seen_for_days"},
 		{query: "not_seen_for_days=ten", err: "whole number"},
 		{query: "time=yesterday", err: "last_day"},
-		{query: "start_date=01/02/2026", err: "YYYY-MM-DD"},
+		{query: "start_date=01/02/2026", err: "YYYY-MM-DD", bulk: true},
+		// The listing does not take the bulk filters: it would ignore them.
+		{query: "start_date=2026-01-01", err: "not a parameter of the asset listing"},
+		{query: "end_date=2026-12-31&labels=x", err: "not a parameter of the asset listing"},
+		{query: "enumeration_ids=e1", err: "not a parameter of the asset listing"},
 		{query: "is_internal=maybe", err: "true or false"},
 		{query: "custom_filter=%25zz", err: "URL-encoded"},
 	} {
@@ -87,7 +129,11 @@ func TestNarrowing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Narrowing(q)
+			narrowing := Narrowing
+			if tc.bulk {
+				narrowing = BulkNarrowing
+			}
+			got, err := narrowing(q)
 			switch {
 			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 				t.Fatalf("Narrowing(%s) = %v, %v; want an error containing %q", tc.query, got, err, tc.err)

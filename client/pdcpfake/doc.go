@@ -16,7 +16,17 @@
 //     (host exactly, domain as suffix);
 //   - not_seen_for_days=N matches assets whose seeded last-seen age is ≥ N days;
 //   - time=last_day|last_week|... matches assets created within the range;
-//   - is_internal=true|false matches the seeded internal flag.
+//   - is_internal=true|false matches the seeded internal flag;
+//   - ip, port, cname, technologies, title, status_code, content_length and
+//     favicon are comma lists: an asset matches when one of its values
+//     equals one item, ignoring case. The values derive from the asset ID
+//     (ip 198.18.x.y, 10.0.x.y if internal; port 443; a CNAME
+//     cdn-N.example.net for IDs divisible by 3; technologies nginx for even
+//     IDs, Apache and PHP for odd ones; title "Asset ID"; status 404 for
+//     IDs ending in 9, else 200; content_length 512+ID%100; favicon
+//     (ID%4)*1000003) and are returned in each item;
+//   - custom_filter, whose syntax the spec does not give, is ignored, which
+//     is why client.Narrowing never counts it as narrowing.
 //
 // Listing is evaluated against the current state on every request and costs
 // O(offset+limit) assets per page.

@@ -2,6 +2,7 @@ package pdcpfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -25,6 +26,86 @@ type filter struct {
 	notSeen  int
 	maxAge   int // days; 0 = any
 	internal *bool
+	// attribute lists (comma-separated in the query): an asset matches
+	// when one of its values equals one item, ignoring case.
+	ips, ports, cnames, techs, titles, codes, lengths, favicons []string
+}
+
+// attrs are the listing attributes of an asset, derived from its ID (and
+// whether it is internal) so that tests can predict every selection.
+type attrs struct {
+	ip            string
+	port          int
+	cname         string // "" = none
+	technologies  []string
+	title         string
+	statusCode    int
+	contentLength int
+	favicon       string
+}
+
+// attrsOf returns the attributes of asset id (a locked): every asset
+// serves port 443; a third have a CNAME; even IDs run nginx, odd ones
+// Apache and PHP; one in ten answers 404, the rest 200.
+func (f *Fake) attrsOf(id int64, a *asset) attrs {
+	u := uint64(id)
+	at := attrs{
+		ip:            fmt.Sprintf("198.18.%d.%d", (u>>8)&255, u&255),
+		port:          443,
+		title:         "Asset " + strconv.FormatInt(id, 10),
+		statusCode:    200,
+		contentLength: 512 + int(u%100),
+		favicon:       strconv.FormatInt(int64(u%4)*1000003, 10),
+		technologies:  []string{"nginx"},
+	}
+	if a.internal {
+		at.ip = fmt.Sprintf("10.0.%d.%d", (u>>8)&255, u&255)
+	}
+	if u%3 == 0 {
+		at.cname = "cdn-" + strconv.FormatUint(u%10, 10) + ".example.net"
+	}
+	if u%2 == 1 {
+		at.technologies = []string{"Apache", "PHP"}
+	}
+	if u%10 == 9 {
+		at.statusCode = 404
+	}
+	return at
+}
+
+// anyFold reports whether one of vals equals one of items, ignoring case.
+func anyFold(items []string, vals ...string) bool {
+	return slices.ContainsFunc(items, func(it string) bool {
+		return slices.ContainsFunc(vals, func(v string) bool { return v != "" && strings.EqualFold(it, v) })
+	})
+}
+
+// matchAttrs reports whether the attribute filters of flt all match at.
+func (flt *filter) matchAttrs(at attrs) bool {
+	type check struct {
+		items []string
+		vals  []string
+	}
+	for _, c := range []check{
+		{flt.ips, []string{at.ip}},
+		{flt.ports, []string{strconv.Itoa(at.port)}},
+		{flt.cnames, []string{at.cname}},
+		{flt.techs, at.technologies},
+		{flt.titles, []string{at.title}},
+		{flt.codes, []string{strconv.Itoa(at.statusCode)}},
+		{flt.lengths, []string{strconv.Itoa(at.contentLength)}},
+		{flt.favicons, []string{at.favicon}},
+	} {
+		if len(c.items) > 0 && !anyFold(c.items, c.vals...) {
+			return false
+		}
+	}
+	return true
+}
+
+func (flt *filter) hasAttrs() bool {
+	return len(flt.ips)+len(flt.ports)+len(flt.cnames)+len(flt.techs)+len(flt.titles)+
+		len(flt.codes)+len(flt.lengths)+len(flt.favicons) > 0
 }
 
 var timeRanges = map[string]int{
@@ -66,6 +147,9 @@ func (f *Fake) match(id int64, a *asset, flt *filter) bool {
 	if flt.internal != nil && a.internal != *flt.internal {
 		return false
 	}
+	if flt.hasAttrs() && !flt.matchAttrs(f.attrsOf(id, a)) {
+		return false
+	}
 	if flt.search == "" && len(flt.hosts) == 0 && len(flt.domains) == 0 {
 		return true
 	}
@@ -95,6 +179,14 @@ func (f *Fake) parseFilter(w http.ResponseWriter, q url.Values) (flt filter, ok 
 	flt.search = strings.ToLower(q.Get("search"))
 	flt.hosts = splitList(q.Get("host"))
 	flt.domains = splitList(q.Get("domain"))
+	flt.ips = splitList(q.Get("ip"))
+	flt.ports = splitList(q.Get("port"))
+	flt.cnames = splitList(q.Get("cname"))
+	flt.techs = splitList(q.Get("technologies"))
+	flt.titles = splitList(q.Get("title"))
+	flt.codes = splitList(q.Get("status_code"))
+	flt.lengths = splitList(q.Get("content_length"))
+	flt.favicons = splitList(q.Get("favicon"))
 	if v := q.Get("not_seen_for_days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -135,6 +227,13 @@ type item struct {
 	IsNew         bool     `json:"is_new"`
 	IsInternal    bool     `json:"is_internal"`
 	DomainName    string   `json:"domain_name"`
+	IP            []string `json:"ip"`
+	CName         []string `json:"cname,omitempty"`
+	Technologies  []string `json:"technologies"`
+	Title         string   `json:"title"`
+	StatusCode    int      `json:"status_code"`
+	ContentLength int      `json:"content_length"`
+	Favicon       string   `json:"favicon"`
 }
 
 // list serves GET /v1/asset/enumerate/contents.
@@ -199,6 +298,11 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request, o *Options) {
 
 func (f *Fake) item(id int64, a *asset) item {
 	host := f.hostOf(id, a)
+	at := f.attrsOf(id, a)
+	var cname []string
+	if at.cname != "" {
+		cname = []string{at.cname}
+	}
 	created := f.epoch.Add(-time.Duration(a.created) * 24 * time.Hour)
 	seen := f.epoch.Add(-time.Duration(a.lastSeen) * 24 * time.Hour)
 	if seen.Before(created) {
@@ -212,9 +316,16 @@ func (f *Fake) item(id int64, a *asset) item {
 		ID:            id,
 		Labels:        a.labels(),
 		Host:          host,
-		Port:          443,
+		Port:          at.port,
 		IsInternal:    a.internal,
 		DomainName:    host[strings.IndexByte(host, '.')+1:],
+		IP:            []string{at.ip},
+		CName:         cname,
+		Technologies:  at.technologies,
+		Title:         at.title,
+		StatusCode:    at.statusCode,
+		ContentLength: at.contentLength,
+		Favicon:       at.favicon,
 	}
 }
 
@@ -230,8 +341,10 @@ var assetFilterKeys = map[string]bool{
 
 // bulk serves PATCH /v1/asset/labels: update labels of every asset
 // matching the filters (empty filters mean all assets). Supported filters:
-// labels, search, host, domain, time, not_seen_for_days; the other
-// AssetFilters properties are accepted and ignored.
+// labels, search, host, domain, ip, port, cname, technologies, title,
+// status_code, content_length, favicon, time, not_seen_for_days,
+// is_internal; the other AssetFilters properties (custom_filter, the
+// dates, enumeration_ids, the other booleans) are accepted and ignored.
 func (f *Fake) bulk(w http.ResponseWriter, r *http.Request, o *Options) {
 	if r.Method != http.MethodPatch {
 		f.methodNotAllowed(w, "PATCH")

@@ -23,8 +23,24 @@ import (
 func TestSchedulesRefuseWideQuery(t *testing.T) {
 	e := newE2E(t, pdcpfake.Options{Assets: 10, Seed: 3})
 	cfg := filepath.Join(e.dir, "schedules.yaml")
+	for _, query := range []string{
+		`{time: all_time, host: " ", is_internal: false}`,
+		// Catch-all values of narrowing keys (review finding 7b).
+		`{search: "HTTPS://", domain: "com, org, internal", host: "*"}`,
+	} {
+		refuseWideQuery(t, e, cfg, query)
+	}
+	if out, _, _ := e.run("campaigns", "--json"); strings.Contains(out, "nightly-wipe") {
+		t.Errorf("a campaign of the refused schedule exists: %s", out)
+	}
+}
+
+// refuseWideQuery checks that `schedules` and `scheduler` refuse a file
+// whose one schedule has pdcp_query query.
+func refuseWideQuery(t *testing.T, e *e2e, cfg, query string) {
+	t.Helper()
 	yaml := "schedules:\n  - name: nightly-wipe\n    cron: \"@every 1s\"\n    source:\n" +
-		"      pdcp_query: {time: all_time, host: \" \", is_internal: false}\n"
+		"      pdcp_query: " + query + "\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +69,8 @@ func TestSchedulesRefuseWideQuery(t *testing.T) {
 			t.Fatal(err)
 		}
 		if code != 2 || !strings.Contains(errs, `schedule "nightly-wipe"`) || !strings.Contains(errs, "narrows nothing") {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming schedule \"nightly-wipe\" and why", args[0], code, errs)
+			t.Errorf("%v with %s: exit %d, stderr %q; want exit 2 naming schedule \"nightly-wipe\" and why", args[0], query, code, errs)
 		}
-	}
-	if out, _, _ := e.run("campaigns", "--json"); strings.Contains(out, "nightly-wipe") {
-		t.Errorf("a campaign of the refused schedule exists: %s", out)
 	}
 }
 

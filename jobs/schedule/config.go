@@ -541,10 +541,15 @@ func (src *Source) compile(dir string, selectAll bool) []*fieldError {
 		case err != nil:
 			bad("source.pdcp_query", "%v", err)
 		case len(narrowing) == 0 && !selectAll:
-			bad("source.pdcp_query", "query %s narrows nothing and would select every asset of the team: "+
-				"add a filter by asset attribute (labels, host, domain, search, ip, port, not_seen_for_days, time other than all_time, ...); "+
-				"booleans, sorting and blank values do not narrow. To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
-				queryText(q))
+			why := ""
+			if wide := client.WideValues(q.Filter().Query()); len(wide) > 0 {
+				why = " (" + strings.Join(wide, "; ") + ")"
+			}
+			bad("source.pdcp_query", "query %s narrows nothing and would select every asset of the team%s: "+
+				"add a filter by asset attribute (labels, host, domain, search of %d+ letters or digits, ip, port, not_seen_for_days, time other than all_time, ...); "+
+				"booleans, sorting, custom_filter, blank values and catch-all values (\".\", \"*\", \"https://\", a top-level domain) do not narrow. "+
+				"To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
+				queryText(q), why, client.MinSearchAlnum)
 		}
 	}
 	return errs

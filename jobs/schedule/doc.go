@@ -56,7 +56,11 @@
 // named in the state hash (prev_campaign, with its creation time and owner,
 // set before the campaign is created) so restarts and replicas agree; once
 // it is done or cancelled, deleted, or its ID names another campaign, the
-// schedule fires again.
+// schedule fires again. A campaign named but not yet in the store counts
+// as being created (the fire is skipped) for Options.CreationLease
+// (default 15 minutes) after it was named, unless the firing that named
+// it recorded that it ended without it: a replica that lists slowly is
+// not taken for one whose campaign was deleted.
 //
 // Fire times are computed with robfig/cron's Schedule.Next in the
 // schedule's zone; "@every d" times are multiples of d (so replicas started

@@ -35,6 +35,19 @@ var wideQueries = []struct{ name, query string }{
 	{"whitespace custom_filter", `{custom_filter: "%20%20"}`},
 	{"sorting only", `{sort_asc: name, sort_desc: created_at, page_size: 50}`},
 	{"nothing", `{}`},
+	// Values of narrowing keys that match (nearly) every asset (review
+	// finding 7b): each selected all 300 assets of the fake PDCP.
+	{"search dot", `{search: "."}`},
+	{"search scheme", `{search: "HTTPS://"}`},
+	{"search percent", `{search: "%"}`},
+	{"search short", `{search: "io"}`},
+	{"search tld suffix", `{search: ".com"}`},
+	{"domain tld list", `{domain: "com, org, internal"}`},
+	{"host star", `{host: "*"}`},
+	{"host zero-width space", "{host: \"\u200b\"}"},
+	{"status_code star", `{status_code: "*"}`},
+	{"custom_filter NUL", `{custom_filter: "%00"}`},
+	{"custom_filter only", `{custom_filter: "nothing-matches-this"}`},
 }
 
 func querySchedule(name, query, extra string) string {
@@ -99,7 +112,7 @@ func TestNarrowQueryAccepted(t *testing.T) {
 		{`{status_code: "200,301"}`, url.Values{"status_code": {"200,301"}}},
 		{`{content_length: "0"}`, url.Values{"content_length": {"0"}}},
 		{`{favicon: "1234"}`, url.Values{"favicon": {"1234"}}},
-		{`{custom_filter: "status_code%3D200"}`, url.Values{"custom_filter": {"status_code%3D200"}}},
+		{`{labels: [x], custom_filter: "status_code%3D200"}`, url.Values{"labels": {"x"}, "custom_filter": {"status_code%3D200"}}},
 		{`{not_seen_for_days: 1}`, url.Values{"not_seen_for_days": {"1"}}},
 		{`{time: " last_week "}`, url.Values{"time": {"last_week"}}},
 		{`{time: all_time, is_internal: false, labels: [x]}`, url.Values{"time": {"all_time"}, "is_internal": {"false"}, "labels": {"x"}}},
@@ -236,4 +249,79 @@ func TestQueryFiltersReachPDCP(t *testing.T) {
 			t.Errorf("listing parameter %s cannot be set by a schedule", p)
 		}
 	}
+}
+
+// TestAttributeFiltersSelectWhatTheyName: every listing filter that
+// client.Narrowing counts as narrowing is applied by the fake PDCP, so a
+// schedule filtering by it creates a campaign of exactly the matching
+// assets, and one whose filter matches nothing creates none. (Review
+// finding 7a: the fake ignored port, ip, technologies, ..., so {port:
+// "8443"} selected all 300 assets.) The expected sets follow the fake's
+// documented attributes.
+func TestAttributeFiltersSelectWhatTheyName(t *testing.T) {
+	fake, c := pdcp(t, 300)
+	ids := fake.AssetIDs()
+	where := func(keep func(id int64) bool) []int64 {
+		var out []int64
+		for _, id := range ids {
+			if keep(id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		query string
+		want  []int64 // nil: no campaign (no asset matches)
+	}{
+		{`{port: "8443"}`, nil},
+		{`{ip: "192.0.2.1"}`, nil},
+		{`{technologies: "no-such-tech"}`, nil},
+		{`{cname: "nothing.example.net"}`, nil},
+		{`{title: "No such title"}`, nil},
+		{`{status_code: "500"}`, nil},
+		{`{content_length: "1"}`, nil},
+		{`{favicon: "42"}`, nil},
+		{`{technologies: "NGINX"}`, where(func(id int64) bool { return id%2 == 0 })},
+		{`{technologies: "php, nginx"}`, ids},
+		{`{status_code: "404"}`, where(func(id int64) bool { return id%10 == 9 })},
+		{`{cname: "cdn-3.example.net"}`, where(func(id int64) bool { return id%3 == 0 && id%10 == 3 })},
+		{`{title: "Asset 7, Asset 8"}`, where(func(id int64) bool { return id == 7 || id == 8 })},
+		{`{content_length: "512"}`, where(func(id int64) bool { return id%100 == 0 })},
+		{`{favicon: "1000003", status_code: "200"}`, where(func(id int64) bool { return id%4 == 1 && id%10 != 9 })},
+		{`{port: "443", technologies: "apache"}`, where(func(id int64) bool { return id%2 == 1 })},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			h := newHarness(t)
+			cfg := h.config(`
+schedules:
+  - name: narrow
+    cron: "@daily"
+    max_assets: 100000
+    source:
+      pdcp_query: ` + tc.query + `
+`)
+			s, _ := h.scheduler(cfg, func(o *schedule.Options) { o.Lister = c })
+			camp, err := s.Fire(context.Background(), "narrow", fireTime)
+			if tc.want == nil {
+				if camp != nil || !errors.Is(err, schedule.ErrNoAssets) {
+					t.Fatalf("Fire = campaign %v (%v assets), %v; want no campaign (ErrNoAssets): no asset of the fake matches", camp, total(camp), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Fire: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, h.assetIDs(camp.ID)); diff != "" {
+				t.Errorf("campaign assets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func total(c *jobs.Campaign) int64 {
+	if c == nil {
+		return 0
+	}
+	return int64(c.Total)
 }

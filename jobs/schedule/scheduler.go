@@ -50,6 +50,13 @@ type Options struct {
 	// Replica identifies this process in the fire claims. Default
 	// "<hostname>-<pid>-<random>".
 	Replica string
+	// CreationLease is how long a campaign that a firing named as the
+	// schedule's previous one, but that is not in the store yet, counts
+	// as being created (so other replicas skip their fire times) unless
+	// that firing recorded its end. It must outlast the longest firing
+	// (reading the source and submitting); past it the firing is taken
+	// for dead. Default DefaultCreationLease.
+	CreationLease time.Duration
 	// ShutdownTimeout bounds how long Run waits, once its context is done,
 	// for firings in progress to finish before cancelling them. Default
 	// 20s (below Kubernetes' default grace period of 30s).
@@ -99,6 +106,11 @@ var (
 	// ErrAlreadyFired: another replica (or an earlier call) claimed this
 	// fire time; nothing was done.
 	ErrAlreadyFired = errors.New("fire time already claimed")
+	// ErrCampaignIDTaken: the campaign ID of this fire time names a
+	// campaign that no firing of the schedule created (another owner):
+	// someone created it beforehand, with the same IDs or others. The firing is an error
+	// (result "error"), not a duplicate: the schedule's run did not happen.
+	ErrCampaignIDTaken = errors.New("campaign ID of the fire time taken by another campaign")
 	// ErrNoAssets: the source yielded no valid asset ID; nothing was
 	// created.
 	ErrNoAssets = errors.New("no assets matched")
@@ -115,9 +127,18 @@ type PreviousOpenError struct {
 	Schedule string
 	Campaign string
 	State    jobs.State
+	// Creating is set, with State empty, when the campaign is not in the
+	// store yet but a firing named it within the creation lease: it may
+	// be created any moment. Since is when that firing named it.
+	Creating bool
+	Since    time.Time
 }
 
 func (e *PreviousOpenError) Error() string {
+	if e.Creating {
+		return fmt.Sprintf("schedule %q: fire skipped: its previous campaign %s is still being created by another firing (named at %s; taken for abandoned once the creation lease has passed)",
+			e.Schedule, e.Campaign, e.Since.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("schedule %q: fire skipped: its previous campaign %s is %s (approve, resume, retry or cancel it to let the schedule fire again)",
 		e.Schedule, e.Campaign, e.State)
 }
@@ -145,8 +166,12 @@ type Scheduler struct {
 	now       func() time.Time
 	replica   string
 	shutdown  time.Duration
+	lease     time.Duration
 	running   atomic.Bool
 }
+
+// DefaultCreationLease is the default Options.CreationLease.
+const DefaultCreationLease = 15 * time.Minute
 
 // New checks cfg against opts and returns a Scheduler. It registers the
 // metrics with opts.Registerer.
@@ -160,7 +185,13 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 	s := &Scheduler{
 		store: opts.Store, rdb: opts.Store.Redis(), ns: opts.Store.Namespace(),
 		byName: map[string]*Schedule{}, defaults: opts.Defaults, log: opts.Logger,
-		now: opts.Now, replica: opts.Replica, shutdown: opts.ShutdownTimeout,
+		now: opts.Now, replica: opts.Replica, shutdown: opts.ShutdownTimeout, lease: opts.CreationLease,
+	}
+	if s.lease < 0 {
+		return nil, fmt.Errorf("schedule: creation lease %s: want > 0 (0 = default %s)", s.lease, DefaultCreationLease)
+	}
+	if s.lease == 0 {
+		s.lease = DefaultCreationLease
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -348,6 +379,9 @@ func (s *Scheduler) logFire(sc *Schedule, at time.Time, c *jobs.Campaign, err er
 		s.log.Info("schedule fired", append(attrs, "campaign", c.ID, "state", c.State, "assets", c.Total)...)
 	case errors.Is(err, ErrAlreadyFired):
 		s.log.Debug("schedule fired by another replica", attrs...)
+	case errors.As(err, &open) && open.Creating:
+		s.log.Warn("schedule fire skipped: its previous campaign is still being created by another firing",
+			append(attrs, "campaign", open.Campaign, "named_at", open.Since.UTC())...)
 	case errors.As(err, &open):
 		s.log.Warn("schedule fire skipped: its previous campaign is still open",
 			append(attrs, "campaign", open.Campaign, "state", open.State)...)
@@ -393,11 +427,13 @@ func (s *Scheduler) Fire(ctx context.Context, name string, at time.Time) (*jobs.
 // fireUnlessOpen fires unless the schedule's previous campaign is still
 // open.
 func (s *Scheduler) fireUnlessOpen(ctx context.Context, sc *Schedule, at time.Time, id string) (*jobs.Campaign, string, error) {
-	prev, err := s.previous(ctx, sc, id)
+	prev, creating, err := s.previous(ctx, sc, id)
 	switch {
 	case err != nil:
 		// Unknown is not "finished": create nothing.
 		return nil, ResultError, fmt.Errorf("schedule %q: %w", sc.Name, err)
+	case creating != nil:
+		return nil, ResultSkipped, creating
 	case prev != nil && !prev.State.Final():
 		return nil, ResultSkipped, &PreviousOpenError{Schedule: sc.Name, Campaign: prev.ID, State: prev.State}
 	}
@@ -440,26 +476,48 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	res, err := s.store.Submit(jobs.WithActor(ctx, "scheduler:"+sc.Name), def, rd.plan, jobs.SubmitOptions{ConfirmAbove: confirm, RequireApproval: sc.SelectAll})
 	switch {
 	case errors.Is(err, jobs.ErrInputMismatch):
-		// The campaign of this fire time exists (claim expired or removed)
-		// with other IDs: the second guard holds.
-		return nil, ResultSkippedDuplicate, fmt.Errorf("schedule %q: campaign %s exists: %w", sc.Name, id, ErrAlreadyFired)
+		// The campaign of this fire time exists with another input. If a
+		// firing of this schedule created it (the claim expired and the
+		// source changed since), the fire time was handled: a duplicate.
+		// Otherwise someone took the ID beforehand: nothing of this fire
+		// time was created, and that is an error, not a duplicate.
+		existing, gerr := s.store.Get(ctx, id)
+		if gerr == nil && existing.Owner == sc.owner() {
+			return nil, ResultSkippedDuplicate, fmt.Errorf("schedule %q: campaign %s exists: %w", sc.Name, id, ErrAlreadyFired)
+		}
+		owner := "unknown"
+		if gerr == nil {
+			owner = existing.Owner
+		}
+		return nil, ResultError, fmt.Errorf("schedule %q: campaign %s exists with another input, created by %q, not by the schedule: %w (%w)",
+			sc.Name, id, owner, ErrCampaignIDTaken, err)
 	case err != nil:
 		return nil, ResultError, fmt.Errorf("schedule %q: submit campaign %s: %w", sc.Name, id, err)
+	case res.Existing && res.Campaign.Owner != sc.owner():
+		return nil, ResultError, fmt.Errorf("schedule %q: campaign %s exists, created by %q, not by the schedule: %w",
+			sc.Name, id, res.Campaign.Owner, ErrCampaignIDTaken)
 	case res.Existing:
+		// The same input submitted again by a firing of this fire time
+		// (its claim expired or was removed): a true duplicate.
 		return nil, ResultSkippedDuplicate, fmt.Errorf("schedule %q: campaign %s exists: %w", sc.Name, id, ErrAlreadyFired)
 	}
 	c := res.Campaign
 	if c.State == jobs.StatePending {
 		reason := fmt.Sprintf("schedule would touch more than max_assets (%d): the source has %d assets; approve to run it", sc.MaxAssets, rd.plan.Valid)
+		// A truncated listing holds the first assets in PDCP's order; the
+		// next firing lists from the start again, so it reaches other
+		// assets only if this campaign takes these out of the query.
+		const again = "later firings list from the start again and select these same first assets, " +
+			"unless this campaign takes them out of the query (e.g. deletes the labels it filters by)"
 		switch {
 		case sc.SelectAll && rd.truncated:
-			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team; listing stopped after %d assets (max_assets %d); "+
-				"approve to reset these, later firings pick up the rest", rd.plan.Valid, sc.MaxAssets)
+			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team; listing stopped after the first %d assets (max_assets %d); "+
+				"approve to reset these; "+again, rd.plan.Valid, sc.MaxAssets)
 		case sc.SelectAll:
 			reason = fmt.Sprintf("schedule has select_all: its query selects every asset of the team (%d assets); approve to run it", rd.plan.Valid)
 		case rd.truncated:
-			reason = fmt.Sprintf("schedule would touch more than max_assets (%d): listing stopped after %d assets; "+
-				"approve to reset these, later firings pick up the rest", sc.MaxAssets, rd.plan.Valid)
+			reason = fmt.Sprintf("schedule would touch more than max_assets (%d): listing stopped after the first %d assets; "+
+				"approve to reset these; "+again, sc.MaxAssets, rd.plan.Valid)
 		case rd.plan.Valid <= sc.MaxAssets:
 			reason = fmt.Sprintf("schedule would touch %d assets, more than the confirmation threshold (%d); approve to run it", rd.plan.Valid, confirm)
 		}

@@ -15,8 +15,9 @@ import (
 // Redis keys of a schedule (slug = Slug(name), which never holds ':'):
 //
 //	<ns>:sched:<slug>             hash: last_fire (Unix s), last_campaign, last_error, last_result, replica;
-//	                              prev_fire, prev_campaign, prev_created (ms; "" while being created), prev_owner:
-//	                              the last campaign it created (or is creating)
+//	                              prev_fire, prev_campaign, prev_created (ms; "" while being created, "-" when
+//	                              the firing ended without creating it), prev_owner, prev_marked (ms, when the
+//	                              firing named it): the last campaign it created (or is creating)
 //	<ns>:sched:<slug>:<fireUnix>  string: the replica that claimed the fire time; expires after 24h
 func stateKey(ns, slug string) string { return ns + ":sched:" + slug }
 
@@ -27,13 +28,18 @@ func (s *Scheduler) claimKey(sc *Schedule, at time.Time) string {
 // recordScript stores the outcome of a firing unless a later fire time
 // was recorded already (firings of one schedule may finish out of order),
 // and, when the firing created a campaign, the identity of that campaign
-// as the schedule's previous one under the same rule.
+// as the schedule's previous one under the same rule. A firing that
+// created nothing ends the creation lease of the campaign it named
+// (prev_created "-"), so the next fire time need not wait for the lease.
 // KEYS state hash. ARGV fire time, campaign, error, result, replica,
 // created (Unix ms; "" when no campaign was created), owner.
 var recordScript = redis.NewScript(`
 local t = tonumber(ARGV[1])
-if ARGV[6] ~= '' and t >= tonumber(redis.call('HGET', KEYS[1], 'prev_fire') or '-1') then
+local pf = tonumber(redis.call('HGET', KEYS[1], 'prev_fire') or '-1')
+if ARGV[6] ~= '' and t >= pf then
   redis.call('HSET', KEYS[1], 'prev_fire', ARGV[1], 'prev_campaign', ARGV[2], 'prev_created', ARGV[6], 'prev_owner', ARGV[7])
+elseif ARGV[6] == '' and t == pf and redis.call('HGET', KEYS[1], 'prev_created') == '' then
+  redis.call('HSET', KEYS[1], 'prev_created', '-')
 end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'last_fire') or '-1')
 if t < cur then return 0 end
@@ -43,18 +49,20 @@ return 1
 `)
 
 // markScript names the campaign a firing is about to create as the
-// schedule's previous one, before its creation time is known, unless a
-// later fire time did so already.
-// KEYS state hash. ARGV fire time, campaign, owner.
+// schedule's previous one, before its creation time is known, with the
+// time it did so (the start of its creation lease), unless a later fire
+// time did so already.
+// KEYS state hash. ARGV fire time, campaign, owner, marked (Unix ms).
 var markScript = redis.NewScript(`
 if tonumber(ARGV[1]) < tonumber(redis.call('HGET', KEYS[1], 'prev_fire') or '-1') then return 0 end
-redis.call('HSET', KEYS[1], 'prev_fire', ARGV[1], 'prev_campaign', ARGV[2], 'prev_created', '', 'prev_owner', ARGV[3])
+redis.call('HSET', KEYS[1], 'prev_fire', ARGV[1], 'prev_campaign', ARGV[2], 'prev_created', '', 'prev_owner', ARGV[3],
+  'prev_marked', ARGV[4])
 return 1
 `)
 
 // markPrevious runs markScript for the campaign id of fire time at.
 func (s *Scheduler) markPrevious(ctx context.Context, sc *Schedule, at time.Time, id string) error {
-	if err := markScript.Run(ctx, s.rdb, []string{stateKey(s.ns, sc.slug)}, at.Unix(), id, sc.owner()).Err(); err != nil {
+	if err := markScript.Run(ctx, s.rdb, []string{stateKey(s.ns, sc.slug)}, at.Unix(), id, sc.owner(), s.now().UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("record campaign %s as the previous one: %w", id, err)
 	}
 	return nil
@@ -89,33 +97,50 @@ func (s *Scheduler) record(ctx context.Context, sc *Schedule, at time.Time, c *j
 // that campaign is current's, the campaign of the fire time being handled
 // (a repeated firing, which Submit recognises). A Redis error is an error,
 // never "none".
-func (s *Scheduler) previous(ctx context.Context, sc *Schedule, current string) (*jobs.Campaign, error) {
-	m, err := s.rdb.HMGet(ctx, stateKey(s.ns, sc.slug), "prev_campaign", "prev_created", "prev_owner").Result()
+//
+// A campaign named but not in the store is not "deleted" while the firing
+// that named it may still be creating it (another replica, listing
+// slowly): unless that firing recorded its end, it is being created for
+// the creation lease after it was named, and previous returns a
+// *PreviousOpenError with Creating set. Past the lease the firing is
+// taken for dead.
+func (s *Scheduler) previous(ctx context.Context, sc *Schedule, current string) (*jobs.Campaign, *PreviousOpenError, error) {
+	m, err := s.rdb.HMGet(ctx, stateKey(s.ns, sc.slug), "prev_campaign", "prev_created", "prev_owner", "prev_marked").Result()
 	if err != nil {
-		return nil, fmt.Errorf("load previous campaign: %w", err)
+		return nil, nil, fmt.Errorf("load previous campaign: %w", err)
 	}
 	id, _ := m[0].(string)
 	createdS, _ := m[1].(string)
 	owner, _ := m[2].(string)
+	markedS, _ := m[3].(string)
 	if id == "" || id == current {
-		return nil, nil
+		return nil, nil, nil
 	}
 	c, err := s.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
-		return nil, nil
+		marked, perr := strconv.ParseInt(markedS, 10, 64)
+		if createdS == "" && perr == nil {
+			if since := time.UnixMilli(marked); s.now().Sub(since) < s.lease {
+				return nil, &PreviousOpenError{Schedule: sc.Name, Campaign: id, Creating: true, Since: since}, nil
+			}
+			s.log.Warn("schedule: the firing that named its previous campaign did not create it within the creation lease; taking it for abandoned",
+				"schedule", sc.Name, "campaign", id, "lease", s.lease)
+		}
+		return nil, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("load previous campaign %s: %w", id, err)
+		return nil, nil, fmt.Errorf("load previous campaign %s: %w", id, err)
 	}
 	// No creation time: the firing that named it ended before recording
-	// it (crash, Redis error); the owner still ties it to the schedule.
+	// it (crash, Redis error), or is still recording it; the owner still
+	// ties it to the schedule.
 	created, perr := strconv.ParseInt(createdS, 10, 64)
-	if c.Owner != owner || createdS != "" && (perr != nil || c.CreatedAt.UnixMilli() != created) {
+	if c.Owner != owner || createdS != "" && createdS != "-" && (perr != nil || c.CreatedAt.UnixMilli() != created) {
 		s.log.Info("schedule: the campaign recorded as its previous one was replaced by another campaign with that ID; not waiting for it",
 			"schedule", sc.Name, "campaign", id)
-		return nil, nil
+		return nil, nil, nil
 	}
-	return c, nil
+	return c, nil, nil
 }
 
 // reasonScript sets the reason of a campaign that is still pending (an
