@@ -39,7 +39,8 @@ func TestSIGHUPKeepsLongRunningCommands(t *testing.T) {
 	}{
 		{"serve", serveAddr, e.start("serve", "--addr", serveAddr)},
 		{"serve --tokens-file", serveFileAddr, e.start("serve", "--addr", serveFileAddr, "--tokens-file", tokFile, "--tokens-reload", "0")},
-		{"worker", workerAddr, e.start("worker", "--metrics-addr", workerAddr, "--shutdown-timeout", "5s")},
+		// In a namespace of its own: it would finish run's campaign at once.
+		{"worker", workerAddr, newE2E(t, pdcpfake.Options{Assets: 10}).start("worker", "--metrics-addr", workerAddr, "--shutdown-timeout", "5s")},
 		{"scheduler", schedAddr, e.start("scheduler", "--config", schedules, "--metrics-addr", schedAddr)},
 		// 200 assets at 2 requests/s: still running when the signals come.
 		{"run", runAddr, e.start("run", "--campaign", "hup-run", "--csv", e.writeIDs("run.csv", 1, 200), "--rate", "2",
