@@ -112,24 +112,49 @@ func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
 
 // List returns up to limit campaigns, newest first.
 func (s *Store) List(ctx context.Context, limit int) ([]*Campaign, error) {
+	return s.ListWhere(ctx, limit, nil)
+}
+
+// ListWhere returns up to limit campaigns for which keep reports true (all
+// when keep is nil), newest first. It pages through the index until it has
+// limit of them or the index ends, so that campaigns keep leaves out (say,
+// other teams' newer ones) never crowd out those it wants.
+func (s *Store) ListWhere(ctx context.Context, limit int, keep func(*Campaign) bool) ([]*Campaign, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	ids, err := s.rdb.ZRevRange(ctx, s.keys.index(), 0, int64(limit-1)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
-	}
-	out := make([]*Campaign, 0, len(ids))
-	for _, id := range ids {
-		c, err := s.Get(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			s.rdb.ZRem(ctx, s.keys.index(), id)
-			continue
-		}
+	page := int64(max(limit, 100))
+	out := make([]*Campaign, 0, min(limit, 100))
+	seen := map[string]bool{}
+	for start := int64(0); len(out) < limit; {
+		ids, err := s.rdb.ZRevRange(ctx, s.keys.index(), start, start+page-1).Result()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list campaigns: %w", err)
 		}
-		out = append(out, c)
+		next := start + int64(len(ids))
+		for _, id := range ids {
+			if seen[id] {
+				continue // the index moved under the paging: a newer campaign pushed this one down
+			}
+			seen[id] = true
+			c, err := s.Get(ctx, id)
+			if errors.Is(err, ErrNotFound) {
+				if s.rdb.ZRem(ctx, s.keys.index(), id).Val() == 1 {
+					next-- // the entries after it moved up by one
+				}
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if (keep == nil || keep(c)) && len(out) < limit {
+				out = append(out, c)
+			}
+		}
+		if int64(len(ids)) < page {
+			break
+		}
+		start = next
 	}
 	return out, nil
 }

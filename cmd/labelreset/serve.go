@@ -137,23 +137,27 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	defer wg.Wait()
 	defer stop() // before wg.Wait: ends the goroutines below
 	wg.Go(func() { health.run(hctx) })
-	if *tokensFile != "" {
-		// SIGHUP re-reads the token file now (it is also re-read when it
-		// changes): a revoked token is refused from then on.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		wg.Go(func() {
-			for {
-				select {
-				case <-hctx.Done():
-					return
-				case <-hup:
-					srv.ReloadTokens()
+	// SIGHUP re-reads the token file now (it is also re-read when it
+	// changes): a revoked token is refused from then on. Without a token
+	// file it is logged and ignored. Either way it never stops serve (see
+	// main), also after this function: Ignore, not Stop, hands it back.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Ignore(syscall.SIGHUP)
+	wg.Go(func() {
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-hup:
+				if *tokensFile == "" {
+					a.log.Info("SIGHUP ignored: there is no token file to reload (--tokens-file)")
+					continue
 				}
+				srv.ReloadTokens()
 			}
-		})
-	}
+		}
+	})
 	a.log.Info("trigger API listening", "addr", *addr, "tls", *certFile != "")
 	return srv.Serve(ctx, ln, *certFile, *keyFile)
 }

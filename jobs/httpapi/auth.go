@@ -167,3 +167,15 @@ func (s *Server) visibleCampaign(ctx context.Context, id string) (*jobs.Campaign
 // errHidden marks the "not found" of a campaign that exists but belongs to
 // a team the request's token may not act for.
 var errHidden = errors.New("campaign of a team the token may not act for")
+
+// errIDUnavailable refuses a create or append whose campaign ID belongs to
+// a campaign of a team the token may not act for. Campaign IDs are one
+// namespace across teams, so no answer but 201 can hide that the ID is in
+// use; this one says no more: not "taken" or "exists" (the 409 the token
+// gets for its own teams' campaigns, which it may read anyway), not which
+// team, nothing of the campaign. It is a 403 like every other refusal of
+// what the token may not do.
+func errIDUnavailable(id string) *apiError {
+	return errorf(http.StatusForbidden, "campaign_id_unavailable",
+		"campaign ID %s is not available to this token: choose another campaign_id", id)
+}

@@ -94,19 +94,18 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	cs, err := s.store.List(r.Context(), limit)
+	// Campaigns of other teams are left out: the list shows the newest
+	// limit campaigns of those the token may see, however many newer
+	// campaigns of other teams there are.
+	p := principalOf(r.Context())
+	cs, err := s.store.ListWhere(r.Context(), limit, func(c *jobs.Campaign) bool { return p.AllowsTeam(c.TeamID) })
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	// Campaigns of other teams are left out: the list shows up to limit
-	// of the newest campaigns, those the token may see.
-	p := principalOf(r.Context())
 	out := make([]*campaignJSON, 0, len(cs))
 	for _, c := range cs {
-		if p.AllowsTeam(c.TeamID) {
-			out = append(out, newCampaignJSON(c))
-		}
+		out = append(out, newCampaignJSON(c))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
 }

@@ -244,12 +244,13 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		idem.stop = s.holdClaim(ctx, idem)
 	}
 	if _, err := s.visibleCampaign(ctx, def.ID); errors.Is(err, errHidden) {
-		// The ID belongs to another team's campaign: say no more than
-		// that it is taken.
+		// The ID belongs to another team's campaign, which GET hides as
+		// "not found": refuse without saying it is taken (see
+		// errIDUnavailable).
 		if idem != nil {
 			idem.release(ctx, s.store.Redis())
 		}
-		s.fail(w, r, errorf(http.StatusConflict, "conflict", "campaign ID %s is taken: choose another campaign_id", def.ID))
+		s.fail(w, r, errIDUnavailable(def.ID))
 		return
 	}
 	res, err := s.store.Submit(ctx, def, plan, jobs.SubmitOptions{

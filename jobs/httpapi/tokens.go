@@ -53,6 +53,9 @@ type Principal struct {
 	// their Idempotency-Keys).
 	owner  string
 	digest [sha256.Size]byte
+	// legacy: a token of the plain list format, operator and approver of
+	// every team.
+	legacy bool
 }
 
 // Actor is the identity state changes are recorded under.
@@ -78,6 +81,9 @@ type tokenSet struct {
 	// legacy counts tokens of the plain list format, which act as
 	// operator and approver for every team.
 	legacy int
+	// plaintext: the file holds tokens themselves (the plain list format
+	// or token: entries), not only token_sha256 digests.
+	plaintext bool
 }
 
 // match returns the principal of tok, or nil. It compares against every
@@ -100,7 +106,7 @@ func (ts *tokenSet) match(tok string) *Principal {
 func legacyPrincipal(tok string) *Principal {
 	o := ownerID(tok)
 	return &Principal{Name: o, roles: []Role{RoleOperator, RoleApprover}, teams: []string{AllTeams},
-		selfApprove: true, owner: o, digest: tokenDigest(tok)}
+		selfApprove: true, owner: o, digest: tokenDigest(tok), legacy: true}
 }
 
 // tokenFile is the structured token file (YAML, or JSON which is YAML).
@@ -140,7 +146,7 @@ func parseTokenFile(path string, b []byte) (*tokenSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		ts := &tokenSet{legacy: len(toks)}
+		ts := &tokenSet{legacy: len(toks), plaintext: true}
 		for i, t := range toks {
 			if err := checkToken(t); err != nil {
 				return nil, fmt.Errorf("API token file %s: token %d of %d: %w", path, i+1, len(toks), err)
@@ -161,6 +167,8 @@ func parseTokenFile(path string, b []byte) (*tokenSet, error) {
 		return nil, fmt.Errorf("API token file %s holds no token", path)
 	}
 	ts := &tokenSet{}
+	// Names are unique ignoring case: "Op" and "op" would read as one
+	// actor in the audit log.
 	names := map[string]bool{}
 	digests := map[[sha256.Size]byte]bool{}
 	for i, e := range f.Tokens {
@@ -168,14 +176,15 @@ func parseTokenFile(path string, b []byte) (*tokenSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("API token file %s: entry %d (%q): %w", path, i+1, e.Name, err)
 		}
-		if names[p.Name] {
-			return nil, fmt.Errorf("API token file %s: entry %d: name %q is used twice", path, i+1, p.Name)
+		if names[strings.ToLower(p.Name)] {
+			return nil, fmt.Errorf("API token file %s: entry %d: name %q is used twice (names are compared ignoring case)", path, i+1, p.Name)
 		}
 		if digests[p.digest] {
 			return nil, fmt.Errorf("API token file %s: entry %d (%q): the same token is listed twice", path, i+1, p.Name)
 		}
-		names[p.Name], digests[p.digest] = true, true
+		names[strings.ToLower(p.Name)], digests[p.digest] = true, true
 		ts.principals = append(ts.principals, p)
+		ts.plaintext = ts.plaintext || e.Token != ""
 	}
 	return ts, nil
 }
