@@ -149,17 +149,20 @@ redis.call('DEL', KEYS[1])
 local fields = {}
 for i = 4, #ARGV do fields[#fields+1] = ARGV[i] end
 chunked('HSET', KEYS[1], fields)
+redis.call('HSET', KEYS[1], 'created_by', ARGV[1], 'stagers', cjson.encode({ARGV[1]}))
 redis.call('DEL', KEYS[2])
 audit(KEYS[2], ARGV[2], ARGV[1], 'create', '', ARGV[3], '')
 return 1
 `)
 
 // create stores a new campaign definition in the given state, as a new
-// incarnation (c.Incarnation is set).
-func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
+// incarnation (c.Incarnation is set). approved is the number of assets
+// its creation approves (all of them when it is created running, none
+// when pending).
+func (s *Store) create(ctx context.Context, c *Campaign, approved int64) (bool, error) {
 	c.Incarnation = NewIncarnation()
 	args := append(c.metaFields(), "state", string(c.State), "total", 0, "batches", 0,
-		"segments", 0, "gen", 0, "_done", 0, "_fail", 0)
+		"segments", 0, "gen", 0, "_done", 0, "_fail", 0, "approved_total", approved)
 	args = append([]any{s.actor(ctx), s.nowMS(), string(c.State)}, args...)
 	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID), s.keys.events(c.ID)}, args...).Int()
 	if ok != 1 {
@@ -182,11 +185,25 @@ func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
 // addSegmentScript appends a segment if the campaign still has the
 // expected number of segments (so concurrent appends cannot interleave),
 // is the expected incarnation and is not being deleted.
+//
+// An append (ARGV[10] = "append"; the first segment of a new campaign is
+// not one) also decides, in the same atomic step, whether the campaign
+// must wait for approval: approval covers a number of assets
+// (approved_total), and an append that takes total more than the
+// confirmation threshold above it (or one that requires approval) makes
+// the campaign pending whatever its state, so that neither resume nor a
+// retry can run assets nobody approved. An append confirmed by its caller
+// (--yes) adds its own assets to approved_total, never anyone else's. Every
+// append adds its actor to the stagers (who may not approve) and writes an
+// "append" event with its count and the state it left.
+//
 // KEYS meta, segment key, events. ARGV expected segment index, bitmap,
 // ids, batch size, new fingerprint, reopen (1 = a finished campaign runs
-// again), actor, now (ms), incarnation. Returns the segment index, -1
-// (another append came first), -2 (being deleted) or -3 (not that
-// incarnation).
+// again), actor, now (ms), incarnation, mode ("create" or "append"),
+// confirmation threshold (<= 0: never), confirmed ("1": the caller
+// approved these assets), require ("1": always wait for approval), reason
+// of the hold. Returns the segment index, -1 (another append came first),
+// -2 (being deleted) or -3 (not that incarnation).
 var addSegmentScript = redis.NewScript(auditLua + `
 local g = redis.call('HMGET', KEYS[1], 'inc', 'deleting', 'id')
 if g[2] then return -2 end
@@ -199,14 +216,35 @@ local nb = math.floor((ids + bs - 1) / bs)
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], 's' .. seg, cjson.encode({first_batch=first, batches=nb, ids=ids, batch_size=bs, enqueued=0}),
   'segments', seg + 1, 'batches', first + nb, 'fp', ARGV[5])
-redis.call('HINCRBY', KEYS[1], 'total', ids)
-if ARGV[6] == '1' then
-  local st = redis.call('HGET', KEYS[1], 'state')
-  if st == 'done' then
-    redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0')
-    audit(KEYS[3], ARGV[8], ARGV[7], 'append', st, 'running', ARGV[3] .. ' assets appended')
-  end
+local total = redis.call('HINCRBY', KEYS[1], 'total', ids)
+if ARGV[10] ~= 'append' then return seg end
+local m = redis.call('HMGET', KEYS[1], 'state', 'approved_total', 'stagers')
+local st = m[1]
+local at = tonumber(m[2] or '')
+if not at then
+  -- stored before approvals were counted: what ran before was approved
+  if st == 'pending' then at = 0 else at = total - ids end
 end
+local require = ARGV[13] == '1'
+if ARGV[12] == '1' and not require then at = at + ids end
+local stagers = {}
+if m[3] and m[3] ~= '' then stagers = cjson.decode(m[3]) end
+local known = false
+for _, a in ipairs(stagers) do if a == ARGV[7] then known = true end end
+if not known then stagers[#stagers+1] = ARGV[7] end
+redis.call('HSET', KEYS[1], 'approved_total', at, 'stagers', cjson.encode(stagers))
+local confirm = tonumber(ARGV[11])
+local to = st
+if require or (confirm > 0 and total - at > confirm) then
+  if st ~= 'pending' then
+    to = 'pending'
+    redis.call('HSET', KEYS[1], 'state', 'pending', 'finished', '0', 'reason', ARGV[14])
+  end
+elseif ARGV[6] == '1' and st == 'done' then
+  to = 'running'
+  redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0')
+end
+audit(KEYS[3], ARGV[8], ARGV[7], 'append', st, to, ARGV[3] .. ' assets appended', ids)
 return seg
 `)
 
@@ -403,7 +441,12 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 var ErrTransition = errors.New("state change not allowed")
 
 // transitionScript moves the campaign from one of the allowed states to a
-// new state and appends the change to the audit log. The action is named
+// new state and appends the change to the audit log. A campaign already in
+// the new state (an allowed repeat: pause of a paused campaign) is left as
+// it is and no event is written: a repeat changes nothing, and a flood of
+// repeats must not push real changes out of the log. An approval also
+// records its actor and that it covers every asset the campaign holds,
+// and starts a new list of stagers. The action is named
 // by the target state, and for running by where it comes from (approve
 // from pending, resume otherwise).
 // KEYS meta, events. ARGV: new state, reason, actor, now (ms), incarnation
@@ -419,9 +462,14 @@ if ARGV[5] ~= '*' and (m[2] or '') ~= ARGV[5] then return '' end
 local actions = {paused='pause', cancelled='cancel', blocked='block', pending='hold', stopped='stop', done='done'}
 for i = 6, #ARGV do
   if ARGV[i] == st then
+    if st == ARGV[1] then return st end
     redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2])
     local action = actions[ARGV[1]] or ARGV[1]
     if ARGV[1] == 'running' then action = (st == 'pending') and 'approve' or 'resume' end
+    if action == 'approve' then
+      redis.call('HSET', KEYS[1], 'approved_total', redis.call('HGET', KEYS[1], 'total') or '0',
+        'approved_by', (ARGV[3] ~= '' and ARGV[3]) or 'system', 'stagers', '[]')
+    end
     audit(KEYS[2], ARGV[4], ARGV[3], action, st, ARGV[1], ARGV[2])
     return st
   end

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -297,19 +298,25 @@ func (s *Server) action(name string) http.HandlerFunc {
 	}
 }
 
-// stagedBy reports whether p created campaign c or made it wait for
-// approval (an append above the threshold): either way, its approval
-// would be its own.
+// stagedBy reports whether p created campaign c or added assets to it
+// since its last approval (the store records every such actor, the
+// creator and each appender, in c.Stagers): either way, its approval
+// would cover assets it staged itself. A retry or any other event never
+// changes who staged. Campaigns stored before stagers were recorded fall
+// back to the newest event that made them pending.
 func (s *Server) stagedBy(ctx context.Context, c *jobs.Campaign, p *Principal) (bool, error) {
 	if c.Owner == p.owner {
 		return true, nil
+	}
+	if c.StagersRecorded {
+		return slices.Contains(c.Stagers, p.Actor()), nil
 	}
 	evs, err := s.store.Events(ctx, c.ID)
 	if err != nil {
 		return false, storeError(err)
 	}
 	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].To == jobs.StatePending {
+		if evs[i].To == jobs.StatePending && evs[i].From != jobs.StatePending {
 			return evs[i].Actor == p.Actor(), nil
 		}
 	}
