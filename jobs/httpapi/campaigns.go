@@ -32,6 +32,10 @@ type campaignJSON struct {
 	BatchSize  int              `json:"batch_size"`
 	Batches    int              `json:"batches"`
 	Redrives   int              `json:"redrives"`
+	// ApprovedTotal, CreatedBy and ApprovedBy: see jobs.Campaign.
+	ApprovedTotal int64  `json:"approved_total"`
+	CreatedBy     string `json:"created_by,omitempty"`
+	ApprovedBy    string `json:"approved_by,omitempty"`
 }
 
 func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
@@ -44,6 +48,7 @@ func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
 		ID: c.ID, Name: c.Name, State: c.State, Reason: c.Reason, Total: c.Total, Counts: counts,
 		CreatedAt: c.CreatedAt, Mode: c.Mode, Labels: append([]string{}, c.Labels...), TeamID: c.TeamID,
 		Priority: c.Priority, Source: c.Source, BatchSize: c.BatchSize, Batches: c.Batches, Redrives: c.Gen,
+		ApprovedTotal: c.ApprovedTotal, CreatedBy: c.CreatedBy, ApprovedBy: c.ApprovedBy,
 	}
 	if !c.FinishedAt.IsZero() {
 		t := c.FinishedAt
@@ -134,6 +139,7 @@ type eventJSON struct {
 	From   jobs.State `json:"from"`
 	To     jobs.State `json:"to"`
 	Reason string     `json:"reason,omitempty"`
+	Count  int64      `json:"count,omitempty"`
 }
 
 // events serves the audit log of a campaign, oldest first.
@@ -158,7 +164,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]eventJSON, len(evs))
 	for i, e := range evs {
-		out[i] = eventJSON{Time: e.Time, Actor: e.Actor, Action: e.Action, From: e.From, To: e.To, Reason: e.Reason}
+		out[i] = eventJSON{Time: e.Time, Actor: e.Actor, Action: e.Action, From: e.From, To: e.To, Reason: e.Reason, Count: e.Count}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"campaign": id, "events": out})
 }
