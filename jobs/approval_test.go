@@ -173,3 +173,35 @@ func TestRepeatedActionWritesNoEvent(t *testing.T) {
 		t.Errorf("created_by %q, want system", c.CreatedBy)
 	}
 }
+
+// TestApproveCheckedCoversWhatWasRead: an approval checked against the
+// total the approver read and its stagers is refused, atomically, when an
+// append came in between (ErrChanged) or when the approver is a stager
+// (ErrSelfApproval); the campaign stays pending either way.
+func TestApproveCheckedCoversWhatWasRead(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, ControlDelay: time.Millisecond})
+	opts := jobs.SubmitOptions{ConfirmAbove: 100}
+	def := newDef("checked")
+	plan, _ := jobs.ReadPlan(def, jobs.IDList("t", []string{"1", "2", "3"}))
+	if _, err := store.Submit(jobs.WithActor(ctx, "api:other"), def, plan, jobs.SubmitOptions{RequireApproval: true}); err != nil {
+		t.Fatal(err)
+	}
+	read := mustGet(t, store, "checked")
+	appendAs(t, store, "api:appr", "checked", 1000, 500, opts)
+	appr := jobs.WithActor(ctx, "api:appr")
+	if _, err := store.ApproveChecked(appr, "checked", jobs.ApproveOptions{Total: read.Total}); !errors.Is(err, jobs.ErrChanged) {
+		t.Errorf("approve of the 3 assets read, 503 held: %v; want ErrChanged", err)
+	}
+	if _, err := store.ApproveChecked(appr, "checked", jobs.ApproveOptions{Total: 503, NotStager: true}); !errors.Is(err, jobs.ErrSelfApproval) {
+		t.Errorf("approve by the appender: %v; want ErrSelfApproval", err)
+	}
+	if st := mustGet(t, store, "checked").State; st != jobs.StatePending {
+		t.Fatalf("after refused approvals: %s, want pending", st)
+	}
+	c, err := store.ApproveChecked(jobs.WithActor(ctx, "api:third"), "checked", jobs.ApproveOptions{Total: 503, NotStager: true})
+	if err != nil || c.State != jobs.StateRunning || c.ApprovedTotal != 503 || c.ApprovedBy != "api:third" {
+		t.Fatalf("approve by a third actor: %+v, %v; want running, 503 approved by api:third", c, err)
+	}
+}

@@ -444,9 +444,8 @@ var ErrTransition = errors.New("state change not allowed")
 // new state and appends the change to the audit log. A campaign already in
 // the new state (an allowed repeat: pause of a paused campaign) is left as
 // it is and no event is written: a repeat changes nothing, and a flood of
-// repeats must not push real changes out of the log. An approval also
-// records its actor and that it covers every asset the campaign holds,
-// and starts a new list of stagers. The action is named
+// repeats must not push real changes out of the log. Approvals go through
+// approveScript. The action is named
 // by the target state, and for running by where it comes from (approve
 // from pending, resume otherwise).
 // KEYS meta, events. ARGV: new state, reason, actor, now (ms), incarnation
@@ -466,10 +465,6 @@ for i = 6, #ARGV do
     redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2])
     local action = actions[ARGV[1]] or ARGV[1]
     if ARGV[1] == 'running' then action = (st == 'pending') and 'approve' or 'resume' end
-    if action == 'approve' then
-      redis.call('HSET', KEYS[1], 'approved_total', redis.call('HGET', KEYS[1], 'total') or '0',
-        'approved_by', (ARGV[3] ~= '' and ARGV[3]) or 'system', 'stagers', '[]')
-    end
     audit(KEYS[2], ARGV[4], ARGV[3], action, st, ARGV[1], ARGV[2])
     return st
   end
@@ -505,10 +500,81 @@ func (s *Store) transitionIncarnation(ctx context.Context, id, inc string, to St
 	return State(old), nil
 }
 
+// ErrSelfApproval is returned by ApproveChecked when the approver added
+// assets to the campaign since its last approval (or created it).
+var ErrSelfApproval = errors.New("the approver staged assets of this campaign itself")
+
+// ErrChanged is returned by ApproveChecked when the campaign no longer
+// holds the number of assets the approver saw.
+var ErrChanged = errors.New("campaign changed since it was read")
+
+// ApproveOptions bound what an approval covers.
+type ApproveOptions struct {
+	// Total, when > 0, approves only while the campaign holds exactly
+	// Total assets: those the approver saw. An append in between (by
+	// anyone, the approver included) is not approved with them.
+	Total int64
+	// NotStager refuses the approval when the actor of ctx is among the
+	// campaign's stagers (ErrSelfApproval).
+	NotStager bool
+}
+
+// approveScript releases a pending campaign, records that the approval
+// covers every asset it holds and who gave it, and starts a new list of
+// stagers, after checking in the same step what ApproveOptions ask.
+// KEYS meta, events. ARGV actor, now (ms), expected total ("" any),
+// "1" = refuse a stager. Returns "pending", "" (missing), "~" (being
+// deleted), "!<state>" (not pending), "#<total>" (another total) or "@"
+// (the actor staged assets).
+var approveScript = redis.NewScript(auditLua + `
+local m = redis.call('HMGET', KEYS[1], 'state', 'deleting', 'total', 'stagers', 'id')
+if not m[1] or not m[5] then return '' end
+if m[2] then return '~' end
+if m[1] ~= 'pending' then return '!' .. m[1] end
+if ARGV[3] ~= '' and (m[3] or '0') ~= ARGV[3] then return '#' .. (m[3] or '0') end
+if ARGV[4] == '1' and m[4] and m[4] ~= '' then
+  for _, a in ipairs(cjson.decode(m[4])) do
+    if a == ARGV[1] then return '@' end
+  end
+end
+redis.call('HSET', KEYS[1], 'state', 'running', 'reason', '', 'approved_total', m[3] or '0',
+  'approved_by', ARGV[1], 'stagers', '[]')
+audit(KEYS[2], ARGV[2], ARGV[1], 'approve', 'pending', 'running', '')
+return 'pending'
+`)
+
 // Approve releases a pending campaign and enqueues its batches.
 func (s *Store) Approve(ctx context.Context, id string) (*Campaign, error) {
-	if _, err := s.transition(ctx, id, StateRunning, "", StatePending); err != nil {
-		return nil, err
+	return s.ApproveChecked(ctx, id, ApproveOptions{})
+}
+
+// ApproveChecked is Approve with the checks of o made atomically with
+// the approval.
+func (s *Store) ApproveChecked(ctx context.Context, id string, o ApproveOptions) (*Campaign, error) {
+	total, notStager := "", "0"
+	if o.Total > 0 {
+		total = strconv.FormatInt(o.Total, 10)
+	}
+	if o.NotStager {
+		notStager = "1"
+	}
+	old, err := approveScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.events(id)},
+		s.actor(ctx), s.nowMS(), total, notStager).Text()
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s: approve: %w", id, err)
+	}
+	switch {
+	case old == "":
+		return nil, fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	case old == "~":
+		return nil, fmt.Errorf("campaign %s: %w", id, ErrDeleting)
+	case old == "@":
+		return nil, fmt.Errorf("campaign %s: %w", id, ErrSelfApproval)
+	case strings.HasPrefix(old, "#"):
+		return nil, fmt.Errorf("campaign %s holds %s assets now, not the %d approved: %w; read it again and approve what it holds",
+			id, old[1:], o.Total, ErrChanged)
+	case strings.HasPrefix(old, "!"):
+		return nil, fmt.Errorf("campaign %s is %s, cannot become %s: %w", id, old[1:], StateRunning, ErrTransition)
 	}
 	return s.kick(ctx, id)
 }

@@ -68,6 +68,8 @@ func storeError(err error) error {
 		return errorf(http.StatusBadRequest, "invalid_campaign_id", "%v", err)
 	case errors.Is(err, jobs.ErrTransition):
 		return errorf(http.StatusConflict, "conflict", "%v", err)
+	case errors.Is(err, jobs.ErrChanged):
+		return errorf(http.StatusConflict, "campaign_changed", "%v", err)
 	}
 	return err
 }
@@ -278,7 +280,14 @@ func (s *Server) action(name string) http.HandlerFunc {
 		var requeued *int64
 		switch name {
 		case "approve":
-			_, err = s.store.Approve(ctx, id)
+			// Approve what the checks above saw, and nothing this
+			// token staged: an append racing this request is not
+			// approved with it.
+			_, err = s.store.ApproveChecked(ctx, id, jobs.ApproveOptions{Total: c.Total, NotStager: !p.selfApprove})
+			if errors.Is(err, jobs.ErrSelfApproval) {
+				err = errorf(http.StatusForbidden, "self_approval",
+					"campaign %s has assets staged by token %q, which may not approve them: another approver must", id, p.Name)
+			}
 		case "pause":
 			err = s.store.Pause(ctx, id)
 		case "resume":
