@@ -19,21 +19,21 @@ import (
 )
 
 const (
-	revOperatorTok = "review-operator-0123456789abcdef"
-	revOtherTok    = "review-other-op-0123456789abcdef"
-	revApproverTok = "review-approver-0123456789abcdef"
+	apprOperatorTok = "review-operator-0123456789abcdef"
+	apprOtherTok    = "review-other-op-0123456789abcdef"
+	apprApproverTok = "review-approver-0123456789abcdef"
 )
 
-// newReviewEnv serves a structured token file: "op" and "other" are
+// newApprovalEnv serves a structured token file: "op" and "other" are
 // operators (no approve), "appr" is an approver and operator without
 // self_approve, all of team-a. ConfirmAbove is 100.
-func newReviewEnv(t *testing.T) *env {
+func newApprovalEnv(t *testing.T) *env {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "tokens.yaml")
 	file := "tokens:\n" +
-		"  - name: op\n    token: " + revOperatorTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
-		"  - name: other\n    token: " + revOtherTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
-		"  - name: appr\n    token: " + revApproverTok + "\n    roles: [operator, approver]\n    teams: [team-a]\n"
+		"  - name: op\n    token: " + apprOperatorTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
+		"  - name: other\n    token: " + apprOtherTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
+		"  - name: appr\n    token: " + apprApproverTok + "\n    roles: [operator, approver]\n    teams: [team-a]\n"
 	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -79,18 +79,18 @@ func (e *env) stateOf(t *testing.T, id string) (jobs.State, int64) {
 // resumes it. Expected: the append above the threshold makes the campaign
 // wait for an approver (pending), so resume is refused.
 func TestApprovalAppendToPausedCampaignWaitsForApproval(t *testing.T) {
-	e := newReviewEnv(t)
-	if r := e.createAs(t, revOperatorTok, "rev-paused", 1, 10, false); r.status != http.StatusCreated {
+	e := newApprovalEnv(t)
+	if r := e.createAs(t, apprOperatorTok, "rev-paused", 1, 10, false); r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	if r := e.as(revOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-paused/pause"}); r.status != http.StatusOK {
+	if r := e.as(apprOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-paused/pause"}); r.status != http.StatusOK {
 		t.Fatalf("pause: %d %s", r.status, r.body)
 	}
-	if r := e.createAs(t, revOperatorTok, "rev-paused", 1000, 5000, true); r.status != http.StatusOK {
+	if r := e.createAs(t, apprOperatorTok, "rev-paused", 1000, 5000, true); r.status != http.StatusOK {
 		t.Fatalf("append: %d %s", r.status, r.body)
 	}
 	st, total := e.stateOf(t, "rev-paused")
-	r := e.as(revOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-paused/resume"})
+	r := e.as(apprOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-paused/resume"})
 	st2, _ := e.stateOf(t, "rev-paused")
 	if st2 == jobs.StateRunning {
 		t.Fatalf("operator-only token ran %d assets (5000 appended, ConfirmAbove 100) without any approval: "+
@@ -105,14 +105,14 @@ func TestApprovalAppendToPausedCampaignWaitsForApproval(t *testing.T) {
 // appender approve assets it staged itself. Expected: 403 self_approval
 // (the appender staged those assets), and an audit event of the append.
 func TestApprovalAppenderCannotApproveItsOwnAppend(t *testing.T) {
-	e := newReviewEnv(t)
-	if r := e.createAs(t, revOtherTok, "rev-pending", 1, 200, false); r.status != http.StatusCreated {
+	e := newApprovalEnv(t)
+	if r := e.createAs(t, apprOtherTok, "rev-pending", 1, 200, false); r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
 	if st, _ := e.stateOf(t, "rev-pending"); st != jobs.StatePending {
 		t.Fatalf("200 assets above ConfirmAbove 100: state %s, want pending", st)
 	}
-	if r := e.createAs(t, revApproverTok, "rev-pending", 10_000, 5000, true); r.status != http.StatusOK {
+	if r := e.createAs(t, apprApproverTok, "rev-pending", 10_000, 5000, true); r.status != http.StatusOK {
 		t.Fatalf("append: %d %s", r.status, r.body)
 	}
 	evs, err := e.store.Events(context.Background(), "rev-pending")
@@ -123,7 +123,7 @@ func TestApprovalAppenderCannotApproveItsOwnAppend(t *testing.T) {
 	for _, ev := range evs {
 		log = append(log, fmt.Sprintf("%s %s %s->%s", ev.Actor, ev.Action, ev.From, ev.To))
 	}
-	r := e.as(revApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-pending/approve"})
+	r := e.as(apprApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-pending/approve"})
 	if r.status == http.StatusOK {
 		_, total := e.stateOf(t, "rev-pending")
 		t.Fatalf("token appr appended 5000 of its own assets to a pending campaign and approved it itself (%d assets now running); "+
@@ -138,15 +138,15 @@ func TestApprovalAppenderCannotApproveItsOwnAppend(t *testing.T) {
 // campaign a further ConfirmAbove above what was approved wait for
 // approval.
 func TestApprovalRepeatedSmallAppendsAreHeld(t *testing.T) {
-	e := newReviewEnv(t)
-	if r := e.createAs(t, revOperatorTok, "rev-drip", 1, 101, false); r.status != http.StatusCreated {
+	e := newApprovalEnv(t)
+	if r := e.createAs(t, apprOperatorTok, "rev-drip", 1, 101, false); r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	if r := e.as(revApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-drip/approve"}); r.status != http.StatusOK {
+	if r := e.as(apprApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-drip/approve"}); r.status != http.StatusOK {
 		t.Fatalf("approve: %d %s", r.status, r.body)
 	}
 	for i := range 20 {
-		if r := e.createAs(t, revOperatorTok, "rev-drip", 1000+i*100, 100, true); r.status != http.StatusOK {
+		if r := e.createAs(t, apprOperatorTok, "rev-drip", 1000+i*100, 100, true); r.status != http.StatusOK {
 			t.Fatalf("append %d: %d %s", i, r.status, r.body)
 		}
 	}
@@ -163,11 +163,11 @@ func TestApprovalRepeatedSmallAppendsAreHeld(t *testing.T) {
 // repeated action that changes nothing is not an event (or the creation
 // and approval are never trimmed).
 func TestAuditNoOpFloodKeepsCreatorAndApprover(t *testing.T) {
-	e := newReviewEnv(t)
-	if r := e.createAs(t, revOtherTok, "rev-erase", 1, 200, false); r.status != http.StatusCreated {
+	e := newApprovalEnv(t)
+	if r := e.createAs(t, apprOtherTok, "rev-erase", 1, 200, false); r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	if r := e.as(revApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-erase/approve"}); r.status != http.StatusOK {
+	if r := e.as(apprApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-erase/approve"}); r.status != http.StatusOK {
 		t.Fatalf("approve: %d %s", r.status, r.body)
 	}
 	// The store-level pause is what the API route calls; it is used here
@@ -180,7 +180,7 @@ func TestAuditNoOpFloodKeepsCreatorAndApprover(t *testing.T) {
 			t.Fatalf("pause %d: %v", i, err)
 		}
 	}
-	r := e.as(revOperatorTok, req{method: http.MethodGet, path: "/v1/campaigns/rev-erase/events"})
+	r := e.as(apprOperatorTok, req{method: http.MethodGet, path: "/v1/campaigns/rev-erase/events"})
 	if r.status != http.StatusOK {
 		t.Fatalf("events: %d %s", r.status, r.body)
 	}
@@ -200,21 +200,21 @@ func TestAuditNoOpFloodKeepsCreatorAndApprover(t *testing.T) {
 func TestIdempotencyKeysDoNotCollideAcrossTokens(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tokens.yaml")
 	file := "tokens:\n" +
-		"  - name: ab\n    token: " + revOperatorTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
-		"  - name: abc\n    token: " + revOtherTok + "\n    roles: [operator]\n    teams: [team-b]\n"
+		"  - name: ab\n    token: " + apprOperatorTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
+		"  - name: abc\n    token: " + apprOtherTok + "\n    roles: [operator]\n    teams: [team-b]\n"
 	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(c *httpapi.Config) { c.Tokens, c.TokenFile, c.TokenReloadInterval = nil, p, -1 })
-	r := e.as(revOtherTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-b&campaign_id=secret-of-team-b",
+	r := e.as(apprOtherTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-b&campaign_id=secret-of-team-b",
 		ctype: "text/csv", body: csvBody(idLines(1, 5)...), header: map[string]string{"Idempotency-Key": "-1"}})
 	if r.status != http.StatusCreated {
 		t.Fatalf("abc create: %d %s", r.status, r.body)
 	}
-	if g := e.as(revOperatorTok, req{method: http.MethodGet, path: "/v1/campaigns/secret-of-team-b"}); g.status != http.StatusNotFound {
+	if g := e.as(apprOperatorTok, req{method: http.MethodGet, path: "/v1/campaigns/secret-of-team-b"}); g.status != http.StatusNotFound {
 		t.Fatalf("ab GET of team-b's campaign: %d, want 404", g.status)
 	}
-	r = e.as(revOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-a&campaign_id=mine",
+	r = e.as(apprOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-a&campaign_id=mine",
 		ctype: "text/csv", body: csvBody(idLines(100, 5)...), header: map[string]string{"Idempotency-Key": "c-1"}})
 	if r.status != http.StatusCreated || strings.Contains(string(r.body), "secret-of-team-b") {
 		t.Fatalf("token ab with its own new Idempotency-Key c-1: %d %s; want 201 and no word of team-b's campaign", r.status, r.body)
@@ -227,17 +227,17 @@ func TestIdempotencyKeysDoNotCollideAcrossTokens(t *testing.T) {
 // retries, the token that appended above the threshold may approve its own
 // append. Expected: 403 self_approval for appr.
 func TestApprovalRetryDoesNotChangeStagers(t *testing.T) {
-	e := newReviewEnv(t)
-	if r := e.createAs(t, revOtherTok, "rev-stage", 1, 50, false); r.status != http.StatusCreated {
+	e := newApprovalEnv(t)
+	if r := e.createAs(t, apprOtherTok, "rev-stage", 1, 50, false); r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	if r := e.createAs(t, revApproverTok, "rev-stage", 1000, 500, true); r.status != http.StatusOK {
+	if r := e.createAs(t, apprApproverTok, "rev-stage", 1000, 500, true); r.status != http.StatusOK {
 		t.Fatalf("append: %d %s", r.status, r.body)
 	}
 	if st, _ := e.stateOf(t, "rev-stage"); st != jobs.StatePending {
 		t.Fatalf("after appr's append of 500: %s, want pending", st)
 	}
-	if r := e.as(revApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-stage/approve"}); r.status != http.StatusForbidden {
+	if r := e.as(apprApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-stage/approve"}); r.status != http.StatusForbidden {
 		t.Fatalf("appr approving its own append: %d, want 403 (the guard works before the retry)", r.status)
 	}
 	// Some outcome must exist for retry to write its event: record one
@@ -247,10 +247,10 @@ func TestApprovalRetryDoesNotChangeStagers(t *testing.T) {
 		[]jobs.BatchRecords{{Batch: 0, Records: []jobs.Record{{AssetID: 1, Outcome: jobs.OutcomeFailed, FinishedAt: time.Now()}}}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.as(revOtherTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-stage/retry"}); r.status != http.StatusOK {
+	if r := e.as(apprOtherTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-stage/retry"}); r.status != http.StatusOK {
 		t.Fatalf("retry by other: %d %s", r.status, r.body)
 	}
-	if r := e.as(revApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-stage/approve"}); r.status == http.StatusOK {
+	if r := e.as(apprApproverTok, req{method: http.MethodPost, path: "/v1/campaigns/rev-stage/approve"}); r.status == http.StatusOK {
 		t.Fatalf("after another token's retry, appr approved the 500 assets it appended itself (self-approval guard reset by a retry event)")
 	}
 }
@@ -265,14 +265,14 @@ func TestApprovalRetryDoesNotChangeStagers(t *testing.T) {
 func TestIdempotencyReplayOfRecreatedCampaign(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tokens.yaml")
 	file := "tokens:\n" +
-		"  - name: a\n    token: " + revOperatorTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
-		"  - name: b\n    token: " + revOtherTok + "\n    roles: [operator]\n    teams: [team-b]\n"
+		"  - name: a\n    token: " + apprOperatorTok + "\n    roles: [operator]\n    teams: [team-a]\n" +
+		"  - name: b\n    token: " + apprOtherTok + "\n    roles: [operator]\n    teams: [team-b]\n"
 	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(c *httpapi.Config) { c.Tokens, c.TokenFile, c.TokenReloadInterval = nil, p, -1 })
 	first := func() resp {
-		return e.as(revOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-a&campaign_id=imp",
+		return e.as(apprOperatorTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-a&campaign_id=imp",
 			ctype: "text/csv", body: csvBody(idLines(1, 3)...), header: map[string]string{"Idempotency-Key": "import-2026-11-27"}})
 	}
 	if r := first(); r.status != http.StatusCreated {
@@ -281,11 +281,11 @@ func TestIdempotencyReplayOfRecreatedCampaign(t *testing.T) {
 	if err := e.store.Delete(context.Background(), "imp"); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.as(revOtherTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-b&campaign_id=imp&name=team-b-secret-project",
+	if r := e.as(apprOtherTok, req{method: http.MethodPost, path: "/v1/campaigns?team_id=team-b&campaign_id=imp&name=team-b-secret-project",
 		ctype: "text/csv", body: csvBody(idLines(500, 7)...)}); r.status != http.StatusCreated {
 		t.Fatalf("b create: %d %s", r.status, r.body)
 	}
-	if g := e.as(revOperatorTok, req{method: http.MethodGet, path: "/v1/campaigns/imp"}); g.status != http.StatusNotFound {
+	if g := e.as(apprOperatorTok, req{method: http.MethodGet, path: "/v1/campaigns/imp"}); g.status != http.StatusNotFound {
 		t.Fatalf("a GET of team-b's imp: %d, want 404", g.status)
 	}
 	if r := first(); strings.Contains(string(r.body), "team-b") {
