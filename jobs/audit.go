@@ -11,11 +11,17 @@ import (
 	"time"
 )
 
-// MaxEvents bounds the audit log of one campaign: the newest MaxEvents
-// state changes are kept. A campaign changes state a handful of times in
-// its life, so the bound only matters against a caller that pauses and
-// resumes in a loop.
+// MaxEvents bounds the audit log of one campaign: the first
+// KeepFirstEvents events (the creation and what followed it, usually the
+// approval) and the newest MaxEvents-KeepFirstEvents are kept. A campaign
+// changes state a handful of times in its life, so the bound only matters
+// against a caller that pauses and resumes in a loop, and such a loop must
+// not erase who created and approved it. (Repeating an action that changes
+// nothing writes no event at all.)
 const MaxEvents = 1000
+
+// KeepFirstEvents is how many of the oldest events are never trimmed.
+const KeepFirstEvents = 20
 
 // ActorSystem is the actor of state changes made on nobody's behalf (a
 // process that set no actor).
@@ -76,6 +82,8 @@ type Event struct {
 	From   State  `json:"from"`
 	To     State  `json:"to"`
 	Reason string `json:"reason,omitempty"`
+	// Count is the number of assets an append added.
+	Count int64 `json:"count,omitempty"`
 }
 
 // Audit actions recorded by the Store.
@@ -87,24 +95,28 @@ const (
 	ActionCancel  = "cancel"
 	ActionRetry   = "retry"
 	ActionBlock   = "block"
-	ActionHold    = "hold"   // an append made a running campaign wait for approval
-	ActionAppend  = "append" // an append reopened a done campaign
+	ActionHold    = "hold"   // an append made a running campaign wait for approval (older versions)
+	ActionAppend  = "append" // assets were appended (From -> To: the state it left the campaign in)
 	ActionDone    = "done"
 	ActionStop    = "stop" // the failure threshold stopped the campaign
 )
 
-// auditLua defines audit(key, now_ms, actor, action, from, to, reason) for
-// the scripts that change a campaign's state: the event goes into the same
-// script call as the change, so a change is never without its event and an
-// event never without its change. The list is bounded to the newest
-// MaxEvents entries.
+// auditLua defines audit(key, now_ms, actor, action, from, to, reason,
+// count) for the scripts that change a campaign's state: the event goes
+// into the same script call as the change, so a change is never without its
+// event and an event never without its change. The list is bounded to
+// MaxEvents entries: past the bound, the oldest event after the first
+// KeepFirstEvents goes.
 var auditLua = fmt.Sprintf(`
-local function audit(key, now, actor, action, from, to, reason)
+local function audit(key, now, actor, action, from, to, reason, count)
   if actor == nil or actor == '' then actor = %q end
-  redis.call('RPUSH', key, cjson.encode({t=tostring(now), actor=actor, action=action, from=from or '', to=to or '', reason=reason or ''}))
-  redis.call('LTRIM', key, -%d, -1)
+  local n = redis.call('RPUSH', key, cjson.encode({t=tostring(now), actor=actor, action=action, from=from or '', to=to or '', reason=reason or '', count=tostring(count or 0)}))
+  if n > %d then
+    redis.call('LSET', key, %d, '\0trimmed')
+    redis.call('LREM', key, 1, '\0trimmed')
+  end
 end
-`, ActorSystem, MaxEvents)
+`, ActorSystem, MaxEvents, KeepFirstEvents)
 
 // actor is the actor of a state change made with ctx.
 func (s *Store) actor(ctx context.Context) string {
@@ -129,15 +141,16 @@ func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
 	out := make([]Event, 0, len(raw))
 	for i, v := range raw {
 		var e struct {
-			T, Actor, Action, From, To, Reason string
+			T, Actor, Action, From, To, Reason, Count string
 		}
 		if err := json.Unmarshal([]byte(v), &e); err != nil {
 			return nil, fmt.Errorf("campaign %s: corrupt event %d: %w", id, i, err)
 		}
 		ms, _ := strconv.ParseInt(e.T, 10, 64)
+		count, _ := strconv.ParseInt(e.Count, 10, 64)
 		out = append(out, Event{
 			Time: time.UnixMilli(ms).UTC(), Actor: e.Actor, Action: e.Action, Campaign: id,
-			From: State(e.From), To: State(e.To), Reason: e.Reason,
+			From: State(e.From), To: State(e.To), Reason: e.Reason, Count: count,
 		})
 	}
 	return out, nil

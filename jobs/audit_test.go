@@ -124,7 +124,8 @@ func TestAuditEveryStateChange(t *testing.T) {
 		t.Error("stop event without its reason")
 	}
 
-	// Bounded: the newest MaxEvents are kept.
+	// Bounded: the first KeepFirstEvents and the newest others are kept,
+	// so a pause/resume loop never erases who created the campaign.
 	for i := range jobs.MaxEvents / 2 {
 		if _, err := store.Resume(alice, "audit-stop"); err != nil {
 			t.Fatal(i, err)
@@ -134,8 +135,10 @@ func TestAuditEveryStateChange(t *testing.T) {
 		}
 	}
 	got := steps(t, store, "audit-stop")
-	if len(got) != jobs.MaxEvents || got[len(got)-1] != (step{"api:bob", "pause", "running", "paused"}) || got[0].Action == "create" {
-		t.Errorf("after %d more changes: %d events, last %+v; want the newest %d", jobs.MaxEvents, len(got), got[len(got)-1], jobs.MaxEvents)
+	if len(got) != jobs.MaxEvents || got[len(got)-1] != (step{"api:bob", "pause", "running", "paused"}) ||
+		got[0] != (step{"scheduler:nightly", "create", "", "running"}) || got[1].Action != "stop" {
+		t.Errorf("after %d more changes: %d events, first %+v, last %+v; want %d: the first %d and the newest",
+			jobs.MaxEvents, len(got), got[0], got[len(got)-1], jobs.MaxEvents, jobs.KeepFirstEvents)
 	}
 
 	// The log goes with the campaign; a new campaign of the same ID starts

@@ -284,6 +284,26 @@ type Campaign struct {
 	Segments    int              `json:"segments"`
 	Gen         int              `json:"redrives"`
 	Fingerprint string           `json:"-"`
+
+	// ApprovedTotal is how many of Total's assets an approval covers: the
+	// total when the campaign was created running (under the confirmation
+	// threshold, or confirmed with --yes) or last approved, plus appends
+	// confirmed by their own caller. An append that takes Total more than
+	// the threshold above it makes the campaign wait for approval again,
+	// whatever its state, so approving (or starting) a few assets never
+	// covers the many appended later.
+	ApprovedTotal int64 `json:"approved_total"`
+	// CreatedBy and ApprovedBy are the actors of the creation and of the
+	// last approval, kept in the meta hash as well as in the audit log so
+	// that no flood of events can push them out of sight.
+	CreatedBy  string `json:"created_by,omitempty"`
+	ApprovedBy string `json:"approved_by,omitempty"`
+	// Stagers are the actors who added assets since the last approval
+	// (the creator and every appender): none of them may approve those
+	// assets. StagersRecorded is false for campaigns stored by versions
+	// that did not record them.
+	Stagers         []string `json:"-"`
+	StagersRecorded bool     `json:"-"`
 }
 
 // Finished returns the number of assets with a terminal outcome.
@@ -453,6 +473,21 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 		Retention:    time.Duration(i("retention_s")) * time.Second,
 	}
 	c.Policy.MaxFailureRatio, _ = strconv.ParseFloat(m["max_failure_ratio"], 64)
+	c.CreatedBy, c.ApprovedBy = m["created_by"], m["approved_by"]
+	if v, ok := m["approved_total"]; ok {
+		c.ApprovedTotal, _ = strconv.ParseInt(v, 10, 64)
+	} else if c.State != StatePending {
+		c.ApprovedTotal = c.Total // stored before approvals were counted
+	}
+	if v, ok := m["stagers"]; ok {
+		c.StagersRecorded = true
+		// cjson encodes an empty table as {}, not [].
+		if v != "{}" && v != "" {
+			if err := json.Unmarshal([]byte(v), &c.Stagers); err != nil {
+				return nil, fmt.Errorf("campaign %s: corrupt stagers field: %w", c.ID, err)
+			}
+		}
+	}
 	if f := i("finished"); f > 0 {
 		c.FinishedAt = time.UnixMilli(f).UTC()
 	}

@@ -173,7 +173,10 @@ func decodeRecord(id int64, v string) (Record, error) {
 // An asset keeps its first terminal outcome: a second record for it (a
 // batch run twice after a crash) changes nothing. The one exception is
 // "cancelled", which a real outcome replaces, because a call that was in
-// flight when the campaign was cancelled did happen.
+// flight when the campaign was cancelled did happen. A "cancelled" record
+// over an unfinished one (an asset a retry re-queued, or one between
+// attempts) keeps that one's status, attempts and error (keepLast), so a
+// cancel that interrupts a retry does not erase why the asset failed.
 //
 // A change to done or stopped is appended to the audit log. Outcomes are
 // written only to the incarnation they were made for, and never to a
@@ -185,6 +188,17 @@ func decodeRecord(id int64, v string) (Record, error) {
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
 var recordScript = redis.NewScript(luaChunked + auditLua + `
+-- keepLast(old, new): a "cancelled" record new for an asset whose record
+-- old is unfinished (re-queued by a retry, or between attempts) keeps the
+-- old record's status, attempts and error: the report still shows why it
+-- was retried and how often it was called.
+local function keepLast(old, new)
+  local _, os, oa, _, oe = string.match(old, '^(.-),(.-),(.-),(.-),(.*)$')
+  local _, _, _, nt, ne = string.match(new, '^(.-),(.-),(.-),(.-),(.*)$')
+  if not os or not nt then return new end
+  if oe == '' then oe = ne end
+  return 'c,' .. os .. ',' .. string.match(oa, '^[^/]*') .. ',' .. nt .. ',' .. oe
+end
 local meta = KEYS[1]
 local events = KEYS[#KEYS]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
@@ -210,6 +224,7 @@ for k = 2, #KEYS - 1 do
     local nc = string.sub(v, 1, 1)
     local oc = old[j] and string.sub(old[j], 1, 1) or nil
     local write = (not oc) or (not terminal[oc]) or (oc == 'c' and nc ~= 'c' and terminal[nc])
+    if write and nc == 'c' and oc and not terminal[oc] then v = keepLast(old[j], v) end
     if write then
       set[#set+1] = ids[j]; set[#set+1] = v
       if oc and terminal[oc] then

@@ -174,17 +174,20 @@ redis.call('DEL', KEYS[1])
 local fields = {}
 for i = 4, #ARGV do fields[#fields+1] = ARGV[i] end
 chunked('HSET', KEYS[1], fields)
+redis.call('HSET', KEYS[1], 'created_by', ARGV[1], 'stagers', cjson.encode({ARGV[1]}))
 redis.call('DEL', KEYS[2])
 audit(KEYS[2], ARGV[2], ARGV[1], 'create', '', ARGV[3], '')
 return 1
 `)
 
 // create stores a new campaign definition in the given state, as a new
-// incarnation (c.Incarnation is set).
-func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
+// incarnation (c.Incarnation is set). approved is the number of assets
+// its creation approves (all of them when it is created running, none
+// when pending).
+func (s *Store) create(ctx context.Context, c *Campaign, approved int64) (bool, error) {
 	c.Incarnation = NewIncarnation()
 	args := append(c.metaFields(), "state", string(c.State), "total", 0, "batches", 0,
-		"segments", 0, "gen", 0, "_done", 0, "_fail", 0)
+		"segments", 0, "gen", 0, "_done", 0, "_fail", 0, "approved_total", approved)
 	args = append([]any{s.actor(ctx), s.nowMS(), string(c.State)}, args...)
 	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID), s.keys.events(c.ID)}, args...).Int()
 	if ok != 1 {
@@ -207,11 +210,25 @@ func (s *Store) create(ctx context.Context, c *Campaign) (bool, error) {
 // addSegmentScript appends a segment if the campaign still has the
 // expected number of segments (so concurrent appends cannot interleave),
 // is the expected incarnation and is not being deleted.
+//
+// An append (ARGV[10] = "append"; the first segment of a new campaign is
+// not one) also decides, in the same atomic step, whether the campaign
+// must wait for approval: approval covers a number of assets
+// (approved_total), and an append that takes total more than the
+// confirmation threshold above it (or one that requires approval) makes
+// the campaign pending whatever its state, so that neither resume nor a
+// retry can run assets nobody approved. An append confirmed by its caller
+// (--yes) adds its own assets to approved_total, never anyone else's. Every
+// append adds its actor to the stagers (who may not approve) and writes an
+// "append" event with its count and the state it left.
+//
 // KEYS meta, segment key, events. ARGV expected segment index, bitmap,
 // ids, batch size, new fingerprint, reopen (1 = a finished campaign runs
-// again), actor, now (ms), incarnation. Returns the segment index, -1
-// (another append came first), -2 (being deleted) or -3 (not that
-// incarnation).
+// again), actor, now (ms), incarnation, mode ("create" or "append"),
+// confirmation threshold (<= 0: never), confirmed ("1": the caller
+// approved these assets), require ("1": always wait for approval), reason
+// of the hold. Returns the segment index, -1 (another append came first),
+// -2 (being deleted) or -3 (not that incarnation).
 var addSegmentScript = redis.NewScript(auditLua + `
 local g = redis.call('HMGET', KEYS[1], 'inc', 'deleting', 'id')
 if g[2] then return -2 end
@@ -224,14 +241,35 @@ local nb = math.floor((ids + bs - 1) / bs)
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], 's' .. seg, cjson.encode({first_batch=first, batches=nb, ids=ids, batch_size=bs, enqueued=0}),
   'segments', seg + 1, 'batches', first + nb, 'fp', ARGV[5])
-redis.call('HINCRBY', KEYS[1], 'total', ids)
-if ARGV[6] == '1' then
-  local st = redis.call('HGET', KEYS[1], 'state')
-  if st == 'done' then
-    redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0')
-    audit(KEYS[3], ARGV[8], ARGV[7], 'append', st, 'running', ARGV[3] .. ' assets appended')
-  end
+local total = redis.call('HINCRBY', KEYS[1], 'total', ids)
+if ARGV[10] ~= 'append' then return seg end
+local m = redis.call('HMGET', KEYS[1], 'state', 'approved_total', 'stagers')
+local st = m[1]
+local at = tonumber(m[2] or '')
+if not at then
+  -- stored before approvals were counted: what ran before was approved
+  if st == 'pending' then at = 0 else at = total - ids end
 end
+local require = ARGV[13] == '1'
+if ARGV[12] == '1' and not require then at = at + ids end
+local stagers = {}
+if m[3] and m[3] ~= '' then stagers = cjson.decode(m[3]) end
+local known = false
+for _, a in ipairs(stagers) do if a == ARGV[7] then known = true end end
+if not known then stagers[#stagers+1] = ARGV[7] end
+redis.call('HSET', KEYS[1], 'approved_total', at, 'stagers', cjson.encode(stagers))
+local confirm = tonumber(ARGV[11])
+local to = st
+if require or (confirm > 0 and total - at > confirm) then
+  if st ~= 'pending' then
+    to = 'pending'
+    redis.call('HSET', KEYS[1], 'state', 'pending', 'finished', '0', 'reason', ARGV[14])
+  end
+elseif ARGV[6] == '1' and st == 'done' then
+  to = 'running'
+  redis.call('HSET', KEYS[1], 'state', 'running', 'finished', '0')
+end
+audit(KEYS[3], ARGV[8], ARGV[7], 'append', st, to, ARGV[3] .. ' assets appended', ids)
 return seg
 `)
 
@@ -428,7 +466,11 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 var ErrTransition = errors.New("state change not allowed")
 
 // transitionScript moves the campaign from one of the allowed states to a
-// new state and appends the change to the audit log. The action is named
+// new state and appends the change to the audit log. A campaign already in
+// the new state (an allowed repeat: pause of a paused campaign) is left as
+// it is and no event is written: a repeat changes nothing, and a flood of
+// repeats must not push real changes out of the log. Approvals go through
+// approveScript. The action is named
 // by the target state, and for running by where it comes from (approve
 // from pending, resume otherwise).
 // KEYS meta, events. ARGV: new state, reason, actor, now (ms), incarnation
@@ -444,6 +486,7 @@ if ARGV[5] ~= '*' and (m[2] or '') ~= ARGV[5] then return '' end
 local actions = {paused='pause', cancelled='cancel', blocked='block', pending='hold', stopped='stop', done='done'}
 for i = 6, #ARGV do
   if ARGV[i] == st then
+    if st == ARGV[1] then return st end
     redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2])
     local action = actions[ARGV[1]] or ARGV[1]
     if ARGV[1] == 'running' then action = (st == 'pending') and 'approve' or 'resume' end
@@ -482,10 +525,81 @@ func (s *Store) transitionIncarnation(ctx context.Context, id, inc string, to St
 	return State(old), nil
 }
 
+// ErrSelfApproval is returned by ApproveChecked when the approver added
+// assets to the campaign since its last approval (or created it).
+var ErrSelfApproval = errors.New("the approver staged assets of this campaign itself")
+
+// ErrChanged is returned by ApproveChecked when the campaign no longer
+// holds the number of assets the approver saw.
+var ErrChanged = errors.New("campaign changed since it was read")
+
+// ApproveOptions bound what an approval covers.
+type ApproveOptions struct {
+	// Total, when > 0, approves only while the campaign holds exactly
+	// Total assets: those the approver saw. An append in between (by
+	// anyone, the approver included) is not approved with them.
+	Total int64
+	// NotStager refuses the approval when the actor of ctx is among the
+	// campaign's stagers (ErrSelfApproval).
+	NotStager bool
+}
+
+// approveScript releases a pending campaign, records that the approval
+// covers every asset it holds and who gave it, and starts a new list of
+// stagers, after checking in the same step what ApproveOptions ask.
+// KEYS meta, events. ARGV actor, now (ms), expected total ("" any),
+// "1" = refuse a stager. Returns "pending", "" (missing), "~" (being
+// deleted), "!<state>" (not pending), "#<total>" (another total) or "@"
+// (the actor staged assets).
+var approveScript = redis.NewScript(auditLua + `
+local m = redis.call('HMGET', KEYS[1], 'state', 'deleting', 'total', 'stagers', 'id')
+if not m[1] or not m[5] then return '' end
+if m[2] then return '~' end
+if m[1] ~= 'pending' then return '!' .. m[1] end
+if ARGV[3] ~= '' and (m[3] or '0') ~= ARGV[3] then return '#' .. (m[3] or '0') end
+if ARGV[4] == '1' and m[4] and m[4] ~= '' then
+  for _, a in ipairs(cjson.decode(m[4])) do
+    if a == ARGV[1] then return '@' end
+  end
+end
+redis.call('HSET', KEYS[1], 'state', 'running', 'reason', '', 'approved_total', m[3] or '0',
+  'approved_by', ARGV[1], 'stagers', '[]')
+audit(KEYS[2], ARGV[2], ARGV[1], 'approve', 'pending', 'running', '')
+return 'pending'
+`)
+
 // Approve releases a pending campaign and enqueues its batches.
 func (s *Store) Approve(ctx context.Context, id string) (*Campaign, error) {
-	if _, err := s.transition(ctx, id, StateRunning, "", StatePending); err != nil {
-		return nil, err
+	return s.ApproveChecked(ctx, id, ApproveOptions{})
+}
+
+// ApproveChecked is Approve with the checks of o made atomically with
+// the approval.
+func (s *Store) ApproveChecked(ctx context.Context, id string, o ApproveOptions) (*Campaign, error) {
+	total, notStager := "", "0"
+	if o.Total > 0 {
+		total = strconv.FormatInt(o.Total, 10)
+	}
+	if o.NotStager {
+		notStager = "1"
+	}
+	old, err := approveScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.events(id)},
+		s.actor(ctx), s.nowMS(), total, notStager).Text()
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s: approve: %w", id, err)
+	}
+	switch {
+	case old == "":
+		return nil, fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+	case old == "~":
+		return nil, fmt.Errorf("campaign %s: %w", id, ErrDeleting)
+	case old == "@":
+		return nil, fmt.Errorf("campaign %s: %w", id, ErrSelfApproval)
+	case strings.HasPrefix(old, "#"):
+		return nil, fmt.Errorf("campaign %s holds %s assets now, not the %d approved: %w; read it again and approve what it holds",
+			id, old[1:], o.Total, ErrChanged)
+	case strings.HasPrefix(old, "!"):
+		return nil, fmt.Errorf("campaign %s is %s, cannot become %s: %w", id, old[1:], StateRunning, ErrTransition)
 	}
 	return s.kick(ctx, id)
 }

@@ -221,13 +221,17 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 	if opts.RequireApproval || confirm > 0 && plan.Valid > confirm && !opts.Approved {
 		def.State = StatePending
 	}
-	created, err := s.create(ctx, def)
+	var approved int64
+	if def.State == StateRunning {
+		approved = plan.Valid
+	}
+	created, err := s.create(ctx, def, approved)
 	if err != nil {
 		return nil, err
 	}
 	if created {
 		res.Created = true
-		if _, err := s.addSegment(ctx, def.ID, def.Incarnation, 0, plan.ids, def.BatchSize, plan.ids.Fingerprint(), false); err != nil {
+		if _, err := s.addSegment(ctx, def.ID, def.Incarnation, 0, plan.ids, def.BatchSize, plan.ids.Fingerprint(), nil); err != nil {
 			return nil, err
 		}
 		res.Appended = plan.Valid
@@ -267,25 +271,26 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 			if existing.State.Final() && existing.State != StateDone {
 				return nil, fmt.Errorf("campaign %s is %s: %w", def.ID, existing.State, ErrTransition)
 			}
-			// An append is confirmed like a new campaign: when it alone
-			// exceeds ConfirmAbove, or takes the campaign above it, the
-			// campaign waits for Approve. Otherwise starting small and
-			// appending would skip the "one stages, another approves" step.
+			// Whether the append must wait for approval is decided by
+			// the append script itself, atomically with the append:
+			// approval covers a number of assets, and an append that
+			// takes the campaign more than confirm above what was
+			// approved holds it (whatever its state), so that starting
+			// small and appending (or appending in slices) never skips
+			// the "one stages, another approves" step.
 			n := newIDs.Len()
-			confirmNow := opts.RequireApproval || confirm > 0 && !opts.Approved &&
-				(n > confirm || (existing.Total <= confirm && existing.Total+n > confirm))
 			union := all
 			union.Union(newIDs)
-			if _, err := s.addSegment(ctx, def.ID, existing.Incarnation, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), true); err != nil {
+			ap := &appendApproval{
+				confirm:   confirm,
+				confirmed: opts.Approved,
+				require:   opts.RequireApproval,
+				reason:    fmt.Sprintf("%d assets appended: waiting for approval (labelreset approve %s)", n, def.ID),
+			}
+			if _, err := s.addSegment(ctx, def.ID, existing.Incarnation, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), ap); err != nil {
 				return nil, err
 			}
 			res.Appended = n
-			if confirmNow {
-				reason := fmt.Sprintf("%d assets appended: waiting for approval (labelreset approve %s)", n, def.ID)
-				if _, err := s.transition(ctx, def.ID, StatePending, reason, StateRunning); err != nil && !errors.Is(err, ErrTransition) {
-					return nil, err
-				}
-			}
 		}
 	}
 	c, err := s.Get(ctx, def.ID)
@@ -301,19 +306,35 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 	return res, nil
 }
 
+// appendApproval is how an append is confirmed (see addSegmentScript).
+type appendApproval struct {
+	confirm   int64 // threshold; <= 0 never
+	confirmed bool  // the caller approved these assets (--yes, its own prompt)
+	require   bool  // always wait for approval
+	reason    string
+}
+
 // addSegment stores a new segment of IDs in incarnation inc of campaign
-// cid.
-func (s *Store) addSegment(ctx context.Context, cid, inc string, seg int, ids *IDSet, batchSize int, fp string, reopen bool) (int, error) {
+// cid: the first one of a new campaign when ap is nil, else an append
+// confirmed as ap says.
+func (s *Store) addSegment(ctx context.Context, cid, inc string, seg int, ids *IDSet, batchSize int, fp string, ap *appendApproval) (int, error) {
 	b, err := ids.marshal()
 	if err != nil {
 		return 0, fmt.Errorf("campaign %s: encode IDs: %w", cid, err)
 	}
-	r := "0"
-	if reopen {
-		r = "1"
+	flag := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
 	}
-	n, err := addSegmentScript.Run(ctx, s.rdb, []string{s.keys.meta(cid), s.keys.segment(cid, seg), s.keys.events(cid)},
-		seg, b, ids.Len(), batchSize, fp, r, s.actor(ctx), s.nowMS(), inc).Int()
+	args := []any{seg, b, ids.Len(), batchSize, fp, flag(ap != nil), s.actor(ctx), s.nowMS(), inc}
+	if ap == nil {
+		args = append(args, "create", 0, "0", "0", "")
+	} else {
+		args = append(args, "append", ap.confirm, flag(ap.confirmed), flag(ap.require), ap.reason)
+	}
+	n, err := addSegmentScript.Run(ctx, s.rdb, []string{s.keys.meta(cid), s.keys.segment(cid, seg), s.keys.events(cid)}, args...).Int()
 	if err != nil {
 		return 0, fmt.Errorf("campaign %s: store IDs: %w", cid, err)
 	}

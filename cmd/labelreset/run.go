@@ -70,8 +70,13 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// approved: what this invocation's own prompt (or --yes) covered, and
+	// nothing more: run never approves assets someone else staged.
+	approved := cf.yes
 	if !cf.yes && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
-		if _, yes := a.confirm(def, plan); !yes {
+		_, yes := a.confirm(def, plan)
+		approved = yes
+		if !yes {
 			return usagef("campaign has %d assets, above --confirm-above %d: confirm with --yes (or submit it and 'labelreset approve' it)",
 				plan.Valid, cf.confirmAbove)
 		}
@@ -102,7 +107,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	defer a.closeRedis(rdb)
 	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
 	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{
-		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: -1, Approved: true,
+		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved,
 	})
 	if err != nil {
 		return err
@@ -110,9 +115,19 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	a.printSubmit(res, false)
 	id := res.Campaign.ID
 	if res.Campaign.State == jobs.StatePending {
-		if _, err := store.Approve(ctx, id); err != nil {
-			return err
+		// Pending for assets this invocation did not confirm: staged by
+		// someone else (or a select_all schedule), or appended beyond
+		// --confirm-above since the last approval. Approving them is an
+		// approver's decision, not a side effect of run.
+		why := res.Campaign.Reason
+		if why == "" {
+			why = "staged pending by its creator"
 		}
+		fmt.Fprintf(a.stderr, "campaign %s waits for approval of %d assets that this run did not confirm (%s); "+
+			"run does not approve it: approve it with 'labelreset approve %s' (not by whoever staged them), "+
+			"then work it with 'labelreset worker'\n",
+			id, res.Campaign.Total-res.Campaign.ApprovedTotal, why, id)
+		return exitError{exitStopped}
 	}
 
 	// Only this campaign: on a shared Redis, other people's campaigns are

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type campaignJSON struct {
 	BatchSize  int              `json:"batch_size"`
 	Batches    int              `json:"batches"`
 	Redrives   int              `json:"redrives"`
+	// ApprovedTotal, CreatedBy and ApprovedBy: see jobs.Campaign.
+	ApprovedTotal int64  `json:"approved_total"`
+	CreatedBy     string `json:"created_by,omitempty"`
+	ApprovedBy    string `json:"approved_by,omitempty"`
 }
 
 func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
@@ -43,6 +48,7 @@ func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
 		ID: c.ID, Name: c.Name, State: c.State, Reason: c.Reason, Total: c.Total, Counts: counts,
 		CreatedAt: c.CreatedAt, Mode: c.Mode, Labels: append([]string{}, c.Labels...), TeamID: c.TeamID,
 		Priority: c.Priority, Source: c.Source, BatchSize: c.BatchSize, Batches: c.Batches, Redrives: c.Gen,
+		ApprovedTotal: c.ApprovedTotal, CreatedBy: c.CreatedBy, ApprovedBy: c.ApprovedBy,
 	}
 	if !c.FinishedAt.IsZero() {
 		t := c.FinishedAt
@@ -62,6 +68,8 @@ func storeError(err error) error {
 		return errorf(http.StatusBadRequest, "invalid_campaign_id", "%v", err)
 	case errors.Is(err, jobs.ErrTransition):
 		return errorf(http.StatusConflict, "conflict", "%v", err)
+	case errors.Is(err, jobs.ErrChanged):
+		return errorf(http.StatusConflict, "campaign_changed", "%v", err)
 	}
 	return err
 }
@@ -132,6 +140,7 @@ type eventJSON struct {
 	From   jobs.State `json:"from"`
 	To     jobs.State `json:"to"`
 	Reason string     `json:"reason,omitempty"`
+	Count  int64      `json:"count,omitempty"`
 }
 
 // events serves the audit log of a campaign, oldest first.
@@ -156,7 +165,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]eventJSON, len(evs))
 	for i, e := range evs {
-		out[i] = eventJSON{Time: e.Time, Actor: e.Actor, Action: e.Action, From: e.From, To: e.To, Reason: e.Reason}
+		out[i] = eventJSON{Time: e.Time, Actor: e.Actor, Action: e.Action, From: e.From, To: e.To, Reason: e.Reason, Count: e.Count}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"campaign": id, "events": out})
 }
@@ -270,7 +279,14 @@ func (s *Server) action(name string) http.HandlerFunc {
 		var requeued *int64
 		switch name {
 		case "approve":
-			_, err = s.store.Approve(ctx, id)
+			// Approve what the checks above saw, and nothing this
+			// token staged: an append racing this request is not
+			// approved with it.
+			_, err = s.store.ApproveChecked(ctx, id, jobs.ApproveOptions{Total: c.Total, NotStager: !p.selfApprove})
+			if errors.Is(err, jobs.ErrSelfApproval) {
+				err = errorf(http.StatusForbidden, "self_approval",
+					"campaign %s has assets staged by token %q, which may not approve them: another approver must", id, p.Name)
+			}
 		case "pause":
 			err = s.store.Pause(ctx, id)
 		case "resume":
@@ -296,19 +312,25 @@ func (s *Server) action(name string) http.HandlerFunc {
 	}
 }
 
-// stagedBy reports whether p created campaign c or made it wait for
-// approval (an append above the threshold): either way, its approval
-// would be its own.
+// stagedBy reports whether p created campaign c or added assets to it
+// since its last approval (the store records every such actor, the
+// creator and each appender, in c.Stagers): either way, its approval
+// would cover assets it staged itself. A retry or any other event never
+// changes who staged. Campaigns stored before stagers were recorded fall
+// back to the newest event that made them pending.
 func (s *Server) stagedBy(ctx context.Context, c *jobs.Campaign, p *Principal) (bool, error) {
 	if c.Owner == p.owner {
 		return true, nil
+	}
+	if c.StagersRecorded {
+		return slices.Contains(c.Stagers, p.Actor()), nil
 	}
 	evs, err := s.store.Events(ctx, c.ID)
 	if err != nil {
 		return false, storeError(err)
 	}
 	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].To == jobs.StatePending {
+		if evs[i].To == jobs.StatePending && evs[i].From != jobs.StatePending {
 			return evs[i].Actor == p.Actor(), nil
 		}
 	}

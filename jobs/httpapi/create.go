@@ -231,8 +231,8 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	var idem *idempotency
 	if idemKey != "" {
 		idem = &idempotency{
-			key: s.store.Namespace() + ":idem:" + sha256hex(owner+idemKey),
-			rec: idemRecord{Campaign: def.ID, Request: fingerprint(req)},
+			key: idempotencyRedisKey(s.store.Namespace(), owner, idemKey),
+			rec: idemRecord{Campaign: def.ID, Team: def.TeamID, Request: fingerprint(req)},
 		}
 		done, err := s.claimIdempotency(ctx, w, idem, pj)
 		if err != nil || done {
@@ -261,7 +261,12 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		// Once the campaign exists the key answers with it for the
 		// retention; a create that failed before that frees the key.
 		if err == nil || (res != nil && res.Created) {
-			if kerr := idem.keep(ctx, s.store.Redis(), s.cfg.Defaults.Policy.Retention); kerr != nil {
+			if res != nil && res.Campaign != nil {
+				idem.rec.Incarnation = res.Campaign.Incarnation
+			} else {
+				idem.rec.Incarnation = def.Incarnation
+			}
+			if kerr := idem.record(ctx, s.store.Redis(), s.cfg.Defaults.Policy.Retention); kerr != nil {
 				s.log.Warn("campaign created, but its Idempotency-Key may lapse early", "campaign", def.ID, "err", kerr)
 			}
 		} else {
@@ -844,10 +849,23 @@ func fingerprint(req *createRequest) string {
 	return sha256hex(b.String())
 }
 
-// idemRecord is what an Idempotency-Key maps to in Redis.
+// idempotencyRedisKey is the Redis key of an Idempotency-Key sent by
+// owner: both parts hashed on their own, so that no owner and key can
+// spell another's pair (owner "ab" with key "c-1" is not owner "abc" with
+// key "-1").
+func idempotencyRedisKey(ns, owner, key string) string {
+	return ns + ":idem:" + sha256hex(owner) + ":" + sha256hex(key)
+}
+
+// idemRecord is what an Idempotency-Key maps to in Redis: the campaign
+// the request created or appended to, by ID, team and incarnation, so
+// that a replay never answers with another campaign that took the same ID
+// since (another team's, or the same team's created again).
 type idemRecord struct {
-	Campaign string `json:"campaign"`
-	Request  string `json:"request"`
+	Campaign    string `json:"campaign"`
+	Team        string `json:"team"`
+	Incarnation string `json:"inc,omitempty"` // set once the request succeeded
+	Request     string `json:"request"`
 }
 
 type idempotency struct {
@@ -890,12 +908,23 @@ func (s *Server) claimIdempotency(ctx context.Context, w http.ResponseWriter, id
 			"this Idempotency-Key was used for a different request (campaign %s): use a new key for a new request", prev.Campaign)
 	}
 	c, err := s.store.Get(ctx, prev.Campaign)
-	if errors.Is(err, jobs.ErrNotFound) {
+	if errors.Is(err, jobs.ErrNotFound) && prev.Incarnation == "" {
 		return true, errorf(http.StatusConflict, "idempotency_in_progress",
 			"the first request with this Idempotency-Key (campaign %s) is still being processed: retry in a moment", prev.Campaign)
 	}
+	if err == nil && (c.TeamID != prev.Team || prev.Incarnation != "" && c.Incarnation != prev.Incarnation) {
+		err = jobs.ErrNotFound // another campaign has the ID now: say nothing of it
+	}
+	if errors.Is(err, jobs.ErrNotFound) {
+		return true, errorf(http.StatusConflict, "idempotency_key_stale",
+			"the campaign that this Idempotency-Key's first request made (%s) no longer exists: use a new key", prev.Campaign)
+	}
 	if err != nil {
 		return true, err
+	}
+	if _, verr := s.visibleCampaign(ctx, c.ID); verr != nil {
+		return true, errorf(http.StatusConflict, "idempotency_key_stale",
+			"the campaign that this Idempotency-Key's first request made (%s) is not visible to this token: use a new key", prev.Campaign)
 	}
 	if c.State != jobs.StatePending && !c.State.Final() {
 		// Completes a first request that died while enqueueing.
@@ -931,6 +960,28 @@ func (i *idempotency) keep(ctx context.Context, rdb redis.UniversalClient, ttl t
 	if err := expireScript.Run(ctx, rdb, []string{i.key}, i.val, ttl.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("idempotency key: set lifetime: %w", err)
 	}
+	return nil
+}
+
+// recordScript replaces the claim with the final record (which names the
+// campaign's incarnation) and gives it its lifetime, if this request still
+// holds the key. KEYS key. ARGV claim value, record, ttl (ms).
+var recordScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`)
+
+// record stores i.rec (now with the incarnation) for ttl in place of the
+// claim.
+func (i *idempotency) record(ctx context.Context, rdb redis.UniversalClient, ttl time.Duration) error {
+	b, _ := json.Marshal(i.rec)
+	if err := recordScript.Run(ctx, rdb, []string{i.key}, i.val, string(b), ttl.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("idempotency key: record: %w", err)
+	}
+	i.val = string(b)
 	return nil
 }
 
