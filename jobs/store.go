@@ -558,7 +558,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 		for i, aid := range ids {
 			recs[i] = Record{AssetID: aid, Outcome: OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}
 		}
-		_, err := s.ledger.RecordIncarnation(ctx, id, c.Incarnation, []BatchRecords{{Batch: batch, Records: recs}}, now)
+		_, err := s.ledger.RecordIncarnation(ctx, id, c.LedgerIdentity(), []BatchRecords{{Batch: batch, Records: recs}}, now)
 		return err
 	})
 	if err != nil {
