@@ -286,9 +286,10 @@ func readCredentials(path string) (credentials, error) {
 }
 
 // NormalizeServer returns the canonical form of an API server URL ("" means
-// DefaultServer): scheme and host in lower case, the scheme's default port
-// dropped, no trailing slash. Campaigns record the server they were planned
-// against in this form, and workers compare theirs with it, so that
+// DefaultServer): scheme and host in lower case, the host's trailing dot
+// and the scheme's default port dropped, no trailing slash. Campaigns
+// record the server they were planned against in this form, and workers
+// compare theirs with it, so that
 // "https://API.example.com:443/" and "https://api.example.com" are one
 // server.
 func NormalizeServer(s string) (string, error) {
@@ -301,7 +302,11 @@ func NormalizeServer(s string) (string, error) {
 		return "", fmt.Errorf("%w: server %q: want http(s)://host[:port][/path]", ErrConfig, s)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
-	host, port := strings.ToLower(u.Hostname()), u.Port()
+	// "api.example.com." is the fully qualified spelling of the same host.
+	host, port := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), u.Port()
+	if host == "" {
+		return "", fmt.Errorf("%w: server %q: want http(s)://host[:port][/path]", ErrConfig, s)
+	}
 	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
 		port = ""
 	}

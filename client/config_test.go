@@ -154,7 +154,7 @@ func TestConfigAndClientNeverPrintKey(t *testing.T) {
 }
 
 // TestNormalizeServer: one server, one form (scheme, host case, default
-// port, trailing slash), so campaigns and workers compare equal.
+// port, trailing slash, a host's trailing dot), so campaigns and workers compare equal.
 func TestNormalizeServer(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                                    DefaultServer,
@@ -164,13 +164,17 @@ func TestNormalizeServer(t *testing.T) {
 		"http://127.0.0.1:8085//":             "http://127.0.0.1:8085",
 		"https://pdcp.example.com:8443/api/":  "https://pdcp.example.com:8443/api",
 		"http://[::1]:9000":                   "http://[::1]:9000",
+		// A fully qualified name's trailing dot names the same host.
+		"https://api.projectdiscovery.io.":      DefaultServer,
+		"https://API.projectdiscovery.io.:443/": DefaultServer,
+		"http://pdcp.example.com.:8085/api":     "http://pdcp.example.com:8085/api",
 	} {
 		got, err := NormalizeServer(in)
 		if err != nil || got != want {
 			t.Errorf("NormalizeServer(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"ftp://x", "https://", "https://u:p@h", "https://h/?q=1", "not a url"} {
+	for _, in := range []string{"ftp://x", "https://", "https://u:p@h", "https://h/?q=1", "not a url", "https://.", "https://.:443"} {
 		if got, err := NormalizeServer(in); err == nil {
 			t.Errorf("NormalizeServer(%q) = %q, want an error", in, got)
 		}

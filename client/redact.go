@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -17,22 +18,37 @@ const redactedMark = "[REDACTED]"
 // (error messages, body snippets, error_id): a server or proxy that echoes
 // the request ("sk-… is not valid here") would otherwise carry the key
 // into the ledger, reports and logs. It knows the key as sent and as
-// servers commonly re-encode it (URL-encoded, JSON-escaped); anything more
-// mixed is caught by decoding the text's escapes and looking again.
-// Redaction runs before any truncation, so a clipped field never keeps a
-// prefix of the key.
+// servers commonly re-encode it (URL-encoded, JSON-escaped, base64 as a
+// proxy logs a decoded header, upper case as log formatters shout), and
+// it removes a prefix of the key that a server shortened ("sk-live-3f9a…
+// is revoked"); anything more mixed is caught by decoding the text's
+// escapes and looking again. Redaction runs before any truncation, so a
+// clipped field never keeps a prefix of the key.
 type redactor struct {
 	key   string
 	forms []string // the key and its encodings, longest first
+	// fold is set when the key's letters are all of one case: case then
+	// carries nothing, and any re-cased copy is the key. A mixed-case
+	// key's lower-case twin is another credential and stays.
+	fold bool
 }
+
+// minKeyPrefix is the shortest prefix of the key that is redacted when a
+// server cut the key there: shorter prefixes ("sk-") are common words of
+// a key format, not secrets. longKeyPrefix is the prefix length redacted
+// whatever follows it.
+const (
+	minKeyPrefix  = 8
+	longKeyPrefix = 16
+)
 
 func newRedactor(key string) redactor {
 	if key == "" {
 		return redactor{}
 	}
-	r := redactor{key: key}
+	r := redactor{key: key, fold: asciiLower(key) == key || strings.ToUpper(key) == key}
 	add := func(f string) {
-		if !slices.Contains(r.forms, f) {
+		if f != "" && !slices.Contains(r.forms, f) {
 			r.forms = append(r.forms, f)
 		}
 	}
@@ -42,6 +58,10 @@ func newRedactor(key string) redactor {
 	if b, err := json.Marshal(key); err == nil {
 		add(string(b[1 : len(b)-1])) // \u003c for <, \" for "
 	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		add(enc.EncodeToString([]byte(key)))
+	}
+	add(strings.ToUpper(key))
 	add(key)
 	// Longest first: a form that contains another is replaced whole.
 	slices.SortStableFunc(r.forms, func(a, b string) int { return len(b) - len(a) })
@@ -54,17 +74,84 @@ func (r redactor) redact(s string) string {
 	if r.key == "" || s == "" {
 		return s
 	}
-	for _, f := range r.forms {
-		s = strings.ReplaceAll(s, f, redactedMark)
-	}
+	s = r.redactPlain(s)
 	if strings.ContainsAny(s, `%\`) {
 		// A partly or differently escaped copy ("sk%2dabc",
 		// "\u0073k-abc"): show the decoded text, redacted.
-		if d := unescape(s); strings.Contains(d, r.key) {
-			return strings.ReplaceAll(d, r.key, redactedMark)
+		d := unescape(s)
+		if red := r.redactPlain(d); red != d {
+			return red
 		}
 	}
 	return s
+}
+
+// redactPlain replaces the key's known forms, its re-cased copies when
+// the key is single-case, and prefixes of it that a server cut.
+func (r redactor) redactPlain(s string) string {
+	for _, f := range r.forms {
+		s = strings.ReplaceAll(s, f, redactedMark)
+	}
+	return r.redactPrefixes(s)
+}
+
+// redactPrefixes replaces every run of text that matches the key's first
+// minKeyPrefix or more characters (case-insensitively when r.fold) and
+// then stops where the key was cut: at an ellipsis ("...", "…"), or
+// after longKeyPrefix characters whatever follows. A shorter prefix at the
+// end of the text stays: it is as likely the key format's own words. A whole copy of the key in any case is replaced too when
+// r.fold.
+func (r redactor) redactPrefixes(s string) string {
+	if len(r.key) < minKeyPrefix || len(s) < minKeyPrefix {
+		return s
+	}
+	hay, head := s, r.key[:minKeyPrefix]
+	if r.fold {
+		hay, head = asciiLower(s), asciiLower(head)
+	}
+	if !strings.Contains(hay, head) {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i+minKeyPrefix <= len(s); {
+		j := strings.Index(hay[i:], head)
+		if j < 0 {
+			break
+		}
+		start := i + j
+		n := r.matchLen(s[start:])
+		end := start + n
+		rest := s[end:]
+		if n == len(r.key) || n >= longKeyPrefix ||
+			strings.HasPrefix(rest, "...") || strings.HasPrefix(rest, "…") {
+			b.WriteString(s[last:start])
+			b.WriteString(redactedMark)
+			last = end
+			i = end
+			continue
+		}
+		i = start + 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// matchLen is how many leading bytes of s equal the key's (ignoring
+// ASCII case when r.fold).
+func (r redactor) matchLen(s string) int {
+	n := 0
+	for n < len(s) && n < len(r.key) {
+		a, k := s[n], r.key[n]
+		if a != k && !(r.fold && toLower(a) == toLower(k)) {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // redactErr returns err, or an error whose message has the key redacted
@@ -125,6 +212,16 @@ func lowerHex(s string) string {
 			b[i+1], b[i+2] = toLower(b[i+1]), toLower(b[i+2])
 			i += 2
 		}
+	}
+	return string(b)
+}
+
+// asciiLower is s with ASCII letters in lower case and every other byte
+// where it was, so offsets into it are offsets into s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = toLower(c)
 	}
 	return string(b)
 }

@@ -205,6 +205,18 @@ func (c *Campaign) identity() string {
 	return "t" + strconv.FormatInt(c.CreatedAt.UnixMilli(), 10)
 }
 
+// LedgerIdentity names the campaign's creation for Ledger.RecordIncarnation:
+// its incarnation ID, or for a campaign stored by an earlier version "@"
+// and its creation time (ms), so that outcomes made for a deleted legacy
+// campaign are never written to one created again under its ID. "@" is
+// never part of an incarnation ID.
+func (c *Campaign) LedgerIdentity() string {
+	if c.Incarnation != "" {
+		return c.Incarnation
+	}
+	return "@" + strconv.FormatInt(c.CreatedAt.UnixMilli(), 10)
+}
+
 // IncarnationFields are the meta hash fields that SameIncarnation reads,
 // in its order.
 var IncarnationFields = []string{"inc", "created", "deleting"}

@@ -183,7 +183,8 @@ func decodeRecord(id int64, v string) (Record, error) {
 // campaign being deleted: for any other the campaign is gone.
 //
 // KEYS[1] meta, KEYS[2..n-1] ledger hashes, KEYS[n] events. ARGV[1] now
-// (ms), ARGV[2] actor, ARGV[3] the incarnation ("*" = any), then per
+// (ms), ARGV[2] actor, ARGV[3] the incarnation ("*" = any; "@" and the
+// creation time for a campaign without one, Campaign.LedgerIdentity), then per
 // ledger key: n, followed by n (asset ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
@@ -202,9 +203,13 @@ end
 local meta = KEYS[1]
 local events = KEYS[#KEYS]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
-  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting')
+  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created')
 if not st[1] or st[14] then return -1 end
-if ARGV[3] ~= '*' and (st[13] or '') ~= ARGV[3] then return -1 end
+if ARGV[3] ~= '*' then
+  if string.sub(ARGV[3], 1, 1) == '@' then
+    if (st[13] or '') ~= '' or (st[15] or '') ~= string.sub(ARGV[3], 2) then return -1 end
+  elseif (st[13] or '') ~= ARGV[3] then return -1 end
+end
 local terminal = {r=true, n=true, i=true, f=true, c=true}
 local isfail = {f=true, i=true}
 local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
@@ -330,7 +335,8 @@ func (l *Ledger) Record(ctx context.Context, campaign string, batches []BatchRec
 }
 
 // RecordIncarnation is Record for one incarnation of the campaign
-// (Campaign.Incarnation, "" for a campaign stored by an earlier version):
+// (Campaign.LedgerIdentity; "" accepts any campaign stored by an earlier
+// version, whichever its creation):
 // when the campaign was deleted, or deleted and created again, since the
 // outcomes were made, nothing is written and the error wraps
 // ErrCampaignGone.

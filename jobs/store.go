@@ -376,7 +376,9 @@ func (s *Store) enqueueOpts(c *Campaign, taskID string) []asynq.Option {
 }
 
 // enqueueBatch enqueues one batch task; an existing task with the same ID
-// is not an error (the batch is already queued).
+// is not an error (the batch is already queued), unless, for a campaign
+// without an incarnation, it is a stale task of an earlier creation
+// (enqueueLegacyConflict).
 func (s *Store) enqueueBatch(ctx context.Context, c *Campaign, b *Batch) (bool, error) {
 	p, err := EncodeBatch(b)
 	if err != nil {
@@ -384,6 +386,9 @@ func (s *Store) enqueueBatch(ctx context.Context, c *Campaign, b *Batch) (bool, 
 	}
 	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeBatch, p), s.enqueueOpts(c, b.TaskID())...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		if b.Incarnation == "" {
+			return s.enqueueLegacyConflict(ctx, c, b, p)
+		}
 		return false, nil
 	}
 	if err != nil {
@@ -667,7 +672,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 		for i, aid := range ids {
 			recs[i] = Record{AssetID: aid, Outcome: OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}
 		}
-		_, err := s.ledger.RecordIncarnation(ctx, id, c.Incarnation, []BatchRecords{{Batch: batch, Records: recs}}, now)
+		_, err := s.ledger.RecordIncarnation(ctx, id, c.LedgerIdentity(), []BatchRecords{{Batch: batch, Records: recs}}, now)
 		return err
 	})
 	if err != nil {

@@ -254,6 +254,18 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 			return nil, fmt.Errorf("campaign %s was planned against API server %s, not %s: %w",
 				def.ID, existing.Server, def.Server, ErrInputMismatch)
 		}
+		if existing.Server == "" && def.Server != "" {
+			// An earlier version recorded no server, and every worker
+			// works such a campaign with its own: appended IDs planned
+			// against def.Server could be called on another server, where
+			// they name other assets. Which server the campaign's own IDs
+			// meant is unknown, so recording def.Server now could be wrong
+			// for them.
+			return nil, fmt.Errorf("campaign %s was created by an earlier version that recorded no API server (its IDs run "+
+				"on each worker's own server), and these IDs were planned against %s: %w; put them in a new campaign "+
+				"(another --campaign), which records its server",
+				def.ID, def.Server, ErrInputMismatch)
+		}
 		all, err := s.allIDs(ctx, existing)
 		if err != nil {
 			return nil, err

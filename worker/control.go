@@ -257,11 +257,12 @@ func (c *control) apply(ci *campaignInfo, cmd *redis.SliceCmd, mark uint64) {
 }
 
 // lookup returns the cached campaignInfo of incarnation inc of id, or
-// nil.
+// nil. inc is an incarnation ID, or a jobs.Campaign.LedgerIdentity (the
+// writer's), which also names one creation of a legacy campaign.
 func (c *control) lookup(id, inc string) *campaignInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ci := c.m[id]; ci != nil && ci.def.Incarnation == inc {
+	if ci := c.m[id]; ci != nil && (ci.def.Incarnation == inc || ci.def.LedgerIdentity() == inc) {
 		return ci
 	}
 	return nil

@@ -70,6 +70,9 @@ func (a *asset) record(o string) jobs.Record {
 // batchRun collects the assets of a batch that must be handed back.
 type batchRun struct {
 	seq uint64 // start order in this process: older batches get slots first
+	// inc is the campaign creation its outcomes are recorded for
+	// (jobs.Campaign.LedgerIdentity).
+	inc string
 	// acks holds the batch's records until they are durable.
 	acks     acks
 	mu       sync.Mutex
@@ -112,6 +115,25 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
 	}
 	defer w.control.put(ci)
+	if b.Incarnation == "" {
+		// A task of an earlier version names no incarnation: it may be a
+		// leftover of a deleted campaign whose ID was used again, and
+		// must not call its assets under the new campaign.
+		ok, err := w.store.LegacyBatchBelongs(ctx, ci.def, b)
+		switch {
+		case isGone(err):
+			// ci is an earlier creation: its batches stop, and this task
+			// is checked again against the campaign stored now.
+			w.campaignGone(ci)
+			return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign created again: " + err.Error()})
+		case err != nil:
+			return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
+		case !ok:
+			w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch,
+				"err", "the campaign stored under its ID now does not hold the batch's IDs (deleted, then created again)")
+			return nil
+		}
+	}
 	if ci.def.Server != "" && w.cfg.Server != "" && ci.def.Server != w.cfg.Server {
 		// Checked before any state: not even a cancel is recorded here.
 		return w.skip(b.Campaign, skipServerMismatch, ci.def.Server)
@@ -124,7 +146,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	case st == stateGone:
 		return nil // said once by campaignGone
 	case st == jobs.StateCancelled:
-		return w.cancelBatch(ctx, b)
+		return w.cancelBatch(ctx, b, ci.def.LedgerIdentity())
 	case st == jobs.StateDone:
 		// Every asset has an outcome; this can only be a leftover copy.
 		w.metrics.batches.WithLabelValues("done").Inc()
@@ -136,7 +158,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "ledger unreadable"})
 	}
-	run := &batchRun{seq: w.batchSeq.Add(1)}
+	run := &batchRun{seq: w.batchSeq.Add(1), inc: ci.def.LedgerIdentity()}
 	var todo []*asset
 	for _, r := range recs {
 		if !r.Terminal() {
@@ -177,7 +199,7 @@ func (w *Worker) finishBatch(b *jobs.Batch, run *batchRun) error {
 	// Keep the attempts made so far, so a re-run continues counting.
 	for _, r := range run.deferred {
 		run.acks.add()
-		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, rec: r, acks: &run.acks})
+		w.writer.send(record{campaign: b.Campaign, inc: run.inc, batch: b.Batch, rec: r, acks: &run.acks})
 	}
 	w.writer.hurry()
 	if !run.acks.wait() {
@@ -198,12 +220,12 @@ func (w *Worker) requeue(e *retryLater) error {
 // cancelBatch records "cancelled" for every asset of the batch that has no
 // outcome yet (the ledger keeps the ones that have), and returns once that
 // is durable.
-func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch) error {
+func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch, inc string) error {
 	now := time.Now()
 	var a acks
 	for _, id := range b.IDs {
 		a.add()
-		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, acks: &a,
+		w.writer.send(record{campaign: b.Campaign, inc: inc, batch: b.Batch, acks: &a,
 			rec: jobs.Record{AssetID: id, Outcome: jobs.OutcomeCancelled, FinishedAt: now, Error: "campaign cancelled"}})
 	}
 	w.writer.hurry()
@@ -366,7 +388,7 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 		r := a.record(jobs.OutcomeCancelled)
 		r.Error, r.FinishedAt = "campaign cancelled", time.Now()
 		run.acks.add()
-		w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, rec: r, acks: &run.acks})
+		w.writer.send(record{campaign: b.Campaign, inc: run.inc, batch: b.Batch, rec: r, acks: &run.acks})
 		return false
 	default:
 		run.handBack(a, w.cfg.HoldDelay, "campaign "+string(st))
@@ -389,7 +411,7 @@ func (w *Worker) finish(b *jobs.Batch, a *asset, run *batchRun, outcome string, 
 	w.pending <- struct{}{}
 	release()
 	run.acks.add()
-	w.writer.send(record{campaign: b.Campaign, inc: b.Incarnation, batch: b.Batch, done: w.pendingDone, rec: r, acks: &run.acks})
+	w.writer.send(record{campaign: b.Campaign, inc: run.inc, batch: b.Batch, done: w.pendingDone, rec: r, acks: &run.acks})
 }
 
 func terminalOutcome(o client.Outcome) string {

@@ -19,7 +19,7 @@ import (
 // concurrency.
 type record struct {
 	campaign string
-	inc      string // the campaign's incarnation (jobs.Campaign.Incarnation)
+	inc      string // the campaign's creation (jobs.Campaign.LedgerIdentity)
 	batch    int
 	rec      jobs.Record
 	done     func()
