@@ -230,6 +230,9 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	owner := ownerOf(r.Context())
 	var idem *idempotency
 	if idemKey != "" {
+		if p.campaignID == "" {
+			def.ID = idempotentCampaignID(owner, idemKey)
+		}
 		idem = &idempotency{
 			key: s.store.Namespace() + ":idem:" + sha256hex(owner+idemKey),
 			rec: idemRecord{Campaign: def.ID, Request: fingerprint(req)},
@@ -827,6 +830,17 @@ func validIdempotencyKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// idempotentCampaignID names the campaign of a request that carries an
+// Idempotency-Key but no campaign_id. The ID depends only on the owner and
+// the key, so the campaign itself is the idempotency record: a serve that
+// stalls past its claim and then creates, and another serve that took
+// over the key meanwhile, both submit the same ID, and the second finds
+// "exists, same input" (a replay) instead of creating a second campaign
+// over the same assets.
+func idempotentCampaignID(owner, key string) string {
+	return "api-" + sha256hex(owner + "\x00" + key)[:24]
 }
 
 func sha256hex(s string) string {
