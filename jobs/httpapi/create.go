@@ -86,6 +86,12 @@ func (p *createParams) set(key, val, where string) error {
 	case "labels":
 		p.hasLabels = true
 		labels, err := jobs.ParseLabelList(val)
+		if err == nil && len(p.labels)+len(labels) > jobs.MaxLabels {
+			err = fmt.Errorf("labels: %d labels: %w", len(p.labels)+len(labels), jobs.ErrTooManyLabels)
+		}
+		if errors.Is(err, jobs.ErrTooManyLabels) {
+			return errorf(http.StatusRequestEntityTooLarge, "too_many_labels", "%s %v", where, err)
+		}
 		if err != nil {
 			return errorf(http.StatusBadRequest, "invalid_parameter", "%s %v", where, err)
 		}
@@ -657,20 +663,13 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 			}
 			req.plan, req.input = plan, in
 		case "labels":
-			var v *[]string
-			if err := dec.Decode(&v); err != nil {
-				return s.jsonError(err, key)
-			}
 			// Present, even null: remove mode, never "all labels"
 			// (unless mode is delete, which null does not contradict).
-			p.hasLabels, p.labelsNull = true, v == nil
-			if v != nil {
-				for _, l := range *v {
-					if l = strings.TrimSpace(l); l != "" {
-						p.labels = append(p.labels, l)
-					}
-				}
+			labels, null, err := readJSONLabels(dec)
+			if err != nil {
+				return s.jsonError(err, key)
 			}
+			p.hasLabels, p.labelsNull, p.labels = true, null, labels
 		case "dry_run", "strict", "append":
 			var v bool
 			if err := dec.Decode(&v); err != nil {
@@ -703,6 +702,50 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 		return errorf(http.StatusUnprocessableEntity, "no_ids", "asset_ids is missing: give the asset IDs as an array of strings or numbers")
 	}
 	return nil
+}
+
+// readJSONLabels reads the "labels" value (an array of strings, or null)
+// one element at a time and stops at the first label past
+// jobs.MaxLabels or longer than jobs.MaxLabelLen, so that a body of
+// millions of labels is refused without holding them. Blank labels are
+// dropped.
+func readJSONLabels(dec *json.Decoder) (labels []string, null bool, err error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, false, err
+	}
+	if tok == nil {
+		return nil, true, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, false, errorf(http.StatusBadRequest, "malformed_json", "field \"labels\": want an array of strings, got JSON %s", describeToken(tok))
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false, err
+		}
+		l, ok := tok.(string)
+		if !ok {
+			return nil, false, errorf(http.StatusBadRequest, "malformed_json", "field \"labels\": want strings, got JSON %s", describeToken(tok))
+		}
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		if len(l) > jobs.MaxLabelLen {
+			return nil, false, errorf(http.StatusBadRequest, "invalid_parameter", "label %.40q…: %d bytes, want at most %d",
+				l, len(l), jobs.MaxLabelLen)
+		}
+		if len(labels) == jobs.MaxLabels {
+			return nil, false, errorf(http.StatusRequestEntityTooLarge, "too_many_labels",
+				"field \"labels\": more than %d labels: %v", jobs.MaxLabels, jobs.ErrTooManyLabels)
+		}
+		labels = append(labels, l)
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return nil, false, err
+	}
+	return labels, false, nil
 }
 
 // jsonError maps a JSON decoding error (of field, if named).
