@@ -198,10 +198,20 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.uploads.release()
+	slow := newSlowBody(w, r, time.Now())
+	r.Body = slow
 	req, def, err := s.readCreate(w, r)
 	if err != nil {
+		if slow.cut {
+			err = slow.tooSlow()
+		}
 		s.fail(w, r, err)
 		return
+	}
+	if slow.rc != nil {
+		// Read: the rest of the request (Submit) is bounded by its own
+		// timeouts, not by the body's rate.
+		slow.rc.SetReadDeadline(time.Time{})
 	}
 	p, plan := req.params, req.plan
 	confirm := s.cfg.Defaults.ConfirmAbove
