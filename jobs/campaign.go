@@ -341,6 +341,11 @@ func (c *Campaign) Validate() error {
 // quoted CSV-style ("a,b",c; "" for a quote inside); blanks around labels
 // and empty items are dropped.
 func ParseLabelList(s string) ([]string, error) {
+	if n := strings.Count(s, ","); n >= MaxLabels*4 {
+		// Far beyond the limit even if most items are empty: refuse before
+		// splitting a huge string.
+		return nil, fmt.Errorf("labels: %d items: %w", n+1, ErrTooManyLabels)
+	}
 	r := csv.NewReader(strings.NewReader(s))
 	r.LazyQuotes = true
 	r.FieldsPerRecord = -1
@@ -349,10 +354,10 @@ func ParseLabelList(s string) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("labels %q: %w", s, err)
+		return nil, fmt.Errorf("labels %.80q: %w", s, err)
 	}
 	if _, err := r.Read(); err != io.EOF {
-		return nil, fmt.Errorf("labels %q: a line break is not allowed", s)
+		return nil, fmt.Errorf("labels %.80q: a line break is not allowed", s)
 	}
 	var out []string
 	for _, l := range rec {
@@ -360,11 +365,30 @@ func ParseLabelList(s string) ([]string, error) {
 			if strings.ContainsFunc(l, isControl) {
 				return nil, fmt.Errorf("label %q: control characters are not allowed", l)
 			}
+			if len(l) > MaxLabelLen {
+				return nil, fmt.Errorf("label %.40q…: %d bytes, want at most %d", l, len(l), MaxLabelLen)
+			}
 			out = append(out, l)
 		}
 	}
+	if len(out) > MaxLabels {
+		return nil, fmt.Errorf("labels: %d labels: %w", len(out), ErrTooManyLabels)
+	}
 	return out, nil
 }
+
+// MaxLabels and MaxLabelLen bound the labels one campaign removes. PDCP
+// documents no limit (openapi: labels is an array of strings), but every
+// label is stored in the campaign's meta, echoed in answers and sent with
+// every PATCH: without a bound one request could make serve, Redis and
+// every worker hold millions of them.
+const (
+	MaxLabels   = 100
+	MaxLabelLen = 256
+)
+
+// ErrTooManyLabels is returned for more than MaxLabels labels.
+var ErrTooManyLabels = fmt.Errorf("too many labels: want at most %d", MaxLabels)
 
 func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 
@@ -402,8 +426,11 @@ func (c *Campaign) validate() error {
 		if len(c.Labels) == 0 {
 			return errors.New("remove mode needs at least one label (--labels a,b)")
 		}
+		if len(c.Labels) > MaxLabels {
+			return fmt.Errorf("%d labels: %w", len(c.Labels), ErrTooManyLabels)
+		}
 		for _, l := range c.Labels {
-			if strings.TrimSpace(l) == "" || len(l) > 256 || strings.ContainsFunc(l, isControl) {
+			if strings.TrimSpace(l) == "" || len(l) > MaxLabelLen || strings.ContainsFunc(l, isControl) {
 				return fmt.Errorf("label %q: want 1..256 non-blank characters, no control characters", l)
 			}
 		}

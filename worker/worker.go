@@ -170,6 +170,10 @@ type Worker struct {
 	loggedPause atomic.Int64
 	ready       atomic.Bool
 	closeOnce   sync.Once
+	// queueAbandoned: asynq's Shutdown did not return within the stop's
+	// bound, so its goroutines still use qrdb, which close then leaves
+	// open (see close).
+	queueAbandoned atomic.Bool
 	// skipLogged holds the campaign IDs whose skip (another API server)
 	// this process has logged.
 	skipLogged sync.Map
@@ -355,6 +359,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	hard := time.AfterFunc(w.cfg.ShutdownTimeout, func() { w.callCancel(); w.guard.abort(); w.writer.giveUpNow() })
 	var errs []error
 	if !waitBounded(srv.Shutdown, time.Until(deadline)+shutdownGrace) {
+		w.queueAbandoned.Store(true)
 		errs = append(errs, fmt.Errorf("the queue server did not stop within %v of the shutdown timeout; batches in hand come back after their lease expires", shutdownGrace))
 	}
 	hard.Stop()
@@ -364,7 +369,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("%d outcomes could not be written to Redis before the shutdown timeout; their assets will be called again by the next worker", lost))
 	}
 	stopBG()
-	wg.Wait()
+	// The background loops (repair, control, health, janitor, replicas)
+	// may be in a Redis command that a hanging Redis never answers, and
+	// go-redis does not end a blocking read on cancellation: past the
+	// stop's deadline, closing the clients fails those reads at once.
+	if !waitGroupBounded(&wg, max(time.Until(deadline)+shutdownGrace, minFinalFlush)) {
+		w.close()
+		wg.Wait()
+	}
 	w.close()
 	if err := errors.Join(errs...); err != nil {
 		w.log.Error("worker stopped without recording everything", "err", err)
@@ -399,6 +411,11 @@ func waitBounded(fn func(), d time.Duration) bool {
 	}
 }
 
+// waitGroupBounded waits for wg at most d and says whether it finished.
+func waitGroupBounded(wg *sync.WaitGroup, d time.Duration) bool {
+	return waitBounded(wg.Wait, d)
+}
+
 func (w *Worker) close() {
 	w.closeOnce.Do(func() {
 		w.callCancel()
@@ -406,7 +423,13 @@ func (w *Worker) close() {
 		w.guard.abort()
 		w.rdbDials.Abort()
 		w.rdb.Close()
-		w.qrdb.Close()
+		// asynq v0.26's subscriber dereferences the nil message of a
+		// closed pub/sub channel: closing qrdb under an abandoned asynq
+		// server crashes the process. Its goroutines (and qrdb, whose
+		// commands the aborted guard fails) end with the process.
+		if !w.queueAbandoned.Load() {
+			w.qrdb.Close()
+		}
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -47,6 +49,9 @@ type app struct {
 	// dials holds the dial aborter of each Redis client connect made, for
 	// closeRedis.
 	dials map[redis.UniversalClient]*jobs.DialAborter
+	// inflight holds the Redis reads that bounded gave up on; closeRedis
+	// ends them by closing their connections and waits for them.
+	inflight sync.WaitGroup
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
@@ -254,6 +259,10 @@ func (a *app) closeRedis(rdb redis.UniversalClient) {
 		d.Abort()
 	}
 	rdb.Close()
+	// Reads abandoned by bounded fail once their connections are closed.
+	if !waitGroupFor(&a.inflight, time.Second) {
+		a.log.Warn("Redis reads abandoned at the stop did not end within 1s of closing the connection")
+	}
 }
 
 // apiFlags are the PDCP client flags.

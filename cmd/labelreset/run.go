@@ -140,21 +140,44 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	werr := make(chan error, 1)
 	go func() { werr <- rw.run(wctx) }()
 
+	// One deadline for the whole stop after a signal: the worker's stop,
+	// the status reload, the report and closing Redis all fit in
+	// --shutdown-timeout + stopGrace, also when Redis hangs.
+	sctx, endBudget := stopBudget(ctx, wf.shutdownTimeout+stopGrace)
+	defer endBudget()
 	c, watchErr := a.watch(ctx, store, id, false, *outageLimit)
+	if watchErr != nil {
+		// Stopped by a signal or an outage: the budget starts now even
+		// if ctx is still live (an outage).
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeoutCause(sctx, wf.shutdownTimeout+stopGrace, errStopBudget)
+		defer cancel()
+	}
 	stopWorker()
 	// A worker that could not write every outcome says so; the campaign
 	// then has assets without one, which the exit code below reflects.
 	stopErr := <-werr
 	// Reload: the last outcomes were flushed while the worker stopped.
-	// Bounded: Redis may still be down.
-	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if fresh, err := store.Get(rctx, id); err == nil {
+	// Bounded: Redis may still be down or hang.
+	rctx, cancel := context.WithTimeout(sctx, 5*time.Second)
+	var fresh *jobs.Campaign
+	err = bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
+		fresh, err = store.Get(ctx, id)
+		return err
+	})
+	if err == nil {
 		c = fresh
+	} else if watchErr == nil {
+		a.log.Warn("status reload after the stop failed: the summary may miss the last outcomes", "campaign", id, "err", err)
 	}
 	cancel()
 	if *report != "" && c != nil {
-		rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		n, err := a.writeReport(rctx, store, id, *report, rfmt, nil)
+		rctx, cancel := context.WithTimeout(sctx, time.Minute)
+		var n int64
+		err := bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
+			n, err = a.writeReport(ctx, store, id, *report, rfmt, nil)
+			return err
+		})
 		cancel()
 		if err != nil && watchErr == nil && stopErr == nil {
 			return err

@@ -472,5 +472,14 @@ func (a *app) readDuringOutage(ctx context.Context, store *jobs.Store, id string
 	}
 	rctx, cancel := context.WithTimeout(ctx, min(outageLimit, 5*time.Second))
 	defer cancel()
-	return store.Get(rctx, id)
+	// bounded: a signal ends the read at once even when Redis hangs.
+	var c *jobs.Campaign
+	err := bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
+		c, err = store.Get(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/worker"
 	"github.com/labelreset/labelreset/worker/ratelimit"
 )
@@ -88,11 +89,13 @@ func newRegistry() *prometheus.Registry {
 
 // runningWorker is a worker plus its metrics server.
 type runningWorker struct {
-	w       *worker.Worker
-	limiter *ratelimit.Limiter
-	srv     *http.Server
-	ln      net.Listener // srv's, opened by workerFlags.listenMetrics
-	reg     *prometheus.Registry
+	w        *worker.Worker
+	limiter  *ratelimit.Limiter
+	limRdb   redis.UniversalClient // the limiter's own client
+	limDials *jobs.DialAborter     // limRdb's dials, abandoned at the stop
+	srv      *http.Server
+	ln       net.Listener // srv's, opened by workerFlags.listenMetrics
+	reg      *prometheus.Registry
 }
 
 // buildWorker builds the worker of worker and run. only, when not empty,
@@ -109,11 +112,19 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 		return nil, err
 	}
 	reg := newRegistry()
-	lim, err := ratelimit.New(rdb, ratelimit.Config{
+	// The limiter has a client of its own, closed once the worker has
+	// stopped: a limiter call in flight on a Redis that hangs then ends at
+	// once instead of after go-redis's read timeouts and retries, so that
+	// --shutdown-timeout bounds the stop.
+	limRdb := redis.NewUniversalClient(ropts)
+	limDials := jobs.NewDialAborter()
+	limRdb.AddHook(limDials)
+	lim, err := ratelimit.New(limRdb, ratelimit.Config{
 		Key: limiterKey(ns, ccfg), Rate: wf.rate, Burst: wf.burst, TeamRate: wf.teamRate,
 		AIMD: wf.aimd && wf.rate > 0,
 	}, reg)
 	if err != nil {
+		limRdb.Close()
 		return nil, usageError{err}
 	}
 	w, err := worker.New(worker.Config{
@@ -128,10 +139,11 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 		ShutdownTimeout: wf.shutdownTimeout, Registerer: reg, Logger: a.log,
 	})
 	if err != nil {
+		limRdb.Close()
 		lim.Close()
 		return nil, usageError{err}
 	}
-	rw := &runningWorker{w: w, limiter: lim, reg: reg}
+	rw := &runningWorker{w: w, limiter: lim, limRdb: limRdb, limDials: limDials, reg: reg}
 	if wf.metricsLn != nil {
 		rw.srv = &http.Server{Handler: worker.OpsHandler(reg, w.Ready), ReadHeaderTimeout: 10 * time.Second}
 		rw.ln, wf.metricsLn = wf.metricsLn, nil
@@ -141,7 +153,12 @@ func (a *app) buildWorker(ropts *redis.UniversalOptions, rdb redis.UniversalClie
 
 // run runs the worker (and its metrics server) until ctx is done.
 func (rw *runningWorker) run(ctx context.Context) error {
-	defer rw.limiter.Close()
+	defer func() {
+		// The worker has stopped: nothing takes from the limiter any more.
+		rw.limDials.Abort()
+		rw.limRdb.Close()
+		rw.limiter.Close()
+	}()
 	if rw.srv != nil {
 		go rw.srv.Serve(rw.ln)
 		defer func() {

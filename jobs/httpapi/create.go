@@ -86,6 +86,12 @@ func (p *createParams) set(key, val, where string) error {
 	case "labels":
 		p.hasLabels = true
 		labels, err := jobs.ParseLabelList(val)
+		if err == nil && len(p.labels)+len(labels) > jobs.MaxLabels {
+			err = fmt.Errorf("labels: %d labels: %w", len(p.labels)+len(labels), jobs.ErrTooManyLabels)
+		}
+		if errors.Is(err, jobs.ErrTooManyLabels) {
+			return errorf(http.StatusRequestEntityTooLarge, "too_many_labels", "%s %v", where, err)
+		}
 		if err != nil {
 			return errorf(http.StatusBadRequest, "invalid_parameter", "%s %v", where, err)
 		}
@@ -192,10 +198,20 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.uploads.release()
+	slow := newSlowBody(w, r, time.Now())
+	r.Body = slow
 	req, def, err := s.readCreate(w, r)
 	if err != nil {
+		if slow.cut {
+			err = slow.tooSlow()
+		}
 		s.fail(w, r, err)
 		return
+	}
+	if slow.rc != nil {
+		// Read: the rest of the request (Submit) is bounded by its own
+		// timeouts, not by the body's rate.
+		slow.rc.SetReadDeadline(time.Time{})
 	}
 	p, plan := req.params, req.plan
 	confirm := s.cfg.Defaults.ConfirmAbove
@@ -230,6 +246,9 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	owner := ownerOf(r.Context())
 	var idem *idempotency
 	if idemKey != "" {
+		if p.campaignID == "" {
+			def.ID = idempotentCampaignID(owner, idemKey)
+		}
 		idem = &idempotency{
 			key: idempotencyRedisKey(s.store.Namespace(), owner, idemKey),
 			rec: idemRecord{Campaign: def.ID, Team: def.TeamID, Request: fingerprint(req)},
@@ -659,20 +678,13 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 			}
 			req.plan, req.input = plan, in
 		case "labels":
-			var v *[]string
-			if err := dec.Decode(&v); err != nil {
-				return s.jsonError(err, key)
-			}
 			// Present, even null: remove mode, never "all labels"
 			// (unless mode is delete, which null does not contradict).
-			p.hasLabels, p.labelsNull = true, v == nil
-			if v != nil {
-				for _, l := range *v {
-					if l = strings.TrimSpace(l); l != "" {
-						p.labels = append(p.labels, l)
-					}
-				}
+			labels, null, err := readJSONLabels(dec)
+			if err != nil {
+				return s.jsonError(err, key)
 			}
+			p.hasLabels, p.labelsNull, p.labels = true, null, labels
 		case "dry_run", "strict", "append":
 			var v bool
 			if err := dec.Decode(&v); err != nil {
@@ -705,6 +717,50 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 		return errorf(http.StatusUnprocessableEntity, "no_ids", "asset_ids is missing: give the asset IDs as an array of strings or numbers")
 	}
 	return nil
+}
+
+// readJSONLabels reads the "labels" value (an array of strings, or null)
+// one element at a time and stops at the first label past
+// jobs.MaxLabels or longer than jobs.MaxLabelLen, so that a body of
+// millions of labels is refused without holding them. Blank labels are
+// dropped.
+func readJSONLabels(dec *json.Decoder) (labels []string, null bool, err error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, false, err
+	}
+	if tok == nil {
+		return nil, true, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, false, errorf(http.StatusBadRequest, "malformed_json", "field \"labels\": want an array of strings, got JSON %s", describeToken(tok))
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false, err
+		}
+		l, ok := tok.(string)
+		if !ok {
+			return nil, false, errorf(http.StatusBadRequest, "malformed_json", "field \"labels\": want strings, got JSON %s", describeToken(tok))
+		}
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		if len(l) > jobs.MaxLabelLen {
+			return nil, false, errorf(http.StatusBadRequest, "invalid_parameter", "label %.40q…: %d bytes, want at most %d",
+				l, len(l), jobs.MaxLabelLen)
+		}
+		if len(labels) == jobs.MaxLabels {
+			return nil, false, errorf(http.StatusRequestEntityTooLarge, "too_many_labels",
+				"field \"labels\": more than %d labels: %v", jobs.MaxLabels, jobs.ErrTooManyLabels)
+		}
+		labels = append(labels, l)
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return nil, false, err
+	}
+	return labels, false, nil
 }
 
 // jsonError maps a JSON decoding error (of field, if named).
@@ -832,6 +888,17 @@ func validIdempotencyKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// idempotentCampaignID names the campaign of a request that carries an
+// Idempotency-Key but no campaign_id. The ID depends only on the owner and
+// the key, so the campaign itself is the idempotency record: a serve that
+// stalls past its claim and then creates, and another serve that took
+// over the key meanwhile, both submit the same ID, and the second finds
+// "exists, same input" (a replay) instead of creating a second campaign
+// over the same assets.
+func idempotentCampaignID(owner, key string) string {
+	return "api-" + sha256hex(owner + "\x00" + key)[:24]
 }
 
 func sha256hex(s string) string {

@@ -418,9 +418,13 @@ func (s *Schedule) compile(dir string) []*fieldError {
 	case s.Mode == jobs.ModeDelete && len(s.Labels) > 0:
 		bad("labels", "labels %q are only used in mode remove; drop them to delete all labels, or set mode: remove", s.Labels)
 	}
-	for _, l := range s.Labels {
-		if strings.TrimSpace(l) == "" || len(l) > 256 {
-			bad("labels", "label %q: want 1..256 non-blank characters", l)
+	if len(s.Labels) > jobs.MaxLabels {
+		bad("labels", "%d labels: want at most %d", len(s.Labels), jobs.MaxLabels)
+	} else {
+		for _, l := range s.Labels {
+			if strings.TrimSpace(l) == "" || len(l) > jobs.MaxLabelLen {
+				bad("labels", "label %.40q: want 1..%d non-blank characters", l, jobs.MaxLabelLen)
+			}
 		}
 	}
 	if s.prio, err = jobs.ParsePriority(s.Priority); err != nil {

@@ -161,6 +161,13 @@ func TestParseConfigErrors(t *testing.T) {
     labels: [" "]
     source: {csv: {path: ids.csv}}
 `, 5, []string{`label " "`}},
+		{"too many labels", `schedules:
+  - name: a
+    cron: "0 3 * * *"
+    mode: remove
+    labels: [` + strings.TrimSuffix(strings.Repeat("l, ", 101), ", ") + `]
+    source: {csv: {path: ids.csv}}
+`, 5, []string{"101 labels: want at most 100"}},
 		{"bad mode", `schedules:
   - name: a
     cron: "0 3 * * *"

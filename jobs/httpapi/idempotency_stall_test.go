@@ -1,0 +1,135 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/httpapi"
+)
+
+// stallingRedis passes commands through until the Idempotency-Key claim
+// is written; then every command waits until resume is closed and goes
+// on normally: a serve that is paused (SIGSTOP, a long GC or VM pause, a
+// network partition from Redis) between claim and create, and then
+// continues.
+type stallingRedis struct {
+	stalled atomic.Bool
+	once    sync.Once
+	claimed chan struct{}
+	resume  chan struct{}
+}
+
+func (d *stallingRedis) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (d *stallingRedis) wait(ctx context.Context) {
+	if d.stalled.Load() {
+		select {
+		case <-d.resume:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (d *stallingRedis) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		d.wait(ctx)
+		err := next(ctx, cmd)
+		if cmd.Name() == "set" && len(cmd.Args()) > 1 && strings.Contains(cmd.Args()[1].(string), ":idem:") {
+			d.stalled.Store(true)
+			d.once.Do(func() { close(d.claimed) })
+		}
+		return err
+	}
+}
+
+func (d *stallingRedis) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		d.wait(ctx)
+		return next(ctx, cmds)
+	}
+}
+
+// TestIdempotencyClaimLapsesUnderAStalledServe (hostile review of
+// issue 15 item 11): the claim now lapses after IdempotencyClaimTTL (1
+// minute) unless renewed, but Submit runs for up to submitTimeout (10
+// minutes) and nothing fences it: a serve that stalls after claiming
+// (paused process, partition from Redis) for longer than the claim, then
+// continues, still creates its campaign. Meanwhile the client's retry
+// with the same key went to another serve, found the key free and created
+// a second campaign (a new generated ID) over the same assets: every
+// asset is then called twice. One Idempotency-Key must never create two
+// campaigns. (Fault: jobs/httpapi/create.go, createCampaign/holdClaim:
+// the create is not conditional on still holding the claim, and the
+// campaign ID is not derived from the key.)
+func TestIdempotencyClaimLapsesUnderAStalledServe(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.IdempotencyClaimTTL = time.Second })
+	q := func() req {
+		return req{method: "POST", path: "/v1/campaigns", ctype: "text/csv",
+			body: csvBody(idLines(1, 5)...), header: map[string]string{"Idempotency-Key": "stalled-serve-1"}}
+	}
+	opts, err := redis.ParseURL(e.redis.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	hook := &stallingRedis{claimed: make(chan struct{}), resume: make(chan struct{})}
+	rdb.AddHook(hook)
+	stalled, err := httpapi.New(httpapi.Config{
+		Store: jobs.NewStore(rdb, jobs.StoreOptions{Namespace: e.redis.Namespace}), Tokens: []string{token},
+		Defaults: httpapi.Defaults{ConfirmAbove: -1}, Registerer: prometheus.NewRegistry(), Logger: quietLogger(),
+		IdempotencyClaimTTL: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan resp, 1)
+	go func() { first <- (&env{t: t, srv: stalled}).do(q()) }()
+	var resumeOnce sync.Once
+	resume := func() { resumeOnce.Do(func() { close(hook.resume) }) }
+	defer resume()
+	select {
+	case <-hook.claimed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first serve did not claim the Idempotency-Key within 30s")
+	}
+
+	// The client times out and retries with the same key; another serve
+	// answers once the stalled serve's claim has lapsed.
+	if e.redis.Mini != nil {
+		e.redis.Mini.FastForward(2 * time.Second)
+	}
+	var second resp
+	deadline := time.Now().Add(20 * time.Second) // generous: the claim lapses after 1s
+	for {
+		second = e.do(q())
+		if second.status != http.StatusConflict || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resume()
+	var r1 resp
+	select {
+	case r1 = <-first:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the stalled serve did not answer within 60s of resuming")
+	}
+	n, err := e.redis.Client.ZCard(context.Background(), e.redis.Namespace+":campaigns").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 1 {
+		t.Fatalf("one Idempotency-Key created %d campaigns over the same assets (stalled serve: %d %.120s; retry: %d %.120s)",
+			n, r1.status, r1.body, second.status, second.body)
+	}
+}
