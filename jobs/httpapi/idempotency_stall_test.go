@@ -3,9 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,48 +13,6 @@ import (
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/httpapi"
 )
-
-// stallingRedis passes commands through until the Idempotency-Key claim
-// is written; then every command waits until resume is closed and goes
-// on normally: a serve that is paused (SIGSTOP, a long GC or VM pause, a
-// network partition from Redis) between claim and create, and then
-// continues.
-type stallingRedis struct {
-	stalled atomic.Bool
-	once    sync.Once
-	claimed chan struct{}
-	resume  chan struct{}
-}
-
-func (d *stallingRedis) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (d *stallingRedis) wait(ctx context.Context) {
-	if d.stalled.Load() {
-		select {
-		case <-d.resume:
-		case <-ctx.Done():
-		}
-	}
-}
-
-func (d *stallingRedis) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		d.wait(ctx)
-		err := next(ctx, cmd)
-		if cmd.Name() == "set" && len(cmd.Args()) > 1 && strings.Contains(cmd.Args()[1].(string), ":idem:") {
-			d.stalled.Store(true)
-			d.once.Do(func() { close(d.claimed) })
-		}
-		return err
-	}
-}
-
-func (d *stallingRedis) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		d.wait(ctx)
-		return next(ctx, cmds)
-	}
-}
 
 // TestIdempotencyClaimLapsesUnderAStalledServe (hostile review of
 // issue 15 item 11): the claim now lapses after IdempotencyClaimTTL (1
@@ -82,7 +38,7 @@ func TestIdempotencyClaimLapsesUnderAStalledServe(t *testing.T) {
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	hook := &stallingRedis{claimed: make(chan struct{}), resume: make(chan struct{})}
+	hook := newClaimGate(false)
 	rdb.AddHook(hook)
 	stalled, err := httpapi.New(httpapi.Config{
 		Store: jobs.NewStore(rdb, jobs.StoreOptions{Namespace: e.redis.Namespace}), Tokens: []string{token},
@@ -95,7 +51,7 @@ func TestIdempotencyClaimLapsesUnderAStalledServe(t *testing.T) {
 	first := make(chan resp, 1)
 	go func() { first <- (&env{t: t, srv: stalled}).do(q()) }()
 	var resumeOnce sync.Once
-	resume := func() { resumeOnce.Do(func() { close(hook.resume) }) }
+	resume := func() { resumeOnce.Do(func() { close(hook.release) }) }
 	defer resume()
 	select {
 	case <-hook.claimed:

@@ -17,46 +17,59 @@ import (
 	"github.com/labelreset/labelreset/jobs/httpapi"
 )
 
-// dyingRedis passes commands through until the Idempotency-Key claim has
-// been written; from then on every command hangs until the process
-// "dies" (dead is closed) and then fails. A serve on such a client has
-// claimed the key and never gets further: the state Redis is left in when
-// serve is SIGKILLed between claim and create.
-type dyingRedis struct {
+// claimGate passes commands through until the Idempotency-Key claim has
+// been written; from then on every command waits until release is closed.
+// With die set they then fail: the state Redis is left in when serve is
+// SIGKILLed between claim and create. Without it they go on: a serve
+// paused (SIGSTOP, a long GC or VM pause, a partition from Redis) between
+// claim and create that then continues.
+type claimGate struct {
+	die     bool
 	stalled atomic.Bool
 	once    sync.Once
 	claimed chan struct{}
-	dead    chan struct{}
+	release chan struct{}
 }
 
-func (d *dyingRedis) DialHook(next redis.DialHook) redis.DialHook { return next }
+func newClaimGate(die bool) *claimGate {
+	return &claimGate{die: die, claimed: make(chan struct{}), release: make(chan struct{})}
+}
 
-func (d *dyingRedis) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (g *claimGate) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// hold waits, once the claim is written, until the gate is released.
+func (g *claimGate) hold(ctx context.Context) error {
+	if !g.stalled.Load() {
+		return nil
+	}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+	}
+	if g.die {
+		return errors.New("simulated dead serve")
+	}
+	return nil
+}
+
+func (g *claimGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if d.stalled.Load() {
-			select {
-			case <-d.dead:
-			case <-ctx.Done():
-			}
-			return errors.New("simulated dead serve")
+		if err := g.hold(ctx); err != nil {
+			return err
 		}
 		err := next(ctx, cmd)
 		if cmd.Name() == "set" && len(cmd.Args()) > 1 && strings.Contains(cmd.Args()[1].(string), ":idem:") {
-			d.stalled.Store(true)
-			d.once.Do(func() { close(d.claimed) })
+			g.stalled.Store(true)
+			g.once.Do(func() { close(g.claimed) })
 		}
 		return err
 	}
 }
 
-func (d *dyingRedis) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (g *claimGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if d.stalled.Load() {
-			select {
-			case <-d.dead:
-			case <-ctx.Done():
-			}
-			return errors.New("simulated dead serve")
+		if err := g.hold(ctx); err != nil {
+			return err
 		}
 		return next(ctx, cmds)
 	}
@@ -72,7 +85,7 @@ func claimAndDie(t *testing.T, e *env, mod func(*httpapi.Config), q req) (kill f
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opts)
-	hook := &dyingRedis{claimed: make(chan struct{}), dead: make(chan struct{})}
+	hook := newClaimGate(true)
 	rdb.AddHook(hook)
 	cfg := httpapi.Config{
 		Store: jobs.NewStore(rdb, jobs.StoreOptions{Namespace: e.redis.Namespace}), Tokens: []string{token},
@@ -94,7 +107,7 @@ func claimAndDie(t *testing.T, e *env, mod func(*httpapi.Config), q req) (kill f
 	var once sync.Once
 	kill = func() {
 		once.Do(func() {
-			close(hook.dead)
+			close(hook.release)
 			<-done
 			rdb.Close()
 		})
