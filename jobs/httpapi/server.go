@@ -186,6 +186,17 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// positiveOr sets a zero limit to its default and refuses a negative one.
+func positiveOr[T int | int64](name string, v *T, def T) error {
+	if *v == 0 {
+		*v = def
+	}
+	if *v < 0 {
+		return fmt.Errorf("httpapi: %s %d: want > 0", name, *v)
+	}
+	return nil
+}
+
 func (c *Config) validate() error {
 	if c.Store == nil {
 		return errors.New("httpapi: Store is required")
@@ -204,29 +215,17 @@ func (c *Config) validate() error {
 			return fmt.Errorf("httpapi: API token %d of %d: %w", i+1, len(c.Tokens), err)
 		}
 	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
+	if err := positiveOr("MaxBodyBytes", &c.MaxBodyBytes, DefaultMaxBodyBytes); err != nil {
+		return err
 	}
-	if c.MaxBodyBytes < 0 {
-		return fmt.Errorf("httpapi: MaxBodyBytes %d: want > 0", c.MaxBodyBytes)
+	if err := positiveOr("MaxUploadMemory", &c.MaxUploadMemory, DefaultMaxUploadMemory); err != nil {
+		return err
 	}
-	if c.MaxRows == 0 {
-		c.MaxRows = DefaultMaxRows
+	if err := positiveOr("MaxRows", &c.MaxRows, DefaultMaxRows); err != nil {
+		return err
 	}
-	if c.MaxRows < 0 {
-		return fmt.Errorf("httpapi: MaxRows %d: want > 0", c.MaxRows)
-	}
-	if c.MaxUploadMemory == 0 {
-		c.MaxUploadMemory = DefaultMaxUploadMemory
-	}
-	if c.MaxUploadMemory < 0 {
-		return fmt.Errorf("httpapi: MaxUploadMemory %d: want > 0", c.MaxUploadMemory)
-	}
-	if c.MaxConcurrentUploads == 0 {
-		c.MaxConcurrentUploads = DefaultMaxConcurrentUploads
-	}
-	if c.MaxConcurrentUploads < 0 {
-		return fmt.Errorf("httpapi: MaxConcurrentUploads %d: want > 0", c.MaxConcurrentUploads)
+	if err := positiveOr("MaxConcurrentUploads", &c.MaxConcurrentUploads, DefaultMaxConcurrentUploads); err != nil {
+		return err
 	}
 	if c.IdempotencyClaimTTL == 0 {
 		c.IdempotencyClaimTTL = DefaultIdempotencyClaimTTL
