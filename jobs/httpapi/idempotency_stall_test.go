@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -61,18 +60,7 @@ func TestIdempotencyClaimLapsesUnderAStalledServe(t *testing.T) {
 
 	// The client times out and retries with the same key; another serve
 	// answers once the stalled serve's claim has lapsed.
-	if e.redis.Mini != nil {
-		e.redis.Mini.FastForward(2 * time.Second)
-	}
-	var second resp
-	deadline := time.Now().Add(20 * time.Second) // generous: the claim lapses after 1s
-	for {
-		second = e.do(q())
-		if second.status != http.StatusConflict || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	second := retryPastClaim(e, q)
 	resume()
 	var r1 resp
 	select {
