@@ -77,8 +77,9 @@ type Event struct {
 	Action   string    `json:"action"`
 	Campaign string    `json:"campaign"`
 	// From is the state before the change ("" for the creation), To the
-	// state after it. A repeated action (pause of a paused campaign) has
-	// From == To.
+	// state after it. A repeated action (pause of a paused campaign)
+	// changes nothing and writes no event; a retry or append of a held
+	// campaign has From == To.
 	From   State  `json:"from"`
 	To     State  `json:"to"`
 	Reason string `json:"reason,omitempty"`

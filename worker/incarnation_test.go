@@ -51,11 +51,7 @@ func TestRecreatedCampaignRunsOnlyItsAssets(t *testing.T) {
 	h := newHarness(t, pdcpfake.Options{Assets: 20})
 	h.startWorker(4, nil)
 	ctx := context.Background()
-	h.submit(&jobs.Campaign{ID: "imp"}, []string{"1", "2", "3"}, jobs.SubmitOptions{})
-	h.waitState("imp", 30*time.Second, jobs.StateDone)
-	if err := h.store.Delete(ctx, "imp"); err != nil {
-		t.Fatal(err)
-	}
+	h.runAndDelete(ctx, "imp", "1", "2", "3")
 	before := len(h.fake.Fake().Log())
 	h.submit(&jobs.Campaign{ID: "imp"}, []string{"7", "8", "9"}, jobs.SubmitOptions{})
 	c := h.waitState("imp", 30*time.Second, jobs.StateDone)
@@ -79,11 +75,7 @@ func TestRecreatedCampaignUsesItsOwnDefinition(t *testing.T) {
 	h := newHarness(t, pdcpfake.Options{Assets: 20})
 	h.startWorker(4, nil)
 	ctx := context.Background()
-	h.submit(&jobs.Campaign{ID: "imp"}, []string{"1", "2", "3"}, jobs.SubmitOptions{})
-	h.waitState("imp", 30*time.Second, jobs.StateDone)
-	if err := h.store.Delete(ctx, "imp"); err != nil {
-		t.Fatal(err)
-	}
+	h.runAndDelete(ctx, "imp", "1", "2", "3")
 	before := len(h.fake.Fake().Log())
 	h.store = jobs.NewStore(h.redis.Client, jobs.StoreOptions{Namespace: h.redis.Namespace})
 	h.submit(&jobs.Campaign{ID: "imp", Mode: jobs.ModeRemove, Labels: []string{"stale"}}, []string{"7", "8", "9"}, jobs.SubmitOptions{})
@@ -199,5 +191,16 @@ func TestEarlierVersionTaskDoesNotRunRecreatedCampaign(t *testing.T) {
 	}
 	if got, want := h.reportIDs("imp"), []int64{7, 8, 9}; !slices.Equal(got, want) {
 		t.Errorf("report holds %v, want %v", got, want)
+	}
+}
+
+// runAndDelete runs campaign id over ids to done, then deletes it, as the
+// retention janitor or an operator would.
+func (h *harness) runAndDelete(ctx context.Context, id string, ids ...string) {
+	h.t.Helper()
+	h.submit(&jobs.Campaign{ID: id}, ids, jobs.SubmitOptions{})
+	h.waitState(id, 30*time.Second, jobs.StateDone)
+	if err := h.store.Delete(ctx, id); err != nil {
+		h.t.Fatal(err)
 	}
 }
