@@ -2,65 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/httpapi"
-	"github.com/labelreset/labelreset/jobs/schedule"
-	"github.com/labelreset/labelreset/worker"
 )
-
-// redisHealth pings Redis every few seconds for labelreset_redis_up and
-// readiness of the API server and the scheduler.
-type redisHealth struct {
-	rdb redis.UniversalClient
-	up  prometheus.Gauge
-	err error
-}
-
-func newRedisHealth(rdb redis.UniversalClient, reg prometheus.Registerer) *redisHealth {
-	h := &redisHealth{rdb: rdb, up: prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "labelreset_redis_up", Help: "1 when the last Redis health check succeeded.",
-	})}
-	reg.MustRegister(h.up)
-	return h
-}
-
-func (h *redisHealth) check(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	err := h.rdb.Ping(cctx).Err()
-	if err != nil {
-		h.up.Set(0)
-		return errors.New("not ready: Redis unreachable")
-	}
-	h.up.Set(1)
-	return nil
-}
-
-func (h *redisHealth) run(ctx context.Context) {
-	for {
-		h.check(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
-	}
-}
 
 func (a *app) cmdServe(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("serve")
@@ -160,144 +111,4 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	})
 	a.log.Info("trigger API listening", "addr", *addr, "tls", *certFile != "")
 	return srv.Serve(ctx, ln, *certFile, *keyFile)
-}
-
-func (a *app) cmdScheduler(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("scheduler")
-	rf := a.addRedisFlags(fs)
-	af := a.addAPIFlags(fs)
-	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
-	metricsAddr := fs.String("metrics-addr", ":9091", "serve /metrics, /healthz and /readyz here (empty = off)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "graceful stop bound: firings in progress get this long, then they are cancelled")
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := a.loadSchedules(*config)
-	if err != nil {
-		return err
-	}
-	listerFor, err := a.listerFor(cfg, af)
-	if err != nil {
-		return err
-	}
-	team, err := a.defaultTeam(af.team, af.credentials)
-	if err != nil {
-		return err
-	}
-	server, err := a.apiServer(af.server, af.credentials)
-	if err != nil {
-		return err
-	}
-	var metricsLn net.Listener
-	if *metricsAddr != "" {
-		if metricsLn, err = listenFlag("--metrics-addr", *metricsAddr); err != nil {
-			return err
-		}
-		defer metricsLn.Close()
-	}
-	_, rdb, err := a.connectRetry(ctx, rf)
-	if err != nil {
-		return err
-	}
-	defer a.closeRedis(rdb)
-	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
-	reg := newRegistry()
-	health := newRedisHealth(rdb, reg)
-	s, err := schedule.New(cfg, schedule.Options{
-		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
-		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team, Server: server},
-		Registerer: reg, Logger: a.log, ShutdownTimeout: *shutdownTimeout,
-	})
-	if err != nil {
-		return usageError{err}
-	}
-	hctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go health.run(hctx)
-	if metricsLn != nil {
-		hs := &http.Server{Handler: worker.OpsHandler(reg, func() error { return health.check(context.Background()) }),
-			ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(metricsLn)
-		defer hs.Close()
-	}
-	a.log.Info("scheduler started", "schedules", len(cfg.Schedules), "config", *config)
-	return s.Run(ctx)
-}
-
-func (a *app) loadSchedules(path string) (*schedule.Config, error) {
-	if path == "" {
-		return nil, usagef("no schedules: pass --config FILE (see deploy/schedules.example.yaml)")
-	}
-	cfg, err := schedule.LoadConfig(path)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return cfg, nil
-}
-
-// listerFor builds the PDCP listing client for pdcp_query schedules; a
-// config without such schedules needs no API key.
-func (a *app) listerFor(cfg *schedule.Config, af *apiFlags) (func(string) schedule.Lister, error) {
-	needs := false
-	for _, s := range cfg.Schedules {
-		if s.Source.PDCPQuery != nil {
-			needs = true
-		}
-	}
-	if !needs {
-		return nil, nil
-	}
-	ccfg, err := af.resolve(a.getenv, 8)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.New(ccfg)
-	if err != nil {
-		return nil, err
-	}
-	return func(team string) schedule.Lister {
-		if team == "" {
-			return c
-		}
-		return c.WithTeam(team)
-	}, nil
-}
-
-func (a *app) cmdSchedules(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("schedules")
-	rf := a.addRedisFlags(fs)
-	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := a.loadSchedules(*config)
-	if err != nil {
-		return err
-	}
-	store, closeFn, err := a.storeFor(ctx, rf)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	list, err := schedule.List(ctx, store, cfg, time.Now())
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.writeJSON(list)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCRON\tTIMEZONE\tNEXT\tLAST FIRE\tLAST CAMPAIGN\tLAST ERROR")
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		return t.Format(time.RFC3339)
-	}
-	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Cron, s.Timezone, ts(s.Next), ts(s.LastFire),
-			orDash(s.LastCampaign), orDash(s.LastError))
-	}
-	return tw.Flush()
 }

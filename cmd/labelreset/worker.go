@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"net"
 	"net/http"
@@ -197,27 +196,6 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	return rw.run(ctx)
-}
-
-// connectRetry is connect for long-running processes: Redis may come up
-// after them (compose, Kubernetes), so an unreachable Redis is retried
-// until ctx ends instead of failing at once.
-func (a *app) connectRetry(ctx context.Context, rf *redisFlags) (*redis.UniversalOptions, redis.UniversalClient, error) {
-	delay := 500 * time.Millisecond
-	for {
-		opts, rdb, err := a.connect(ctx, rf)
-		var ue usageError
-		if err == nil || errors.As(err, &ue) {
-			return opts, rdb, err
-		}
-		a.log.Warn("Redis not reachable yet; retrying", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
-			return nil, nil, err
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 10*time.Second)
-	}
 }
 
 // workerGCPercent is the GC target of processes that run workers (worker,

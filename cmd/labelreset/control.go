@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+func controlCmd(action string) func(*app, context.Context, []string) error {
+	return func(a *app, ctx context.Context, args []string) error {
+		fs := a.newFlagSet(action)
+		rf := a.addRedisFlags(fs)
+		asJSON := fs.Bool("json", false, "print the campaign as JSON afterwards")
+		id, store, closeFn, err := a.campaignArgs(ctx, fs, rf, args)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		switch action {
+		case "approve":
+			_, err = store.Approve(ctx, id)
+		case "pause":
+			err = store.Pause(ctx, id)
+		case "resume":
+			_, err = store.Resume(ctx, id)
+		case "cancel":
+			_, err = store.Cancel(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		c, err := store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return a.writeJSON(statusJSON(c))
+		}
+		fmt.Fprintf(a.stdout, "campaign %s: %s\n", id, c.State)
+		return nil
+	}
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/idfile"
+)
+
+// campaignFlags define a campaign and its input; shared by submit and run.
+type campaignFlags struct {
+	id, name, csv, ids, labels, priority string
+	batchSize                            int
+	maxAttempts, maxThrottled            int
+	backoffBase, backoffCap, retention   time.Duration
+	maxFailureRatio                      float64
+	minSample                            int64
+	strict, appendIDs, dryRun, yes, json bool
+	labelsSet                            bool // --labels given, even empty
+	confirmAbove                         int64
+	rate                                 float64
+}
+
+func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
+	f := &campaignFlags{}
+	p := jobs.DefaultPolicy()
+	fs.StringVar(&f.id, "campaign", "", "campaign ID [A-Za-z0-9._-]{1,64} (default: generated); the same ID and input again is a no-op")
+	fs.StringVar(&f.name, "name", "", "campaign name (default: the input's name)")
+	fs.StringVar(&f.csv, "csv", "", "CSV/TSV/one-ID-per-line file of asset IDs, - for stdin (gzip accepted)")
+	fs.StringVar(&f.ids, "ids", "", "comma-separated asset IDs")
+	fs.Func("labels", "remove only these labels (comma-separated; PATCH update_type=delete) instead of all labels", func(v string) error {
+		f.labels, f.labelsSet = v, true
+		return nil
+	})
+	fs.StringVar(&f.priority, "priority", "normal", "queue priority: high, normal or low")
+	fs.IntVar(&f.batchSize, "batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
+	fs.IntVar(&f.maxAttempts, "max-attempts", p.MaxAttempts, "failed calls (5xx, network errors) per asset before it ends failed")
+	fs.IntVar(&f.maxThrottled, "max-throttled", p.MaxThrottled, "throttled answers (429, 503 with Retry-After) per asset before it ends failed; they do not count against --max-attempts")
+	fs.DurationVar(&f.backoffBase, "backoff-base", p.BackoffBase, "first retry backoff (doubling up to --backoff-cap, equal jitter)")
+	fs.DurationVar(&f.backoffCap, "backoff-cap", p.BackoffCap, "longest retry backoff")
+	fs.Float64Var(&f.maxFailureRatio, "max-failure-ratio", p.MaxFailureRatio, "stop the campaign when failed+invalid exceed this share of finished assets (1 = never)")
+	fs.Int64Var(&f.minSample, "min-sample", p.MinSample, "finished assets before the failure ratio is checked")
+	fs.DurationVar(&f.retention, "retention", p.Retention, "keep campaign data this long after it finished")
+	fs.BoolVar(&f.strict, "strict", false, "refuse the whole input if any row is bad")
+	fs.BoolVar(&f.appendIDs, "append", false, "add the input's new IDs to an existing campaign")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan only: no PDCP call, nothing enqueued")
+	fs.BoolVar(&f.yes, "yes", false, "confirm a campaign above --confirm-above without asking")
+	fs.Int64Var(&f.confirmAbove, "confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets wait for confirmation (or 'labelreset approve')")
+	fs.BoolVar(&f.json, "json", false, "machine-readable output")
+	return f
+}
+
+// definition builds the campaign definition from the flags.
+func (f *campaignFlags) definition() (*jobs.Campaign, error) {
+	prio, err := jobs.ParsePriority(f.priority)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	def := &jobs.Campaign{
+		ID: f.id, Name: f.name, Mode: jobs.ModeDelete, Priority: prio, BatchSize: f.batchSize,
+		Policy: jobs.Policy{
+			MaxAttempts: f.maxAttempts, MaxThrottled: f.maxThrottled, BackoffBase: f.backoffBase, BackoffCap: f.backoffCap,
+			MaxFailureRatio: f.maxFailureRatio, MinSample: f.minSample, Retention: f.retention,
+		},
+	}
+	// An empty --labels "$UNSET" must not fall back to removing every
+	// label: given at all, the flag means remove mode.
+	if f.labelsSet {
+		def.Mode = jobs.ModeRemove
+		if def.Labels, err = jobs.ParseLabelList(f.labels); err != nil {
+			return nil, usageError{err}
+		}
+		if len(def.Labels) == 0 {
+			return nil, usagef("--labels %q names no label: give the labels to remove, or leave --labels out to remove all labels", f.labels)
+		}
+	}
+	if def.ID != "" {
+		if err := jobs.ValidateCampaignID(def.ID); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if err := def.Policy.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return def, nil
+}
+
+// plan builds the campaign definition and reads the input into a plan;
+// for --dry-run it prints the plan and returns a nil plan.
+func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan, error) {
+	def, err := cf.definition()
+	if err != nil {
+		return nil, nil, err
+	}
+	// The plan shows the team the calls will carry.
+	if def.TeamID, err = a.defaultTeam(af.team, af.credentials); err != nil {
+		return nil, nil, err
+	}
+	// The campaign is for the assets of this server only.
+	if def.Server, err = a.apiServer(af.server, af.credentials); err != nil {
+		return nil, nil, err
+	}
+	plan, err := a.readPlan(cf, def)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cf.dryRun {
+		a.printPlan(plan, apiServerForDisplay(af, a.getenv), cf.rate, cf.json)
+		return def, nil, nil
+	}
+	return def, plan, nil
+}
+
+// readPlan reads the input named by the flags into a plan.
+func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error) {
+	var in jobs.Input
+	switch {
+	case f.csv != "" && f.ids != "":
+		return nil, usagef("give either --csv or --ids, not both")
+	case f.csv != "":
+		var r *idfile.Reader
+		if f.csv == "-" {
+			r = idfile.NewReader(a.stdin, "-", idfile.Options{})
+			def.Source = "stdin"
+		} else {
+			var c io.Closer
+			var err error
+			r, c, err = idfile.Open(f.csv, idfile.Options{})
+			if err != nil {
+				return nil, usageError{err}
+			}
+			defer c.Close()
+			def.Source = "file " + f.csv
+		}
+		in = r
+	case f.ids != "":
+		in = jobs.IDList("--ids", strings.Split(f.ids, ","))
+		def.Source = "--ids"
+	default:
+		return nil, usagef("no input: give --csv FILE (- for stdin) or --ids 1,2,3")
+	}
+	if def.Name == "" {
+		def.Name = def.Source
+	}
+	plan, err := jobs.ReadPlan(def, in)
+	if err != nil {
+		// Empty, unreadable or damaged (a truncated gzip): the input is
+		// what must be fixed, and nothing was written.
+		return nil, usageError{err}
+	}
+	for _, b := range plan.BadRows {
+		fmt.Fprintln(a.stderr, "bad row:", b)
+	}
+	if plan.Bad > int64(len(plan.BadRows)) {
+		fmt.Fprintf(a.stderr, "... and %d more bad rows\n", plan.Bad-int64(len(plan.BadRows)))
+	}
+	if f.strict && plan.Bad > 0 {
+		return nil, fmt.Errorf("%w: %d of %d rows are bad; nothing was submitted", jobs.ErrStrict, plan.Bad, plan.Rows)
+	}
+	if plan.Valid == 0 {
+		return nil, usageError{fmt.Errorf("%w in %s (%d rows, %d bad)", jobs.ErrNoValidIDs, def.Source, plan.Rows, plan.Bad)}
+	}
+	return plan, nil
+}
+
+// printPlan shows what a submit will do.
+func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON bool) {
+	est := ""
+	if rate > 0 {
+		est = (time.Duration(float64(plan.New) / rate * float64(time.Second))).Round(time.Second).String()
+	}
+	if asJSON {
+		out := struct {
+			*jobs.Plan
+			APIServer string  `json:"api_server"`
+			Rate      float64 `json:"rate,omitempty"`
+			Estimate  string  `json:"estimated_duration,omitempty"`
+			DryRun    bool    `json:"dry_run"`
+		}{plan, server, rate, est, true}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+		return
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "Plan for campaign %s (%s)\n", orDash(plan.Campaign), plan.Name)
+	fmt.Fprintf(w, "  rows read:      %d\n", plan.Rows)
+	fmt.Fprintf(w, "  valid IDs:      %d\n", plan.Valid)
+	fmt.Fprintf(w, "  duplicates:     %d\n", plan.Duplicates)
+	fmt.Fprintf(w, "  bad rows:       %d\n", plan.Bad)
+	for _, b := range plan.BadRows[:min(len(plan.BadRows), 10)] {
+		fmt.Fprintf(w, "    %s\n", b)
+	}
+	fmt.Fprintf(w, "  batches:        %d of up to %d IDs\n", plan.Batches, plan.BatchSize)
+	if plan.Mode == jobs.ModeRemove {
+		fmt.Fprintf(w, "  mode:           remove labels %s (PATCH /v1/asset/{id}/labels?update_type=delete)\n", strings.Join(plan.Labels, ","))
+	} else {
+		fmt.Fprintf(w, "  mode:           delete ALL labels (DELETE /v1/asset/{id}/labels)\n")
+	}
+	fmt.Fprintf(w, "  team:           %s\n", orDash(plan.TeamID))
+	fmt.Fprintf(w, "  priority:       %s\n", plan.Priority)
+	fmt.Fprintf(w, "  API server:     %s\n", server)
+	if rate > 0 {
+		fmt.Fprintf(w, "  time at %g/s:  about %s\n", rate, est)
+	} else {
+		fmt.Fprintf(w, "  time:           no rate limit set (--rate); bounded by PDCP and --concurrency\n")
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// confirm asks on a terminal whether to go ahead with a large campaign,
+// naming the team and the API server the campaign will record (the same
+// asset IDs are other assets in another team or on another server). It
+// must run before anything is written: "no" leaves nothing behind. asked
+// is false, and nothing is read, when there is no terminal to ask on.
+func (a *app) confirm(def *jobs.Campaign, plan *jobs.Plan) (asked, yes bool) {
+	if !isTerminal(a.stdin) || !isTerminal(a.stderr) {
+		return false, false
+	}
+	mode := "remove ALL labels from"
+	if plan.Mode == jobs.ModeRemove {
+		mode = "remove labels " + strings.Join(plan.Labels, ",") + " from"
+	}
+	team := def.TeamID
+	if team == "" {
+		team = "none (no X-Team-Id)"
+	}
+	fmt.Fprintf(a.stderr, "This will %s %d assets of team %s on API server %s. Proceed? [y/N] ", mode, plan.New, team, def.Server)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return true, line == "y" || line == "yes"
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/schedule"
+	"github.com/labelreset/labelreset/worker"
+)
+
+func (a *app) cmdScheduler(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("scheduler")
+	rf := a.addRedisFlags(fs)
+	af := a.addAPIFlags(fs)
+	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
+	metricsAddr := fs.String("metrics-addr", ":9091", "serve /metrics, /healthz and /readyz here (empty = off)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "graceful stop bound: firings in progress get this long, then they are cancelled")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := a.loadSchedules(*config)
+	if err != nil {
+		return err
+	}
+	listerFor, err := a.listerFor(cfg, af)
+	if err != nil {
+		return err
+	}
+	team, err := a.defaultTeam(af.team, af.credentials)
+	if err != nil {
+		return err
+	}
+	server, err := a.apiServer(af.server, af.credentials)
+	if err != nil {
+		return err
+	}
+	var metricsLn net.Listener
+	if *metricsAddr != "" {
+		if metricsLn, err = listenFlag("--metrics-addr", *metricsAddr); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+	_, rdb, err := a.connectRetry(ctx, rf)
+	if err != nil {
+		return err
+	}
+	defer a.closeRedis(rdb)
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
+	reg := newRegistry()
+	health := newRedisHealth(rdb, reg)
+	s, err := schedule.New(cfg, schedule.Options{
+		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
+		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team, Server: server},
+		Registerer: reg, Logger: a.log, ShutdownTimeout: *shutdownTimeout,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go health.run(hctx)
+	if metricsLn != nil {
+		hs := &http.Server{Handler: worker.OpsHandler(reg, func() error { return health.check(context.Background()) }),
+			ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(metricsLn)
+		defer hs.Close()
+	}
+	a.log.Info("scheduler started", "schedules", len(cfg.Schedules), "config", *config)
+	return s.Run(ctx)
+}
+
+func (a *app) loadSchedules(path string) (*schedule.Config, error) {
+	if path == "" {
+		return nil, usagef("no schedules: pass --config FILE (see deploy/schedules.example.yaml)")
+	}
+	cfg, err := schedule.LoadConfig(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return cfg, nil
+}
+
+// listerFor builds the PDCP listing client for pdcp_query schedules; a
+// config without such schedules needs no API key.
+func (a *app) listerFor(cfg *schedule.Config, af *apiFlags) (func(string) schedule.Lister, error) {
+	needs := false
+	for _, s := range cfg.Schedules {
+		if s.Source.PDCPQuery != nil {
+			needs = true
+		}
+	}
+	if !needs {
+		return nil, nil
+	}
+	ccfg, err := af.resolve(a.getenv, 8)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(ccfg)
+	if err != nil {
+		return nil, err
+	}
+	return func(team string) schedule.Lister {
+		if team == "" {
+			return c
+		}
+		return c.WithTeam(team)
+	}, nil
+}
