@@ -111,7 +111,7 @@ func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan,
 		return nil, nil, err
 	}
 	if cf.dryRun {
-		a.printPlan(plan, apiServerForDisplay(af, a.getenv), cf.rate, cf.json)
+		a.printPlan(plan, def.Server, cf.rate, cf.json)
 		return def, nil, nil
 	}
 	return def, plan, nil

@@ -28,7 +28,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	demoAssets := fs.Int("demo-assets", 5000, "assets of the --demo fake")
 	outageLimit := fs.Duration("redis-outage-limit", 5*time.Minute,
 		"how long to wait for an unreachable Redis before stopping with exit code 3 (the campaign stays in Redis)")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *outageLimit <= 0 {

@@ -14,7 +14,7 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	af := a.addAPIFlags(fs)
 	cf := a.addCampaignFlags(fs)
 	fs.Float64Var(&cf.rate, "rate", 0, "requests/s used for the time estimate of --dry-run")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	def, plan, err := a.plan(cf, af)

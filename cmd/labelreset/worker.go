@@ -54,14 +54,14 @@ func (f *workerFlags) closeMetrics() {
 
 func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFlags {
 	f := &workerFlags{}
-	fs.IntVar(&f.concurrency, "concurrency", 64, "PDCP calls in flight in this process")
+	fs.IntVar(&f.concurrency, "concurrency", worker.DefaultConcurrency, "PDCP calls in flight in this process")
 	fs.Float64Var(&f.rate, "rate", 0, "requests/s shared by every worker of this API key through Redis (0 = unlimited)")
 	fs.IntVar(&f.burst, "burst", 0, "burst: any 1s window holds at most rate+burst requests; 30ms of it is held back for network jitter (default rate/10)")
 	fs.Float64Var(&f.teamRate, "team-rate", 0, "optional extra requests/s limit per team (X-Team-Id)")
 	fs.BoolVar(&f.aimd, "adaptive", true, "lower the rate on repeated 429s and raise it back (needs --rate)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", metricsDefault, "serve /metrics, /healthz and /readyz here (empty = off)")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 25*time.Second, "graceful stop bound: in-flight calls finish, unfinished batches go back to the queue")
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request timeout")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", worker.DefaultShutdownTimeout, "graceful stop bound: in-flight calls finish, unfinished batches go back to the queue")
+	fs.DurationVar(&f.timeout, "timeout", client.DefaultTimeout, "per-request timeout")
 	return f
 }
 
@@ -175,7 +175,7 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	af := a.addAPIFlags(fs)
 	wf := a.addWorkerFlags(fs, ":9090")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	ccfg, err := af.resolve(a.getenv, wf.concurrency)

@@ -38,12 +38,15 @@ const (
 	DefaultMaxConcurrentUploads = 2
 	// MinTokenLength is the shortest accepted API token.
 	MinTokenLength = 16
+	// DefaultShutdownTimeout is the default Config.ShutdownTimeout.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultTokenReloadInterval is the default Config.TokenReloadInterval.
+	DefaultTokenReloadInterval = 2 * time.Second
 
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 5 * time.Minute // large uploads over slow links
 	writeTimeout      = 5 * time.Minute // large reports
 	idleTimeout       = 2 * time.Minute
-	shutdownTimeout   = 10 * time.Second
 	// submitTimeout bounds the Redis work of one create or approve once
 	// the request has been read; it outlives a client that hangs up, so
 	// that a campaign is not left half enqueued.
@@ -208,7 +211,7 @@ func (c *Config) validate() error {
 		return errors.New("httpapi: InsecureNoAuth is set together with API tokens: drop one of them")
 	}
 	if c.TokenReloadInterval == 0 {
-		c.TokenReloadInterval = 2 * time.Second
+		c.TokenReloadInterval = DefaultTokenReloadInterval
 	}
 	for i, t := range c.Tokens {
 		if err := checkToken(t); err != nil {
@@ -392,7 +395,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 	}
 	timeout := s.cfg.ShutdownTimeout
 	if timeout <= 0 {
-		timeout = shutdownTimeout
+		timeout = DefaultShutdownTimeout
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
