@@ -40,6 +40,13 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		return usagef("--tls-cert and --tls-key go together")
 	}
 	tokens := httpapi.ParseTokens(a.getenv("LABELRESET_API_TOKENS"))
+	switch {
+	case len(tokens) == 0 && *tokensFile == "" && !*noAuth:
+		return usagef("no API tokens: set LABELRESET_API_TOKENS or pass --tokens-file FILE (env LABELRESET_API_TOKENS_FILE); " +
+			"to serve without authentication, for local testing only, pass --insecure-no-auth")
+	case (len(tokens) > 0 || *tokensFile != "") && *noAuth:
+		return usagef("--insecure-no-auth is given together with API tokens (LABELRESET_API_TOKENS or --tokens-file): drop one of them")
+	}
 	reload := *tokensReload
 	switch {
 	case reload < 0:

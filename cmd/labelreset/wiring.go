@@ -89,6 +89,12 @@ func (a *app) connect(ctx context.Context, r *redisFlags) (*redis.UniversalOptio
 	if r.url == "" {
 		return nil, nil, usagef("no Redis configured: pass --redis URL or set REDIS_URL (only 'run' has an embedded Redis)")
 	}
+	if !strings.Contains(r.url, "://") {
+		// "127.0.0.1:6379" is how redis-cli and most configs spell it.
+		fixed := jobs.RedactURL("redis://" + r.url)
+		return nil, nil, usagef("--redis %s (or REDIS_URL) is not a URL: did you mean %s? (rediss:// for TLS)",
+			strings.TrimPrefix(fixed, "redis://"), fixed)
+	}
 	opts, err := jobs.ParseRedisURL(r.url)
 	if err != nil {
 		return nil, nil, usageError{err}
@@ -216,9 +222,15 @@ func (a *app) connectRetry(ctx context.Context, rf *redisFlags) (*redis.Universa
 	}
 }
 
-func (a *app) writeJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+func (a *app) writeJSON(v any) error { return writeJSONTo(a.stdout, v) }
+
+// writeJSONTo writes v as indented JSON. It keeps <, > and & as they are:
+// the output is read by people and programs, never embedded in HTML, and
+// "\u003c" in an error message or a file name only hides what it says.
+func writeJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
