@@ -93,7 +93,7 @@ func TestEnvNames(t *testing.T) {
 		"api-key": "PDCP_API_KEY", "api-server": "PDCP_API_SERVER", "team-id": "PDCP_TEAM_ID",
 		"tokens-file": "LABELRESET_API_TOKENS_FILE", "config": "LABELRESET_SCHEDULES",
 		"insecure-http": "LABELRESET_INSECURE_HTTP",
-		"yes": "", "dry-run": "", "insecure-no-auth": "", "insecure-anything": "", "no-snapshot": "", "express": "",
+		"yes":           "", "dry-run": "", "insecure-no-auth": "", "insecure-anything": "", "no-snapshot": "", "express": "",
 	} {
 		if got := envName(flagName); got != want {
 			t.Errorf("envName(%q) = %q, want %q", flagName, got, want)
