@@ -60,7 +60,7 @@ type Config struct {
 	// logs a warning for them. Prefer TokenFile.
 	Tokens []string
 	// TokenFile is a token file: the structured format (names, roles,
-	// teams; see the README) or the plain list. It is read again when it
+	// teams; see docs/http-api.md) or the plain list. It is read again when it
 	// changes (checked every TokenReloadInterval while Serve runs) and on
 	// ReloadTokens (SIGHUP), so that a token removed from it is refused
 	// from then on, without a restart. A file that cannot be read or
