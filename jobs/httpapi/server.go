@@ -173,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if ts := s.tokens.Load(); ts.legacy > 0 {
 		s.log.Warn("API tokens given as a plain list act as operator and approver for every team, "+
-			"and may approve their own campaigns: move them to a token file with names, roles and teams (see the README)",
+			"and may approve their own campaigns: move them to a token file with names, roles and teams (see docs/http-api.md)",
 			"plain_tokens", ts.legacy)
 	}
 	m, err := newMetrics(cfg.Registerer)
