@@ -200,10 +200,9 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 
 // workerGCPercent is the GC target of processes that run workers (worker,
 // run). A worker's live heap is a few MB while every PDCP call allocates
-// ~7 KB, so at Go's default GOGC=100 it collected dozens of times a second:
-// at 400, six alternating bench rounds measured 8% less worker CPU per
-// asset relative to the fake's, for ~25 MB more peak RSS at --concurrency
-// 256 (BENCHMARKS.md, change 11).
+// ~7 KB, so at Go's default GOGC=100 it collects dozens of times a second;
+// a higher target spends a few tens of MB of peak RSS to give that CPU to
+// the calls (BENCHMARKS.md has the figures).
 const workerGCPercent = 400
 
 // tuneGC sets workerGCPercent unless the operator set GOGC (or GOMEMLIMIT

@@ -63,7 +63,7 @@ type Config struct {
 	// logs a warning for them. Prefer TokenFile.
 	Tokens []string
 	// TokenFile is a token file: the structured format (names, roles,
-	// teams; see the README) or the plain list. It is read again when it
+	// teams; see docs/http-api.md) or the plain list. It is read again when it
 	// changes (checked every TokenReloadInterval while Serve runs) and on
 	// ReloadTokens (SIGHUP), so that a token removed from it is refused
 	// from then on, without a restart. A file that cannot be read or
@@ -176,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if ts := s.tokens.Load(); ts.legacy > 0 {
 		s.log.Warn("API tokens given as a plain list act as operator and approver for every team, "+
-			"and may approve their own campaigns: move them to a token file with names, roles and teams (see the README)",
+			"and may approve their own campaigns: move them to a token file with names, roles and teams (see docs/http-api.md)",
 			"plain_tokens", ts.legacy)
 	}
 	m, err := newMetrics(cfg.Registerer)
