@@ -290,22 +290,8 @@ func (a *app) workAndWatch(ctx context.Context, f *runFlags, rs *runRedis, ccfg 
 // runSummary writes the report, prints the summary and maps how the
 // campaign ended to run's exit code.
 func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error {
-	if f.report != "" && w.c != nil {
-		rctx, cancel := context.WithTimeout(w.stop, time.Minute)
-		var n int64
-		err := bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
-			n, err = a.writeReport(ctx, rs.store, id, f.report, f.reportFormat, nil)
-			return err
-		})
-		cancel()
-		if err != nil && w.watchErr == nil && w.stopErr == nil {
-			return err
-		}
-		if err != nil {
-			fmt.Fprintf(a.stderr, "report: not written: %v\n", err)
-		} else {
-			fmt.Fprintf(a.stderr, "report: %d rows written to %s\n", n, f.report)
-		}
+	if err := a.runReport(f, rs, id, w); err != nil {
+		return err
 	}
 	if w.c != nil {
 		if f.cf.json {
@@ -338,6 +324,31 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 		return fmt.Errorf("campaign %s: no status could be read", id)
 	}
 	return a.campaignExit(w.c, embedded, func() { a.printContinue(rf, id, embedded) })
+}
+
+// runReport writes --report within the stop's deadline. A report that
+// cannot be written is run's error when the campaign ended cleanly; after a
+// signal or an outage it is only said, and the summary follows.
+func (a *app) runReport(f *runFlags, rs *runRedis, id string, w *worked) error {
+	if f.report == "" || w.c == nil {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(w.stop, time.Minute)
+	defer cancel()
+	var n int64
+	err := bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
+		n, err = a.writeReport(ctx, rs.store, id, f.report, f.reportFormat, nil)
+		return err
+	})
+	switch {
+	case err != nil && w.watchErr == nil && w.stopErr == nil:
+		return err
+	case err != nil:
+		fmt.Fprintf(a.stderr, "report: not written: %v\n", err)
+	default:
+		fmt.Fprintf(a.stderr, "report: %d rows written to %s\n", n, f.report)
+	}
+	return nil
 }
 
 // printContinue prints the commands that finish a campaign this process
