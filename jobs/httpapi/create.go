@@ -250,7 +250,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			def.ID = idempotentCampaignID(owner, idemKey)
 		}
 		idem = &idempotency{
-			key: idempotencyRedisKey(s.store.Namespace(), owner, idemKey),
+			key: jobs.IdempotencyKey(s.store.Namespace(), owner, idemKey),
 			rec: idemRecord{Campaign: def.ID, Team: def.TeamID, Request: fingerprint(req)},
 		}
 		done, err := s.claimIdempotency(ctx, w, idem, pj)
@@ -914,14 +914,6 @@ func fingerprint(req *createRequest) string {
 	fmt.Fprintf(&b, "%q|%q|%q|%v|%q|%q|%q|%v|%v|%d|%x", p.campaignID, p.name, p.mode, p.hasLabels, p.labels,
 		p.teamID, p.priority, p.strict, p.append, req.input.rows, req.input.sum)
 	return sha256hex(b.String())
-}
-
-// idempotencyRedisKey is the Redis key of an Idempotency-Key sent by
-// owner: both parts hashed on their own, so that no owner and key can
-// spell another's pair (owner "ab" with key "c-1" is not owner "abc" with
-// key "-1").
-func idempotencyRedisKey(ns, owner, key string) string {
-	return ns + ":idem:" + sha256hex(owner) + ":" + sha256hex(key)
 }
 
 // idemRecord is what an Idempotency-Key maps to in Redis: the campaign

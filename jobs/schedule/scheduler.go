@@ -407,7 +407,7 @@ func (s *Scheduler) Fire(ctx context.Context, name string, at time.Time) (*jobs.
 	}
 	at = at.UTC().Truncate(time.Second)
 	id := CampaignID(sc.Name, at)
-	ok, err := s.rdb.SetNX(ctx, s.claimKey(sc, at), s.replica, claimTTL).Result()
+	ok, err := s.rdb.SetNX(ctx, jobs.ScheduleClaimKey(s.ns, sc.slug, at), s.replica, claimTTL).Result()
 	if err != nil {
 		err = fmt.Errorf("schedule %q: claim fire time %s: %w", sc.Name, at.Format(time.RFC3339), err)
 		s.metrics.fired(sc.Name, ResultError, time.Time{})
