@@ -171,3 +171,17 @@ func (s *Store) forEachBatch(ctx context.Context, c *Campaign, fn func(batch int
 	}
 	return nil
 }
+
+// segmentInfo describes one submit segment: its batches are
+// FirstBatch..FirstBatch+Batches-1, built from the segment's sorted IDs in
+// chunks of BatchSize. Enqueued counts the batches known to be enqueued, so
+// that a crashed submit resumes instead of starting over.
+type segmentInfo struct {
+	FirstBatch int   `json:"first_batch"`
+	Batches    int   `json:"batches"`
+	IDs        int64 `json:"ids"`
+	BatchSize  int   `json:"batch_size"`
+	Enqueued   int   `json:"enqueued"`
+}
+
+func (s segmentInfo) complete() bool { return s.Enqueued >= s.Batches }
