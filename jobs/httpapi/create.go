@@ -46,44 +46,23 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.uploads.release()
-	slow := newSlowBody(w, r, time.Now())
-	r.Body = slow
-	req, def, err := s.readCreate(w, r)
+	req, def, err := s.readCreateBody(w, r)
 	if err != nil {
-		if slow.cut {
-			err = slow.tooSlow()
-		}
 		s.fail(w, r, err)
 		return
 	}
-	if slow.rc != nil {
-		// Read: the rest of the request (Submit) is bounded by its own
-		// timeouts, not by the body's rate.
-		slow.rc.SetReadDeadline(time.Time{})
-	}
 	p, plan := req.params, req.plan
-	confirm := s.cfg.Defaults.ConfirmAbove
-	if confirm == 0 {
-		confirm = jobs.DefaultConfirmAbove
-	}
 	pj := newPlanJSON(plan)
-	if p.strict && plan.Bad > 0 {
-		e := errorf(http.StatusUnprocessableEntity, "strict_bad_rows",
-			"strict: %d of %d rows are bad, nothing was created; first: %s", plan.Bad, plan.Rows, firstBad(plan))
-		e.plan = pj
-		s.fail(w, r, e)
+	if err := refusePlan(p, plan, pj); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	if plan.Valid == 0 {
-		e := errorf(http.StatusUnprocessableEntity, "no_valid_ids",
-			"no valid asset IDs: %d rows, all bad; first: %s", plan.Rows, firstBad(plan))
-		e.plan = pj
-		s.fail(w, r, e)
-		return
-	}
-	needsApproval := confirm > 0 && plan.Valid > confirm
 	if p.dryRun {
-		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: needsApproval})
+		confirm := s.cfg.Defaults.ConfirmAbove
+		if confirm == 0 {
+			confirm = jobs.DefaultConfirmAbove
+		}
+		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: confirm > 0 && plan.Valid > confirm})
 		return
 	}
 
@@ -94,21 +73,11 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	owner := ownerOf(r.Context())
 	var idem *idempotency
 	if idemKey != "" {
-		if p.campaignID == "" {
-			def.ID = idempotentCampaignID(owner, idemKey)
-		}
-		idem = &idempotency{
-			key: jobs.IdempotencyKey(s.store.Namespace(), owner, idemKey),
-			rec: idemRecord{Campaign: def.ID, Team: def.TeamID, Request: fingerprint(req)},
-		}
-		done, err := s.claimIdempotency(ctx, w, idem, pj)
-		if err != nil || done {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		var done bool
+		idem, done = s.claimCreate(ctx, w, r, req, def, owner, idemKey, pj)
+		if done {
 			return
 		}
-		idem.stop = s.holdClaim(ctx, idem)
 	}
 	if _, err := s.visibleCampaign(ctx, def.ID); errors.Is(err, errHidden) {
 		// The ID belongs to another team's campaign, which GET hides as
@@ -124,26 +93,100 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		Strict: p.strict, Append: p.append, ConfirmAbove: s.cfg.Defaults.ConfirmAbove,
 	})
 	if idem != nil {
-		idem.stop()
-		// Once the campaign exists the key answers with it for the
-		// retention; a create that failed before that frees the key.
-		if err == nil || (res != nil && res.Created) {
-			if res != nil && res.Campaign != nil {
-				idem.rec.Incarnation = res.Campaign.Incarnation
-			} else {
-				idem.rec.Incarnation = def.Incarnation
-			}
-			if kerr := idem.record(ctx, s.store.Redis(), s.cfg.Defaults.Policy.Retention); kerr != nil {
-				s.log.Warn("campaign created, but its Idempotency-Key may lapse early", "campaign", def.ID, "err", kerr)
-			}
-		} else {
-			idem.release(ctx, s.store.Redis())
-		}
+		s.settleIdempotency(ctx, idem, def, res, err)
 	}
 	if err != nil {
 		s.fail(w, r, s.submitError(ctx, def, err))
 		return
 	}
+	s.writeSubmitted(w, req, res, pj, owner)
+}
+
+// readCreateBody reads and checks the request under the slow-body guard,
+// then lifts the read deadline: the rest of the request (Submit) is
+// bounded by its own timeouts, not by the body's rate.
+func (s *Server) readCreateBody(w http.ResponseWriter, r *http.Request) (*createRequest, *jobs.Campaign, error) {
+	slow := newSlowBody(w, r, time.Now())
+	r.Body = slow
+	req, def, err := s.readCreate(w, r)
+	if err != nil {
+		if slow.cut {
+			err = slow.tooSlow()
+		}
+		return nil, nil, err
+	}
+	if slow.rc != nil {
+		slow.rc.SetReadDeadline(time.Time{})
+	}
+	return req, def, nil
+}
+
+// refusePlan refuses a plan that creates nothing: bad rows under strict,
+// or no valid ID at all. The error carries the plan, so that the client
+// sees which rows were bad.
+func refusePlan(p *createParams, plan *jobs.Plan, pj *planJSON) error {
+	if p.strict && plan.Bad > 0 {
+		e := errorf(http.StatusUnprocessableEntity, "strict_bad_rows",
+			"strict: %d of %d rows are bad, nothing was created; first: %s", plan.Bad, plan.Rows, firstBad(plan))
+		e.plan = pj
+		return e
+	}
+	if plan.Valid == 0 {
+		e := errorf(http.StatusUnprocessableEntity, "no_valid_ids",
+			"no valid asset IDs: %d rows, all bad; first: %s", plan.Rows, firstBad(plan))
+		e.plan = pj
+		return e
+	}
+	return nil
+}
+
+// claimCreate claims the request's Idempotency-Key and keeps the claim
+// alive while the request runs. done means the response was written (a
+// replay, a conflict or an error).
+func (s *Server) claimCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, req *createRequest,
+	def *jobs.Campaign, owner, idemKey string, pj *planJSON) (idem *idempotency, done bool) {
+	if req.params.campaignID == "" {
+		def.ID = idempotentCampaignID(owner, idemKey)
+	}
+	idem = &idempotency{
+		key: jobs.IdempotencyKey(s.store.Namespace(), owner, idemKey),
+		rec: idemRecord{Campaign: def.ID, Team: def.TeamID, Request: fingerprint(req)},
+	}
+	done, err := s.claimIdempotency(ctx, w, idem, pj)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, true
+	}
+	if done {
+		return nil, true
+	}
+	idem.stop = s.holdClaim(ctx, idem)
+	return idem, false
+}
+
+// settleIdempotency ends the claim of a submitted request. Once the
+// campaign exists the key answers with it for the retention; a create
+// that failed before that frees the key.
+func (s *Server) settleIdempotency(ctx context.Context, idem *idempotency, def *jobs.Campaign, res *jobs.SubmitResult, err error) {
+	idem.stop()
+	if err != nil && (res == nil || !res.Created) {
+		idem.release(ctx, s.store.Redis())
+		return
+	}
+	if res != nil && res.Campaign != nil {
+		idem.rec.Incarnation = res.Campaign.Incarnation
+	} else {
+		idem.rec.Incarnation = def.Incarnation
+	}
+	if kerr := idem.record(ctx, s.store.Redis(), s.cfg.Defaults.Policy.Retention); kerr != nil {
+		s.log.Warn("campaign created, but its Idempotency-Key may lapse early", "campaign", def.ID, "err", kerr)
+	}
+}
+
+// writeSubmitted answers a successful create or append: 201 with the
+// campaign's Location when it was created, 200 otherwise.
+func (s *Server) writeSubmitted(w http.ResponseWriter, req *createRequest, res *jobs.SubmitResult, pj *planJSON, owner string) {
+	plan := req.plan
 	status := http.StatusOK
 	if res.Created {
 		status = http.StatusCreated
