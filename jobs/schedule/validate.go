@@ -39,75 +39,101 @@ func (s *Schedule) validate() error {
 // dir resolves relative CSV paths ("" keeps them relative to the working
 // directory).
 func (s *Schedule) compile(dir string) []*fieldError {
-	var errs []*fieldError
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &fieldError{field, fmt.Sprintf(format, args...)})
-	}
+	var errs fieldErrors
+	s.compileName(&errs)
+	s.compileWhen(&errs)
+	s.compileAction(&errs)
+	s.compileLimits(&errs)
+	errs = append(errs, s.Source.compile(dir, s.SelectAll)...)
+	s.desc = "schedule " + s.Name + ": " + s.Source.describe()
+	return errs
+}
+
+// fieldErrors collects every error of a schedule, so that one load names
+// them all.
+type fieldErrors []*fieldError
+
+func (e *fieldErrors) add(field, format string, args ...any) {
+	*e = append(*e, &fieldError{field, fmt.Sprintf(format, args...)})
+}
+
+// compileName checks the name and derives the slug of the Redis keys and
+// campaign IDs.
+func (s *Schedule) compileName(errs *fieldErrors) {
 	switch {
 	case strings.TrimSpace(s.Name) == "":
-		bad("name", "missing name: every schedule needs a unique name")
+		errs.add("name", "missing name: every schedule needs a unique name")
 	case len(s.Name) > 200:
-		bad("name", "name %q…: want at most 200 characters", s.Name[:32])
+		errs.add("name", "name %q…: want at most 200 characters", s.Name[:32])
 	case strings.IndexFunc(s.Name, unicode.IsControl) >= 0:
-		bad("name", "name %q contains control characters", s.Name)
+		errs.add("name", "name %q contains control characters", s.Name)
 	}
 	s.slug = Slug(s.Name)
+}
 
+// compileWhen checks the time zone and the cron expression, and that the
+// schedule ever fires.
+func (s *Schedule) compileWhen(errs *fieldErrors) {
 	if s.Timezone == "" {
 		s.Timezone = "UTC"
 	}
 	var err error
 	switch {
 	case s.Timezone == "Local":
-		bad("timezone", "timezone %q depends on the host; name an IANA zone such as \"Europe/Berlin\" or \"UTC\"", s.Timezone)
+		errs.add("timezone", "timezone %q depends on the host; name an IANA zone such as \"Europe/Berlin\" or \"UTC\"", s.Timezone)
 	default:
 		if s.loc, err = time.LoadLocation(s.Timezone); err != nil {
-			bad("timezone", "unknown time zone %q: want an IANA name such as \"Europe/Berlin\"", s.Timezone)
+			errs.add("timezone", "unknown time zone %q: want an IANA name such as \"Europe/Berlin\"", s.Timezone)
 		}
 	}
 	if s.next, err = parseCron(s.Cron); err != nil {
-		bad("cron", "%v", err)
+		errs.add("cron", "%v", err)
 	} else if s.loc != nil && s.nextAfter(time.Now()).IsZero() {
-		bad("cron", "cron %q never fires", s.Cron)
+		errs.add("cron", "cron %q never fires", s.Cron)
 	}
+}
 
+// compileAction checks the mode and the labels it removes.
+func (s *Schedule) compileAction(errs *fieldErrors) {
 	switch s.Mode {
 	case "":
 		s.Mode = jobs.ModeDelete
 	case jobs.ModeDelete, jobs.ModeRemove:
 	default:
-		bad("mode", "mode %q: want delete or remove", s.Mode)
+		errs.add("mode", "mode %q: want delete or remove", s.Mode)
 	}
 	switch {
 	case s.Mode == jobs.ModeRemove && len(s.Labels) == 0:
-		bad("mode", "mode remove needs the labels to remove (labels: [a, b]); use mode delete to drop all labels")
+		errs.add("mode", "mode remove needs the labels to remove (labels: [a, b]); use mode delete to drop all labels")
 	case s.Mode == jobs.ModeDelete && len(s.Labels) > 0:
-		bad("labels", "labels %q are only used in mode remove; drop them to delete all labels, or set mode: remove", s.Labels)
+		errs.add("labels", "labels %q are only used in mode remove; drop them to delete all labels, or set mode: remove", s.Labels)
 	}
 	if len(s.Labels) > jobs.MaxLabels {
-		bad("labels", "%d labels: want at most %d", len(s.Labels), jobs.MaxLabels)
-	} else {
-		for _, l := range s.Labels {
-			if strings.TrimSpace(l) == "" || len(l) > jobs.MaxLabelLen {
-				bad("labels", "label %.40q: want 1..%d non-blank characters", l, jobs.MaxLabelLen)
-			}
+		errs.add("labels", "%d labels: want at most %d", len(s.Labels), jobs.MaxLabels)
+		return
+	}
+	for _, l := range s.Labels {
+		if strings.TrimSpace(l) == "" || len(l) > jobs.MaxLabelLen {
+			errs.add("labels", "label %.40q: want 1..%d non-blank characters", l, jobs.MaxLabelLen)
 		}
 	}
+}
+
+// compileLimits checks the priority and the size limits.
+func (s *Schedule) compileLimits(errs *fieldErrors) {
+	var err error
 	if s.prio, err = jobs.ParsePriority(s.Priority); err != nil {
-		bad("priority", "%v", err)
+		errs.add("priority", "%v", err)
 	}
 	switch {
 	case s.MaxAssets == 0:
 		s.MaxAssets = DefaultMaxAssets
 	case s.MaxAssets < 0 || s.MaxAssets > HardMaxAssets:
-		bad("max_assets", "max_assets %d: want 1..%d", s.MaxAssets, HardMaxAssets)
+		errs.add("max_assets", "max_assets %d: want 1..%d", s.MaxAssets, HardMaxAssets)
 	}
 	if s.BatchSize < 0 || s.BatchSize > jobs.MaxBatchSize {
-		bad("batch_size", "batch_size %d: want 1..%d (0 = default)", s.BatchSize, jobs.MaxBatchSize)
+		errs.add("batch_size", "batch_size %d: want 1..%d (0 = default)", s.BatchSize, jobs.MaxBatchSize)
 	}
-	errs = append(errs, s.Source.compile(dir, s.SelectAll)...)
-	s.desc = "schedule " + s.Name + ": " + s.Source.describe()
-	return errs
 }
 
 func (src *Source) compile(dir string, selectAll bool) []*fieldError {
