@@ -48,85 +48,106 @@ func parseRedisURL(u *url.URL) (*redis.UniversalOptions, error) {
 			return nil, fmt.Errorf("option %s: put the credentials in the URL's user info (scheme://user:password@host)", name)
 		}
 	}
-	var user, password string
-	if u.User != nil {
-		user = u.User.Username()
-		password, _ = u.User.Password()
+	base, sentinel := strings.CutSuffix(u.Scheme, "-sentinel")
+	base, cluster := strings.CutSuffix(base, "-cluster")
+	if base != "redis" && base != "rediss" || sentinel && cluster {
+		return nil, errors.New("scheme must be redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster")
 	}
 	// go-redis's parsers get the URL without its user info, so that none
 	// of their errors can hold the password.
 	bare := *u
 	bare.User = nil
-	base, multi := strings.CutSuffix(u.Scheme, "-sentinel")
-	sentinel := multi
-	if !multi {
-		base, multi = strings.CutSuffix(u.Scheme, "-cluster")
-	}
-	if base != "redis" && base != "rediss" {
-		return nil, errors.New("scheme must be redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster")
-	}
-	o := &redis.UniversalOptions{}
+	bare.Scheme = base
+	var o *redis.UniversalOptions
+	var err error
 	switch {
-	case !multi:
-		ro, err := redis.ParseURL(bare.String())
-		if err != nil {
-			return nil, err
-		}
-		if err := copyOptions(o, ro, "Addr", "Network"); err != nil {
-			return nil, err
-		}
-		o.Addrs = []string{ro.Addr}
 	case sentinel:
-		parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-		if parts[0] == "" || len(parts) > 2 {
-			return nil, errors.New("a sentinel URL needs the master name as path, then an optional database (redis-sentinel://host:26379/mymaster/0)")
-		}
-		q := u.Query()
-		q.Set("master_name", parts[0])
-		if len(parts) == 2 {
-			if _, err := strconv.Atoi(parts[1]); err != nil {
-				return nil, fmt.Errorf("database %q is not a number", parts[1])
-			}
-			q.Set("db", parts[1])
-		}
-		gu, err := goRedisURL(base, u.Host, "26379", q)
-		if err != nil {
-			return nil, err
-		}
-		fo, err := redis.ParseFailoverURL(gu)
-		if err != nil {
-			return nil, err
-		}
-		if err := copyOptions(o, fo, "SentinelAddrs"); err != nil {
-			return nil, err
-		}
-		o.Addrs = fo.SentinelAddrs
-		o.SentinelPassword = password
+		o, err = parseSentinelURL(&bare)
+	case cluster:
+		o, err = parseClusterURL(&bare)
 	default:
-		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
-			return nil, fmt.Errorf("path %q: a cluster has one database, 0", u.Path)
-		}
-		gu, err := goRedisURL(base, u.Host, "6379", u.Query())
-		if err != nil {
-			return nil, err
-		}
-		co, err := redis.ParseClusterURL(gu)
-		if err != nil {
-			return nil, err
-		}
-		if err := copyOptions(o, co, "Addrs"); err != nil {
-			return nil, err
-		}
-		o.Addrs = co.Addrs
-		o.IsClusterMode = true
+		o, err = parseStandaloneURL(&bare)
 	}
-	o.Username, o.Password = user, password
-	if multi && o.TLSConfig != nil {
+	if err != nil {
+		return nil, err
+	}
+	if u.User != nil {
+		o.Username = u.User.Username()
+		o.Password, _ = u.User.Password()
+	}
+	if sentinel {
+		o.SentinelPassword = o.Password
+	}
+	if (sentinel || cluster) && o.TLSConfig != nil {
 		// go-redis names the first host as the server of every
 		// connection; with it unset each node's certificate is checked
 		// against the address dialled, which is that node's own.
 		o.TLSConfig.ServerName = ""
 	}
+	return o, nil
+}
+
+func parseStandaloneURL(u *url.URL) (*redis.UniversalOptions, error) {
+	ro, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	o := &redis.UniversalOptions{}
+	if err := copyOptions(o, ro, "Addr", "Network"); err != nil {
+		return nil, err
+	}
+	o.Addrs = []string{ro.Addr}
+	return o, nil
+}
+
+// parseSentinelURL reads host,host.../master[/db] as go-redis's failover
+// form: the master name and the database as options.
+func parseSentinelURL(u *url.URL) (*redis.UniversalOptions, error) {
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if parts[0] == "" || len(parts) > 2 {
+		return nil, errors.New("a sentinel URL needs the master name as path, then an optional database (redis-sentinel://host:26379/mymaster/0)")
+	}
+	q := u.Query()
+	q.Set("master_name", parts[0])
+	if len(parts) == 2 {
+		if _, err := strconv.Atoi(parts[1]); err != nil {
+			return nil, fmt.Errorf("database %q is not a number", parts[1])
+		}
+		q.Set("db", parts[1])
+	}
+	gu, err := goRedisURL(u.Scheme, u.Host, "26379", q)
+	if err != nil {
+		return nil, err
+	}
+	fo, err := redis.ParseFailoverURL(gu)
+	if err != nil {
+		return nil, err
+	}
+	o := &redis.UniversalOptions{}
+	if err := copyOptions(o, fo, "SentinelAddrs"); err != nil {
+		return nil, err
+	}
+	o.Addrs = fo.SentinelAddrs
+	return o, nil
+}
+
+func parseClusterURL(u *url.URL) (*redis.UniversalOptions, error) {
+	if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+		return nil, fmt.Errorf("path %q: a cluster has one database, 0", u.Path)
+	}
+	gu, err := goRedisURL(u.Scheme, u.Host, "6379", u.Query())
+	if err != nil {
+		return nil, err
+	}
+	co, err := redis.ParseClusterURL(gu)
+	if err != nil {
+		return nil, err
+	}
+	o := &redis.UniversalOptions{IsClusterMode: true}
+	if err := copyOptions(o, co, "Addrs"); err != nil {
+		return nil, err
+	}
+	o.Addrs = co.Addrs
 	return o, nil
 }
 
@@ -164,7 +185,7 @@ func copyOptions(dst *redis.UniversalOptions, src any, handled ...string) error 
 		if df := d.FieldByName(f.Name); df.IsValid() && df.Type() == f.Type {
 			df.Set(s.Field(i))
 		} else if !slices.Contains(handled, f.Name) {
-			return fmt.Errorf("option %s is not supported with this scheme", f.Name)
+			return fmt.Errorf("option %s: labelreset cannot pass it on (its client has no such setting)", f.Name)
 		}
 	}
 	return nil

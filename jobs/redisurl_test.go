@@ -86,6 +86,7 @@ func TestParseRedisURLHidesPassword(t *testing.T) {
 		"redis-cluster://:s3cret@a:1,b:x",
 		"redis-cluster://:s3cret@a:1,,b:2",
 		"redis-sentinel://:s3cret@/m",
+		"redis-sentinel://:s3cret@h1/m?replica_only=true",
 		"redis://:s3cret@h1:1/0\x7f",
 	} {
 		_, err := ParseRedisURL(bad)
