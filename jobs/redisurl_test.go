@@ -147,6 +147,12 @@ func TestRedisURLTLSHandshake(t *testing.T) {
 			t.Errorf("%s: an unknown certificate was accepted", raw)
 		}
 	}
+	// The first host's name is not the server name of every node: the
+	// certificate does not name localhost, and the node at 127.0.0.1
+	// must still be verified against its own address.
+	if err := ping("rediss-cluster://localhost:"+port+",127.0.0.1:"+port, pool); err != nil {
+		t.Errorf("cluster seeded by a host the certificate does not name: %v", err)
+	}
 	if err := ping("redis-cluster://127.0.0.1:"+port, nil); err == nil {
 		t.Errorf("redis-cluster:// (no TLS) talked to a TLS server")
 	}
