@@ -28,7 +28,11 @@ const DefaultNamespace = "lr"
 //	<ns>:sched:<slug>:<fireUnix>  string: the replica that claimed a fire time
 //
 // Keys of one campaign share the hash tag "{<id>}" so that the scripts
-// touching several of them stay in one Redis Cluster slot.
+// touching several of them stay in one Redis Cluster slot. Two key spaces
+// are not ours to build: asynq's ("asynq:{<ns>-<priority>}:...", from the
+// queue names below) and the shared rate limiter's ("lr:rl:{<key>}:...",
+// built by package worker/ratelimit, which depends on no package of
+// labelreset; its callers put the namespace in the key).
 
 // keys builds the Redis key names of one namespace.
 type keys struct{ ns string }
