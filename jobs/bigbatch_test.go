@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -41,6 +42,11 @@ func TestScriptsAtMaxBatchSize(t *testing.T) {
 			for i := range out[b].Records {
 				id := int64(b*jobs.MaxBatchSize + i + 1)
 				out[b].Records[i] = jobs.Record{AssetID: id, Outcome: o, Status: 500, Attempts: 1, FinishedAt: now}
+				if o == jobs.OutcomeFailed {
+					// An error_id puts every record's error in the error
+					// hash: those writes are chunked too.
+					out[b].Records[i].Error, out[b].Records[i].ErrorID = "HTTP 500", "e-"+strconv.FormatInt(id, 10)
+				}
 			}
 		}
 		return out

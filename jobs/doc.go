@@ -8,6 +8,8 @@
 //	<ns>:{<id>}:meta     hash: definition, state, policy, outcome counts
 //	<ns>:{<id>}:s:<k>    string: roaring bitmap of the IDs of submit segment k
 //	<ns>:{<id>}:l:<b>    hash: ledger of batch b, asset ID -> packed record
+//	<ns>:{<id>}:errors   hash: asset ID -> error_id and error text of a failed
+//	                     or invalid asset whose error does not fit its record
 //	<ns>:campaigns       sorted set: campaign IDs by creation time
 //
 // keys.go holds the whole layout, with the keys of the HTTP API and the

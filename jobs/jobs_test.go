@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestBatchRoundTrip(t *testing.T) {
@@ -144,13 +145,21 @@ func FuzzDecodeBatch(f *testing.F) {
 func TestRecordEncoding(t *testing.T) {
 	now := time.Unix(1764210000, 0).UTC()
 	long := strings.Repeat("é", 40) // 80 bytes: cut on a rune boundary
+	gaveUp := "HTTP 500 INTERNAL_ERROR: Internal Server Error (gave up after 8 attempts)"
 	for _, r := range []Record{
 		{AssetID: 1, Outcome: OutcomeReset, Status: 200, Attempts: 1, FinishedAt: now},
 		{AssetID: 2, Outcome: OutcomeFailed, Status: 500, Attempts: 5, Error: "gave up, after: 5, attempts", FinishedAt: now},
 		{AssetID: 3, Outcome: outcomeRetrying, Status: 500, Attempts: 2, Failures: 2, Error: long},
 		{AssetID: 4, Outcome: outcomeRetrying, Status: 429, Attempts: 9, Failures: 2, Throttles: 7, Error: "HTTP 429"},
+		{AssetID: 5, Outcome: OutcomeFailed, Status: 500, Attempts: 8, Error: gaveUp, ErrorID: "req-9f2c", FinishedAt: now},
+		{AssetID: 6, Outcome: OutcomeInvalid, Status: 400, Attempts: 1, Error: "HTTP 400 INVALID_ID", ErrorID: "e-1", FinishedAt: now},
+		{AssetID: 7, Outcome: OutcomeNotFound, Status: 404, Attempts: 1, Error: gaveUp, ErrorID: "e-2", FinishedAt: now},
 	} {
-		v := string(encodeRecord(nil, &r))
+		rec, side := encodeRecord(nil, &r)
+		v := string(rec)
+		if len(v) > compactValueMax {
+			t.Errorf("record of %+v is %d bytes (%q), want at most %d: the batch's hash would leave listpack", r, len(v), v, compactValueMax)
+		}
 		if r.Terminal() {
 			// A final outcome needs no retry budget and keeps the short
 			// form: "1", not "1/0/0".
@@ -163,11 +172,23 @@ func TestRecordEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Error) > maxRecordError {
-			if len(got.Error) > maxRecordError || !strings.HasPrefix(r.Error, got.Error) || !strings.HasSuffix(got.Error, "é") {
-				t.Errorf("long error kept as %q", got.Error)
+		if keepsFullError(r.Outcome) && r.ErrorID != "" {
+			if got.Error != errorElsewhere {
+				t.Errorf("failed record with an error_id: error %q, want it in the error hash", got.Error)
+			}
+			decodeSide(&got, side)
+		} else if side != "" {
+			t.Errorf("%s record %+v: error hash value %q, want none", r.Outcome, r, side)
+		}
+		if r.Error != got.Error && !keepsFullError(r.Outcome) {
+			cut := strings.TrimSuffix(got.Error, "…")
+			if cut == got.Error || !strings.HasPrefix(r.Error, cut) || !utf8.ValidString(got.Error) {
+				t.Errorf("long error %q kept as %q, want a prefix cut on a rune boundary ending in …", r.Error, got.Error)
 			}
 			got.Error = r.Error
+		}
+		if r.Outcome == OutcomeNotFound {
+			r.ErrorID = "" // only failed and invalid assets keep it
 		}
 		if got != r {
 			t.Errorf("round trip of %+v gave %+v (%q)", r, got, v)
@@ -283,5 +304,26 @@ func TestParseLabelList(t *testing.T) {
 		if got, err := ParseLabelList(in); err == nil {
 			t.Errorf("ParseLabelList(%q) = %q, want an error", in, got)
 		}
+	}
+}
+
+func TestClipError(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"fits", "HTTP 500", 8, "HTTP 500"},
+		{"at a word", "HTTP 500 INTERNAL_ERROR: Internal Server Error", 30, "HTTP 500 INTERNAL_ERROR…"},
+		{"no word near the end", strings.Repeat("x", 40), 10, "xxxxxxx…"},
+		{"not inside a rune", "ab" + strings.Repeat("é", 10), 8, "abé…"},
+		{"too small for anything", "HTTP 500", 3, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ClipError(tc.in, tc.n)
+			if got != tc.want || len(got) > tc.n || !utf8.ValidString(got) {
+				t.Errorf("ClipError(%q, %d) = %q (%d bytes), want %q", tc.in, tc.n, got, len(got), tc.want)
+			}
+		})
 	}
 }

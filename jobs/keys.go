@@ -44,6 +44,7 @@ func (k keys) segment(cid string, seg int) string {
 func (k keys) ledger(cid string, batch int) string {
 	return k.ns + ":{" + cid + "}:l:" + strconv.Itoa(batch)
 }
+func (k keys) errors(cid string) string     { return k.ns + ":{" + cid + "}:errors" }
 func (k keys) events(cid string) string     { return k.ns + ":{" + cid + "}:events" }
 func (k keys) index() string                { return k.ns + ":campaigns" }
 func (k keys) idempotency(h string) string  { return k.ns + ":idem:" + h }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -14,11 +15,14 @@ import (
 // Record is the ledger entry of one asset: its latest outcome and how it
 // got there.
 type Record struct {
-	AssetID    int64     `json:"asset_id"`
-	Outcome    string    `json:"outcome"`
-	Status     int       `json:"http_status"`
-	Attempts   int       `json:"attempts"`
-	Error      string    `json:"error"`
+	AssetID  int64  `json:"asset_id"`
+	Outcome  string `json:"outcome"`
+	Status   int    `json:"http_status"`
+	Attempts int    `json:"attempts"`
+	Error    string `json:"error"`
+	// ErrorID is PDCP's error_id of the last answer, kept for failed and
+	// invalid assets: the reference a support ticket needs.
+	ErrorID    string    `json:"error_id,omitempty"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Failures and Throttles are the retry budget an unfinished asset has
 	// used since it was last (re-)driven: calls that failed with a
@@ -85,16 +89,83 @@ func isTerminalCode(c byte) bool {
 	return false
 }
 
-// maxRecordError bounds the error text kept per asset: it keeps each value
-// short enough for Redis' compact listpack encoding of small hashes, which
-// is what lets 10M records fit in a few hundred MB.
-const maxRecordError = 48
+// compactValueMax is Redis' default hash-max-listpack-value: a hash keeps
+// the compact listpack encoding only while every value is at most this
+// long. One longer record turns a whole batch's ledger hash (a hundred
+// assets) into a hashtable, about three times its size, which is why a
+// ledger record never exceeds it and a longer error lives in the
+// campaign's error hash (keys.errors) instead.
+const compactValueMax = 64
+
+// MaxErrorBytes bounds the error text kept for a failed or invalid asset
+// (the report's error column): long enough for PDCP's message, its code
+// and the worker's "(gave up after N attempts)".
+const MaxErrorBytes = 256
+
+// maxErrorIDBytes bounds the error_id kept per asset: PDCP's are short
+// opaque IDs; anything longer is not one a support ticket can use.
+const maxErrorIDBytes = 128
+
+// errorElsewhere is the whole error field of a ledger record whose error
+// text and error_id are in the campaign's error hash. Error texts never
+// contain it (sanitizeError).
+const errorElsewhere = "\x1e"
+
+// ClipError returns s cut to at most n bytes: at a word boundary when one
+// is in the last quarter, never inside a UTF-8 sequence, with "…" marking
+// the cut. Callers that add their own suffix clip the text before it, so
+// the suffix (the attempt count) is what survives.
+func ClipError(s string, n int) string {
+	const ellipsis = "…"
+	if len(s) <= n {
+		return s
+	}
+	if n <= len(ellipsis) {
+		return ""
+	}
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	if sp := strings.LastIndexByte(s[:cut], ' '); sp >= cut*3/4 {
+		cut = sp
+	}
+	return strings.TrimRight(s[:cut], " ,;:(") + ellipsis
+}
+
+// sanitizeError keeps the errorElsewhere marker out of an error text.
+func sanitizeError(s string) string {
+	return strings.ReplaceAll(s, errorElsewhere, " ")
+}
+
+// sanitizeErrorID keeps an error_id on one line and bounded: the error
+// hash stores it before a newline.
+func sanitizeErrorID(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	return ClipError(s, maxErrorIDBytes)
+}
+
+// keepsFullError reports whether an outcome keeps its whole error and
+// error_id: a failed or invalid asset is what a report is read for, and
+// the one a support ticket names. Other outcomes keep the compact form.
+func keepsFullError(outcome string) bool {
+	return outcome == OutcomeFailed || outcome == OutcomeInvalid
+}
 
 // encodeRecord packs a record as "o,status,attempts,unix,error", where
 // attempts is "A" (the only form older versions wrote: every call counted
 // as a failure) or, for an unfinished asset whose budget differs from
-// that, "A/F/T" (Attempts, Failures, Throttles).
-func encodeRecord(dst []byte, r *Record) []byte {
+// that, "A/F/T" (Attempts, Failures, Throttles). The record stays within
+// compactValueMax: a failed or invalid asset whose error does not fit,
+// or that has an error_id, gets errorElsewhere as its error and returns
+// its error hash value, "error_id\nerror" (side); any other error is
+// cut to fit.
+func encodeRecord(dst []byte, r *Record) (rec []byte, side string) {
 	dst = append(dst, outcomeCode(r.Outcome), ',')
 	dst = strconv.AppendInt(dst, int64(r.Status), 10)
 	dst = append(dst, ',')
@@ -112,18 +183,17 @@ func encodeRecord(dst []byte, r *Record) []byte {
 		dst = strconv.AppendInt(dst, r.FinishedAt.Unix(), 10)
 	}
 	dst = append(dst, ',')
-	e := r.Error
-	if len(e) > maxRecordError {
-		e = e[:maxRecordError]
-		// Do not cut a UTF-8 sequence in half.
-		for len(e) > 0 && e[len(e)-1]&0xC0 == 0x80 {
-			e = e[:len(e)-1]
-		}
-		if len(e) > 0 && e[len(e)-1] >= 0xC0 {
-			e = e[:len(e)-1]
-		}
+	e := sanitizeError(r.Error)
+	room := compactValueMax - len(dst)
+	if keepsFullError(r.Outcome) && (len(e) > room || r.ErrorID != "") {
+		return append(dst, errorElsewhere...), sanitizeErrorID(r.ErrorID) + "\n" + ClipError(e, MaxErrorBytes)
 	}
-	return append(dst, e...)
+	return append(dst, ClipError(e, room)...), ""
+}
+
+// decodeSide reads an error hash value (see encodeRecord).
+func decodeSide(r *Record, v string) {
+	r.ErrorID, r.Error, _ = strings.Cut(v, "\n")
 }
 
 // decodeAttempts reads "A" or "A/F/T" (see encodeRecord).
@@ -178,14 +248,20 @@ func decodeRecord(id int64, v string) (Record, error) {
 // attempts) keeps that one's status, attempts and error (keepLast), so a
 // cancel that interrupts a retry does not erase why the asset failed.
 //
+// A failed or invalid record whose error is in the campaign's error hash
+// (encodeRecord) writes it there with the record; a record that replaces
+// one whose error was there, with one whose error is not, removes it.
+//
 // A change to done or stopped is appended to the audit log. Outcomes are
 // written only to the incarnation they were made for, and never to a
 // campaign being deleted: for any other the campaign is gone.
 //
-// KEYS[1] meta, KEYS[2..n-1] ledger hashes, KEYS[n] events. ARGV[1] now
-// (ms), ARGV[2] actor, ARGV[3] the incarnation ("*" = any; "@" and the
-// creation time for a campaign without one, Campaign.LedgerIdentity), then per
-// ledger key: n, followed by n (asset ID, record) pairs.
+// KEYS[1] meta, KEYS[2..n-2] ledger hashes, KEYS[n-1] the error hash,
+// KEYS[n] events. ARGV[1] now (ms), ARGV[2] actor, ARGV[3] the incarnation
+// ("*" = any; "@" and the creation time for a campaign without one,
+// Campaign.LedgerIdentity), ARGV[4] s, followed by s (asset ID, error hash
+// value) pairs, then per ledger key: n, followed by n (asset ID, record)
+// pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
 var recordScript = redis.NewScript(luaChunked + auditLua + `
@@ -202,6 +278,7 @@ local function keepLast(old, new)
 end
 local meta = KEYS[1]
 local events = KEYS[#KEYS]
+local errs = KEYS[#KEYS - 1]
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created')
 if not st[1] or st[14] then return -1 end
@@ -217,8 +294,13 @@ local cur = {r=tonumber(st[8] or '0'), n=tonumber(st[9] or '0'), i=tonumber(st[1
   f=tonumber(st[11] or '0'), c=tonumber(st[12] or '0')}
 local delta = {}
 local nd, nf = 0, 0
-local ai = 4
-for k = 2, #KEYS - 1 do
+local side = {}
+local ns = tonumber(ARGV[4])
+for j = 0, ns - 1 do side[ARGV[5 + 2*j]] = ARGV[6 + 2*j] end
+local sideSet, sideDel = {}, {}
+local function elsewhere(r) return r and string.sub(r, -2) == ',\30' end
+local ai = 5 + 2*ns
+for k = 2, #KEYS - 2 do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
   for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
@@ -232,6 +314,11 @@ for k = 2, #KEYS - 1 do
     if write and nc == 'c' and oc and not terminal[oc] then v = keepLast(old[j], v) end
     if write then
       set[#set+1] = ids[j]; set[#set+1] = v
+      if side[ids[j]] and elsewhere(v) then
+        sideSet[#sideSet+1] = ids[j]; sideSet[#sideSet+1] = side[ids[j]]
+      elseif elsewhere(old[j]) and not elsewhere(v) then
+        sideDel[#sideDel+1] = ids[j]
+      end
       if oc and terminal[oc] then
         delta[oc] = (delta[oc] or 0) - 1; nd = nd - 1
         if isfail[oc] then nf = nf - 1 end
@@ -245,6 +332,8 @@ for k = 2, #KEYS - 1 do
   ai = ai + 2*m
   if #set > 0 then chunked('HSET', KEYS[k], set) end
 end
+if #sideSet > 0 then chunked('HSET', errs, sideSet) end
+if #sideDel > 0 then chunked('HDEL', errs, sideDel) end
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
 -- One HSET carries every count and any state change: the script is
 -- atomic, so read-modify-write of the counts is safe, and it costs one
@@ -396,9 +485,9 @@ func (l *Ledger) RecordAndWait(ctx context.Context, campaign, incarnation string
 
 // recordArgs builds the keys and arguments of recordScript.
 func (l *Ledger) recordArgs(ctx context.Context, campaign, incarnation string, batches []BatchRecords, now time.Time) ([]string, []any) {
-	ks := make([]string, 0, 2+len(batches))
+	ks := make([]string, 0, 3+len(batches))
 	ks = append(ks, l.keys.meta(campaign))
-	n := 3
+	n := 4
 	for _, b := range batches {
 		n += 1 + 2*len(b.Records)
 	}
@@ -407,18 +496,30 @@ func (l *Ledger) recordArgs(ctx context.Context, campaign, incarnation string, b
 	if actor == "" {
 		actor = l.actor
 	}
-	args = append(args, now.UnixMilli(), actor, incarnation)
+	args = append(args, now.UnixMilli(), actor, incarnation, 0)
+	var side []any
 	var buf []byte
 	for _, b := range batches {
 		ks = append(ks, l.keys.ledger(campaign, b.Batch))
 		args = append(args, len(b.Records))
 		for i := range b.Records {
 			r := &b.Records[i]
-			buf = encodeRecord(buf[:0], r)
+			var s string
+			buf, s = encodeRecord(buf[:0], r)
 			args = append(args, r.AssetID, string(buf))
+			if s != "" {
+				side = append(side, r.AssetID, s)
+			}
 		}
 	}
-	ks = append(ks, l.keys.events(campaign))
+	if len(side) > 0 {
+		// The error hash values go before the records (ARGV[4]): the
+		// script reads them first. Rare (failed and invalid assets with a
+		// long error or an error_id), so the copy is cheap.
+		args[3] = len(side) / 2
+		args = append(args[:4], append(side, args[4:]...)...)
+	}
+	ks = append(ks, l.keys.errors(campaign), l.keys.events(campaign))
 	return ks, args
 }
 
@@ -465,6 +566,7 @@ func (l *Ledger) Load(ctx context.Context, campaign string, batch int, ids []int
 		return nil, fmt.Errorf("load ledger of campaign %s batch %d: %w", campaign, batch, err)
 	}
 	out := make([]Record, len(ids))
+	var elsewhere []int
 	for i, v := range vals {
 		out[i].AssetID = ids[i]
 		s, ok := v.(string)
@@ -476,6 +578,27 @@ func (l *Ledger) Load(ctx context.Context, campaign string, batch int, ids []int
 			return nil, fmt.Errorf("campaign %s batch %d: %w", campaign, batch, err)
 		}
 		out[i] = r
+		if r.Error == errorElsewhere {
+			elsewhere = append(elsewhere, i)
+		}
+	}
+	if len(elsewhere) == 0 {
+		return out, nil
+	}
+	fields = fields[:0]
+	for _, i := range elsewhere {
+		fields = append(fields, strconv.FormatInt(ids[i], 10))
+	}
+	vals, err = l.rdb.HMGet(ctx, l.keys.errors(campaign), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("load errors of campaign %s batch %d: %w", campaign, batch, err)
+	}
+	for j, v := range vals {
+		r := &out[elsewhere[j]]
+		r.Error = ""
+		if s, ok := v.(string); ok {
+			decodeSide(r, s)
+		}
 	}
 	return out, nil
 }
