@@ -82,10 +82,11 @@ type Result struct {
 
 // Error returns a short, human-readable description of a non-reset result,
 // suitable for the ledger's last-error column. It is empty for a reset.
-// It leads with the cause: the ledger keeps only the first few dozen
-// bytes, so a transport error drops the method and URL that Err carries
-// (the report row already names the asset): "x509: certificate signed by
-// unknown authority", not `Delete "https://...`.
+// It leads with the cause, because a report keeps a bounded text: a
+// transport error drops the method and URL that Err carries (the report
+// row already names the asset): "x509: certificate signed by unknown
+// authority", not `Delete "https://...`. PDCP's error_id is not part of
+// it: callers keep API.ErrorID in a column of its own.
 func (r Result) Error() string {
 	switch {
 	case r.Outcome == OutcomeReset:

@@ -37,8 +37,9 @@ func ParseReportFormat(s string) (ReportFormat, error) {
 // (a report filter, a re-drive).
 var ErrUnknownOutcome = errors.New("unknown outcome")
 
-// ReportColumns are the CSV report's columns.
-var ReportColumns = []string{"asset_id", "outcome", "http_status", "attempts", "error", "finished_at"}
+// ReportColumns are the CSV report's columns. New columns go at the end:
+// scripts that read a report by position keep working.
+var ReportColumns = []string{"asset_id", "outcome", "http_status", "attempts", "error", "finished_at", "error_id"}
 
 // ReportWriter writes report rows.
 type ReportWriter struct {
@@ -90,7 +91,8 @@ func (rw *ReportWriter) Write(r Record) error {
 			Attempts   int    `json:"attempts"`
 			Error      string `json:"error"`
 			FinishedAt string `json:"finished_at"`
-		}{r.AssetID, r.Outcome, r.Status, r.Attempts, r.Error, finished})
+			ErrorID    string `json:"error_id"`
+		}{r.AssetID, r.Outcome, r.Status, r.Attempts, r.Error, finished, r.ErrorID})
 		if err != nil {
 			return err
 		}
@@ -103,7 +105,7 @@ func (rw *ReportWriter) Write(r Record) error {
 	}
 	return rw.cw.Write([]string{
 		strconv.FormatInt(r.AssetID, 10), r.Outcome, status, strconv.Itoa(r.Attempts),
-		NeutraliseCell(r.Error), finished,
+		NeutraliseCell(r.Error), finished, NeutraliseCell(r.ErrorID),
 	})
 }
 

@@ -59,12 +59,14 @@ type asset struct {
 	failures, throttles int
 	status              int
 	lastErr             string
+	// errorID is PDCP's error_id of the last answer, if it had one.
+	errorID string
 }
 
 // record is a's ledger record with outcome o.
 func (a *asset) record(o string) jobs.Record {
 	return jobs.Record{AssetID: a.id, Outcome: o, Status: a.status, Attempts: a.attempts,
-		Failures: a.failures, Throttles: a.throttles, Error: a.lastErr}
+		Failures: a.failures, Throttles: a.throttles, Error: a.lastErr, ErrorID: a.errorID}
 }
 
 // batchRun collects the assets of a batch that must be handed back.
@@ -275,6 +277,10 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 		a.attempts++
 		a.status = res.Status
 		a.lastErr = res.Error()
+		a.errorID = ""
+		if res.API != nil {
+			a.errorID = res.API.ErrorID
+		}
 
 		switch res.Outcome {
 		case client.OutcomeReset, client.OutcomeNotFound, client.OutcomeInvalid, client.OutcomePermanent:
@@ -321,7 +327,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 				w.limiter.Throttled(ctx)
 			}
 			if spent = a.throttles >= policy.ThrottleBudget(); spent {
-				a.lastErr = fmt.Sprintf("%s (gave up after %d throttled answers)", a.lastErr, a.throttles)
+				a.lastErr = gaveUp(a.lastErr, fmt.Sprintf("gave up after %d throttled answers", a.throttles))
 			}
 		} else {
 			a.failures++
@@ -330,8 +336,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			}
 			delay = backoff(policy, a.failures)
 			if spent = a.failures >= policy.MaxAttempts; spent {
-				// The cause first: the ledger keeps the first 48 bytes.
-				a.lastErr = fmt.Sprintf("%s (gave up after %d attempts)", a.lastErr, a.attempts)
+				a.lastErr = gaveUp(a.lastErr, fmt.Sprintf("gave up after %d attempts", a.attempts))
 			}
 		}
 		if spent {
@@ -349,6 +354,14 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			return
 		}
 	}
+}
+
+// gaveUp is err followed by why the asset failed: the server's text is
+// what gets cut, never the reason, so that both fit the error a report
+// keeps (jobs.MaxErrorBytes).
+func gaveUp(err, why string) string {
+	why = " (" + why + ")"
+	return jobs.ClipError(err, jobs.MaxErrorBytes-len(why)) + why
 }
 
 // longPause is the Retry-After from which a pause is logged.

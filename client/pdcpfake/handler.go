@@ -199,7 +199,7 @@ func (f *Fake) labelCall(w http.ResponseWriter, r *http.Request, o *Options, id,
 	}
 	switch f.kind(id, o) {
 	case KindInvalid:
-		return f.write(w, http.StatusBadRequest, bodyInvalidID)
+		return f.write(w, http.StatusBadRequest, answerError("Invalid asset ID format", "INVALID_ID", id, attempt))
 	case KindFlaky, KindFailing:
 		l := f.lock(id)
 		l.Lock()
@@ -209,18 +209,21 @@ func (f *Fake) labelCall(w http.ResponseWriter, r *http.Request, o *Options, id,
 		}
 		l.Unlock()
 		if fail {
-			return f.write(w, o.FailStatus, f.failBody(o.FailStatus, id, attempt))
+			return f.write(w, o.FailStatus, answerError(http.StatusText(o.FailStatus), "INTERNAL_ERROR", id, attempt))
 		}
 	}
 	return f.apply(w, r, id, a)
 }
 
-func (f *Fake) failBody(status int, id int64, attempt uint64) []byte {
+// answerError is an ErrorResponse with PDCP's error_id, which names one
+// answer: "fake-<asset>-<attempt>" (attempt counting from 0), so a test
+// can tell which call's error a report kept.
+func answerError(message, code string, id int64, attempt uint64) []byte {
 	b, _ := json.Marshal(struct {
 		Message string `json:"message"`
 		Code    string `json:"code"`
 		ErrorID string `json:"error_id"`
-	}{http.StatusText(status), "INTERNAL_ERROR", "fake-" + strconv.FormatInt(id, 10) + "-" + strconv.FormatUint(attempt, 10)})
+	}{message, code, "fake-" + strconv.FormatInt(id, 10) + "-" + strconv.FormatUint(attempt, 10)})
 	return b
 }
 
