@@ -19,14 +19,20 @@
 //     one field, one ID per line). The delimiter is fixed for the whole file: a
 //     later row written with another delimiter becomes a bad row whose reason
 //     names the stray delimiter.
-//   - header: if any cell, trimmed and case-insensitive, is one of "id",
-//     "asset_id", "asset id", "assetid" or "asset-id", the line is a header and
-//     the first such column holds the IDs. Otherwise, if the first cell is not a
-//     valid ID and contains no digit (Unicode digits included, so a row of
-//     Arabic-Indic digits is reported, not swallowed as a header), the line is a
-//     header and the first column holds the IDs. Otherwise there is no header
-//     and the first column holds the IDs.
-//
+//   - header and ID column: if any cell, trimmed and case-insensitive, is one
+//     of "id", "asset_id", "asset id", "assetid", "asset-id" or "asset", the
+//     line is a header and the first such column holds the IDs ("header
+//     name"). Otherwise, if the first cell is not a valid ID and contains no
+//     digit (Unicode digits included, so a row of Arabic-Indic digits is
+//     reported, not swallowed as a header), the line is a header: with one
+//     column, that column holds the IDs; with several, the one column whose
+//     value on the first data row is a valid ID does, and when none or more
+//     than one does (a "port,host" header over "443,1234"), Next fails with
+//     an error wrapping ErrIDColumn that names the file and line and lists
+//     the columns. Otherwise there is no header and the first column holds
+//     the IDs. Options.Column (a 1-based number or a header name) overrides
+//     the choice; Reader.Column says which column was taken and why.
+
 // A leading UTF-8 byte order mark is dropped. Lines end in "\n" or "\r\n". Blank
 // lines (only spaces/tabs) and lines whose first non-space character is '#' are
 // skipped and are not errors, but they count toward Options.MaxLines. Cells are
@@ -57,5 +63,6 @@
 // zstd fails with a clear error; any other binary input yields bad rows.
 //
 // Errors other than *BadRow are fatal: I/O and gzip errors (wrapped with the
-// file name), and ErrNoIDs when the input holds no data row at all.
+// file name), ErrIDColumn when the ID column cannot be told, and ErrNoIDs
+// when the input holds no data row at all.
 package idfile

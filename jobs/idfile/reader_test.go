@@ -597,3 +597,45 @@ func TestMaxLinesCountsBlankAndCommentLines(t *testing.T) {
 		t.Fatalf("4 lines with MaxLines 4: end %v, want io.EOF", err)
 	}
 }
+
+// TestIDColumn: which column the IDs come from, why, and the inputs where
+// it cannot be told.
+func TestIDColumn(t *testing.T) {
+	tests := []struct {
+		name, in, column string
+		want             []string
+		col              string // Column().String(); "" = none
+	}{
+		{"port,asset: the header name", "port,asset\n443,1234\n80,5678\n", "", []string{"2:1234", "3:5678", "EOF"}, `column 2 "asset" (header name)`},
+		{"one column", "1\n2\n", "", []string{"1:1", "2:2", "EOF"}, "column 1 (the only column)"},
+		{"one column header", "Ident\n5\n", "", []string{"2:5", "EOF"}, `column 1 "Ident" (the only column)`},
+		{"no header", "5,foo\n6,bar\n", "", []string{"1:5", "2:6", "EOF"}, "column 1 (no header: the first column)"},
+		{"the only column with an ID", "name,ref\nweb,7\n", "", []string{"2:7", "EOF"}, `column 2 "ref" (the only column whose first value is an ID)`},
+		{"ambiguous header", "# ports\nport,host\n443,1234\n", "", []string{`fatal: f.csv:2: the header names no ID column (id, asset_id, asset id, assetid, asset-id, asset) and 2 of its columns hold an ID on line 3: cannot tell which column holds the asset IDs: choose one; the columns are 1 "port", 2 "host"`}, ""},
+		{"no column holds IDs", "a,b\nx,y\n", "", []string{`fatal: f.csv:1: the header names no ID column (id, asset_id, asset id, assetid, asset-id, asset) and none of its columns holds an ID on line 2: cannot tell which column holds the asset IDs: choose one; the columns are 1 "a", 2 "b"`}, ""},
+		{"chosen by number", "port,host\n443,1234\n", "2", []string{"2:1234", "EOF"}, `column 2 "host" (chosen)`},
+		{"chosen by number, no header", "443,1234\n", "2", []string{"1:1234", "EOF"}, "column 2 (chosen)"},
+		{"chosen by name", "Port,Host\n443,1234\n", "host", []string{"2:1234", "EOF"}, `column 2 "Host" (chosen)`},
+		{"chosen over the header name", "id,ref\n1,2\n", "ref", []string{"2:2", "EOF"}, `column 2 "ref" (chosen)`},
+		{"no such name", "port,host\n443,1234\n", "asset", []string{`fatal: f.csv:1: no column named "asset": cannot tell which column holds the asset IDs: the columns of the first line are 1 "port", 2 "host"`}, ""},
+		{"number past the header", "port,host\n443,1234\n", "3", []string{`fatal: f.csv:1: column 3: cannot tell which column holds the asset IDs: the header has 2 columns: 1 "port", 2 "host"`}, ""},
+		{"number zero", "1\n", "0", []string{`fatal: f.csv: column 0: cannot tell which column holds the asset IDs: columns count from 1`}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tt.in), "f.csv", Options{Column: tt.column})
+			got := collect(t, r)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("input %q column %q: diff (-want +got):\n%s", tt.in, tt.column, diff)
+			}
+			c, ok := r.Column()
+			if gotCol := c.String(); ok != (tt.col != "") || ok && gotCol != tt.col {
+				t.Errorf("Column() = %q, %v; want %q", gotCol, ok, tt.col)
+			}
+		})
+	}
+	_, err := NewReader(strings.NewReader("port,host\n1,2\n"), "f.csv", Options{}).Next()
+	if !errors.Is(err, ErrIDColumn) {
+		t.Errorf("ambiguous header: %v, want ErrIDColumn", err)
+	}
+}
