@@ -67,8 +67,12 @@ type Plan struct {
 	Duplicates int64    `json:"duplicates"`
 	Bad        int64    `json:"bad"`
 	BadRows    []string `json:"bad_rows,omitempty"`
-	BatchSize  int      `json:"batch_size"`
-	Batches    int      `json:"batches"`
+	// IDColumn says which column of a file the IDs came from and why
+	// (idfile.Column): a plan that read the wrong column would reset the
+	// labels of other assets.
+	IDColumn  string `json:"id_column,omitempty"`
+	BatchSize int    `json:"batch_size"`
+	Batches   int    `json:"batches"`
 	// New is the number of IDs that the campaign does not hold yet (equal
 	// to Valid for a new campaign).
 	New int64 `json:"new"`
@@ -128,6 +132,11 @@ func ReadPlanBudget(def *Campaign, in Input, budget int64) (*Plan, error) {
 		p.Rows++
 		if b.add(row.ID) && budget > 0 && b.memoryBytes() > budget {
 			return nil, &OverBudgetError{Budget: budget, IDs: int64(b.set.GetCardinality())}
+		}
+	}
+	if c, ok := in.(interface{ Column() (idfile.Column, bool) }); ok {
+		if col, ok := c.Column(); ok {
+			p.IDColumn = col.String()
 		}
 	}
 	p.ids, p.Duplicates = b.done()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 // campaignFlags define a campaign and its input; shared by submit and run.
 type campaignFlags struct {
 	id, name, csv, ids, labels, priority string
+	column                               string
 	batchSize                            int
 	maxAttempts, maxThrottled            int
 	backoffBase, backoffCap, retention   time.Duration
@@ -33,6 +35,7 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.StringVar(&f.id, "campaign", "", "campaign ID [A-Za-z0-9._-]{1,64} (default: generated); the same ID and input again is a no-op")
 	fs.StringVar(&f.name, "name", "", "campaign name (default: the input's name)")
 	fs.StringVar(&f.csv, "csv", "", "CSV/TSV/one-ID-per-line file of asset IDs, - for stdin (gzip accepted)")
+	fs.StringVar(&f.column, "column", "", "the --csv column holding the asset IDs: a header name or a 1-based number (default: detected; the plan says which and why)")
 	fs.StringVar(&f.ids, "ids", "", "comma-separated asset IDs")
 	fs.Func("labels", "remove only these labels (comma-separated; PATCH update_type=delete) instead of all labels", func(v string) error {
 		f.labels, f.labelsSet = v, true
@@ -123,25 +126,29 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 	// name is the campaign's name unless --name gives one: what a person
 	// recognises in 'labelreset campaigns', not the path or flag it came from.
 	var name string
+	var file *idfile.Reader
 	switch {
 	case f.csv != "" && f.ids != "":
 		return nil, usagef("give either --csv or --ids, not both")
+	case f.column != "" && f.csv == "":
+		return nil, usagef("--column %q chooses a column of the --csv file: give --csv", f.column)
 	case f.csv != "":
 		var r *idfile.Reader
+		opts := idfile.Options{Column: f.column}
 		if f.csv == "-" {
-			r = idfile.NewReader(a.stdin, "-", idfile.Options{})
+			r = idfile.NewReader(a.stdin, "-", opts)
 			def.Source, name = "stdin", "stdin"
 		} else {
 			var c io.Closer
 			var err error
-			r, c, err = idfile.Open(f.csv, idfile.Options{})
+			r, c, err = idfile.Open(f.csv, opts)
 			if err != nil {
 				return nil, usageError{err}
 			}
 			defer c.Close()
 			def.Source, name = "file "+f.csv, filepath.Base(f.csv)
 		}
-		in = r
+		in, file = r, r
 	case f.ids != "":
 		ids := strings.Split(f.ids, ",")
 		in = jobs.IDList("--ids", ids)
@@ -153,10 +160,18 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 		def.Name = name
 	}
 	plan, err := jobs.ReadPlan(def, in)
+	if errors.Is(err, idfile.ErrIDColumn) {
+		return nil, usageError{fmt.Errorf("%w: give --column NAME|N", err)}
+	}
 	if err != nil {
 		// Empty, unreadable or damaged (a truncated gzip): the input is
 		// what must be fixed, and nothing was written.
 		return nil, usageError{err}
+	}
+	if col, ok := columnOf(file); ok && col.Why != idfile.WhyOnlyColumn && !f.dryRun {
+		// A file of several columns: say which one the campaign resets
+		// (the dry-run plan always does).
+		fmt.Fprintf(a.stderr, "%s: IDs from %s\n", def.Source, plan.IDColumn)
 	}
 	// A dry run's plan lists the bad rows itself.
 	if !f.dryRun {
@@ -195,6 +210,9 @@ func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON boo
 	}
 	w := a.stdout
 	fmt.Fprintf(w, "Plan for campaign %s (%s)\n", orDash(plan.Campaign), plan.Name)
+	if plan.IDColumn != "" {
+		fmt.Fprintf(w, "  IDs from:       %s\n", plan.IDColumn)
+	}
 	fmt.Fprintf(w, "  rows read:      %d\n", plan.Rows)
 	fmt.Fprintf(w, "  valid IDs:      %d\n", plan.Valid)
 	fmt.Fprintf(w, "  duplicates:     %d\n", plan.Duplicates)
@@ -257,4 +275,12 @@ func (a *app) confirm(def *jobs.Campaign, plan *jobs.Plan) (asked, yes bool) {
 	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 	line = strings.ToLower(strings.TrimSpace(line))
 	return true, line == "y" || line == "yes"
+}
+
+// columnOf is the ID column of a file input; ok is false for --ids.
+func columnOf(r *idfile.Reader) (idfile.Column, bool) {
+	if r == nil {
+		return idfile.Column{}, false
+	}
+	return r.Column()
 }

@@ -224,6 +224,7 @@ type planJSON struct {
 	New        int64    `json:"new"`
 	BatchSize  int      `json:"batch_size"`
 	Batches    int      `json:"batches"`
+	IDColumn   string   `json:"id_column,omitempty"`
 }
 
 func newPlanJSON(p *jobs.Plan) *planJSON {
@@ -234,6 +235,7 @@ func newPlanJSON(p *jobs.Plan) *planJSON {
 	return &planJSON{
 		Rows: p.Rows, Valid: p.Valid, Duplicates: p.Duplicates, Bad: p.Bad,
 		BadRows: append([]string{}, bad...), New: p.New, BatchSize: p.BatchSize, Batches: p.Batches,
+		IDColumn: p.IDColumn,
 	}
 }
 
@@ -266,7 +268,7 @@ func (s *Server) readCreate(w http.ResponseWriter, r *http.Request) (*createRequ
 		if _, err := s.buildDef(req); err != nil {
 			return nil, nil, err
 		}
-		req.plan, req.input, err = s.readIDFile(body, "body")
+		req.plan, req.input, err = s.readIDFile(body, "body", req.params.column)
 	case "multipart/form-data":
 		if err := req.params.fromQuery(r.URL.Query()); err != nil {
 			return nil, nil, err
@@ -280,6 +282,9 @@ func (s *Server) readCreate(w http.ResponseWriter, r *http.Request) (*createRequ
 				"query parameter %q is not used with a JSON body: put it in the JSON object", sortedKeys(q)[0])
 		}
 		err = s.readJSON(body, req)
+		if err == nil && req.params.column != "" {
+			err = errorf(http.StatusBadRequest, "invalid_parameter", "column chooses a column of an ID file: asset_ids has none")
+		}
 	default:
 		return nil, nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			"Content-Type %s: send text/csv, multipart/form-data (field \"file\") or application/json", mt)

@@ -29,6 +29,14 @@ type countingInput struct {
 
 var errTooManyRows = errors.New("too many rows")
 
+// Column is the ID file's column choice, for the plan (jobs.Plan.IDColumn).
+func (c *countingInput) Column() (idfile.Column, bool) {
+	if r, ok := c.in.(interface{ Column() (idfile.Column, bool) }); ok {
+		return r.Column()
+	}
+	return idfile.Column{}, false
+}
+
 func (c *countingInput) Next() (idfile.Row, error) {
 	row, err := c.in.Next()
 	var bad *idfile.BadRow
@@ -54,7 +62,7 @@ func mix64(x uint64) uint64 {
 
 // readIDFile streams an ID file (CSV, TSV, plain, optionally gzip) into a
 // plan.
-func (s *Server) readIDFile(r io.Reader, name string) (*jobs.Plan, *countingInput, error) {
+func (s *Server) readIDFile(r io.Reader, name, column string) (*jobs.Plan, *countingInput, error) {
 	src, err := s.decompress(r, name)
 	if err != nil {
 		return nil, nil, s.readError(err)
@@ -62,7 +70,7 @@ func (s *Server) readIDFile(r io.Reader, name string) (*jobs.Plan, *countingInpu
 	// Blank and comment lines count toward MaxRows (one more for a
 	// header): a body of newlines is cut after MaxRows lines, not read to
 	// the gzip expansion bound.
-	rd := idfile.NewReader(src, name, idfile.Options{MaxLines: int(min(s.cfg.MaxRows+1, math.MaxInt32))})
+	rd := idfile.NewReader(src, name, idfile.Options{MaxLines: int(min(s.cfg.MaxRows+1, math.MaxInt32)), Column: column})
 	in := &countingInput{in: rd, max: s.cfg.MaxRows}
 	plan, err := jobs.ReadPlanBudget(&jobs.Campaign{BatchSize: s.cfg.Defaults.BatchSize}, in, s.cfg.MaxUploadMemory)
 	if err != nil {
@@ -167,7 +175,7 @@ func (s *Server) readMultipart(r *http.Request, req *createRequest) error {
 			if display == "" {
 				display = "file"
 			}
-			if req.plan, req.input, err = s.readIDFile(part, display); err != nil {
+			if req.plan, req.input, err = s.readIDFile(part, display, req.params.column); err != nil {
 				return err
 			}
 		case slices.Contains(createParamNames, name):
@@ -180,6 +188,9 @@ func (s *Server) readMultipart(r *http.Request, req *createRequest) error {
 			}
 			if err := req.params.set(name, string(b), "form field"); err != nil {
 				return err
+			}
+			if name == "column" && req.plan != nil {
+				return errorf(http.StatusBadRequest, "invalid_parameter", "form field \"column\" comes after the \"file\" part: send it first (or as a query parameter)")
 			}
 		default:
 			return errorf(http.StatusBadRequest, "unknown_field", "unknown form field %q: want \"file\" or one of %s",

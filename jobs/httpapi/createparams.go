@@ -16,11 +16,12 @@ import (
 
 // createParamNames are the parameters of POST /v1/campaigns, accepted as
 // query parameters, multipart form fields or JSON fields.
-var createParamNames = []string{"name", "campaign_id", "labels", "mode", "team_id", "priority", "dry_run", "strict", "append"}
+var createParamNames = []string{"name", "campaign_id", "labels", "mode", "team_id", "priority", "dry_run", "strict", "append", "column"}
 
 // createParams are the settings of one create request.
 type createParams struct {
 	name, campaignID, teamID, priority, mode string
+	column                                   string // the ID file's ID column (idfile.Options.Column)
 	labels                                   []string
 	labelsNull                               bool // JSON "labels": null
 	hasLabels                                bool
@@ -62,6 +63,8 @@ func (p *createParams) set(key, val, where string) error {
 		p.priority = val
 	case "mode":
 		p.mode = val
+	case "column":
+		p.column = val
 	case "labels":
 		p.hasLabels = true
 		labels, err := jobs.ParseLabelList(val)
