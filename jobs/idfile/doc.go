@@ -25,11 +25,12 @@
 //     name"). Otherwise, if the first cell is not a valid ID and contains no
 //     digit (Unicode digits included, so a row of Arabic-Indic digits is
 //     reported, not swallowed as a header), the line is a header: with one
-//     column, that column holds the IDs; with several, the one column whose
-//     value on the first data row is a valid ID does, and when none or more
-//     than one does (a "port,host" header over "443,1234"), Next fails with
-//     an error wrapping ErrIDColumn that names the file and line and lists
-//     the columns. Otherwise there is no header and the first column holds
+//     column, that column holds the IDs; with several, the one column that
+//     holds a valid ID on the first data row with any (rows before it are
+//     bad rows, ReasonNoIDColumn), and when more than one does (a
+//     "port,host" header over "443,1234"), Next fails with an error
+//     wrapping ErrIDColumn that names the file and line and lists the
+//     columns. Otherwise there is no header and the first column holds
 //     the IDs. Options.Column (a 1-based number or a header name) overrides
 //     the choice; Reader.Column says which column was taken and why.
 

@@ -61,7 +61,7 @@ func collectFuzz(t *testing.T, r *Reader) []string {
 		case err == io.EOF, errors.Is(err, ErrNoIDs):
 			return append(out, err.Error())
 		default:
-			if !strings.HasPrefix(err.Error(), "fuzz: ") {
+			if !strings.HasPrefix(err.Error(), "fuzz:") { // "fuzz: ..." or "fuzz:LINE: ..."
 				t.Fatalf("fatal error %q does not name the file", err)
 			}
 			return append(out, err.Error())

@@ -82,7 +82,7 @@ const (
 	WhyHeaderName = "header name"
 	WhyOnlyColumn = "the only column"
 	WhyNoHeader   = "no header: the first column"
-	WhyOnlyIDs    = "the only column whose first value is an ID"
+	WhyOnlyIDs    = "the only column holding an ID"
 )
 
 // ErrTooManyLines is returned (wrapped with the file name) by Reader.Next
@@ -265,9 +265,14 @@ func (r *Reader) next() (Row, error) {
 			}
 		}
 		if r.idCol < 0 {
-			if err := r.chooseByValues(rec.data, rec.line); err != nil {
+			chosen, err := r.chooseByValues(rec.data, rec.line)
+			if err != nil {
 				r.err = err
 				return Row{}, err
+			}
+			if !chosen {
+				r.rows++
+				return Row{}, r.bad(rec.line, rec.data, ReasonNoIDColumn)
 			}
 		}
 		r.rows++
@@ -860,12 +865,18 @@ func (r *Reader) chosenColumn(cells []string, line int) (bool, error) {
 	return false, fmt.Errorf("%s:%d: no column named %q: %w: the columns of the first line are %s", r.name, line, r.column, ErrIDColumn, listColumns(cells))
 }
 
+// ReasonNoIDColumn is the BadRow reason of a row under a header that
+// names no ID column, read before the ID column is known, none of whose
+// cells is a valid ID.
+const ReasonNoIDColumn = "no column holds an asset ID"
+
 // chooseByValues decides the ID column of a file whose header names none
 // (a "port,host" header): the one column of the first data row (on line)
-// that holds a valid ID. No such column, or more than one, is an error
-// that lists the columns: reading the wrong column would reset the labels
-// of other assets.
-func (r *Reader) chooseByValues(rec []byte, line int) error {
+// that holds a valid ID. More than one is an error that lists the
+// columns: reading the wrong column would reset the labels of other
+// assets. None leaves the choice to the next row (chosen false): this
+// row is a bad row.
+func (r *Reader) chooseByValues(rec []byte, line int) (chosen bool, err error) {
 	cells, ok := r.cells(rec)
 	if !ok {
 		cells = nil
@@ -876,16 +887,15 @@ func (r *Reader) chooseByValues(rec []byte, line int) error {
 			ids = append(ids, i)
 		}
 	}
-	if len(ids) == 1 {
+	switch len(ids) {
+	case 0:
+		return false, nil
+	case 1:
 		r.idCol, r.why = ids[0], WhyOnlyIDs
-		return nil
+		return true, nil
 	}
-	what := "none of its columns holds"
-	if len(ids) > 1 {
-		what = strconv.Itoa(len(ids)) + " of its columns hold"
-	}
-	return fmt.Errorf("%s:%d: the header names no ID column (%s) and %s an ID on line %d: %w: choose one; the columns are %s",
-		r.name, r.hdrLine, strings.Join(headerNames, ", "), what, line, ErrIDColumn, listColumns(r.header))
+	return false, fmt.Errorf("%s:%d: the header names no ID column (%s) and %d of its columns hold an ID on line %d: %w: choose one; the columns are %s",
+		r.name, r.hdrLine, strings.Join(headerNames, ", "), len(ids), line, ErrIDColumn, listColumns(r.header))
 }
 
 // listColumns renders header cells as `1 "port", 2 "host"`.
