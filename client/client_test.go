@@ -288,8 +288,8 @@ func TestOwnTransportVerifiesTLS(t *testing.T) {
 	if res.Outcome != OutcomeRetryable || res.Status != 0 || !strings.Contains(res.Error(), "certificate") {
 		t.Errorf("got %v/%d %q, want a certificate error", res.Outcome, res.Status, res.Error())
 	}
-	// The ledger keeps the first 48 bytes of Error: it must lead with the
-	// cause, not with the method and URL.
+	// A report keeps a bounded Error: it must lead with the cause, not
+	// with the method and URL.
 	if e := res.Error(); strings.Contains(e, "://") || !strings.HasPrefix(e, "tls: ") && !strings.HasPrefix(e, "x509: ") {
 		t.Errorf("Error() = %q, want the TLS cause first and no URL", e)
 	}

@@ -239,7 +239,7 @@ func TestThrottleBudget(t *testing.T) {
 		err      string
 	}{
 		{1, jobs.OutcomeReset, 4, ""},
-		{2, jobs.OutcomeFailed, 5, "HTTP 500"}, // the cause first: the ledger keeps 48 bytes
+		{2, jobs.OutcomeFailed, 5, "HTTP 500"}, // the cause first, then "(gave up after ...)"
 		{3, jobs.OutcomeFailed, 4, "HTTP 429"},
 		{4, jobs.OutcomeReset, 5, ""},
 		{5, jobs.OutcomeReset, 1, ""},
