@@ -61,7 +61,7 @@ func mix64(x uint64) uint64 {
 }
 
 // readIDFile streams an ID file (CSV, TSV, plain, optionally gzip) into a
-// plan.
+// plan, with its IDs from column ("" = detected; idfile.Options.Column).
 func (s *Server) readIDFile(r io.Reader, name, column string) (*jobs.Plan, *countingInput, error) {
 	src, err := s.decompress(r, name)
 	if err != nil {
