@@ -15,6 +15,7 @@ import (
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/term"
 )
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
@@ -182,13 +183,11 @@ func envBool(getenv func(string) string, k string) bool {
 	return false
 }
 
+// isTerminal reports whether w is a terminal (a character device alone
+// may be /dev/null, which draws no bar and answers no prompt).
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // quietRedisLog routes go-redis' internal logging (pool and dial trouble,
