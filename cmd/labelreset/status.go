@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -58,11 +59,20 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	}
 	defer closeFn()
 	if *watch {
-		c, err := a.watch(ctx, store, id, false, 0)
+		c, err := a.watchWith(ctx, store, id, watchOptions{stallAfter: a.stallAfter})
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil // Ctrl-C is how a watch ends: nothing went wrong
+		}
 		if err != nil {
 			return err
 		}
-		return a.printStatus(c, *asJSON)
+		if err := a.printStatus(c, *asJSON); err != nil {
+			return err
+		}
+		if h := holdHint(c, store.Namespace()); h != "" {
+			fmt.Fprintln(a.stderr, h)
+		}
+		return nil
 	}
 	c, err := store.Get(ctx, id)
 	if err != nil {
