@@ -150,7 +150,7 @@ func TestHoldHint(t *testing.T) {
 	}{
 		{jobs.StatePending, jobs.DefaultNamespace, "`labelreset approve c`"},
 		{jobs.StatePaused, jobs.DefaultNamespace, "`labelreset resume c`"},
-		{jobs.StateBlocked, "team2", "fix its cause (an API key PDCP refuses"},
+		{jobs.StateBlocked, "team2", "fix PDCP_API_KEY / PDCP_TEAM_ID of the workers"},
 		{jobs.StateBlocked, "team2", "`labelreset resume c --namespace team2`"},
 		{jobs.StateStopped, jobs.DefaultNamespace, "`labelreset resume c`"},
 		{jobs.StateRunning, jobs.DefaultNamespace, ""},

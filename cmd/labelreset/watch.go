@@ -115,7 +115,7 @@ func holdHint(c *jobs.Campaign, namespace string) string {
 	case jobs.StatePaused:
 		return fmt.Sprintf("campaign %s is paused: continue it with `labelreset resume %s%s`", c.ID, c.ID, ns)
 	case jobs.StateBlocked:
-		return fmt.Sprintf("campaign %s is blocked: fix its cause (an API key PDCP refuses: set the right PDCP_API_KEY on the workers), "+
+		return fmt.Sprintf("campaign %s is blocked: PDCP refused the workers' key; fix PDCP_API_KEY / PDCP_TEAM_ID of the workers, "+
 			"then `labelreset resume %s%s`", c.ID, c.ID, ns)
 	case jobs.StateStopped:
 		return fmt.Sprintf("campaign %s is stopped: continue it with `labelreset resume %s%s`", c.ID, c.ID, ns)

@@ -92,17 +92,17 @@ func TestStatusWatchHoldHints(t *testing.T) {
 	defer interrupt()
 	w := e.startInProcess(ctx, nil, "status", "held", "--watch")
 	ns := " --namespace " + e.redis.Namespace
-	w.waitStderr(t, "campaign held waits for approval: release it with `labelreset approve held"+ns+"`", 10*time.Second)
+	w.waitStderr(t, "campaign held waits for approval: release it with `labelreset approve held"+ns+"`", 30*time.Second)
 
 	for _, cmd := range []string{"approve", "pause"} {
 		if out, errs, code := e.run(cmd, "held"); code != 0 {
 			t.Fatalf("%s: exit %d\n%s\n%s", cmd, code, out, errs)
 		}
 	}
-	w.waitStderr(t, "campaign held is paused: continue it with `labelreset resume held"+ns+"`", 10*time.Second)
+	w.waitStderr(t, "campaign held is paused: continue it with `labelreset resume held"+ns+"`", 30*time.Second)
 
 	interrupt()
-	if code := w.exit(t, 10*time.Second); code != 0 {
+	if code := w.exit(t, 30*time.Second); code != 0 {
 		t.Errorf("status --watch after Ctrl-C: exit %d, want 0\n%s", code, w.stderr.String())
 	}
 	if errs := w.stderr.String(); strings.Contains(errs, "labelreset:") || strings.Contains(errs, "context canceled") {
@@ -119,7 +119,10 @@ func TestStatusWatchNoWorker(t *testing.T) {
 		t.Fatalf("submit: exit %d\n%s\n%s", code, out, errs)
 	}
 	w := e.startInProcess(context.Background(), func(a *app) { a.stallAfter = time.Second }, "status", "idle", "--watch")
-	w.waitStderr(t, "no worker has taken a batch for 1s — is `labelreset worker` running against this Redis", 10*time.Second)
+	w.waitStderr(t, "s — is `labelreset worker` running against this Redis (namespace "+e.redis.Namespace+")?", 30*time.Second)
+	if !strings.Contains(w.stderr.String(), "no worker has taken a batch for ") {
+		t.Errorf("the warning does not say for how long:\n%s", w.stderr.String())
+	}
 
 	e.startWorker()
 	if code := w.exit(t, 60*time.Second); code != 0 {
@@ -141,7 +144,7 @@ func TestStatusWatchFinalLineOnce(t *testing.T) {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, errs)
 	}
 	w := e.startInProcess(context.Background(), nil, "status", "over", "--watch")
-	if code := w.exit(t, 10*time.Second); code != 0 {
+	if code := w.exit(t, 30*time.Second); code != 0 {
 		t.Fatalf("status --watch: exit %d\n%s", code, w.stderr.String())
 	}
 	if n := strings.Count(w.stderr.String(), "[done]"); n != 1 {
