@@ -27,6 +27,9 @@ type progress struct {
 	samples    []sample
 	lastChange time.Time // when the finished count last grew, or the first reading
 	lastLine   time.Time
+	// etaOut is when the ETA fell under a second: assets left a second
+	// later are waiting on their retries.
+	etaOut time.Time
 }
 
 type sample struct {
@@ -90,9 +93,9 @@ func (p *progress) line(c *jobs.Campaign) string {
 	return s + "  [" + string(c.State) + "]"
 }
 
-// pace is the rate and what remains of a running campaign. An ETA under a
-// second with assets left would read "ETA 0s" for as long as their retries
-// take, so the tail names them instead; a window without any outcome
+// pace is the rate and what remains of a running campaign. An ETA that
+// ran out a second ago with assets left would read "ETA 0s" for as long as
+// their retries take, so the tail names them instead; a window without any outcome
 // (nothing finished for rateWindow) says how long it has been quiet rather
 // than 0/s.
 func (p *progress) pace(now time.Time, remaining int64) string {
@@ -104,10 +107,17 @@ func (p *progress) pace(now time.Time, remaining int64) string {
 		return fmt.Sprintf("%.0f/s", rate)
 	case rate > 0:
 		eta := time.Duration(float64(remaining) / rate * float64(time.Second)).Round(time.Second)
-		if eta < time.Second {
-			return fmt.Sprintf("%.0f/s  retrying %d", rate, remaining)
+		if eta >= time.Second {
+			p.etaOut = time.Time{}
+			return fmt.Sprintf("%.0f/s  ETA %s", rate, eta)
 		}
-		return fmt.Sprintf("%.0f/s  ETA %s", rate, eta)
+		if p.etaOut.IsZero() {
+			p.etaOut = now
+		}
+		if now.Sub(p.etaOut) < time.Second {
+			return fmt.Sprintf("%.0f/s  ETA <1s", rate)
+		}
+		return fmt.Sprintf("%.0f/s  retrying %d", rate, remaining)
 	}
 	return fmt.Sprintf("—/s  %d left, no outcome for %s", remaining, now.Sub(p.lastChange).Round(time.Second))
 }
