@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -447,93 +446,6 @@ func (c *Campaign) validate() error {
 		return errors.New("name longer than 256 characters")
 	}
 	return c.Policy.Validate()
-}
-
-// segmentInfo describes one submit segment: its batches are
-// FirstBatch..FirstBatch+Batches-1, built from the segment's sorted IDs in
-// chunks of BatchSize. Enqueued counts the batches known to be enqueued, so
-// that a crashed submit resumes instead of starting over.
-type segmentInfo struct {
-	FirstBatch int   `json:"first_batch"`
-	Batches    int   `json:"batches"`
-	IDs        int64 `json:"ids"`
-	BatchSize  int   `json:"batch_size"`
-	Enqueued   int   `json:"enqueued"`
-}
-
-func (s segmentInfo) complete() bool { return s.Enqueued >= s.Batches }
-
-// metaFields renders the immutable definition as Redis hash fields.
-func (c *Campaign) metaFields() []any {
-	labels, _ := json.Marshal(c.Labels)
-	return []any{
-		"id", c.ID, "name", c.Name, "mode", string(c.Mode), "labels", string(labels),
-		"team", c.TeamID, "server", c.Server, "source", c.Source, "priority", string(c.Priority),
-		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner, "team_recorded", 1,
-		"inc", c.Incarnation,
-		"max_attempts", c.Policy.MaxAttempts, "max_throttled", c.Policy.MaxThrottled,
-		"backoff_base_ms", c.Policy.BackoffBase.Milliseconds(),
-		"backoff_cap_ms", c.Policy.BackoffCap.Milliseconds(),
-		"max_failure_ratio", strconv.FormatFloat(c.Policy.MaxFailureRatio, 'g', -1, 64),
-		"min_sample", c.Policy.MinSample,
-		"retention_s", int64(c.Policy.Retention / time.Second),
-	}
-}
-
-// decodeCampaign builds a Campaign from its meta hash.
-func decodeCampaign(m map[string]string) (*Campaign, error) {
-	if len(m) == 0 || m["id"] == "" {
-		return nil, ErrNotFound
-	}
-	if m["deleting"] != "" {
-		return nil, ErrDeleting
-	}
-	i := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
-	c := &Campaign{
-		ID: m["id"], Name: m["name"], Mode: Mode(m["mode"]), TeamID: m["team"], Server: m["server"],
-		Source: m["source"], Priority: Priority(m["priority"]), BatchSize: int(i("batch_size")),
-		CreatedAt: time.UnixMilli(i("created")).UTC(), Owner: m["owner"], TeamRecorded: m["team_recorded"] == "1",
-		State: State(m["state"]), Reason: m["reason"], Total: i("total"),
-		Batches: int(i("batches")), Segments: int(i("segments")), Gen: int(i("gen")),
-		Fingerprint: m["fp"], Attempts: i("attempts"), Incarnation: m["inc"],
-		Counts: make(map[string]int64, len(Outcomes)),
-	}
-	if m["labels"] != "" && m["labels"] != "null" {
-		if err := json.Unmarshal([]byte(m["labels"]), &c.Labels); err != nil {
-			return nil, fmt.Errorf("campaign %s: corrupt labels field: %w", c.ID, err)
-		}
-	}
-	c.Policy = Policy{
-		MaxAttempts:  int(i("max_attempts")),
-		MaxThrottled: int(i("max_throttled")),
-		BackoffBase:  time.Duration(i("backoff_base_ms")) * time.Millisecond,
-		BackoffCap:   time.Duration(i("backoff_cap_ms")) * time.Millisecond,
-		MinSample:    i("min_sample"),
-		Retention:    time.Duration(i("retention_s")) * time.Second,
-	}
-	c.Policy.MaxFailureRatio, _ = strconv.ParseFloat(m["max_failure_ratio"], 64)
-	c.CreatedBy, c.ApprovedBy = m["created_by"], m["approved_by"]
-	if v, ok := m["approved_total"]; ok {
-		c.ApprovedTotal, _ = strconv.ParseInt(v, 10, 64)
-	} else if c.State != StatePending {
-		c.ApprovedTotal = c.Total // stored before approvals were counted
-	}
-	if v, ok := m["stagers"]; ok {
-		c.StagersRecorded = true
-		// cjson encodes an empty table as {}, not [].
-		if v != "{}" && v != "" {
-			if err := json.Unmarshal([]byte(v), &c.Stagers); err != nil {
-				return nil, fmt.Errorf("campaign %s: corrupt stagers field: %w", c.ID, err)
-			}
-		}
-	}
-	if f := i("finished"); f > 0 {
-		c.FinishedAt = time.UnixMilli(f).UTC()
-	}
-	for _, o := range Outcomes {
-		c.Counts[o] = i("n:" + o)
-	}
-	return c, nil
 }
 
 // ErrNotFound is returned for a campaign that does not exist (or has

@@ -10,6 +10,9 @@
 //	<ns>:{<id>}:l:<b>    hash: ledger of batch b, asset ID -> packed record
 //	<ns>:campaigns       sorted set: campaign IDs by creation time
 //
+// keys.go holds the whole layout, with the keys of the HTTP API and the
+// scheduler.
+//
 // The asset IDs of a segment are kept once, as a compressed bitmap; batch b
 // is a fixed slice of the segment's sorted IDs, so the ledger, the report and
 // re-drives can all recompute which assets a batch holds without storing the

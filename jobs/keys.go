@@ -1,12 +1,38 @@
 package jobs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
+	"time"
 )
 
 // DefaultNamespace prefixes every Redis key and queue name. Tests use their
 // own namespace so that they can share one Redis.
 const DefaultNamespace = "lr"
+
+// This file owns the Redis key layout of every package: the store, the
+// ledger, the HTTP API and the scheduler build their keys here only, so
+// that the whole layout can be read (and pinned by a test) in one place.
+// Existing data is found by these exact strings: never change one.
+//
+//	<ns>:{<id>}:meta              hash: definition, state, policy, outcome counts
+//	<ns>:{<id>}:s:<k>             string: roaring bitmap of the IDs of submit segment k
+//	<ns>:{<id>}:l:<b>             hash: ledger of batch b
+//	<ns>:{<id>}:events            list: audit events of the campaign
+//	<ns>:{<id>}:repair            string: lease of the process repairing the campaign
+//	<ns>:campaigns                sorted set: campaign IDs by creation time
+//	<ns>:janitor                  string: lease of the janitor pass
+//	<ns>:idem:<sha(owner)>:<sha(key)>  string: record of an HTTP Idempotency-Key
+//	<ns>:sched:<slug>             hash: state of a schedule
+//	<ns>:sched:<slug>:<fireUnix>  string: the replica that claimed a fire time
+//
+// Keys of one campaign share the hash tag "{<id>}" so that the scripts
+// touching several of them stay in one Redis Cluster slot. Two key spaces
+// are not ours to build: asynq's ("asynq:{<ns>-<priority>}:...", from the
+// queue names below) and the shared rate limiter's ("lr:rl:{<key>}:...",
+// built by package worker/ratelimit, which depends on no package of
+// labelreset; its callers put the namespace in the key).
 
 // keys builds the Redis key names of one namespace.
 type keys struct{ ns string }
@@ -23,6 +49,33 @@ func (k keys) index() string                { return k.ns + ":campaigns" }
 func (k keys) idempotency(h string) string  { return k.ns + ":idem:" + h }
 func (k keys) janitorLock() string          { return k.ns + ":janitor" }
 func (k keys) repairLock(cid string) string { return k.ns + ":{" + cid + "}:repair" }
+
+// MetaKey is the key of the meta hash of campaign cid in namespace ns,
+// for packages that read or set a campaign's fields without a Store.
+func MetaKey(ns, cid string) string { return keys{ns}.meta(cid) }
+
+// IdempotencyKey is the key of an HTTP Idempotency-Key sent by owner:
+// both parts hashed on their own, so that no owner and key can spell
+// another's pair (owner "ab" with key "c-1" is not owner "abc" with key
+// "-1"), and neither appears in Redis in the clear.
+func IdempotencyKey(ns, owner, key string) string {
+	return keys{ns}.idempotency(sha256hex(owner) + ":" + sha256hex(key))
+}
+
+// ScheduleKey is the key of the state hash of the schedule with slug
+// slug (which never holds ':', so that no slug spells a claim key).
+func ScheduleKey(ns, slug string) string { return ns + ":sched:" + slug }
+
+// ScheduleClaimKey is the key a scheduler replica sets to claim fire time
+// at of the schedule with slug slug, so that one replica fires it.
+func ScheduleClaimKey(ns, slug string, at time.Time) string {
+	return ScheduleKey(ns, slug) + ":" + strconv.FormatInt(at.Unix(), 10)
+}
+
+func sha256hex(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(d[:])
+}
 
 // Queue returns the asynq queue name of a priority in namespace ns.
 func Queue(ns string, p Priority) string { return ns + "-" + string(p) }

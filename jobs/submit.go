@@ -235,75 +235,8 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 			return nil, err
 		}
 		res.Appended = plan.Valid
-	} else {
-		existing, err := s.Get(ctx, def.ID)
-		if err != nil {
-			return nil, err
-		}
-		if existing.Mode != def.Mode || strings.Join(existing.Labels, ",") != strings.Join(def.Labels, ",") ||
-			existing.TeamID != def.TeamID {
-			team := existing.TeamID
-			if team == "" {
-				team = "none"
-			}
-			return nil, fmt.Errorf("campaign %s exists with mode %s, labels [%s] and team %s: %w",
-				def.ID, existing.Mode, strings.Join(existing.Labels, ","), team, ErrInputMismatch)
-		}
-		if existing.Server != "" && def.Server != "" && existing.Server != def.Server {
-			// The same IDs name other assets on another server.
-			return nil, fmt.Errorf("campaign %s was planned against API server %s, not %s: %w",
-				def.ID, existing.Server, def.Server, ErrInputMismatch)
-		}
-		if existing.Server == "" && def.Server != "" {
-			// An earlier version recorded no server, and every worker
-			// works such a campaign with its own: appended IDs planned
-			// against def.Server could be called on another server, where
-			// they name other assets. Which server the campaign's own IDs
-			// meant is unknown, so recording def.Server now could be wrong
-			// for them.
-			return nil, fmt.Errorf("campaign %s was created by an earlier version that recorded no API server (its IDs run "+
-				"on each worker's own server), and these IDs were planned against %s: %w; put them in a new campaign "+
-				"(another --campaign), which records its server",
-				def.ID, def.Server, ErrInputMismatch)
-		}
-		all, err := s.allIDs(ctx, existing)
-		if err != nil {
-			return nil, err
-		}
-		newIDs := plan.ids.Minus(all)
-		plan.New = newIDs.Len()
-		switch {
-		case plan.ids.Equal(all) || (opts.Append && newIDs.Len() == 0):
-			res.Existing = true
-		case !opts.Append:
-			return nil, fmt.Errorf("campaign %s already holds %d IDs and this input has %d, %d of them new: %w; "+
-				"use --append to add the new IDs, or choose another --campaign",
-				def.ID, existing.Total, plan.Valid, newIDs.Len(), ErrInputMismatch)
-		default:
-			if existing.State.Final() && existing.State != StateDone {
-				return nil, fmt.Errorf("campaign %s is %s: %w", def.ID, existing.State, ErrTransition)
-			}
-			// Whether the append must wait for approval is decided by
-			// the append script itself, atomically with the append:
-			// approval covers a number of assets, and an append that
-			// takes the campaign more than confirm above what was
-			// approved holds it (whatever its state), so that starting
-			// small and appending (or appending in slices) never skips
-			// the "one stages, another approves" step.
-			n := newIDs.Len()
-			union := all
-			union.Union(newIDs)
-			ap := &appendApproval{
-				confirm:   confirm,
-				confirmed: opts.Approved,
-				require:   opts.RequireApproval,
-				reason:    fmt.Sprintf("%d assets appended: waiting for approval (labelreset approve %s)", n, def.ID),
-			}
-			if _, err := s.addSegment(ctx, def.ID, existing.Incarnation, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), ap); err != nil {
-				return nil, err
-			}
-			res.Appended = n
-		}
+	} else if err := s.submitExisting(ctx, def, plan, opts, confirm, res); err != nil {
+		return nil, err
 	}
 	c, err := s.Get(ctx, def.ID)
 	if err != nil {
@@ -316,6 +249,90 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 	}
 	res.Campaign = c
 	return res, nil
+}
+
+// submitExisting handles a Submit whose campaign exists already: the same
+// input is a replay, new IDs are appended with Append and refused
+// without, into res.
+func (s *Store) submitExisting(ctx context.Context, def *Campaign, plan *Plan, opts SubmitOptions, confirm int64, res *SubmitResult) error {
+	existing, err := s.Get(ctx, def.ID)
+	if err != nil {
+		return err
+	}
+	if err := matchExisting(existing, def); err != nil {
+		return err
+	}
+	all, err := s.allIDs(ctx, existing)
+	if err != nil {
+		return err
+	}
+	newIDs := plan.ids.Minus(all)
+	plan.New = newIDs.Len()
+	switch {
+	case plan.ids.Equal(all) || (opts.Append && newIDs.Len() == 0):
+		res.Existing = true
+	case !opts.Append:
+		return fmt.Errorf("campaign %s already holds %d IDs and this input has %d, %d of them new: %w; "+
+			"use --append to add the new IDs, or choose another --campaign",
+			def.ID, existing.Total, plan.Valid, newIDs.Len(), ErrInputMismatch)
+	default:
+		if existing.State.Final() && existing.State != StateDone {
+			return fmt.Errorf("campaign %s is %s: %w", def.ID, existing.State, ErrTransition)
+		}
+		// Whether the append must wait for approval is decided by
+		// the append script itself, atomically with the append:
+		// approval covers a number of assets, and an append that
+		// takes the campaign more than confirm above what was
+		// approved holds it (whatever its state), so that starting
+		// small and appending (or appending in slices) never skips
+		// the "one stages, another approves" step.
+		n := newIDs.Len()
+		union := all
+		union.Union(newIDs)
+		ap := &appendApproval{
+			confirm:   confirm,
+			confirmed: opts.Approved,
+			require:   opts.RequireApproval,
+			reason:    fmt.Sprintf("%d assets appended: waiting for approval (labelreset approve %s)", n, def.ID),
+		}
+		if _, err := s.addSegment(ctx, def.ID, existing.Incarnation, existing.Segments, newIDs, existing.BatchSize, union.Fingerprint(), ap); err != nil {
+			return err
+		}
+		res.Appended = n
+	}
+	return nil
+}
+
+// matchExisting refuses input for an existing campaign that would act
+// differently on it: another mode, labels, team or API server.
+func matchExisting(existing, def *Campaign) error {
+	if existing.Mode != def.Mode || strings.Join(existing.Labels, ",") != strings.Join(def.Labels, ",") ||
+		existing.TeamID != def.TeamID {
+		team := existing.TeamID
+		if team == "" {
+			team = "none"
+		}
+		return fmt.Errorf("campaign %s exists with mode %s, labels [%s] and team %s: %w",
+			def.ID, existing.Mode, strings.Join(existing.Labels, ","), team, ErrInputMismatch)
+	}
+	if existing.Server != "" && def.Server != "" && existing.Server != def.Server {
+		// The same IDs name other assets on another server.
+		return fmt.Errorf("campaign %s was planned against API server %s, not %s: %w",
+			def.ID, existing.Server, def.Server, ErrInputMismatch)
+	}
+	if existing.Server == "" && def.Server != "" {
+		// An earlier version recorded no server, and every worker
+		// works such a campaign with its own: appended IDs planned
+		// against def.Server could be called on another server, where
+		// they name other assets. Which server the campaign's own IDs
+		// meant is unknown, so recording def.Server now could be wrong
+		// for them.
+		return fmt.Errorf("campaign %s was created by an earlier version that recorded no API server (its IDs run "+
+			"on each worker's own server), and these IDs were planned against %s: %w; put them in a new campaign "+
+			"(another --campaign), which records its server",
+			def.ID, def.Server, ErrInputMismatch)
+	}
+	return nil
 }
 
 // appendApproval is how an append is confirmed (see addSegmentScript).

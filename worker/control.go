@@ -227,7 +227,7 @@ func (c *control) refresh(ctx context.Context) {
 	cmds := make([]*redis.SliceCmd, len(ids))
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HMGet(ctx, c.ns+":{"+id+"}:meta", stateFields...)
+			cmds[i] = p.HMGet(ctx, jobs.MetaKey(c.ns, id), stateFields...)
 		}
 		return nil
 	})
@@ -294,6 +294,6 @@ func (c *control) setLocal(id, inc string, st jobs.State) {
 // batch.
 func (c *control) fresh(ctx context.Context, ci *campaignInfo) jobs.State {
 	mark := ci.pollMark() // before the read: see setPolled
-	c.apply(ci, c.rdb.HMGet(ctx, c.ns+":{"+ci.def.ID+"}:meta", stateFields...), mark)
+	c.apply(ci, c.rdb.HMGet(ctx, jobs.MetaKey(c.ns, ci.def.ID), stateFields...), mark)
 	return ci.State()
 }

@@ -180,7 +180,7 @@ func (e *env) runCampaign(ctx context.Context, id string, conc int, mode string)
 	time.Sleep(300 * time.Millisecond) // let the worker's start-up commands pass
 	store := jobs.NewStore(e.rdb, jobs.StoreOptions{Namespace: benchNS})
 	defer store.Close()
-	metaKey := benchNS + ":{" + id + "}:meta"
+	metaKey := jobs.MetaKey(benchNS, id)
 
 	cs0, err := e.commandStats(ctx)
 	if err != nil {

@@ -72,6 +72,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		// Errors must not echo secrets either.
 		{"status", "leak", "--redis", "redis://:" + redisPW + "-wrong@" + mr.Addr()},
 		{"status", "leak", "--redis", "redis://:" + redisPW + "@127.0.0.1:1"},
+		{"status", "leak", "--redis", "redis://127.0.0.1:1?password=" + redisPW},
+		{"status", "leak", "--redis", "rediss-sentinel://:" + redisPW + "@127.0.0.1:1/mymaster/x"},
+		{"status", "leak", "--redis", "redis-cluster://:" + redisPW + "@127.0.0.1:1,,127.0.0.1:2"},
 		{"run", "--ids", "1", "--max-attempts", "1", "--api-server", "http://127.0.0.1:1", "--redis", "redis://:" + redisPW + "@" + mr.Addr()},
 		{"run", "--ids", "1", "--api-server", "http://10.0.0.1", "--api-key", apiKey},
 	} {

@@ -79,7 +79,7 @@ type redisFlags struct {
 
 func (a *app) addRedisFlags(fs *flag.FlagSet) *redisFlags {
 	r := &redisFlags{}
-	fs.StringVar(&r.url, "redis", "", "Redis URL: redis://, rediss://, redis-sentinel://host:26379/master, redis-cluster://h1,h2")
+	fs.StringVar(&r.url, "redis", "", "Redis URL: redis://, rediss://, redis-sentinel://host:26379/master, redis-cluster://h1,h2 (rediss-sentinel://, rediss-cluster:// for TLS)")
 	fs.StringVar(&r.namespace, "namespace", jobs.DefaultNamespace, "key and queue namespace")
 	return r
 }

@@ -190,8 +190,28 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 		byName: map[string]*Schedule{}, defaults: opts.Defaults, log: opts.Logger,
 		now: opts.Now, replica: opts.Replica, shutdown: opts.ShutdownTimeout, lease: opts.CreationLease,
 	}
+	if err := s.setDefaults(opts); err != nil {
+		return nil, err
+	}
+	if err := s.addSchedules(cfg, opts.AllowInsecureHTTP); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(s.schedules))
+	for i, sc := range s.schedules {
+		names[i] = sc.Name
+	}
+	m, err := newMetrics(opts.Registerer, names)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	return s, nil
+}
+
+// setDefaults fills in and checks the options New was given.
+func (s *Scheduler) setDefaults(opts Options) error {
 	if s.lease < 0 {
-		return nil, fmt.Errorf("schedule: creation lease %s: want > 0 (0 = default %s)", s.lease, DefaultCreationLease)
+		return fmt.Errorf("schedule: creation lease %s: want > 0 (0 = default %s)", s.lease, DefaultCreationLease)
 	}
 	if s.lease == 0 {
 		s.lease = DefaultCreationLease
@@ -213,13 +233,13 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 		s.defaults.BatchSize = jobs.DefaultBatchSize
 	}
 	if s.defaults.BatchSize < 1 || s.defaults.BatchSize > jobs.MaxBatchSize {
-		return nil, fmt.Errorf("schedule: default batch size %d: want 1..%d", s.defaults.BatchSize, jobs.MaxBatchSize)
+		return fmt.Errorf("schedule: default batch size %d: want 1..%d", s.defaults.BatchSize, jobs.MaxBatchSize)
 	}
 	if s.defaults.Policy == (jobs.Policy{}) {
 		s.defaults.Policy = jobs.DefaultPolicy()
 	}
 	if err := s.defaults.Policy.Validate(); err != nil {
-		return nil, fmt.Errorf("schedule: default policy: %w", err)
+		return fmt.Errorf("schedule: default policy: %w", err)
 	}
 	switch {
 	case opts.ListerFor != nil:
@@ -234,7 +254,13 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 	}
 	hc.CheckRedirect = checkRedirect(opts.AllowInsecureHTTP)
 	s.http = &hc
+	return nil
+}
 
+// addSchedules takes a copy of every schedule of cfg, and refuses them all
+// at once if any is invalid, shares a campaign ID prefix with another, or
+// needs what the options do not give (an https URL, a PDCP client).
+func (s *Scheduler) addSchedules(cfg *Config, allowInsecureHTTP bool) error {
 	slugs := map[string]string{}
 	var errs []error
 	for i := range cfg.Schedules {
@@ -248,7 +274,7 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 			continue
 		}
 		slugs[sc.slug] = sc.Name
-		if sc.Source.URL != nil && !opts.AllowInsecureHTTP {
+		if sc.Source.URL != nil && !allowInsecureHTTP {
 			if u, err := url.Parse(sc.Source.URL.URL); err == nil && u.Scheme == "http" {
 				errs = append(errs, fmt.Errorf("schedule %q: source url is http; use https (http is accepted for loopback hosts only with AllowInsecureHTTP)", sc.Name))
 			}
@@ -259,19 +285,7 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 		s.schedules = append(s.schedules, &sc)
 		s.byName[sc.Name] = &sc
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	names := make([]string, len(s.schedules))
-	for i, sc := range s.schedules {
-		names[i] = sc.Name
-	}
-	m, err := newMetrics(opts.Registerer, names)
-	if err != nil {
-		return nil, err
-	}
-	s.metrics = m
-	return s, nil
+	return errors.Join(errs...)
 }
 
 func defaultReplica() string {
@@ -407,7 +421,7 @@ func (s *Scheduler) Fire(ctx context.Context, name string, at time.Time) (*jobs.
 	}
 	at = at.UTC().Truncate(time.Second)
 	id := CampaignID(sc.Name, at)
-	ok, err := s.rdb.SetNX(ctx, s.claimKey(sc, at), s.replica, claimTTL).Result()
+	ok, err := s.rdb.SetNX(ctx, jobs.ScheduleClaimKey(s.ns, sc.slug, at), s.replica, claimTTL).Result()
 	if err != nil {
 		err = fmt.Errorf("schedule %q: claim fire time %s: %w", sc.Name, at.Format(time.RFC3339), err)
 		s.metrics.fired(sc.Name, ResultError, time.Time{})

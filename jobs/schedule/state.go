@@ -19,11 +19,8 @@ import (
 //	                              the firing ended without creating it), prev_owner, prev_marked (ms, when the
 //	                              firing named it): the last campaign it created (or is creating)
 //	<ns>:sched:<slug>:<fireUnix>  string: the replica that claimed the fire time; expires after 24h
-func stateKey(ns, slug string) string { return ns + ":sched:" + slug }
-
-func (s *Scheduler) claimKey(sc *Schedule, at time.Time) string {
-	return stateKey(s.ns, sc.slug) + ":" + strconv.FormatInt(at.Unix(), 10)
-}
+//
+// Both are built by jobs.ScheduleKey and jobs.ScheduleClaimKey.
 
 // recordScript stores the outcome of a firing unless a later fire time
 // was recorded already (firings of one schedule may finish out of order),
@@ -62,7 +59,7 @@ return 1
 
 // markPrevious runs markScript for the campaign id of fire time at.
 func (s *Scheduler) markPrevious(ctx context.Context, sc *Schedule, at time.Time, id string) error {
-	if err := markScript.Run(ctx, s.rdb, []string{stateKey(s.ns, sc.slug)}, at.Unix(), id, sc.owner(), s.now().UnixMilli()).Err(); err != nil {
+	if err := markScript.Run(ctx, s.rdb, []string{jobs.ScheduleKey(s.ns, sc.slug)}, at.Unix(), id, sc.owner(), s.now().UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("record campaign %s as the previous one: %w", id, err)
 	}
 	return nil
@@ -85,7 +82,7 @@ func (s *Scheduler) record(ctx context.Context, sc *Schedule, at time.Time, c *j
 	if c != nil {
 		campaign, created, owner = c.ID, strconv.FormatInt(c.CreatedAt.UnixMilli(), 10), c.Owner
 	}
-	return recordScript.Run(ctx, s.rdb, []string{stateKey(s.ns, sc.slug)},
+	return recordScript.Run(ctx, s.rdb, []string{jobs.ScheduleKey(s.ns, sc.slug)},
 		at.Unix(), campaign, msg, result, s.replica, created, owner).Err()
 }
 
@@ -105,7 +102,7 @@ func (s *Scheduler) record(ctx context.Context, sc *Schedule, at time.Time, c *j
 // *PreviousOpenError with Creating set. Past the lease the firing is
 // taken for dead.
 func (s *Scheduler) previous(ctx context.Context, sc *Schedule, current string) (*jobs.Campaign, *PreviousOpenError, error) {
-	m, err := s.rdb.HMGet(ctx, stateKey(s.ns, sc.slug), "prev_campaign", "prev_created", "prev_owner", "prev_marked").Result()
+	m, err := s.rdb.HMGet(ctx, jobs.ScheduleKey(s.ns, sc.slug), "prev_campaign", "prev_created", "prev_owner", "prev_marked").Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("load previous campaign: %w", err)
 	}
@@ -153,14 +150,14 @@ return 0
 // setReason writes the reason field of the campaign's meta hash, whose key
 // layout is documented in package jobs. (SubmitOptions has no reason.)
 func (s *Scheduler) setReason(ctx context.Context, id, reason string) error {
-	return reasonScript.Run(ctx, s.rdb, []string{s.ns + ":{" + id + "}:meta"}, reason).Err()
+	return reasonScript.Run(ctx, s.rdb, []string{jobs.MetaKey(s.ns, id)}, reason).Err()
 }
 
 // loadGauges sets the last-fire gauges from Redis, so that a restarted
 // scheduler reports the real age of the last firing. Best effort.
 func (s *Scheduler) loadGauges(ctx context.Context) {
 	for _, sc := range s.schedules {
-		v, err := s.rdb.HGet(ctx, stateKey(s.ns, sc.slug), "last_fire").Int64()
+		v, err := s.rdb.HGet(ctx, jobs.ScheduleKey(s.ns, sc.slug), "last_fire").Int64()
 		if err == nil && v > 0 {
 			s.metrics.lastFire.WithLabelValues(sc.Name).Set(float64(v))
 		}
@@ -201,7 +198,7 @@ func List(ctx context.Context, store *jobs.Store, cfg *Config, now time.Time) ([
 			}
 		}
 		st := Status{Name: sc.Name, Cron: sc.Cron, Timezone: sc.Timezone, Next: sc.nextAfter(now)}
-		m, err := rdb.HGetAll(ctx, stateKey(store.Namespace(), sc.slug)).Result()
+		m, err := rdb.HGetAll(ctx, jobs.ScheduleKey(store.Namespace(), sc.slug)).Result()
 		if err != nil {
 			return nil, fmt.Errorf("schedule %q: load state: %w", sc.Name, err)
 		}

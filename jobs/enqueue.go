@@ -1,0 +1,117 @@
+// Enqueueing a campaign's batches as asynq tasks, resumable from a
+// checkpoint when a submit is interrupted.
+
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// enqueueOpts are the asynq options of every batch task. Retries of a
+// batch are driven by the handler (RetryLater), not counted as failures, so
+// MaxRetry only bounds genuinely broken tasks.
+func (s *Store) enqueueOpts(c *Campaign, taskID string) []asynq.Option {
+	return []asynq.Option{
+		asynq.Queue(Queue(s.ns, c.Priority)), asynq.TaskID(taskID),
+		asynq.MaxRetry(1000), asynq.Timeout(30 * time.Minute),
+	}
+}
+
+// enqueueBatch enqueues one batch task; an existing task with the same ID
+// is not an error (the batch is already queued), unless, for a campaign
+// without an incarnation, it is a stale task of an earlier creation
+// (enqueueLegacyConflict).
+func (s *Store) enqueueBatch(ctx context.Context, c *Campaign, b *Batch) (bool, error) {
+	p, err := EncodeBatch(b)
+	if err != nil {
+		return false, err
+	}
+	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeBatch, p), s.enqueueOpts(c, b.TaskID())...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		if b.Incarnation == "" {
+			return s.enqueueLegacyConflict(ctx, c, b, p)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("enqueue batch %d of campaign %s: %w", b.Batch, c.ID, err)
+	}
+	return true, nil
+}
+
+// checkpointScript records a segment's enqueue progress in the meta hash
+// of incarnation ARGV[3] only: after a delete (or a re-creation) it
+// writes nothing. KEYS meta. ARGV field, value, incarnation.
+var checkpointScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting')
+if not m[1] or m[3] or (m[2] or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// checkpointEvery is how many batches are enqueued between progress
+// checkpoints of a segment.
+const checkpointEvery = 256
+
+// EnsureEnqueued enqueues every batch of the campaign that is not yet
+// known to be enqueued, resuming from the last checkpoint of each segment.
+// It returns the number of tasks created. It does nothing for a pending
+// campaign.
+func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
+	if c.State == StatePending {
+		return 0, nil
+	}
+	created := 0
+	for seg := 0; seg < c.Segments; seg++ {
+		info, err := s.segmentInfo(ctx, c.ID, seg)
+		if err != nil {
+			return created, err
+		}
+		if info.complete() {
+			continue
+		}
+		set, err := s.segmentIDs(ctx, c, seg)
+		if err != nil {
+			return created, err
+		}
+		field := "s" + strconv.Itoa(seg)
+		save := func(n int) error {
+			info.Enqueued = n
+			b, _ := json.Marshal(info)
+			return checkpointScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID)}, field, b, c.Incarnation).Err()
+		}
+		b := &Batch{Campaign: c.ID, Incarnation: c.Incarnation}
+		err = set.Chunks(info.BatchSize, func(i int, ids []int64) error {
+			if i < info.Enqueued {
+				return nil
+			}
+			b.Batch, b.IDs = info.FirstBatch+i, ids
+			ok, err := s.enqueueBatch(ctx, c, b)
+			if err != nil {
+				return err
+			}
+			if ok {
+				created++
+			}
+			if (i+1)%checkpointEvery == 0 {
+				return save(i + 1)
+			}
+			return nil
+		})
+		if err != nil {
+			return created, err
+		}
+		if err := save(info.Batches); err != nil {
+			return created, fmt.Errorf("campaign %s: checkpoint segment %d: %w", c.ID, seg, err)
+		}
+	}
+	return created, nil
+}

@@ -1,0 +1,120 @@
+// The parameters of POST /v1/campaigns: one value each, from the query,
+// the multipart form or the JSON body, never two.
+
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// createParamNames are the parameters of POST /v1/campaigns, accepted as
+// query parameters, multipart form fields or JSON fields.
+var createParamNames = []string{"name", "campaign_id", "labels", "mode", "team_id", "priority", "dry_run", "strict", "append"}
+
+// createParams are the settings of one create request.
+type createParams struct {
+	name, campaignID, teamID, priority, mode string
+	labels                                   []string
+	labelsNull                               bool // JSON "labels": null
+	hasLabels                                bool
+	dryRun, strict, append                   bool
+	seen                                     map[string]string // parameter -> where it was given
+}
+
+func newCreateParams() *createParams { return &createParams{seen: map[string]string{}} }
+
+// mark records that key was given in where, refusing a second value.
+func (p *createParams) mark(key, where string) error {
+	if prev, dup := p.seen[key]; dup {
+		if prev == where {
+			return errorf(http.StatusBadRequest, "invalid_parameter", "%s %q given twice: give it once", where, key)
+		}
+		return errorf(http.StatusBadRequest, "invalid_parameter", "parameter %q given both as %s and as %s: give it once", key, prev, where)
+	}
+	p.seen[key] = where
+	return nil
+}
+
+// set applies a textual parameter value (query string or form field).
+func (p *createParams) set(key, val, where string) error {
+	if !slices.Contains(createParamNames, key) {
+		return errorf(http.StatusBadRequest, "unknown_parameter", "unknown %s %q: want one of %s",
+			where, key, joinComma(createParamNames))
+	}
+	if err := p.mark(key, where); err != nil {
+		return err
+	}
+	switch key {
+	case "name":
+		p.name = val
+	case "campaign_id":
+		p.campaignID = val
+	case "team_id":
+		p.teamID = val
+	case "priority":
+		p.priority = val
+	case "mode":
+		p.mode = val
+	case "labels":
+		p.hasLabels = true
+		labels, err := jobs.ParseLabelList(val)
+		if err == nil && len(p.labels)+len(labels) > jobs.MaxLabels {
+			err = fmt.Errorf("labels: %d labels: %w", len(p.labels)+len(labels), jobs.ErrTooManyLabels)
+		}
+		if errors.Is(err, jobs.ErrTooManyLabels) {
+			return errorf(http.StatusRequestEntityTooLarge, "too_many_labels", "%s %v", where, err)
+		}
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_parameter", "%s %v", where, err)
+		}
+		p.labels = append(p.labels, labels...)
+	default: // booleans
+		b := true // a bare "?dry_run" means true
+		if val != "" {
+			var err error
+			if b, err = strconv.ParseBool(val); err != nil {
+				return errorf(http.StatusBadRequest, "invalid_parameter", "%s %s=%q: want true or false", where, key, val)
+			}
+		}
+		p.setBool(key, b)
+	}
+	return nil
+}
+
+func (p *createParams) setBool(key string, b bool) {
+	switch key {
+	case "dry_run":
+		p.dryRun = b
+	case "strict":
+		p.strict = b
+	case "append":
+		p.append = b
+	}
+}
+
+func (p *createParams) fromQuery(q url.Values) error {
+	for _, k := range sortedKeys(q) {
+		for _, v := range q[k] {
+			if err := p.set(k, v, "query parameter"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(q url.Values) []string {
+	ks := make([]string, 0, len(q))
+	for k := range q {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}

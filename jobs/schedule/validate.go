@@ -1,0 +1,357 @@
+// Checking a schedule when the file is loaded: every error at once, each
+// with its field, and the defaults and derived fields (cron, source, slug)
+// computed.
+
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/jobs"
+)
+
+// fieldError is a problem with one field of a schedule, before it is placed
+// in its file.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+
+// validate compiles a schedule that was built in code rather than parsed.
+func (s *Schedule) validate() error {
+	var errs []error
+	for _, fe := range s.compile("") {
+		errs = append(errs, fmt.Errorf("schedule %q: %w", s.Name, fe))
+	}
+	return errors.Join(errs...)
+}
+
+// compile checks s, applies the defaults and computes the derived fields.
+// dir resolves relative CSV paths ("" keeps them relative to the working
+// directory).
+func (s *Schedule) compile(dir string) []*fieldError {
+	var errs fieldErrors
+	s.compileName(&errs)
+	s.compileWhen(&errs)
+	s.compileAction(&errs)
+	s.compileLimits(&errs)
+	errs = append(errs, s.Source.compile(dir, s.SelectAll)...)
+	s.desc = "schedule " + s.Name + ": " + s.Source.describe()
+	return errs
+}
+
+// fieldErrors collects every error of a schedule, so that one load names
+// them all.
+type fieldErrors []*fieldError
+
+func (e *fieldErrors) add(field, format string, args ...any) {
+	*e = append(*e, &fieldError{field, fmt.Sprintf(format, args...)})
+}
+
+// compileName checks the name and derives the slug of the Redis keys and
+// campaign IDs.
+func (s *Schedule) compileName(errs *fieldErrors) {
+	switch {
+	case strings.TrimSpace(s.Name) == "":
+		errs.add("name", "missing name: every schedule needs a unique name")
+	case len(s.Name) > 200:
+		errs.add("name", "name %q…: want at most 200 characters", s.Name[:32])
+	case strings.IndexFunc(s.Name, unicode.IsControl) >= 0:
+		errs.add("name", "name %q contains control characters", s.Name)
+	}
+	s.slug = Slug(s.Name)
+}
+
+// compileWhen checks the time zone and the cron expression, and that the
+// schedule ever fires.
+func (s *Schedule) compileWhen(errs *fieldErrors) {
+	if s.Timezone == "" {
+		s.Timezone = "UTC"
+	}
+	var err error
+	switch {
+	case s.Timezone == "Local":
+		errs.add("timezone", "timezone %q depends on the host; name an IANA zone such as \"Europe/Berlin\" or \"UTC\"", s.Timezone)
+	default:
+		if s.loc, err = time.LoadLocation(s.Timezone); err != nil {
+			errs.add("timezone", "unknown time zone %q: want an IANA name such as \"Europe/Berlin\"", s.Timezone)
+		}
+	}
+	if s.next, err = parseCron(s.Cron); err != nil {
+		errs.add("cron", "%v", err)
+	} else if s.loc != nil && s.nextAfter(time.Now()).IsZero() {
+		errs.add("cron", "cron %q never fires", s.Cron)
+	}
+}
+
+// compileAction checks the mode and the labels it removes.
+func (s *Schedule) compileAction(errs *fieldErrors) {
+	switch s.Mode {
+	case "":
+		s.Mode = jobs.ModeDelete
+	case jobs.ModeDelete, jobs.ModeRemove:
+	default:
+		errs.add("mode", "mode %q: want delete or remove", s.Mode)
+	}
+	switch {
+	case s.Mode == jobs.ModeRemove && len(s.Labels) == 0:
+		errs.add("mode", "mode remove needs the labels to remove (labels: [a, b]); use mode delete to drop all labels")
+	case s.Mode == jobs.ModeDelete && len(s.Labels) > 0:
+		errs.add("labels", "labels %q are only used in mode remove; drop them to delete all labels, or set mode: remove", s.Labels)
+	}
+	if len(s.Labels) > jobs.MaxLabels {
+		errs.add("labels", "%d labels: want at most %d", len(s.Labels), jobs.MaxLabels)
+		return
+	}
+	for _, l := range s.Labels {
+		if strings.TrimSpace(l) == "" || len(l) > jobs.MaxLabelLen {
+			errs.add("labels", "label %.40q: want 1..%d non-blank characters", l, jobs.MaxLabelLen)
+		}
+	}
+}
+
+// compileLimits checks the priority and the size limits.
+func (s *Schedule) compileLimits(errs *fieldErrors) {
+	var err error
+	if s.prio, err = jobs.ParsePriority(s.Priority); err != nil {
+		errs.add("priority", "%v", err)
+	}
+	switch {
+	case s.MaxAssets == 0:
+		s.MaxAssets = DefaultMaxAssets
+	case s.MaxAssets < 0 || s.MaxAssets > HardMaxAssets:
+		errs.add("max_assets", "max_assets %d: want 1..%d", s.MaxAssets, HardMaxAssets)
+	}
+	if s.BatchSize < 0 || s.BatchSize > jobs.MaxBatchSize {
+		errs.add("batch_size", "batch_size %d: want 1..%d (0 = default)", s.BatchSize, jobs.MaxBatchSize)
+	}
+}
+
+func (src *Source) compile(dir string, selectAll bool) []*fieldError {
+	var errs []*fieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &fieldError{field, fmt.Sprintf(format, args...)})
+	}
+	var set []string
+	if src.CSV != nil {
+		set = append(set, "csv")
+	}
+	if src.URL != nil {
+		set = append(set, "url")
+	}
+	if src.PDCPQuery != nil {
+		set = append(set, "pdcp_query")
+	}
+	switch len(set) {
+	case 0:
+		bad("source", "no source: set exactly one of source.csv, source.url or source.pdcp_query")
+		return errs
+	case 1:
+	default:
+		bad("source", "%d sources (%s): set exactly one of csv, url or pdcp_query", len(set), strings.Join(set, ", "))
+		return errs
+	}
+	if selectAll && src.PDCPQuery == nil {
+		bad("select_all", "select_all applies to pdcp_query sources only; drop it")
+	}
+	switch {
+	case src.CSV != nil:
+		p := src.CSV.Path
+		switch {
+		case p == "":
+			bad("source.csv.path", "missing path of the ID file")
+		case p == "-":
+			bad("source.csv.path", "path \"-\" (stdin) cannot be read by a schedule; name a file")
+		default:
+			if !filepath.IsAbs(p) && dir != "" {
+				p = filepath.Join(dir, p)
+			}
+			if err := checkReadable(p); err != nil {
+				bad("source.csv.path", "ID file %q: %v", src.CSV.Path, err)
+			} else {
+				src.CSV.Path = p
+			}
+		}
+	case src.URL != nil:
+		if msg := checkURL(src.URL.URL); msg != "" {
+			bad("source.url.url", "%s", msg)
+		}
+		switch {
+		case src.URL.MaxBytes == 0:
+			src.URL.MaxBytes = DefaultURLMaxBytes
+		case src.URL.MaxBytes < 0:
+			bad("source.url.max_bytes", "max_bytes %d: want > 0", src.URL.MaxBytes)
+		}
+		switch {
+		case src.URL.Timeout == 0:
+			src.URL.Timeout = DefaultURLTimeout
+		case src.URL.Timeout < 0:
+			bad("source.url.timeout", "timeout %v: want > 0", src.URL.Timeout)
+		}
+	default:
+		q := src.PDCPQuery
+		q.normalize()
+		before := len(errs)
+		for _, l := range q.Labels {
+			switch {
+			case strings.TrimSpace(l) == "":
+				bad("source.pdcp_query.labels", "blank label %q", l)
+			case strings.Contains(l, ","):
+				// PDCP's filter is one comma-separated string: "a,b"
+				// would select label a or label b, a wider query.
+				bad("source.pdcp_query.labels", "label %q contains a comma, which PDCP's labels filter cannot express (it would match %q)", l, strings.Split(l, ","))
+			}
+		}
+		if strings.ContainsAny(q.CustomFilter, "=& ") {
+			// PDCP wants custom_filter double-encoded; the query string
+			// adds one encoding, the value must bring the other.
+			bad("source.pdcp_query.custom_filter", "custom_filter %q is not URL-encoded: give it encoded once, e.g. %q (PDCP wants it double-encoded; the request adds the second)",
+				q.CustomFilter, url.QueryEscape(q.CustomFilter))
+		}
+		if q.NotSeenForDays < 0 {
+			bad("source.pdcp_query.not_seen_for_days", "not_seen_for_days %d: want >= 1 (0 = no filter)", q.NotSeenForDays)
+		}
+		if q.Time != "" && !contains(timeRanges, q.Time) {
+			bad("source.pdcp_query.time", "time %q: want one of %s", q.Time, strings.Join(timeRanges, ", "))
+		}
+		switch {
+		case q.PageSize == 0:
+			q.PageSize = client.DefaultPageSize
+		case q.PageSize < 0 || q.PageSize > client.MaxPageSize:
+			bad("source.pdcp_query.page_size", "page_size %d: want 1..%d", q.PageSize, client.MaxPageSize)
+		}
+		if len(errs) > before {
+			break // the value errors say more than Narrowing would
+		}
+		narrowing, err := client.Narrowing(q.Filter().Query())
+		switch {
+		case err != nil:
+			bad("source.pdcp_query", "%v", err)
+		case len(narrowing) == 0 && !selectAll:
+			why := ""
+			if wide := client.WideValues(q.Filter().Query()); len(wide) > 0 {
+				why = " (" + strings.Join(wide, "; ") + ")"
+			}
+			bad("source.pdcp_query", "query %s narrows nothing and would select every asset of the team%s: "+
+				"add a filter by asset attribute (labels, host, domain, search of %d+ letters or digits, ip, port, not_seen_for_days, time other than all_time, ...); "+
+				"booleans, sorting, custom_filter, blank values and catch-all values (\".\", \"*\", \"https://\", a top-level domain) do not narrow. "+
+				"To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
+				queryText(q), why, client.MinSearchAlnum)
+		}
+	}
+	return errs
+}
+
+// queryText shows a query for messages: "{}" when nothing is sent.
+func queryText(q *QuerySource) string {
+	if v := q.Filter().Query().Encode(); v != "" {
+		return strconv.Quote(v)
+	}
+	return "{}"
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkReadable opens a regular file and closes it again. Other kinds of
+// file (a FIFO would block every firing) are refused.
+func checkReadable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return unwrapPath(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return unwrapPath(err)
+	}
+	return f.Close()
+}
+
+// unwrapPath drops the "open <path>:" prefix, which the caller already names.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkURL returns a problem with a source URL, or "".
+func checkURL(raw string) string {
+	if raw == "" {
+		return "missing url"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Sprintf("url %q: %v", raw, unwrapURL(err))
+	}
+	shown := raw
+	if u.User != nil {
+		shown = u.Redacted()
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !loopback(u.Hostname()) {
+			return fmt.Sprintf("url %q: scheme http is allowed only for loopback hosts; use https", shown)
+		}
+	default:
+		return fmt.Sprintf("url %q: bad URL scheme %q: want https", shown, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Sprintf("url %q: missing host", shown)
+	}
+	return ""
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (src *Source) describe() string {
+	switch {
+	case src.CSV != nil:
+		return "csv " + src.CSV.Path
+	case src.URL != nil:
+		// Without the query, which may hold a signed token.
+		if u, err := url.Parse(src.URL.URL); err == nil {
+			u.RawQuery, u.Fragment, u.User = "", "", nil
+			return "url " + u.String()
+		}
+		return "url"
+	case src.PDCPQuery != nil:
+		q := src.PDCPQuery.Filter().Query()
+		return "pdcp_query " + q.Encode()
+	}
+	return "none"
+}
