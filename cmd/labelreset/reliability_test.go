@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,11 +52,16 @@ func retryableStatus(status int) bool {
 	return status == 0 || status == 429 || (status >= 500 && status <= 599 && status != 501)
 }
 
-// callsByAsset groups the fake's call log by asset, in order.
+// callsByAsset groups the fake's call log by asset, in the order the
+// calls arrived. The log holds them in the order they were answered, which
+// on a busy host can put a retry before the reset call it followed.
 func callsByAsset(f *pdcpfake.Fake) map[int64][]pdcpfake.Call {
 	m := map[int64][]pdcpfake.Call{}
 	for _, c := range f.Log() {
 		m[c.AssetID] = append(m[c.AssetID], c)
+	}
+	for _, cs := range m {
+		slices.SortStableFunc(cs, func(a, b pdcpfake.Call) int { return a.Time.Compare(b.Time) })
 	}
 	return m
 }
