@@ -33,6 +33,7 @@ func freeAddr(t *testing.T) string {
 // printed, every Redis key and value (task payloads, ledger) and the
 // metrics for them.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	const apiKey, redisPW, token = "LRSECRETKEY-7f3a9c0d", "LRSECRETPW-91b2e8", "LRSECRETTOKEN-5c6d7e8f90"
 	const n = 1500
 	mr := miniredis.NewMiniRedis()
