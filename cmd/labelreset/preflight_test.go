@@ -108,7 +108,8 @@ func TestPreflightServerErrorWarns(t *testing.T) {
 }
 
 // TestNoPreflight: --no-preflight skips the check; the campaign is
-// enqueued and its assets fail on the closed port.
+// enqueued, its assets fail on the closed port, and the summaries of run
+// and status say why.
 func TestNoPreflight(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, pdcpfake.Options{Assets: 10})
@@ -120,5 +121,13 @@ func TestNoPreflight(t *testing.T) {
 	}
 	if strings.Contains(errs, "preflight") {
 		t.Errorf("--no-preflight still ran the preflight:\n%s", errs)
+	}
+	// Every summary names the cause, with its count.
+	want := "top failure reasons: 3 × dial tcp " + addr
+	if !strings.Contains(out, want) {
+		t.Errorf("run's summary lacks %q:\n%s", want, out)
+	}
+	if st, _, _ := e.run("status", "skipped"); !strings.Contains(st, want) {
+		t.Errorf("status lacks %q:\n%s", want, st)
 	}
 }

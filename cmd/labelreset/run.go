@@ -324,6 +324,7 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 			a.writeJSON(statusJSON(w.c))
 		} else {
 			a.printSummary(w.c)
+			a.printFailureReasons(w.stop, rs.store, w.c)
 		}
 	}
 	if w.stopErr != nil {

@@ -62,13 +62,23 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return a.printStatus(c, *asJSON)
+		return a.printStatusReasons(ctx, store, c, *asJSON)
 	}
 	c, err := store.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	return a.printStatus(c, *asJSON)
+	return a.printStatusReasons(ctx, store, c, *asJSON)
+}
+
+// printStatusReasons is printStatus, then (as text) the top failure
+// reasons.
+func (a *app) printStatusReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign, asJSON bool) error {
+	if err := a.printStatus(c, asJSON); err != nil || asJSON {
+		return err
+	}
+	a.printFailureReasons(ctx, store, c)
+	return nil
 }
 
 func (a *app) printStatus(c *jobs.Campaign, asJSON bool) error {
