@@ -122,6 +122,10 @@ func TestNoPreflight(t *testing.T) {
 	if strings.Contains(errs, "preflight") {
 		t.Errorf("--no-preflight still ran the preflight:\n%s", errs)
 	}
+	// While running, the repeated network errors are warned about.
+	if w := "3 network errors in the last"; !strings.Contains(errs, w) || !strings.Contains(errs, addr) {
+		t.Errorf("stderr lacks %q naming %s:\n%s", w, addr, errs)
+	}
 	// Every summary names the cause, with its count.
 	want := "top failure reasons: 3 × dial tcp " + addr
 	if !strings.Contains(out, want) {
