@@ -20,25 +20,32 @@ const OtherFailureReason = "other"
 
 // failureLua maintains a campaign's failure counts (KEYS: Store.keys.failures)
 // from ledger records, in the scripts that write them, so the counts match
-// the ledger without a scan: count_failure(key, record, d) adds d to the
-// reason of a failed or invalid record ("o,status,attempts,unix,error"):
-// its error text, or "HTTP <status>" when it has none. A reason not yet
-// counted becomes "other" once the hash holds MaxFailureReasons; a count
-// that drops to 0 is removed.
+// the ledger without a scan. A script collects count_failure(t, record, d)
+// for each failed or invalid record ("o,status,attempts,unix,error") into
+// the table t, by reason: its error text, or "HTTP <status>" when it has
+// none. save_failures(key, t) then writes them, a few commands per reason
+// rather than per record (one script may record 20,000 outcomes). A reason
+// not yet counted becomes "other" once the hash holds MaxFailureReasons; a
+// count that drops to 0 is removed.
 var failureLua = `
-local function failure_reason(rec)
+local function count_failure(t, rec, d)
   local st, err = string.match(rec, '^[^,]*,([^,]*),[^,]*,[^,]*,(.*)$')
-  if not st then return 'unreadable record' end
-  if err ~= '' then return err end
-  if st == '0' or st == '' then return 'no answer' end
-  return 'HTTP ' .. st
+  local r
+  if not st then r = 'unreadable record'
+  elseif err ~= '' then r = err
+  elseif st == '0' or st == '' then r = 'no answer'
+  else r = 'HTTP ' .. st end
+  t[r] = (t[r] or 0) + d
 end
-local function count_failure(key, rec, d)
-  local r = failure_reason(rec)
-  if redis.call('HEXISTS', key, r) == 0 then
-    if d < 0 or redis.call('HLEN', key) >= ` + strconv.Itoa(MaxFailureReasons) + ` then r = '` + OtherFailureReason + `' end
+local function save_failures(key, t)
+  for r, d in pairs(t) do
+    if d ~= 0 then
+      if redis.call('HEXISTS', key, r) == 0 then
+        if d < 0 or redis.call('HLEN', key) >= ` + strconv.Itoa(MaxFailureReasons) + ` then r = '` + OtherFailureReason + `' end
+      end
+      if redis.call('HINCRBY', key, r, d) <= 0 then redis.call('HDEL', key, r) end
+    end
   end
-  if redis.call('HINCRBY', key, r, d) <= 0 then redis.call('HDEL', key, r) end
 end
 `
 

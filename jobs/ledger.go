@@ -207,6 +207,7 @@ end
 local meta = KEYS[1]
 local events = KEYS[#KEYS]
 local failures = KEYS[#KEYS - 1]
+local fails = {}
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created')
 if not st[1] or st[14] then return -1 end
@@ -243,13 +244,14 @@ for k = 2, #KEYS - 2 do
       end
       if terminal[nc] then
         delta[nc] = (delta[nc] or 0) + 1; nd = nd + 1
-        if isfail[nc] then nf = nf + 1; count_failure(failures, v, 1) end
+        if isfail[nc] then nf = nf + 1; count_failure(fails, v, 1) end
       end
     end
   end
   ai = ai + 2*m
   if #set > 0 then chunked('HSET', KEYS[k], set) end
 end
+save_failures(failures, fails)
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
 -- One HSET carries every count and any state change: the script is
 -- atomic, so read-modify-write of the counts is safe, and it costs one

@@ -724,13 +724,14 @@ local out = {st}
 local set = {}
 local nd, nf = 0, 0
 local delta = {}
+local fails = {}
 for j = 1, #ids do
   local v = vals[j]
   if v then
     local c = string.sub(v, 1, 1)
     if want[c] then
       delta[c] = (delta[c] or 0) - 1; nd = nd - 1
-      if c == 'f' or c == 'i' then nf = nf - 1; count_failure(KEYS[4], v, -1) end
+      if c == 'f' or c == 'i' then nf = nf - 1; count_failure(fails, v, -1) end
       set[#set+1] = ids[j]; set[#set+1] = 'q' .. string.sub(v, 2)
       out[#out+1] = ids[j]
     end
@@ -739,6 +740,7 @@ end
 if #set > 0 then
   chunked('HSET', KEYS[2], set)
   for c, d in pairs(delta) do redis.call('HINCRBY', KEYS[1], names[c], d) end
+  save_failures(KEYS[4], fails)
   redis.call('HINCRBY', KEYS[1], '_done', nd)
   redis.call('HINCRBY', KEYS[1], '_fail', nf)
   local to = st
