@@ -182,13 +182,17 @@ func decodeRecord(id int64, v string) (Record, error) {
 // written only to the incarnation they were made for, and never to a
 // campaign being deleted: for any other the campaign is gone.
 //
-// KEYS[1] meta, KEYS[2..n-1] ledger hashes, KEYS[n] events. ARGV[1] now
+// Each failed or invalid outcome written is also counted by its reason
+// (failureLua).
+//
+// KEYS[1] meta, KEYS[2..n-2] ledger hashes, KEYS[n-1] failure reasons,
+// KEYS[n] events. ARGV[1] now
 // (ms), ARGV[2] actor, ARGV[3] the incarnation ("*" = any; "@" and the
 // creation time for a campaign without one, Campaign.LedgerIdentity), then per
 // ledger key: n, followed by n (asset ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
-var recordScript = redis.NewScript(luaChunked + auditLua + `
+var recordScript = redis.NewScript(luaChunked + auditLua + failureLua + `
 -- keepLast(old, new): a "cancelled" record new for an asset whose record
 -- old is unfinished (re-queued by a retry, or between attempts) keeps the
 -- old record's status, attempts and error: the report still shows why it
@@ -202,6 +206,8 @@ local function keepLast(old, new)
 end
 local meta = KEYS[1]
 local events = KEYS[#KEYS]
+local failures = KEYS[#KEYS - 1]
+local fails = {}
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created')
 if not st[1] or st[14] then return -1 end
@@ -218,7 +224,7 @@ local cur = {r=tonumber(st[8] or '0'), n=tonumber(st[9] or '0'), i=tonumber(st[1
 local delta = {}
 local nd, nf = 0, 0
 local ai = 4
-for k = 2, #KEYS - 1 do
+for k = 2, #KEYS - 2 do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
   for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
@@ -238,13 +244,14 @@ for k = 2, #KEYS - 1 do
       end
       if terminal[nc] then
         delta[nc] = (delta[nc] or 0) + 1; nd = nd + 1
-        if isfail[nc] then nf = nf + 1 end
+        if isfail[nc] then nf = nf + 1; count_failure(fails, v, 1) end
       end
     end
   end
   ai = ai + 2*m
   if #set > 0 then chunked('HSET', KEYS[k], set) end
 end
+save_failures(failures, fails)
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
 -- One HSET carries every count and any state change: the script is
 -- atomic, so read-modify-write of the counts is safe, and it costs one
@@ -396,7 +403,7 @@ func (l *Ledger) RecordAndWait(ctx context.Context, campaign, incarnation string
 
 // recordArgs builds the keys and arguments of recordScript.
 func (l *Ledger) recordArgs(ctx context.Context, campaign, incarnation string, batches []BatchRecords, now time.Time) ([]string, []any) {
-	ks := make([]string, 0, 2+len(batches))
+	ks := make([]string, 0, 3+len(batches))
 	ks = append(ks, l.keys.meta(campaign))
 	n := 3
 	for _, b := range batches {
@@ -418,7 +425,7 @@ func (l *Ledger) recordArgs(ctx context.Context, campaign, incarnation string, b
 			args = append(args, r.AssetID, string(buf))
 		}
 	}
-	ks = append(ks, l.keys.events(campaign))
+	ks = append(ks, l.keys.failures(campaign), l.keys.events(campaign))
 	return ks, args
 }
 

@@ -327,6 +327,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			a.failures++
 			if res.Status == 0 {
 				reason = "network"
+				w.noteNetworkError(ci, a.lastErr)
 			}
 			delay = backoff(policy, a.failures)
 			if spent = a.failures >= policy.MaxAttempts; spent {
@@ -348,6 +349,16 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			run.handBack(a, time.Second, "shutting down")
 			return
 		}
+	}
+}
+
+// noteNetworkError counts a call that got no answer and warns, at most
+// once per netErrorWindow, when they repeat: with the cause, so that an
+// unreachable API server is named while the campaign runs, not only in the
+// report after every asset's retries.
+func (w *Worker) noteNetworkError(ci *campaignInfo, msg string) {
+	if n, d, warn := w.netErrs.note(); warn {
+		w.log.Warn(fmt.Sprintf("%d network errors in the last %v: %s", n, d, msg), "campaign", ci.def.ID)
 	}
 }
 

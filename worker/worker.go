@@ -177,6 +177,8 @@ type Worker struct {
 	// skipLogged holds the campaign IDs whose skip (another API server)
 	// this process has logged.
 	skipLogged sync.Map
+	// netErrs decides when repeated network errors are warned about.
+	netErrs netErrors
 }
 
 // taskCheckInterval is how often an idle worker looks for a batch. asynq
@@ -209,7 +211,8 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency),
+		netErrs: netErrors{now: time.Now}}
 	opts := *cfg.Redis
 	opts.PoolSize = max(opts.PoolSize, 16)
 	w.rdb = redis.NewUniversalClient(&opts)

@@ -69,7 +69,8 @@ func newE2E(t *testing.T, opts pdcpfake.Options) *e2e {
 	e.env = append(os.Environ(),
 		"REDIS_URL="+e.redis.URL, "LABELRESET_NAMESPACE="+e.redis.Namespace,
 		"PDCP_API_KEY="+keyOf(opts), "PDCP_API_SERVER="+e.fake.URL(), "PDCP_TEAM_ID=",
-		"HOME="+e.dir, // no ~/.pdcp/credentials.yaml of the machine
+		"HOME="+e.dir,       // no ~/.pdcp/credentials.yaml of the machine
+		"LABELRESET_RATE=0", // unlimited unless a test sets --rate: tests measure the pipeline, not the default budget
 	)
 	return e
 }

@@ -37,6 +37,7 @@ func newE2EAt(t *testing.T, redisURL, namespace string, opts pdcpfake.Options) *
 		"REDIS_URL="+redisURL, "LABELRESET_NAMESPACE="+namespace,
 		"PDCP_API_KEY="+keyOf(opts), "PDCP_API_SERVER="+e.fake.URL(), "PDCP_TEAM_ID=",
 		"HOME="+e.dir,
+		"LABELRESET_RATE=0", // as newE2E: unlimited unless a test sets --rate
 	)
 	return e
 }

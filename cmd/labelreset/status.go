@@ -66,7 +66,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := a.printStatus(c, *asJSON); err != nil {
+		if err := a.printStatusReasons(ctx, store, c, *asJSON); err != nil {
 			return err
 		}
 		if h := holdHint(c, store.Namespace()); h != "" {
@@ -78,7 +78,17 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.printStatus(c, *asJSON)
+	return a.printStatusReasons(ctx, store, c, *asJSON)
+}
+
+// printStatusReasons is printStatus, then (as text) the top failure
+// reasons.
+func (a *app) printStatusReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign, asJSON bool) error {
+	if err := a.printStatus(c, asJSON); err != nil || asJSON {
+		return err
+	}
+	a.printFailureReasons(ctx, store, c)
+	return nil
 }
 
 func (a *app) printStatus(c *jobs.Campaign, asJSON bool) error {
