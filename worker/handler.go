@@ -181,7 +181,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			break
 		}
 		wg.Add(1)
-		callers.Go(func() {
+		w.callers.Go(func() {
 			defer wg.Done()
 			w.runAsset(ctx, ci, b, a, run, true)
 		})

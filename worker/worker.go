@@ -42,6 +42,8 @@ type Worker struct {
 	slots    *slotPool
 	batchSeq atomic.Uint64
 	pending  chan struct{}
+	// callers runs the per-asset goroutines; Run waits for them.
+	callers *goPool
 
 	// callCtx is cancelled only when the shutdown timeout has passed:
 	// calls in flight at SIGTERM may finish and be recorded.
@@ -100,7 +102,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), callers: newGoPool(), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency)}
 	opts := *cfg.Redis
 	opts.PoolSize = max(opts.PoolSize, 16)
 	w.rdb = redis.NewUniversalClient(&opts)
@@ -185,7 +187,10 @@ func (w *Worker) onChange(campaign, inc string, ch jobs.Change) {
 // Run processes tasks until ctx is cancelled, then shuts down gracefully
 // within ShutdownTimeout. Shutdown order: stop starting calls; let asynq
 // wait for handlers (they finish in-flight calls and hand back the rest);
-// flush the ledger writer; close Redis clients.
+// flush the ledger writer; stop the background loops and the per-asset
+// goroutines; close Redis clients. Every goroutine Run starts has ended
+// when it returns, except those of an asynq server that did not stop
+// within the bound (see waitBounded).
 func (w *Worker) Run(ctx context.Context) error {
 	srv := asynq.NewServerFromRedisClient(w.qrdb, asynq.Config{
 		Concurrency:              w.batchSlots(),
@@ -238,13 +243,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	// whose commands carry no deadline: during an outage it waited for
 	// minutes), and the writer stops retrying, which releases the handlers
 	// waiting for their outcomes to be written.
-	hard := time.AfterFunc(w.cfg.ShutdownTimeout, func() { w.callCancel(); w.guard.abort(); w.writer.giveUpNow() })
+	hardDone := make(chan struct{})
+	hard := time.AfterFunc(w.cfg.ShutdownTimeout, func() {
+		defer close(hardDone)
+		w.callCancel()
+		w.guard.abort()
+		w.writer.giveUpNow()
+	})
 	var errs []error
 	if !waitBounded(srv.Shutdown, time.Until(deadline)+shutdownGrace) {
 		w.queueAbandoned.Store(true)
 		errs = append(errs, fmt.Errorf("the queue server did not stop within %v of the shutdown timeout; batches in hand come back after their lease expires", shutdownGrace))
 	}
-	hard.Stop()
+	if !hard.Stop() {
+		<-hardDone
+	}
 	// Handlers have returned (or were abandoned at the timeout): write
 	// what they recorded, bounded in case Redis is gone.
 	if lost := w.writer.stop(max(time.Until(deadline)+shutdownGrace, minFinalFlush)); lost > 0 {
@@ -258,6 +271,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !waitGroupBounded(&wg, max(time.Until(deadline)+shutdownGrace, minFinalFlush)) {
 		w.close()
 		wg.Wait()
+	}
+	// The per-asset goroutines are idle once the handlers have returned.
+	// Those of a handler abandoned at the timeout end with their call
+	// (cancelled at the timeout) or their Redis command (failed by close).
+	if !waitBounded(w.callers.close, max(time.Until(deadline)+shutdownGrace, minFinalFlush)) {
+		w.close()
+		w.callers.close()
 	}
 	w.close()
 	if err := errors.Join(errs...); err != nil {
