@@ -12,6 +12,7 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/backoff"
 )
 
 // Caller is the part of the PDCP client the worker uses.
@@ -308,7 +309,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			// Throttling has its own budget (jobs.Policy.MaxThrottled).
 			a.throttles++
 			reason = "throttled"
-			delay = backoff(policy, a.throttles)
+			delay = assetBackoff(policy, a.throttles)
 			if res.RetryAfter > 0 {
 				delay = res.RetryAfter
 				w.pauseAll(ctx, ci, res.RetryAfter)
@@ -327,7 +328,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			if res.Status == 0 {
 				reason = "network"
 			}
-			delay = backoff(policy, a.failures)
+			delay = assetBackoff(policy, a.failures)
 			if spent = a.failures >= policy.MaxAttempts; spent {
 				// The cause first: the ledger keeps the first 48 bytes.
 				a.lastErr = fmt.Sprintf("%s (gave up after %d attempts)", a.lastErr, a.attempts)
@@ -343,7 +344,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			run.handBack(a, delay, "backing off")
 			return
 		}
-		if err := sleepCtx(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			run.handBack(a, time.Second, "shutting down")
 			return
 		}

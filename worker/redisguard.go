@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/labelreset/labelreset/jobs/backoff"
 )
 
 // redisGuard is a go-redis hook on asynq's connection. asynq v0.26's
@@ -24,18 +26,18 @@ import (
 // deadline, and go-redis keeps dialing (or asking sentinels) for a master
 // that is down, so without this asynq's Shutdown could wait for minutes.
 type redisGuard struct {
-	mu       sync.Mutex
-	down     bool
-	nextTry  time.Time
-	interval time.Duration
-	up       chan struct{} // closed when Redis answers again
+	mu      sync.Mutex
+	down    bool
+	nextTry time.Time
+	probes  *backoff.Backoff // spaces the probes while Redis is down
+	up      chan struct{}    // closed when Redis answers again
 
 	aborted     context.Context // done once abort is called
 	cancelAbort context.CancelFunc
 }
 
 func newRedisGuard() *redisGuard {
-	g := &redisGuard{}
+	g := &redisGuard{probes: backoff.New(backoff.Policy{Base: 250 * time.Millisecond, Cap: 2 * time.Second})}
 	g.aborted, g.cancelAbort = context.WithCancel(context.Background())
 	return g
 }
@@ -91,12 +93,11 @@ func (g *redisGuard) report(err error) {
 	case isNet && !g.down:
 		g.down = true
 		g.up = make(chan struct{})
-		g.interval = 250 * time.Millisecond
-		g.nextTry = time.Now().Add(g.interval)
+		g.probes.Reset()
+		g.nextTry = time.Now().Add(g.probes.Next())
 	case isNet:
 		if time.Now().After(g.nextTry) {
-			g.interval = min(g.interval*2, 2*time.Second)
-			g.nextTry = time.Now().Add(g.interval)
+			g.nextTry = time.Now().Add(g.probes.Next())
 		}
 	case g.down:
 		// Any answer from Redis, even an error reply, means it is back.

@@ -364,19 +364,5 @@ func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "compone
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // pendingDone returns a pending token once an outcome is durable.
 func (w *Worker) pendingDone() { <-w.pending }
