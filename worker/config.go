@@ -40,11 +40,11 @@ type Config struct {
 	// Limiter is the shared requests/s budget; nil means unlimited.
 	Limiter Limiter
 	// Concurrency caps PDCP calls in flight in this process (plus their
-	// outcomes not yet recorded). Default 64.
+	// outcomes not yet recorded). Default DefaultConcurrency.
 	Concurrency int
 	// ShutdownTimeout bounds a graceful stop: in-flight calls finish and
 	// their outcomes are recorded; unfinished batches go back to the queue.
-	// Default 25s (keep it below Kubernetes' terminationGracePeriodSeconds).
+	// Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// StatePollInterval is how often campaign states (pause, cancel,
 	// block) are re-read from Redis. Default 200ms. jobs.StoreOptions'
@@ -82,13 +82,13 @@ func (c *Config) setDefaults() error {
 		c.Namespace = jobs.DefaultNamespace
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = 64
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.Concurrency < 1 || c.Concurrency > 10000 {
 		return fmt.Errorf("worker: concurrency %d: want 1..10000", c.Concurrency)
 	}
 	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 25 * time.Second
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.StatePollInterval == 0 {
 		c.StatePollInterval = 200 * time.Millisecond

@@ -17,10 +17,10 @@ import (
 // finish (and asynq take the next one) in order instead of all at the end.
 //
 // A batch claims all the slots it will need at once (claim). Granting to
-// one waiting goroutine per batch was not enough: the batch's dispatching
+// one waiting goroutine per batch is not enough: the batch's dispatching
 // goroutine waits for one slot at a time, and while it is runnable but not
-// yet running the next freed slots went to younger batches, so a ledger
-// write touched every batch in hand (7 of 8, measured). A claim stays
+// yet running the next freed slots would go to younger batches, so a
+// ledger write would touch nearly every batch in hand. A claim stays
 // first in line until it has all its slots; the slots it was granted wait
 // in its channel until its goroutine takes them.
 type slotPool struct {

@@ -32,9 +32,9 @@ type record struct {
 // acks counts a batch's records on their way to the ledger, so that its
 // handler returns — and asynq deletes the task — only after every outcome
 // of the batch is durable (written, and acknowledged by a replica when
-// replicas are attached). Acknowledging first left a window in which a
-// SIGKILL lost outcomes of a task that no longer existed: nothing would
-// ever call those assets again.
+// replicas are attached). Acknowledging first would leave a window in
+// which a SIGKILL loses outcomes of a task that no longer exists: nothing
+// would ever call those assets again.
 type acks struct {
 	wg sync.WaitGroup
 	// lost: a record was not written (the writer stopped, or gave up on

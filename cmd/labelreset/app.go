@@ -128,6 +128,9 @@ func (a *app) main(ctx context.Context, args []string) int {
 		a.usage()
 		return exitOK
 	}
+	if name == "--version" || name == "-version" {
+		name = "version"
+	}
 	for _, c := range commands {
 		if c.name != name {
 			continue

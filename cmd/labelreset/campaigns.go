@@ -12,7 +12,7 @@ func (a *app) cmdCampaigns(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 100, "most recent campaigns to list")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	store, closeFn, err := a.storeFor(ctx, rf)

@@ -7,9 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/labelreset/labelreset/client"
 )
 
 func main() {
+	// One version everywhere: --version, the User-Agent sent to PDCP
+	// and labelreset_build_info.
+	client.Version = buildVersion()
 	quietRedisLog(os.Stderr, os.Getenv)
 	// SIGHUP (a closed terminal, or a `kill -HUP` meant to reload tokens)
 	// would otherwise end the process at once, without the graceful stop

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -111,7 +111,7 @@ func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan,
 		return nil, nil, err
 	}
 	if cf.dryRun {
-		a.printPlan(plan, apiServerForDisplay(af, a.getenv), cf.rate, cf.json)
+		a.printPlan(plan, def.Server, cf.rate, cf.json)
 		return def, nil, nil
 	}
 	return def, plan, nil
@@ -120,6 +120,9 @@ func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan,
 // readPlan reads the input named by the flags into a plan.
 func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error) {
 	var in jobs.Input
+	// name is the campaign's name unless --name gives one: what a person
+	// recognises in 'labelreset campaigns', not the path or flag it came from.
+	var name string
 	switch {
 	case f.csv != "" && f.ids != "":
 		return nil, usagef("give either --csv or --ids, not both")
@@ -127,7 +130,7 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 		var r *idfile.Reader
 		if f.csv == "-" {
 			r = idfile.NewReader(a.stdin, "-", idfile.Options{})
-			def.Source = "stdin"
+			def.Source, name = "stdin", "stdin"
 		} else {
 			var c io.Closer
 			var err error
@@ -136,17 +139,18 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 				return nil, usageError{err}
 			}
 			defer c.Close()
-			def.Source = "file " + f.csv
+			def.Source, name = "file "+f.csv, filepath.Base(f.csv)
 		}
 		in = r
 	case f.ids != "":
-		in = jobs.IDList("--ids", strings.Split(f.ids, ","))
-		def.Source = "--ids"
+		ids := strings.Split(f.ids, ",")
+		in = jobs.IDList("--ids", ids)
+		def.Source, name = "--ids", idsName(len(ids))
 	default:
 		return nil, usagef("no input: give --csv FILE (- for stdin) or --ids 1,2,3")
 	}
 	if def.Name == "" {
-		def.Name = def.Source
+		def.Name = name
 	}
 	plan, err := jobs.ReadPlan(def, in)
 	if err != nil {
@@ -154,11 +158,14 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 		// what must be fixed, and nothing was written.
 		return nil, usageError{err}
 	}
-	for _, b := range plan.BadRows {
-		fmt.Fprintln(a.stderr, "bad row:", b)
-	}
-	if plan.Bad > int64(len(plan.BadRows)) {
-		fmt.Fprintf(a.stderr, "... and %d more bad rows\n", plan.Bad-int64(len(plan.BadRows)))
+	// A dry run's plan lists the bad rows itself.
+	if !f.dryRun {
+		for _, b := range plan.BadRows {
+			fmt.Fprintln(a.stderr, "bad row:", b)
+		}
+		if plan.Bad > int64(len(plan.BadRows)) {
+			fmt.Fprintf(a.stderr, "... and %d more bad rows\n", plan.Bad-int64(len(plan.BadRows)))
+		}
 	}
 	if f.strict && plan.Bad > 0 {
 		return nil, fmt.Errorf("%w: %d of %d rows are bad; nothing was submitted", jobs.ErrStrict, plan.Bad, plan.Rows)
@@ -183,9 +190,7 @@ func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON boo
 			Estimate  string  `json:"estimated_duration,omitempty"`
 			DryRun    bool    `json:"dry_run"`
 		}{plan, server, rate, est, true}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(out)
+		a.writeJSON(out)
 		return
 	}
 	w := a.stdout
@@ -196,6 +201,9 @@ func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON boo
 	fmt.Fprintf(w, "  bad rows:       %d\n", plan.Bad)
 	for _, b := range plan.BadRows[:min(len(plan.BadRows), 10)] {
 		fmt.Fprintf(w, "    %s\n", b)
+	}
+	if shown := int64(min(len(plan.BadRows), 10)); plan.Bad > shown {
+		fmt.Fprintf(w, "    ... and %d more\n", plan.Bad-shown)
 	}
 	fmt.Fprintf(w, "  batches:        %d of up to %d IDs\n", plan.Batches, plan.BatchSize)
 	if plan.Mode == jobs.ModeRemove {
@@ -211,6 +219,14 @@ func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON boo
 	} else {
 		fmt.Fprintf(w, "  time:           no rate limit set (--rate); bounded by PDCP and --concurrency\n")
 	}
+}
+
+// idsName names a campaign made from n comma-separated --ids entries.
+func idsName(n int) string {
+	if n == 1 {
+		return "1 ID from --ids"
+	}
+	return fmt.Sprintf("%d IDs from --ids", n)
 }
 
 func orDash(s string) string {

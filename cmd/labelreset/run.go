@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -11,130 +12,241 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
 )
 
+// runFlags are the flags of run: a campaign (as submit), a worker (as
+// worker) and what run adds.
+type runFlags struct {
+	rf           *redisFlags
+	af           *apiFlags
+	cf           *campaignFlags
+	wf           *workerFlags
+	report       string
+	reportFormat jobs.ReportFormat
+	demo         bool
+	demoAssets   int
+	outageLimit  time.Duration
+}
+
+// cmdRun submits a campaign, works it in this process and reports it. Each
+// step is a method below, in the order they run.
 func (a *app) cmdRun(ctx context.Context, args []string) error {
 	a.tuneGC()
-	fs := a.newFlagSet("run")
-	rf := a.addRedisFlags(fs)
-	af := a.addAPIFlags(fs)
-	cf := a.addCampaignFlags(fs)
-	wf := a.addWorkerFlags(fs, "")
-	report := fs.String("report", "", "write the per-asset report to this file when the campaign ends")
-	reportFormat := fs.String("report-format", "csv", "csv or jsonl")
-	demo := fs.Bool("demo", false, "serve a built-in fake PDCP in-process and run against it (no API key needed)")
-	demoAssets := fs.Int("demo-assets", 5000, "assets of the --demo fake")
-	outageLimit := fs.Duration("redis-outage-limit", 5*time.Minute,
-		"how long to wait for an unreachable Redis before stopping with exit code 3 (the campaign stays in Redis)")
-	if _, err := parseFlags(fs, args); err != nil {
+	f, err := a.runConfig(args)
+	if err != nil {
 		return err
 	}
-	if *outageLimit <= 0 {
-		return usagef("--redis-outage-limit %v: want a positive duration", *outageLimit)
+	if f.demo {
+		defer a.startDemo(f)()
 	}
-	cf.rate = wf.rate
-	rfmt, err := jobs.ParseReportFormat(*reportFormat)
-	if err != nil {
-		return usageError{err}
-	}
-	if *demo {
-		fake := pdcpfake.NewServer(pdcpfake.Options{
-			APIKey: "demo-key", Assets: *demoAssets, Seed: 1,
-			FailFraction: 0.05, FailTimes: 2, ThrottleFraction: 0.01, Latency: 2 * time.Millisecond,
-			LatencyJitter: 8 * time.Millisecond,
-		})
-		defer fake.Close()
-		af.server, af.key, af.team, af.credentials = fake.URL(), "demo-key", "", ""
-		fmt.Fprintf(a.stderr, "demo: fake PDCP with %d assets at %s (5%% failing twice, 1%% throttled)\n", *demoAssets, fake.URL())
-		if cf.csv == "" && cf.ids == "" {
-			// Ask for 3% more IDs than exist, so some answer 404.
-			n := *demoAssets + *demoAssets*3/100
-			ids := make([]string, n)
-			for i := range ids {
-				ids[i] = strconv.Itoa(i + 1)
-			}
-			cf.ids = joinComma(ids)
-		}
-		cf.yes = true
-		if cf.id == "" {
-			cf.id = "demo-" + time.Now().UTC().Format("20060102-150405")
-		}
-	}
-	def, plan, err := a.plan(cf, af)
+	def, plan, err := a.plan(f.cf, f.af)
 	if err != nil || plan == nil {
 		return err // plan == nil: a dry run, already printed
 	}
-	ccfg, err := af.resolve(a.getenv, wf.concurrency)
+	ccfg, approved, err := a.runApproval(f, def, plan)
 	if err != nil {
 		return err
 	}
-	// approved: what this invocation's own prompt (or --yes) covered, and
-	// nothing more: run never approves assets someone else staged.
-	approved := cf.yes
-	if !cf.yes && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
-		_, yes := a.confirm(def, plan)
-		approved = yes
-		if !yes {
-			return usagef("campaign has %d assets, above --confirm-above %d: confirm with --yes (or submit it and 'labelreset approve' it)",
-				plan.Valid, cf.confirmAbove)
-		}
-	}
-
-	if err := wf.listenMetrics(); err != nil {
+	if err := f.wf.listenMetrics(); err != nil {
 		return err
 	}
-	defer wf.closeMetrics()
+	defer f.wf.closeMetrics()
+	rs, err := a.startRunRedis(ctx, f.rf)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	id, err := a.runSubmit(ctx, f, rs, def, plan, approved)
+	if err != nil {
+		return err
+	}
+	w, err := a.workAndWatch(ctx, f, rs, ccfg, id)
+	if err != nil {
+		return err
+	}
+	defer w.done()
+	return a.runSummary(f, rs, id, w)
+}
 
-	var ropts *redis.UniversalOptions
-	var rdb redis.UniversalClient
-	embedded := rf.url == ""
-	if embedded {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("start embedded Redis: %w", err)
+// runConfig parses run's flags.
+func (a *app) runConfig(args []string) (*runFlags, error) {
+	fs := a.newFlagSet("run")
+	f := &runFlags{rf: a.addRedisFlags(fs), af: a.addAPIFlags(fs), cf: a.addCampaignFlags(fs), wf: a.addWorkerFlags(fs, "")}
+	report := fs.String("report", "", "write the per-asset report to this file when the campaign ends")
+	reportFormat := fs.String("report-format", "csv", "csv or jsonl")
+	fs.BoolVar(&f.demo, "demo", false, "serve a built-in fake PDCP in-process and run against it (no API key needed)")
+	fs.IntVar(&f.demoAssets, "demo-assets", 5000, "assets of the --demo fake")
+	fs.DurationVar(&f.outageLimit, "redis-outage-limit", 5*time.Minute,
+		"how long to wait for an unreachable Redis before stopping with exit code 3 (the campaign stays in Redis)")
+	if _, err := a.parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if f.outageLimit <= 0 {
+		return nil, usagef("--redis-outage-limit %v: want a positive duration", f.outageLimit)
+	}
+	f.cf.rate = f.wf.rate
+	f.report = *report
+	var err error
+	if f.reportFormat, err = jobs.ParseReportFormat(*reportFormat); err != nil {
+		return nil, usageError{err}
+	}
+	return f, nil
+}
+
+// startDemo serves the --demo fake PDCP, points the API flags at it and,
+// without an input, asks for all its assets; it returns the fake's closer.
+func (a *app) startDemo(f *runFlags) (closeFake func()) {
+	fake := pdcpfake.NewServer(pdcpfake.Options{
+		APIKey: "demo-key", Assets: f.demoAssets, Seed: 1,
+		FailFraction: 0.05, FailTimes: 2, ThrottleFraction: 0.01, Latency: 2 * time.Millisecond,
+		LatencyJitter: 8 * time.Millisecond,
+	})
+	af, cf := f.af, f.cf
+	af.server, af.key, af.team, af.credentials = fake.URL(), "demo-key", "", ""
+	fmt.Fprintf(a.stderr, "demo: fake PDCP with %d assets at %s (5%% failing twice, 1%% throttled)\n", f.demoAssets, fake.URL())
+	if cf.csv == "" && cf.ids == "" {
+		// Ask for 3% more IDs than exist, so some answer 404.
+		n := f.demoAssets + f.demoAssets*3/100
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = strconv.Itoa(i + 1)
 		}
-		defer mr.Close()
+		cf.ids = joinComma(ids)
+	}
+	cf.yes = true
+	if cf.id == "" {
+		cf.id = "demo-" + time.Now().UTC().Format("20060102-150405")
+	}
+	return fake.Close
+}
+
+// runApproval resolves the PDCP client configuration and says whether this
+// invocation approved the campaign: its own prompt (or --yes) covers it,
+// and nothing more: run never approves assets someone else staged.
+func (a *app) runApproval(f *runFlags, def *jobs.Campaign, plan *jobs.Plan) (client.Config, bool, error) {
+	cf := f.cf
+	ccfg, err := f.af.resolve(a.getenv, f.wf.concurrency)
+	if err != nil {
+		return ccfg, false, err
+	}
+	if cf.yes || cf.confirmAbove < 0 || plan.Valid <= cf.confirmAbove {
+		return ccfg, cf.yes, nil
+	}
+	if _, yes := a.confirm(def, plan); !yes {
+		return ccfg, false, usagef("campaign has %d assets, above --confirm-above %d: confirm with --yes (or submit it and 'labelreset approve' it)",
+			plan.Valid, cf.confirmAbove)
+	}
+	return ccfg, true, nil
+}
+
+// runRedis is the Redis a run works on: the configured one, or an
+// embedded one that lives as long as the process.
+type runRedis struct {
+	ropts    *redis.UniversalOptions
+	rdb      redis.UniversalClient
+	store    *jobs.Store
+	embedded bool
+	close    func()
+}
+
+// startRunRedis connects to --redis, or without one starts an embedded
+// Redis and says that campaign state then lives in this process only.
+func (a *app) startRunRedis(ctx context.Context, rf *redisFlags) (*runRedis, error) {
+	rs := &runRedis{embedded: rf.url == ""}
+	var mr *miniredis.Miniredis
+	if rs.embedded {
+		mr = miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start embedded Redis: %w", err)
+		}
 		fmt.Fprintf(a.stderr, "no Redis configured (--redis / REDIS_URL): using an embedded Redis at %s; "+
 			"campaign state lives in this process only\n", mr.Addr())
 		rf.url = "redis://" + mr.Addr()
 	}
-	ropts, rdb, err = a.connect(ctx, rf)
-	if err != nil {
-		return err
+	var err error
+	if rs.ropts, rs.rdb, err = a.connect(ctx, rf); err != nil {
+		if mr != nil {
+			mr.Close()
+		}
+		return nil, err
 	}
-	defer a.closeRedis(rdb)
-	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
-	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{
+	rs.store = jobs.NewStore(rs.rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
+	rs.close = func() {
+		a.closeRedis(rs.rdb)
+		if mr != nil {
+			mr.Close()
+		}
+	}
+	return rs, nil
+}
+
+// runSubmit submits the campaign and returns its ID. A campaign left
+// pending for assets this invocation did not confirm ends run with exit
+// code 3 and says who approves it.
+func (a *app) runSubmit(ctx context.Context, f *runFlags, rs *runRedis, def *jobs.Campaign, plan *jobs.Plan, approved bool) (string, error) {
+	cf := f.cf
+	res, err := rs.store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved,
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
-	a.printSubmit(res, false)
+	// With --json, stdout holds the summary alone.
+	a.printSubmitTo(a.runOut(cf), res, false)
 	id := res.Campaign.ID
-	if res.Campaign.State == jobs.StatePending {
-		// Pending for assets this invocation did not confirm: staged by
-		// someone else (or a select_all schedule), or appended beyond
-		// --confirm-above since the last approval. Approving them is an
-		// approver's decision, not a side effect of run.
-		why := res.Campaign.Reason
-		if why == "" {
-			why = "staged pending by its creator"
-		}
-		fmt.Fprintf(a.stderr, "campaign %s waits for approval of %d assets that this run did not confirm (%s); "+
-			"run does not approve it: approve it with 'labelreset approve %s' (not by whoever staged them), "+
-			"then work it with 'labelreset worker'\n",
-			id, res.Campaign.Total-res.Campaign.ApprovedTotal, why, id)
-		return exitError{exitStopped}
+	if res.Campaign.State != jobs.StatePending {
+		return id, nil
 	}
+	// Pending for assets this invocation did not confirm: staged by
+	// someone else (or a select_all schedule), or appended beyond
+	// --confirm-above since the last approval. Approving them is an
+	// approver's decision, not a side effect of run.
+	why := res.Campaign.Reason
+	if why == "" {
+		why = "staged pending by its creator"
+	}
+	fmt.Fprintf(a.stderr, "campaign %s waits for approval of %d assets that this run did not confirm (%s); "+
+		"run does not approve it: approve it with 'labelreset approve %s' (not by whoever staged them), "+
+		"then work it with 'labelreset worker'\n",
+		id, res.Campaign.Total-res.Campaign.ApprovedTotal, why, id)
+	if cf.json {
+		a.writeJSON(statusJSON(res.Campaign))
+	}
+	return "", exitError{exitStopped}
+}
 
-	// Only this campaign: on a shared Redis, other people's campaigns are
-	// theirs to work, with their own API server and key.
-	rw, err := a.buildWorker(ropts, rdb, rf.namespace, ccfg, wf, id)
+// runOut is where run writes what is not its result: stdout, or stderr
+// when --json keeps stdout for the summary object.
+func (a *app) runOut(cf *campaignFlags) io.Writer {
+	if cf.json {
+		return a.stderr
+	}
+	return a.stdout
+}
+
+// worked is how the work on a campaign ended: the campaign as last read
+// (nil if never), why the watch ended early (a signal, an outage) and the
+// worker's own stop error.
+type worked struct {
+	c                 *jobs.Campaign
+	watchErr, stopErr error
+	// stop is the one deadline of the rest of the stop; done releases it.
+	stop context.Context
+	done func()
+}
+
+// workAndWatch works the campaign in this process (only this one: on a
+// shared Redis, other people's campaigns are theirs to work, with their
+// own API server and key) and shows its progress until it ends, then
+// stops the worker and re-reads the campaign.
+func (a *app) workAndWatch(ctx context.Context, f *runFlags, rs *runRedis, ccfg client.Config, id string) (*worked, error) {
+	wf := f.wf
+	rw, err := a.buildWorker(rs.ropts, rs.rdb, f.rf.namespace, ccfg, wf, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	wctx, stopWorker := context.WithCancel(context.Background())
 	werr := make(chan error, 1)
@@ -144,63 +256,61 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	// the status reload, the report and closing Redis all fit in
 	// --shutdown-timeout + stopGrace, also when Redis hangs.
 	sctx, endBudget := stopBudget(ctx, wf.shutdownTimeout+stopGrace)
-	defer endBudget()
-	c, watchErr := a.watch(ctx, store, id, false, *outageLimit)
-	if watchErr != nil {
+	w := &worked{done: endBudget}
+	w.c, w.watchErr = a.watch(ctx, rs.store, id, false, f.outageLimit)
+	if w.watchErr != nil {
 		// Stopped by a signal or an outage: the budget starts now even
 		// if ctx is still live (an outage).
 		var cancel context.CancelFunc
 		sctx, cancel = context.WithTimeoutCause(sctx, wf.shutdownTimeout+stopGrace, errStopBudget)
-		defer cancel()
+		w.done = func() { cancel(); endBudget() }
 	}
+	w.stop = sctx
 	stopWorker()
 	// A worker that could not write every outcome says so; the campaign
-	// then has assets without one, which the exit code below reflects.
-	stopErr := <-werr
+	// then has assets without one, which the exit code reflects.
+	w.stopErr = <-werr
 	// Reload: the last outcomes were flushed while the worker stopped.
 	// Bounded: Redis may still be down or hang.
 	rctx, cancel := context.WithTimeout(sctx, 5*time.Second)
+	defer cancel()
 	var fresh *jobs.Campaign
 	err = bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
-		fresh, err = store.Get(ctx, id)
+		fresh, err = rs.store.Get(ctx, id)
 		return err
 	})
 	if err == nil {
-		c = fresh
-	} else if watchErr == nil {
+		w.c = fresh
+	} else if w.watchErr == nil {
 		a.log.Warn("status reload after the stop failed: the summary may miss the last outcomes", "campaign", id, "err", err)
 	}
-	cancel()
-	if *report != "" && c != nil {
-		rctx, cancel := context.WithTimeout(sctx, time.Minute)
-		var n int64
-		err := bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
-			n, err = a.writeReport(ctx, store, id, *report, rfmt, nil)
-			return err
-		})
-		cancel()
-		if err != nil && watchErr == nil && stopErr == nil {
-			return err
-		}
-		if err != nil {
-			fmt.Fprintf(a.stderr, "report: not written: %v\n", err)
+	return w, nil
+}
+
+// runSummary writes the report, prints the summary and maps how the
+// campaign ended to run's exit code.
+func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error {
+	if err := a.runReport(f, rs, id, w); err != nil {
+		return err
+	}
+	if w.c != nil {
+		if f.cf.json {
+			a.writeJSON(statusJSON(w.c))
 		} else {
-			fmt.Fprintf(a.stderr, "report: %d rows written to %s\n", n, *report)
+			a.printSummary(w.c)
 		}
 	}
-	if c != nil {
-		a.printSummary(c)
+	if w.stopErr != nil {
+		fmt.Fprintf(a.stderr, "labelreset: %v\n", w.stopErr)
 	}
-	if stopErr != nil {
-		fmt.Fprintf(a.stderr, "labelreset: %v\n", stopErr)
-	}
+	rf, embedded := f.rf, rs.embedded
 	var outage *redisOutageError
 	switch {
-	case errors.As(watchErr, &outage):
+	case errors.As(w.watchErr, &outage):
 		fmt.Fprintf(a.stderr, "stopped: %v; the campaign's progress cannot be recorded without Redis\n", outage)
 		a.printContinue(rf, id, embedded)
 		return exitError{exitStopped}
-	case errors.Is(watchErr, context.Canceled):
+	case errors.Is(w.watchErr, context.Canceled):
 		if embedded {
 			fmt.Fprintf(a.stderr, "interrupted: the embedded Redis goes away with this process; unfinished assets are listed as pending in the report\n")
 		} else {
@@ -208,12 +318,37 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 			a.printContinue(rf, id, embedded)
 		}
 		return exitError{exitStopped}
-	case watchErr != nil:
-		return watchErr
-	case c == nil:
+	case w.watchErr != nil:
+		return w.watchErr
+	case w.c == nil:
 		return fmt.Errorf("campaign %s: no status could be read", id)
 	}
-	return a.campaignExit(c, embedded, func() { a.printContinue(rf, id, embedded) })
+	return a.campaignExit(w.c, embedded, func() { a.printContinue(rf, id, embedded) })
+}
+
+// runReport writes --report within the stop's deadline. A report that
+// cannot be written is run's error when the campaign ended cleanly; after a
+// signal or an outage it is only said, and the summary follows.
+func (a *app) runReport(f *runFlags, rs *runRedis, id string, w *worked) error {
+	if f.report == "" || w.c == nil {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(w.stop, time.Minute)
+	defer cancel()
+	var n int64
+	err := bounded(rctx, &a.inflight, func(ctx context.Context) (err error) {
+		n, err = a.writeReport(ctx, rs.store, id, f.report, f.reportFormat, nil)
+		return err
+	})
+	switch {
+	case err != nil && w.watchErr == nil && w.stopErr == nil:
+		return err
+	case err != nil:
+		fmt.Fprintf(a.stderr, "report: not written: %v\n", err)
+	default:
+		fmt.Fprintf(a.stderr, "report: %d rows written to %s\n", n, f.report)
+	}
+	return nil
 }
 
 // printContinue prints the commands that finish a campaign this process

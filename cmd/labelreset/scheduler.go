@@ -16,10 +16,10 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("scheduler")
 	rf := a.addRedisFlags(fs)
 	af := a.addAPIFlags(fs)
-	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
+	config := fs.String("config", "", "schedules YAML file")
 	metricsAddr := fs.String("metrics-addr", ":9091", "serve /metrics, /healthz and /readyz here (empty = off)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "graceful stop bound: firings in progress get this long, then they are cancelled")
-	if _, err := parseFlags(fs, args); err != nil {
+	shutdownTimeout := fs.Duration("shutdown-timeout", schedule.DefaultShutdownTimeout, "graceful stop bound: firings in progress get this long, then they are cancelled")
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := a.loadSchedules(*config)

@@ -12,9 +12,9 @@ import (
 func (a *app) cmdSchedules(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("schedules")
 	rf := a.addRedisFlags(fs)
-	config := fs.String("config", a.getenv("LABELRESET_SCHEDULES"), "schedules YAML file (env LABELRESET_SCHEDULES)")
+	config := fs.String("config", "", "schedules YAML file")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := a.loadSchedules(*config)

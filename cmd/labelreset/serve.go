@@ -6,7 +6,6 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
@@ -19,10 +18,10 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	addr := fs.String("addr", ":8080", "listen address (API, /metrics, /healthz, /readyz, /openapi.yaml)")
 	certFile := fs.String("tls-cert", "", "TLS certificate file (with --tls-key)")
 	keyFile := fs.String("tls-key", "", "TLS key file")
-	tokensFile := fs.String("tokens-file", a.getenv("LABELRESET_API_TOKENS_FILE"),
+	tokensFile := fs.String("tokens-file", "",
 		"token file: tokens with names, roles and teams (YAML/JSON), or one token per line; reloaded when it changes and on SIGHUP "+
 			"(env LABELRESET_API_TOKENS_FILE; plain tokens also from LABELRESET_API_TOKENS)")
-	tokensReload := fs.Duration("tokens-reload", 2*time.Second, "how often the token file is checked for changes (0: only on SIGHUP)")
+	tokensReload := fs.Duration("tokens-reload", httpapi.DefaultTokenReloadInterval, "how often the token file is checked for changes (0: only on SIGHUP)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication (local testing only)")
 	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
 	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append; blank and comment lines count)")
@@ -33,14 +32,21 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	teamID := fs.String("team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
 	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id and server)")
 	apiServer := fs.String("api-server", "", "PDCP API server recorded in campaigns; only workers for this server work them (env PDCP_API_SERVER, then the credentials file, default "+client.DefaultServer+")")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "graceful stop bound: requests in progress get this long, then their connections are closed")
-	if _, err := parseFlags(fs, args); err != nil {
+	shutdownTimeout := fs.Duration("shutdown-timeout", httpapi.DefaultShutdownTimeout, "graceful stop bound: requests in progress get this long, then their connections are closed")
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
 	tokens := httpapi.ParseTokens(a.getenv("LABELRESET_API_TOKENS"))
+	switch {
+	case len(tokens) == 0 && *tokensFile == "" && !*noAuth:
+		return usagef("no API tokens: set LABELRESET_API_TOKENS or pass --tokens-file FILE (env LABELRESET_API_TOKENS_FILE); " +
+			"to serve without authentication, for local testing only, pass --insecure-no-auth")
+	case (len(tokens) > 0 || *tokensFile != "") && *noAuth:
+		return usagef("--insecure-no-auth is given together with API tokens (LABELRESET_API_TOKENS or --tokens-file): drop one of them")
+	}
 	reload := *tokensReload
 	switch {
 	case reload < 0:

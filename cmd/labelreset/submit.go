@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/labelreset/labelreset/jobs"
 )
@@ -14,7 +14,7 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	af := a.addAPIFlags(fs)
 	cf := a.addCampaignFlags(fs)
 	fs.Float64Var(&cf.rate, "rate", 0, "requests/s used for the time estimate of --dry-run")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	def, plan, err := a.plan(cf, af)
@@ -47,11 +47,14 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 }
 
 func (a *app) printSubmit(res *jobs.SubmitResult, asJSON bool) {
+	a.printSubmitTo(a.stdout, res, asJSON)
+}
+
+// printSubmitTo is printSubmit to w.
+func (a *app) printSubmitTo(w io.Writer, res *jobs.SubmitResult, asJSON bool) {
 	c := res.Campaign
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(struct {
+		writeJSONTo(w, struct {
 			Campaign any        `json:"campaign"`
 			Plan     *jobs.Plan `json:"plan"`
 			Created  bool       `json:"created"`
@@ -62,14 +65,14 @@ func (a *app) printSubmit(res *jobs.SubmitResult, asJSON bool) {
 	}
 	switch {
 	case res.Existing:
-		fmt.Fprintf(a.stdout, "campaign %s already holds this input (%d assets, %s); nothing new enqueued\n", c.ID, c.Total, c.State)
+		fmt.Fprintf(w, "campaign %s already holds this input (%d assets, %s); nothing new enqueued\n", c.ID, c.Total, c.State)
 	case res.Created:
-		fmt.Fprintf(a.stdout, "campaign %s created: %d assets in %d batches (%d duplicates, %d bad rows skipped)\n",
+		fmt.Fprintf(w, "campaign %s created: %d assets in %d batches (%d duplicates, %d bad rows skipped)\n",
 			c.ID, res.Plan.Valid, res.Plan.Batches, res.Plan.Duplicates, res.Plan.Bad)
 	default:
-		fmt.Fprintf(a.stdout, "campaign %s: %d new assets appended\n", c.ID, res.Appended)
+		fmt.Fprintf(w, "campaign %s: %d new assets appended\n", c.ID, res.Appended)
 	}
 	if c.State == jobs.StatePending {
-		fmt.Fprintf(a.stdout, "campaign %s has %d assets (above --confirm-above) and waits for approval:\n  labelreset approve %s\n", c.ID, c.Total, c.ID)
+		fmt.Fprintf(w, "campaign %s has %d assets (above --confirm-above) and waits for approval:\n  labelreset approve %s\n", c.ID, c.Total, c.ID)
 	}
 }

@@ -31,8 +31,9 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 // parseFlags parses flags that may come before or after positional
-// arguments ("status CAMPAIGN --json").
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+// arguments ("status CAMPAIGN --json"), then fills the flags not given
+// from their environment variables (bindEnv).
+func (a *app) parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -43,7 +44,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, nil
+			return pos, bindEnv(fs, a.getenv)
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
@@ -61,8 +62,11 @@ func (a *app) newFlagSet(name string) *flag.FlagSet {
 				fmt.Fprintf(a.stderr, "Usage: labelreset %s %s\n\n%s.\n\nFlags:\n", c.name, c.args, c.short)
 			}
 		}
+		annotateEnv(fs)
 		fs.PrintDefaults()
-		fmt.Fprintf(a.stderr, "\n%s", examples)
+		if ex := commandExamples[name]; ex != "" {
+			fmt.Fprintf(a.stderr, "\nExamples:\n%s", ex)
+		}
 	}
 	return fs
 }
@@ -75,8 +79,8 @@ type redisFlags struct {
 
 func (a *app) addRedisFlags(fs *flag.FlagSet) *redisFlags {
 	r := &redisFlags{}
-	fs.StringVar(&r.url, "redis", a.getenv("REDIS_URL"), "Redis URL: redis://, rediss://, redis-sentinel://host:26379/master, redis-cluster://h1,h2 (env REDIS_URL)")
-	fs.StringVar(&r.namespace, "namespace", envOr(a.getenv, "LABELRESET_NAMESPACE", jobs.DefaultNamespace), "key and queue namespace (env LABELRESET_NAMESPACE)")
+	fs.StringVar(&r.url, "redis", "", "Redis URL: redis://, rediss://, redis-sentinel://host:26379/master, redis-cluster://h1,h2")
+	fs.StringVar(&r.namespace, "namespace", jobs.DefaultNamespace, "key and queue namespace")
 	return r
 }
 
@@ -85,6 +89,12 @@ func (a *app) addRedisFlags(fs *flag.FlagSet) *redisFlags {
 func (a *app) connect(ctx context.Context, r *redisFlags) (*redis.UniversalOptions, redis.UniversalClient, error) {
 	if r.url == "" {
 		return nil, nil, usagef("no Redis configured: pass --redis URL or set REDIS_URL (only 'run' has an embedded Redis)")
+	}
+	if !strings.Contains(r.url, "://") {
+		// "127.0.0.1:6379" is how redis-cli and most configs spell it.
+		fixed := jobs.RedactURL("redis://" + r.url)
+		return nil, nil, usagef("--redis %s (or REDIS_URL) is not a URL: did you mean %s? (rediss:// for TLS)",
+			strings.TrimPrefix(fixed, "redis://"), fixed)
 	}
 	opts, err := jobs.ParseRedisURL(r.url)
 	if err != nil {
@@ -128,11 +138,11 @@ type apiFlags struct {
 
 func (a *app) addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	f := &apiFlags{}
-	fs.StringVar(&f.server, "api-server", "", "PDCP API server (env PDCP_API_SERVER, default "+client.DefaultServer+")")
+	fs.StringVar(&f.server, "api-server", "", "PDCP API server (env PDCP_API_SERVER, then the credentials file, default "+client.DefaultServer+")")
 	fs.StringVar(&f.key, "api-key", "", "PDCP API key (env PDCP_API_KEY or ~/.pdcp/credentials.yaml; prefer those: flags show in ps)")
-	fs.StringVar(&f.team, "team-id", "", "PDCP team ID sent as X-Team-Id (env PDCP_TEAM_ID)")
+	fs.StringVar(&f.team, "team-id", "", "PDCP team ID sent as X-Team-Id (env PDCP_TEAM_ID, then the credentials file)")
 	fs.StringVar(&f.credentials, "credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file")
-	fs.BoolVar(&f.insecureHTTP, "insecure-http", envBool(a.getenv, "LABELRESET_INSECURE_HTTP"), "allow a plain http:// API server that is not loopback (env LABELRESET_INSECURE_HTTP)")
+	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "allow a plain http:// API server that is not loopback")
 	return f
 }
 
@@ -166,21 +176,6 @@ func (a *app) apiServer(flag, credentials string) (string, error) {
 		return "", usageError{err}
 	}
 	return s, nil
-}
-
-func envOr(getenv func(string) string, k, def string) string {
-	if v := getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func envBool(getenv func(string) string, k string) bool {
-	switch strings.ToLower(getenv(k)) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
 }
 
 func isTerminal(w any) bool {
@@ -226,9 +221,15 @@ func (a *app) connectRetry(ctx context.Context, rf *redisFlags) (*redis.Universa
 	}
 }
 
-func (a *app) writeJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+func (a *app) writeJSON(v any) error { return writeJSONTo(a.stdout, v) }
+
+// writeJSONTo writes v as indented JSON. It keeps <, > and & as they are:
+// the output is read by people and programs, never embedded in HTML, and
+// "\u003c" in an error message or a file name only hides what it says.
+func writeJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
@@ -244,7 +245,7 @@ func (a *app) storeFor(ctx context.Context, rf *redisFlags) (*jobs.Store, func()
 // campaignArgs parses the flags of a command that takes one CAMPAIGN
 // argument and connects to its store.
 func (a *app) campaignArgs(ctx context.Context, fs *flag.FlagSet, rf *redisFlags, args []string) (string, *jobs.Store, func(), error) {
-	pos, err := parseFlags(fs, args)
+	pos, err := a.parseFlags(fs, args)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -267,14 +268,4 @@ func oneCampaign(pos []string) (string, error) {
 		return "", usageError{err}
 	}
 	return pos[0], nil
-}
-
-func apiServerForDisplay(af *apiFlags, getenv func(string) string) string {
-	if af.server != "" {
-		return af.server
-	}
-	if v := getenv("PDCP_API_SERVER"); v != "" {
-		return v
-	}
-	return "https://api.projectdiscovery.io (or credentials file)"
 }

@@ -54,14 +54,14 @@ func (f *workerFlags) closeMetrics() {
 
 func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFlags {
 	f := &workerFlags{}
-	fs.IntVar(&f.concurrency, "concurrency", 64, "PDCP calls in flight in this process")
+	fs.IntVar(&f.concurrency, "concurrency", worker.DefaultConcurrency, "PDCP calls in flight in this process")
 	fs.Float64Var(&f.rate, "rate", 0, "requests/s shared by every worker of this API key through Redis (0 = unlimited)")
 	fs.IntVar(&f.burst, "burst", 0, "burst: any 1s window holds at most rate+burst requests; 30ms of it is held back for network jitter (default rate/10)")
 	fs.Float64Var(&f.teamRate, "team-rate", 0, "optional extra requests/s limit per team (X-Team-Id)")
 	fs.BoolVar(&f.aimd, "adaptive", true, "lower the rate on repeated 429s and raise it back (needs --rate)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", metricsDefault, "serve /metrics, /healthz and /readyz here (empty = off)")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 25*time.Second, "graceful stop bound: in-flight calls finish, unfinished batches go back to the queue")
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request timeout")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", worker.DefaultShutdownTimeout, "graceful stop bound: in-flight calls finish, unfinished batches go back to the queue")
+	fs.DurationVar(&f.timeout, "timeout", client.DefaultTimeout, "per-request timeout")
 	return f
 }
 
@@ -175,7 +175,7 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	af := a.addAPIFlags(fs)
 	wf := a.addWorkerFlags(fs, ":9090")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	ccfg, err := af.resolve(a.getenv, wf.concurrency)
@@ -200,10 +200,9 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 
 // workerGCPercent is the GC target of processes that run workers (worker,
 // run). A worker's live heap is a few MB while every PDCP call allocates
-// ~7 KB, so at Go's default GOGC=100 it collected dozens of times a second:
-// at 400, six alternating bench rounds measured 8% less worker CPU per
-// asset relative to the fake's, for ~25 MB more peak RSS at --concurrency
-// 256 (BENCHMARKS.md, change 11).
+// ~7 KB, so at Go's default GOGC=100 it collects dozens of times a second;
+// a higher target spends a few tens of MB of peak RSS to give that CPU to
+// the calls (BENCHMARKS.md has the figures).
 const workerGCPercent = 400
 
 // tuneGC sets workerGCPercent unless the operator set GOGC (or GOMEMLIMIT

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -35,18 +36,24 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, errorBody{Error: e.msg, Code: e.code, Plan: e.plan})
 }
 
+// writeJSON writes v with < > & as they are, not as \u003c: error
+// messages quote file names and CSV rows, and the body is served as
+// application/json with nosniff, never rendered as HTML.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":"internal error: cannot render the response","code":"internal"}`)
+		b.Reset()
+		b.WriteString(`{"error":"internal error: cannot render the response","code":"internal"}` + "\n")
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b.Bytes())
 }
 
 // fail writes err: an *apiError as such, anything else as a 500 whose

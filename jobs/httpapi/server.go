@@ -38,12 +38,15 @@ const (
 	DefaultMaxConcurrentUploads = 2
 	// MinTokenLength is the shortest accepted API token.
 	MinTokenLength = 16
+	// DefaultShutdownTimeout is the default Config.ShutdownTimeout.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultTokenReloadInterval is the default Config.TokenReloadInterval.
+	DefaultTokenReloadInterval = 2 * time.Second
 
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 5 * time.Minute // large uploads over slow links
 	writeTimeout      = 5 * time.Minute // large reports
 	idleTimeout       = 2 * time.Minute
-	shutdownTimeout   = 10 * time.Second
 	// submitTimeout bounds the Redis work of one create or approve once
 	// the request has been read; it outlives a client that hangs up, so
 	// that a campaign is not left half enqueued.
@@ -60,7 +63,7 @@ type Config struct {
 	// logs a warning for them. Prefer TokenFile.
 	Tokens []string
 	// TokenFile is a token file: the structured format (names, roles,
-	// teams; see the README) or the plain list. It is read again when it
+	// teams; see docs/http-api.md) or the plain list. It is read again when it
 	// changes (checked every TokenReloadInterval while Serve runs) and on
 	// ReloadTokens (SIGHUP), so that a token removed from it is refused
 	// from then on, without a restart. A file that cannot be read or
@@ -173,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if ts := s.tokens.Load(); ts.legacy > 0 {
 		s.log.Warn("API tokens given as a plain list act as operator and approver for every team, "+
-			"and may approve their own campaigns: move them to a token file with names, roles and teams (see the README)",
+			"and may approve their own campaigns: move them to a token file with names, roles and teams (see docs/http-api.md)",
 			"plain_tokens", ts.legacy)
 	}
 	m, err := newMetrics(cfg.Registerer)
@@ -208,7 +211,7 @@ func (c *Config) validate() error {
 		return errors.New("httpapi: InsecureNoAuth is set together with API tokens: drop one of them")
 	}
 	if c.TokenReloadInterval == 0 {
-		c.TokenReloadInterval = 2 * time.Second
+		c.TokenReloadInterval = DefaultTokenReloadInterval
 	}
 	for i, t := range c.Tokens {
 		if err := checkToken(t); err != nil {
@@ -392,7 +395,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 	}
 	timeout := s.cfg.ShutdownTimeout
 	if timeout <= 0 {
-		timeout = shutdownTimeout
+		timeout = DefaultShutdownTimeout
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()

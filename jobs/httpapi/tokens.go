@@ -292,7 +292,7 @@ func parsePlainTokens(path string, b []byte) ([]string, error) {
 	}
 	toks := ParseTokens(sb.String())
 	if len(toks) == 0 {
-		return nil, fmt.Errorf("API token file %s holds no token: write one token per line, or a tokens: list (see the README)", path)
+		return nil, fmt.Errorf("API token file %s holds no token: write one token per line, or a tokens: list (see docs/http-api.md)", path)
 	}
 	return toks, nil
 }

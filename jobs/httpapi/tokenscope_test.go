@@ -105,7 +105,7 @@ func TestTokenFileNamesAreUniqueIgnoringCase(t *testing.T) {
 // tokens that group or others may read is worth a warning at load (once);
 // one holding only token_sha256 digests is not. A digest cannot prove the
 // token's length, so only the plaintext forms are held to MinTokenLength
-// (see the README).
+// (see docs/http-api.md).
 func TestTokenFileReadableByOthersWarns(t *testing.T) {
 	e := newEnv(t, nil)
 	digest := "  - name: ci\n    token_sha256: " + strings.Repeat("ab", 32) + "\n    roles: [viewer]\n    teams: [team-a]\n"

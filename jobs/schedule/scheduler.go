@@ -173,6 +173,9 @@ type Scheduler struct {
 // DefaultCreationLease is the default Options.CreationLease.
 const DefaultCreationLease = 15 * time.Minute
 
+// DefaultShutdownTimeout is Options.ShutdownTimeout when left zero.
+const DefaultShutdownTimeout = 20 * time.Second
+
 // New checks cfg against opts and returns a Scheduler. It registers the
 // metrics with opts.Registerer.
 func New(cfg *Config, opts Options) (*Scheduler, error) {
@@ -204,7 +207,7 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 		s.replica = defaultReplica()
 	}
 	if s.shutdown <= 0 {
-		s.shutdown = 20 * time.Second
+		s.shutdown = DefaultShutdownTimeout
 	}
 	if s.defaults.BatchSize == 0 {
 		s.defaults.BatchSize = jobs.DefaultBatchSize

@@ -75,8 +75,7 @@
 // Each process runs one dispenser goroutine per team in use. Callers queue in
 // Wait; the dispenser asks Redis for as many tokens as there are callers
 // waiting (at most MaxChunk) and hands them out at once, so at high rates one
-// round trip serves many requests (measured on one process with 32 callers
-// and Rate 1e6: about 16 grants per EVALSHA). It never asks for more than the
+// round trip serves many requests. It never asks for more than the
 // current waiters: tokens kept for later would be spent in a burst above the
 // rate, breaking the Burst + rate*d bound. When fewer tokens come back than
 // asked, the dispenser sleeps exactly until the next one is due (the script

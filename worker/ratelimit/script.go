@@ -127,9 +127,8 @@ return {granted, math.ceil(retry), effm, 0}
 // When it extends the pause of a rated limiter, it also moves the account
 // TAT so that the pause ends with one token, not a full burst: the burst
 // that an idle bucket would grant is what a server that has just said
-// "come back later" answers with the next 429 (measured against a server
-// allowing 200/s with Retry-After: 2 on every 429: 10 successes/s, every
-// resume burst throttled).
+// "come back later" answers with the next 429, so every pause would end in
+// another and throughput would fall far below what the server allows.
 //
 //	KEYS: 1 pause-until, [2 account TAT, 3 AIMD hash]
 //	ARGV: extend µs from now (0 = only read), [rate, burst, aimd (0/1), inc/s, min rate]

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labelreset/labelreset/client/pdcpfake"
+)
+
+// TestDryRunOutput: a dry run lists each bad row once (in the plan), names
+// the campaign after its input, shows the API server of the credentials
+// file when that is where it comes from, and its JSON keeps < and >.
+func TestDryRunOutput(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{})
+	path := filepath.Join(e.dir, "retired<q4>.csv")
+	if err := os.WriteFile(path, []byte("asset_id\n1\nabc\n2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := e.run("submit", "--csv", path, "--dry-run")
+	if code != 0 {
+		t.Fatalf("dry run: exit %d: %s", code, errs)
+	}
+	if n := strings.Count(out+errs, `"abc": not a decimal integer`); n != 1 {
+		t.Errorf("the bad row is printed %d times, want once:\nstdout:\n%s\nstderr:\n%s", n, out, errs)
+	}
+	if !strings.Contains(out, "(retired<q4>.csv)") {
+		t.Errorf("plan does not name the campaign after the file:\n%s", out)
+	}
+	if out, _, _ := e.run("submit", "--ids", "1,2,3", "--dry-run"); !strings.Contains(out, "(3 IDs from --ids)") {
+		t.Errorf("plan does not name the campaign after --ids:\n%s", out)
+	}
+	out, _, _ = e.run("submit", "--csv", path, "--dry-run", "--json")
+	if !strings.Contains(out, `retired<q4>.csv`) {
+		t.Errorf("JSON plan escapes < and >:\n%s", out)
+	}
+
+	cred := filepath.Join(e.dir, "cred.yaml")
+	if err := os.WriteFile(cred, []byte("- api-key: test-key\n  server: https://pdcp.example.test/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range e.env {
+		if !strings.HasPrefix(kv, "PDCP_API_SERVER=") {
+			env = append(env, kv)
+		}
+	}
+	e.env = env
+	out, errs, _ = e.run("submit", "--ids", "1", "--dry-run", "--credentials", cred)
+	if !strings.Contains(out, "API server:     https://pdcp.example.test\n") {
+		t.Errorf("plan does not show the credentials file's server:\n%s%s", out, errs)
+	}
+}
