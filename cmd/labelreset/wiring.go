@@ -14,6 +14,7 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/backoff"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 )
@@ -204,20 +205,18 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 // after them (compose, Kubernetes), so an unreachable Redis is retried
 // until ctx ends instead of failing at once.
 func (a *app) connectRetry(ctx context.Context, rf *redisFlags) (*redis.UniversalOptions, redis.UniversalClient, error) {
-	delay := 500 * time.Millisecond
+	retries := backoff.New(backoff.Policy{Base: 500 * time.Millisecond, Cap: 10 * time.Second})
 	for {
 		opts, rdb, err := a.connect(ctx, rf)
 		var ue usageError
 		if err == nil || errors.As(err, &ue) {
 			return opts, rdb, err
 		}
+		delay := retries.Next()
 		a.log.Warn("Redis not reachable yet; retrying", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, delay) != nil {
 			return nil, nil, err
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 10*time.Second)
 	}
 }
 
