@@ -81,7 +81,7 @@ func (s *Store) deleteIf(ctx context.Context, id string, expect *deleteExpect) (
 	for b := 0; b < batches; b++ {
 		ks = append(ks, s.keys.ledger(id, b))
 	}
-	ks = append(ks, s.keys.errors(id), s.keys.events(id))
+	ks = append(ks, s.keys.errors(id), s.keys.events(id), s.keys.failures(id))
 	ks = append(ks, s.keys.meta(id)) // last: it holds the deleting mark
 	for len(ks) > 0 {
 		n := min(len(ks), 500)

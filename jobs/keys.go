@@ -44,8 +44,15 @@ func (k keys) segment(cid string, seg int) string {
 func (k keys) ledger(cid string, batch int) string {
 	return k.ns + ":{" + cid + "}:l:" + strconv.Itoa(batch)
 }
-func (k keys) errors(cid string) string     { return k.ns + ":{" + cid + "}:errors" }
-func (k keys) events(cid string) string     { return k.ns + ":{" + cid + "}:events" }
+
+// errors is the hash of asset ID → error_id and full error of the failed
+// and invalid assets whose error does not fit their ledger record.
+func (k keys) errors(cid string) string { return k.ns + ":{" + cid + "}:errors" }
+func (k keys) events(cid string) string { return k.ns + ":{" + cid + "}:events" }
+
+// failures is the hash of failure reason → count of a campaign's failed and
+// invalid assets (see failureLua).
+func (k keys) failures(cid string) string   { return k.ns + ":{" + cid + "}:failures" }
 func (k keys) index() string                { return k.ns + ":campaigns" }
 func (k keys) idempotency(h string) string  { return k.ns + ":idem:" + h }
 func (k keys) janitorLock() string          { return k.ns + ":janitor" }

@@ -256,15 +256,18 @@ func decodeRecord(id int64, v string) (Record, error) {
 // written only to the incarnation they were made for, and never to a
 // campaign being deleted: for any other the campaign is gone.
 //
-// KEYS[1] meta, KEYS[2..n-2] ledger hashes, KEYS[n-1] the error hash,
-// KEYS[n] events. ARGV[1] now (ms), ARGV[2] actor, ARGV[3] the incarnation
-// ("*" = any; "@" and the creation time for a campaign without one,
-// Campaign.LedgerIdentity), ARGV[4] s, followed by s (asset ID, error hash
-// value) pairs, then per ledger key: n, followed by n (asset ID, record)
-// pairs.
+// Each failed or invalid outcome written is also counted by its reason
+// (failureLua), the full error text when it is in the error hash.
+//
+// KEYS[1] meta, KEYS[2..n-3] ledger hashes, KEYS[n-2] the error hash,
+// KEYS[n-1] failure reasons, KEYS[n] events. ARGV[1] now (ms), ARGV[2]
+// actor, ARGV[3] the incarnation ("*" = any; "@" and the creation time for
+// a campaign without one, Campaign.LedgerIdentity), ARGV[4] s, followed by
+// s (asset ID, error hash value) pairs, then per ledger key: n, followed
+// by n (asset ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
-var recordScript = redis.NewScript(luaChunked + auditLua + `
+var recordScript = redis.NewScript(luaChunked + auditLua + failureLua + `
 -- keepLast(old, new): a "cancelled" record new for an asset whose record
 -- old is unfinished (re-queued by a retry, or between attempts) keeps the
 -- old record's status, attempts and error: the report still shows why it
@@ -278,7 +281,9 @@ local function keepLast(old, new)
 end
 local meta = KEYS[1]
 local events = KEYS[#KEYS]
-local errs = KEYS[#KEYS - 1]
+local errs = KEYS[#KEYS - 2]
+local failures = KEYS[#KEYS - 1]
+local fails = {}
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created')
 if not st[1] or st[14] then return -1 end
@@ -299,8 +304,14 @@ local ns = tonumber(ARGV[4])
 for j = 0, ns - 1 do side[ARGV[5 + 2*j]] = ARGV[6 + 2*j] end
 local sideSet, sideDel = {}, {}
 local function elsewhere(r) return r and string.sub(r, -2) == ',\30' end
+-- withText is record v of asset id with its error hash text in place of
+-- the marker: what a failure is counted by.
+local function withText(v, id)
+  if not (elsewhere(v) and side[id]) then return v end
+  return string.sub(v, 1, -2) .. (string.match(side[id], '^[^\n]*\n(.*)$') or '')
+end
 local ai = 5 + 2*ns
-for k = 2, #KEYS - 2 do
+for k = 2, #KEYS - 3 do
   local m = tonumber(ARGV[ai]); ai = ai + 1
   local ids = {}
   for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
@@ -325,7 +336,7 @@ for k = 2, #KEYS - 2 do
       end
       if terminal[nc] then
         delta[nc] = (delta[nc] or 0) + 1; nd = nd + 1
-        if isfail[nc] then nf = nf + 1 end
+        if isfail[nc] then nf = nf + 1; count_failure(fails, withText(v, ids[j]), 1) end
       end
     end
   end
@@ -334,6 +345,7 @@ for k = 2, #KEYS - 2 do
 end
 if #sideSet > 0 then chunked('HSET', errs, sideSet) end
 if #sideDel > 0 then chunked('HDEL', errs, sideDel) end
+save_failures(failures, fails)
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
 -- One HSET carries every count and any state change: the script is
 -- atomic, so read-modify-write of the counts is safe, and it costs one
@@ -519,7 +531,7 @@ func (l *Ledger) recordArgs(ctx context.Context, campaign, incarnation string, b
 		args[3] = len(side) / 2
 		args = append(args[:4], append(side, args[4:]...)...)
 	}
-	ks = append(ks, l.keys.errors(campaign), l.keys.events(campaign))
+	ks = append(ks, l.keys.errors(campaign), l.keys.failures(campaign), l.keys.events(campaign))
 	return ks, args
 }
 

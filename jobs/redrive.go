@@ -34,11 +34,12 @@ import (
 // data that is about to go, nor another campaign with the same ID.
 // The first call of a re-drive that re-queues assets (ARGV[2] not empty)
 // also writes the audit event of the retry.
-// KEYS meta, ledger, events. ARGV[1] = IDs (comma separated); ARGV[2]
+// Re-queued failed and invalid assets leave the failure counts (failureLua).
+// KEYS meta, ledger, events, failure reasons, error hash. ARGV[1] = IDs (comma separated); ARGV[2]
 // actor ("" = no event), ARGV[3] now (ms), ARGV[4] reason, ARGV[5]
 // incarnation, ARGV[6..] outcome codes. Returns the state before, then
 // the re-queued IDs.
-var requeueScript = redis.NewScript(luaChunked + auditLua + `
+var requeueScript = redis.NewScript(luaChunked + auditLua + failureLua + `
 local g = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting', 'state')
 if g[3] then return redis.error_reply('LRDELETING campaign is being deleted') end
 if not g[1] or not g[4] or (g[2] or '') ~= ARGV[5] then return redis.error_reply('LRGONE campaign data no longer exists') end
@@ -54,13 +55,23 @@ local out = {st}
 local set = {}
 local nd, nf = 0, 0
 local delta = {}
+local fails = {}
 for j = 1, #ids do
   local v = vals[j]
   if v then
     local c = string.sub(v, 1, 1)
     if want[c] then
       delta[c] = (delta[c] or 0) - 1; nd = nd - 1
-      if c == 'f' or c == 'i' then nf = nf - 1 end
+      if c == 'f' or c == 'i' then
+        nf = nf - 1
+        local rec = v
+        if string.sub(v, -2) == ',\30' then
+          -- The error is in the error hash: count it down by that text.
+          local e = redis.call('HGET', KEYS[5], ids[j])
+          if e then rec = string.sub(v, 1, -2) .. (string.match(e, '^[^\n]*\n(.*)$') or '') end
+        end
+        count_failure(fails, rec, -1)
+      end
       set[#set+1] = ids[j]; set[#set+1] = 'q' .. string.sub(v, 2)
       out[#out+1] = ids[j]
     end
@@ -69,6 +80,7 @@ end
 if #set > 0 then
   chunked('HSET', KEYS[2], set)
   for c, d in pairs(delta) do redis.call('HINCRBY', KEYS[1], names[c], d) end
+  save_failures(KEYS[4], fails)
   redis.call('HINCRBY', KEYS[1], '_done', nd)
   redis.call('HINCRBY', KEYS[1], '_fail', nf)
   local to = st
@@ -128,7 +140,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		if gen == 0 {
 			codes[1] = s.actor(ctx)
 		}
-		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id)}, codes...).StringSlice()
+		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id), s.keys.failures(id), s.keys.errors(id)}, codes...).StringSlice()
 		if err != nil {
 			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, scriptError(err))
 		}

@@ -17,21 +17,21 @@ func TestBackoffSpan(t *testing.T) {
 		c := min(p.BackoffCap, p.BackoffBase<<(n-1))
 		lo := c
 		for range 1000 {
-			d := backoff(p, n)
+			d := assetBackoff(p, n)
 			if d < c/2 || d > c {
-				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, c/2, c)
+				t.Fatalf("assetBackoff(%d) = %v, want within [%v, %v]", n, d, c/2, c)
 			}
 			lo = min(lo, d)
 		}
 		least += c / 2
 		if lo > c/2+c/10 {
-			t.Errorf("backoff(%d): smallest of 1000 draws %v; the jitter does not reach down to %v", n, lo, c/2)
+			t.Errorf("assetBackoff(%d): smallest of 1000 draws %v; the jitter does not reach down to %v", n, lo, c/2)
 		}
 	}
 	if least < 30*time.Second {
 		t.Errorf("default policy: the retries of one asset may all land within %v, want at least 30s", least)
 	}
-	if d := backoff(p, 100); d < p.BackoffCap/2 || d > p.BackoffCap {
-		t.Errorf("backoff(100) = %v, want within the cap's [%v, %v]", d, p.BackoffCap/2, p.BackoffCap)
+	if d := assetBackoff(p, 100); d < p.BackoffCap/2 || d > p.BackoffCap {
+		t.Errorf("assetBackoff(100) = %v, want within the cap's [%v, %v]", d, p.BackoffCap/2, p.BackoffCap)
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/backoff"
 )
 
 // Caller is the part of the PDCP client the worker uses.
@@ -117,44 +117,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
 	}
 	defer w.control.put(ci)
-	if b.Incarnation == "" {
-		// A task of an earlier version names no incarnation: it may be a
-		// leftover of a deleted campaign whose ID was used again, and
-		// must not call its assets under the new campaign.
-		ok, err := w.store.LegacyBatchBelongs(ctx, ci.def, b)
-		switch {
-		case isGone(err):
-			// ci is an earlier creation: its batches stop, and this task
-			// is checked again against the campaign stored now.
-			w.campaignGone(ci)
-			return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign created again: " + err.Error()})
-		case err != nil:
-			return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
-		case !ok:
-			w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch,
-				"err", "the campaign stored under its ID now does not hold the batch's IDs (deleted, then created again)")
-			return nil
-		}
-	}
-	if ci.def.Server != "" && w.cfg.Server != "" && ci.def.Server != w.cfg.Server {
-		// Checked before any state: not even a cancel is recorded here.
-		return w.skip(b.Campaign, skipServerMismatch, ci.def.Server)
-	}
-	st := ci.State()
-	if st != jobs.StateRunning {
-		st = w.control.fresh(ctx, ci)
-	}
-	switch {
-	case st == stateGone:
-		return nil // said once by campaignGone
-	case st == jobs.StateCancelled:
-		return w.cancelBatch(ctx, b, ci.def.LedgerIdentity())
-	case st == jobs.StateDone:
-		// Every asset has an outcome; this can only be a leftover copy.
-		w.metrics.batches.WithLabelValues("done").Inc()
-		return nil
-	case st.Holding():
-		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign " + string(st)})
+	if ok, err := w.gate(ctx, b, ci); !ok {
+		return err
 	}
 	recs, err := w.ledger.LoadForRun(ctx, b.Campaign, b.Batch, b.IDs)
 	if err != nil {
@@ -168,30 +132,81 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 				throttles: r.Throttles, status: r.Status, lastErr: r.Error})
 		}
 	}
-	// The batch claims a call slot for each asset to run and takes one
-	// before it starts an asset's goroutine: only assets that may call now
-	// have one, instead of every asset of every batch in hand parking on
-	// the slots.
+	w.runAssets(ctx, ci, b, run, todo)
+	return w.finishBatch(b, run)
+}
+
+// gate decides whether a batch of campaign ci runs now. When it does not,
+// err is ProcessTask's answer: nil to drop the task, a retryLater to hold
+// it, or the skip of another API server's campaign.
+func (w *Worker) gate(ctx context.Context, b *jobs.Batch, ci *campaignInfo) (run bool, err error) {
+	if b.Incarnation == "" {
+		// A task of an earlier version names no incarnation: it may be a
+		// leftover of a deleted campaign whose ID was used again, and
+		// must not call its assets under the new campaign.
+		ok, err := w.store.LegacyBatchBelongs(ctx, ci.def, b)
+		switch {
+		case isGone(err):
+			// ci is an earlier creation: its batches stop, and this task
+			// is checked again against the campaign stored now.
+			w.campaignGone(ci)
+			return false, w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign created again: " + err.Error()})
+		case err != nil:
+			return false, w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()})
+		case !ok:
+			w.log.Warn("discarding a batch of a campaign that no longer exists", "campaign", b.Campaign, "batch", b.Batch,
+				"err", "the campaign stored under its ID now does not hold the batch's IDs (deleted, then created again)")
+			return false, nil
+		}
+	}
+	if ci.def.Server != "" && w.cfg.Server != "" && ci.def.Server != w.cfg.Server {
+		// Checked before any state: not even a cancel is recorded here.
+		return false, w.skip(b.Campaign, skipServerMismatch, ci.def.Server)
+	}
+	st := ci.State()
+	if st != jobs.StateRunning {
+		st = w.control.fresh(ctx, ci)
+	}
+	switch {
+	case st == stateGone:
+		return false, nil // said once by campaignGone
+	case st == jobs.StateCancelled:
+		return false, w.cancelBatch(ctx, b, ci.def.LedgerIdentity())
+	case st == jobs.StateDone:
+		// Every asset has an outcome; this can only be a leftover copy.
+		w.metrics.batches.WithLabelValues("done").Inc()
+		return false, nil
+	case st.Holding():
+		return false, w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign " + string(st)})
+	}
+	return true, nil
+}
+
+// runAssets runs the assets of a batch and returns once each has an
+// outcome on its way to the ledger or is handed back. The batch claims a
+// call slot for each asset and takes one before it starts an asset's
+// goroutine: only assets that may call now have one, instead of every
+// asset of every batch in hand parking on the slots. No slot is held when
+// it returns: none is needed while the outcomes are written.
+func (w *Worker) runAssets(ctx context.Context, ci *campaignInfo, b *jobs.Batch, run *batchRun, todo []*asset) {
 	claim := w.slots.claim(run.seq, len(todo))
 	defer claim.close()
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	for i, a := range todo {
 		if !claim.take(ctx) {
 			claim.close()
 			for _, a := range todo[i:] {
 				run.handBack(a, time.Second, "shutting down")
 			}
-			break
+			return
 		}
 		wg.Add(1)
-		callers.Go(func() {
+		w.callers.Go(func() {
 			defer wg.Done()
 			w.runAsset(ctx, ci, b, a, run, true)
 		})
 	}
-	wg.Wait()
-	claim.close() // no slot is needed while the outcomes are written
-	return w.finishBatch(b, run)
 }
 
 // finishBatch ends a batch run once every outcome it sent is durable (so
@@ -241,7 +256,6 @@ func (w *Worker) cancelBatch(ctx context.Context, b *jobs.Batch, inc string) err
 // runAsset drives one asset to a terminal outcome, or hands it back.
 // haveSlot says the caller already holds a call slot for the first attempt.
 func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRun, haveSlot bool) {
-	policy := ci.def.Policy
 	for {
 		// A slot bounds the calls in flight (finish bounds the outcomes
 		// not yet durable).
@@ -251,37 +265,11 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 		}
 		haveSlot = false
 		release := w.slots.release
-		if !w.mayCall(ci, b, a, run) {
+		if !w.admit(ctx, ci, b, a, run) {
 			release()
 			return
 		}
-		if err := w.limiter.Wait(ctx, ci.def.TeamID); err != nil {
-			release()
-			run.handBack(a, time.Second, "shutting down")
-			return
-		}
-		// The limiter may have waited: look at the state once more.
-		if !w.mayCall(ci, b, a, run) {
-			release()
-			return
-		}
-		w.metrics.inflight.Inc()
-		var res client.Result
-		if ci.def.Mode == jobs.ModeRemove {
-			res = ci.caller.RemoveLabels(w.callContext(a.id), a.id, ci.def.Labels)
-		} else {
-			res = ci.caller.DeleteLabels(w.callContext(a.id), a.id)
-		}
-		w.metrics.inflight.Dec()
-		w.metrics.request(&res)
-		a.attempts++
-		a.status = res.Status
-		a.lastErr = res.Error()
-		a.errorID = ""
-		if res.API != nil {
-			a.errorID = res.API.ErrorID
-		}
-
+		res := w.call(ci, a)
 		switch res.Outcome {
 		case client.OutcomeReset, client.OutcomeNotFound, client.OutcomeInvalid, client.OutcomePermanent:
 			w.finish(b, a, run, terminalOutcome(res.Outcome), release)
@@ -302,57 +290,117 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 			run.handBack(a, time.Second, "shutting down")
 			return
 		}
-		if res.Outcome == client.OutcomeThrottled {
-			w.metrics.throttled.Inc()
-		}
-		// Tell the limiter before this slot is free for another call, and
-		// also on an asset's last attempt: PDCP's pushback is about
-		// every call, not this asset.
-		reason := "server_error"
-		var delay time.Duration
-		var spent bool
-		if res.Outcome == client.OutcomeThrottled {
-			// Throttling has its own budget (jobs.Policy.MaxThrottled).
-			a.throttles++
-			reason = "throttled"
-			delay = backoff(policy, a.throttles)
-			if res.RetryAfter > 0 {
-				delay = res.RetryAfter
-				w.pauseAll(ctx, ci, res.RetryAfter)
-			}
-			if res.Status == http.StatusTooManyRequests {
-				// With or without Retry-After: a server that pauses us
-				// on every 429 would otherwise see the same rate after
-				// each pause, and throttle again at once.
-				w.limiter.Throttled(ctx)
-			}
-			if spent = a.throttles >= policy.ThrottleBudget(); spent {
-				a.lastErr = gaveUp(a.lastErr, fmt.Sprintf("gave up after %d throttled answers", a.throttles))
-			}
-		} else {
-			a.failures++
-			if res.Status == 0 {
-				reason = "network"
-			}
-			delay = backoff(policy, a.failures)
-			if spent = a.failures >= policy.MaxAttempts; spent {
-				a.lastErr = gaveUp(a.lastErr, fmt.Sprintf("gave up after %d attempts", a.attempts))
-			}
-		}
+		delay, reason, spent := w.nextRetry(ctx, ci, a, &res)
 		if spent {
 			w.finish(b, a, run, jobs.OutcomeFailed, release)
 			return
 		}
 		release()
 		w.metrics.retries.WithLabelValues(reason).Inc()
-		if delay > w.cfg.HandBackAfter {
-			run.handBack(a, delay, "backing off")
+		if !w.waitRetry(ctx, a, run, delay) {
 			return
 		}
-		if err := sleepCtx(ctx, delay); err != nil {
-			run.handBack(a, time.Second, "shutting down")
-			return
+	}
+}
+
+// admit reports whether a's call may start now: the campaign state allows
+// it, before and after the wait for the shared rate limit. If not, the
+// asset is handed back or recorded (see mayCall).
+func (w *Worker) admit(ctx context.Context, ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRun) bool {
+	if !w.mayCall(ci, b, a, run) {
+		return false
+	}
+	if err := w.limiter.Wait(ctx, ci.def.TeamID); err != nil {
+		run.handBack(a, time.Second, "shutting down")
+		return false
+	}
+	// The limiter may have waited: look at the state once more.
+	return w.mayCall(ci, b, a, run)
+}
+
+// call makes one PDCP call for a and notes its answer on a.
+func (w *Worker) call(ci *campaignInfo, a *asset) client.Result {
+	w.metrics.inflight.Inc()
+	var res client.Result
+	if ci.def.Mode == jobs.ModeRemove {
+		res = ci.caller.RemoveLabels(w.callContext(a.id), a.id, ci.def.Labels)
+	} else {
+		res = ci.caller.DeleteLabels(w.callContext(a.id), a.id)
+	}
+	w.metrics.inflight.Dec()
+	w.metrics.request(&res)
+	a.attempts++
+	a.status = res.Status
+	a.lastErr = res.Error()
+	a.errorID = ""
+	if res.API != nil {
+		a.errorID = res.API.ErrorID
+	}
+	return res
+}
+
+// nextRetry counts a throttled or retryable answer against its budget
+// (jobs.Policy: throttling has its own) and returns the delay before the
+// next attempt, the reason for the retries metric, and whether the budget
+// is spent. It tells the limiter of a throttled answer while the caller
+// still holds its slot, and also on an asset's last attempt: PDCP's
+// pushback is about every call, not this asset.
+func (w *Worker) nextRetry(ctx context.Context, ci *campaignInfo, a *asset, res *client.Result) (delay time.Duration, reason string, spent bool) {
+	policy := ci.def.Policy
+	if res.Outcome != client.OutcomeThrottled {
+		a.failures++
+		reason = "server_error"
+		if res.Status == 0 {
+			reason = "network"
+			w.noteNetworkError(ci, a.lastErr)
 		}
+		if spent = a.failures >= policy.MaxAttempts; spent {
+			// The cause first, then why the worker gave up (gaveUp).
+			a.lastErr = gaveUp(a.lastErr, fmt.Sprintf("gave up after %d attempts", a.attempts))
+		}
+		return assetBackoff(policy, a.failures), reason, spent
+	}
+	w.metrics.throttled.Inc()
+	a.throttles++
+	delay = assetBackoff(policy, a.throttles)
+	if res.RetryAfter > 0 {
+		delay = res.RetryAfter
+		w.pauseAll(ctx, ci, res.RetryAfter)
+	}
+	if res.Status == http.StatusTooManyRequests {
+		// With or without Retry-After: a server that pauses us on every
+		// 429 would otherwise see the same rate after each pause, and
+		// throttle again at once.
+		w.limiter.Throttled(ctx)
+	}
+	if spent = a.throttles >= policy.ThrottleBudget(); spent {
+		a.lastErr = gaveUp(a.lastErr, fmt.Sprintf("gave up after %d throttled answers", a.throttles))
+	}
+	return delay, "throttled", spent
+}
+
+// waitRetry waits out a short delay holding the batch, and reports whether
+// to call again now. A delay longer than HandBackAfter, or a stop while it
+// waits, hands the asset back instead.
+func (w *Worker) waitRetry(ctx context.Context, a *asset, run *batchRun, delay time.Duration) bool {
+	if delay > w.cfg.HandBackAfter {
+		run.handBack(a, delay, "backing off")
+		return false
+	}
+	if err := backoff.Sleep(ctx, delay); err != nil {
+		run.handBack(a, time.Second, "shutting down")
+		return false
+	}
+	return true
+}
+
+// noteNetworkError counts a call that got no answer and warns, at most
+// once per netErrorWindow, when they repeat: with the cause, so that an
+// unreachable API server is named while the campaign runs, not only in the
+// report after every asset's retries.
+func (w *Worker) noteNetworkError(ci *campaignInfo, msg string) {
+	if n, d, warn := w.netErrs.note(); warn {
+		w.log.Warn(fmt.Sprintf("%d network errors in the last %v: %s", n, d, msg), "campaign", ci.def.ID)
 	}
 }
 
@@ -466,90 +514,5 @@ func (w *Worker) block(ci *campaignInfo, res *client.Result) {
 	case changed:
 		w.log.Error("campaign blocked: PDCP refused the credentials; no further calls until it is resumed",
 			"campaign", ci.def.ID, "status", res.Status, "resume", "labelreset resume "+ci.def.ID)
-	}
-}
-
-// callers runs the per-asset goroutines of every worker in the process.
-var callers goPool
-
-// goPoolIdle is how long an idle pooled goroutine waits for more work: it
-// exits at the second expiry tick it sees while idle (after goPoolIdle to
-// 2×goPoolIdle).
-const goPoolIdle = 2 * time.Second
-
-// goPool reuses goroutines. A fresh goroutine starts with a small stack
-// that an HTTP call grows (copying it) a few times; at thousands of assets
-// per second that copying was ~6% of the worker's CPU. A pooled goroutine
-// keeps its grown stack for the next asset. Idle goroutines exit after a
-// while, so an idle worker holds none.
-//
-// Expiry is one shared channel closed every goPoolIdle rather than a timer
-// per goroutine: resetting a timer after every asset cost about as much as
-// the rest of the pool.
-type goPool struct {
-	work chan func()
-	tick atomic.Pointer[chan struct{}] // closed at the next expiry tick
-
-	mu    sync.Mutex
-	live  int  // pooled goroutines
-	armed bool // an expiry tick is scheduled
-}
-
-var goPoolInit sync.Once
-
-// Go runs fn on an idle pooled goroutine, or on a new one.
-func (p *goPool) Go(fn func()) {
-	goPoolInit.Do(func() {
-		p.work = make(chan func())
-		ch := make(chan struct{})
-		p.tick.Store(&ch)
-	})
-	select {
-	case p.work <- fn:
-	default:
-		p.mu.Lock()
-		p.live++
-		if !p.armed {
-			p.armed = true
-			time.AfterFunc(goPoolIdle, p.expire)
-		}
-		p.mu.Unlock()
-		go p.loop(fn)
-	}
-}
-
-// expire ends the current tick and schedules the next while goroutines
-// live.
-func (p *goPool) expire() {
-	next := make(chan struct{})
-	old := p.tick.Swap(&next)
-	close(*old)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.live > 0 {
-		time.AfterFunc(goPoolIdle, p.expire)
-	} else {
-		p.armed = false
-	}
-}
-
-func (p *goPool) loop(fn func()) {
-	idleTicks := 0
-	for {
-		if fn != nil {
-			fn()
-			fn = nil
-			idleTicks = 0
-		}
-		select {
-		case fn = <-p.work:
-		case <-*p.tick.Load():
-			if idleTicks++; idleTicks == 2 {
-				p.mu.Lock()
-				p.live--
-				p.mu.Unlock()
-				return
-			}
-		}
 	}
 }

@@ -5,124 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/jobs"
 )
-
-// Config configures a Worker. Zero values take the documented defaults.
-type Config struct {
-	// Redis locates the shared Redis (required).
-	Redis *redis.UniversalOptions
-	// Namespace of keys and queues. Default jobs.DefaultNamespace.
-	Namespace string
-	// API returns the PDCP caller for a campaign's team ID ("" = no
-	// X-Team-Id). Required.
-	API func(teamID string) Caller
-	// LegacyTeamID is the team for campaigns stored by versions that did
-	// not record one (jobs.Campaign.TeamRecorded false) and have none:
-	// those versions sent the worker's own team, and their campaigns keep
-	// getting it.
-	LegacyTeamID string
-	// Server is the PDCP API server API calls (client.NormalizeServer
-	// form). A campaign that recorded another server is left alone: its
-	// batches go back to the queue untouched, for a worker of that server,
-	// and the skip is logged once per campaign and counted in
-	// labelreset_batches_skipped_total. "" (and campaigns that recorded no
-	// server) skips the check.
-	Server string
-	// Campaigns, when not empty, are the only campaigns this worker works
-	// ("labelreset run" works its own campaign only, even on a shared
-	// Redis); batches of others go back to the queue untouched.
-	Campaigns []string
-	// Limiter is the shared requests/s budget; nil means unlimited.
-	Limiter Limiter
-	// Concurrency caps PDCP calls in flight in this process (plus their
-	// outcomes not yet recorded). Default DefaultConcurrency.
-	Concurrency int
-	// ShutdownTimeout bounds a graceful stop: in-flight calls finish and
-	// their outcomes are recorded; unfinished batches go back to the queue.
-	// Default DefaultShutdownTimeout.
-	ShutdownTimeout time.Duration
-	// StatePollInterval is how often campaign states (pause, cancel,
-	// block) are re-read from Redis. Default 200ms. jobs.StoreOptions'
-	// ControlDelay must be larger.
-	StatePollInterval time.Duration
-	// HandBackAfter: an asset whose next attempt is further away than this
-	// is handed back to the queue instead of holding the batch. Default 250ms:
-	// a batch slot sleeping on a backoff would otherwise stall its whole batch.
-	HandBackAfter time.Duration
-	// HoldDelay is how long a batch of a paused, blocked, stopped or
-	// pending campaign waits in the queue before it is looked at again.
-	// Default 2s.
-	HoldDelay time.Duration
-	// JanitorInterval is how often expired campaigns are deleted. Default 5m.
-	JanitorInterval time.Duration
-	// RepairAfter is how long a running campaign with unfinished assets
-	// may make no progress, while no task of its own is queued, active,
-	// scheduled or retrying, before its unfinished assets are re-enqueued
-	// (see orphanRepair). Default 30s.
-	RepairAfter time.Duration
-	// Registerer receives the metrics; nil means a private registry.
-	Registerer prometheus.Registerer
-	// Logger; default slog.Default().
-	Logger *slog.Logger
-}
-
-func (c *Config) setDefaults() error {
-	if c.Redis == nil || len(c.Redis.Addrs) == 0 {
-		return errors.New("worker: Redis is required")
-	}
-	if c.API == nil {
-		return errors.New("worker: API is required")
-	}
-	if c.Namespace == "" {
-		c.Namespace = jobs.DefaultNamespace
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.Concurrency < 1 || c.Concurrency > 10000 {
-		return fmt.Errorf("worker: concurrency %d: want 1..10000", c.Concurrency)
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.StatePollInterval == 0 {
-		c.StatePollInterval = 200 * time.Millisecond
-	}
-	if c.HandBackAfter == 0 {
-		c.HandBackAfter = 250 * time.Millisecond
-	}
-	if c.HoldDelay == 0 {
-		c.HoldDelay = 2 * time.Second
-	}
-	if c.JanitorInterval == 0 {
-		c.JanitorInterval = 5 * time.Minute
-	}
-	if c.RepairAfter == 0 {
-		c.RepairAfter = 30 * time.Second
-	}
-	if c.Limiter == nil {
-		c.Limiter = noLimit{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Registerer == nil {
-		c.Registerer = prometheus.NewRegistry()
-	}
-	return nil
-}
 
 // Worker processes batch tasks: one asynq server plus the state poller,
 // the ledger writer and the janitor, under one Run lifecycle.
@@ -151,6 +42,8 @@ type Worker struct {
 	slots    *slotPool
 	batchSeq atomic.Uint64
 	pending  chan struct{}
+	// callers runs the per-asset goroutines; Run waits for them.
+	callers *goPool
 
 	// callCtx is cancelled only when the shutdown timeout has passed:
 	// calls in flight at SIGTERM may finish and be recorded.
@@ -177,6 +70,8 @@ type Worker struct {
 	// skipLogged holds the campaign IDs whose skip (another API server)
 	// this process has logged.
 	skipLogged sync.Map
+	// netErrs decides when repeated network errors are warned about.
+	netErrs netErrors
 }
 
 // taskCheckInterval is how often an idle worker looks for a batch. asynq
@@ -209,7 +104,8 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), callers: newGoPool(), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency),
+		netErrs: netErrors{now: time.Now}}
 	opts := *cfg.Redis
 	opts.PoolSize = max(opts.PoolSize, 16)
 	w.rdb = redis.NewUniversalClient(&opts)
@@ -291,19 +187,13 @@ func (w *Worker) onChange(campaign, inc string, ch jobs.Change) {
 	}
 }
 
-// Ready reports whether the worker is processing: Redis answers and the
-// asynq server runs.
-func (w *Worker) Ready() error {
-	if !w.ready.Load() {
-		return errors.New("not ready: Redis unreachable or worker not started")
-	}
-	return nil
-}
-
 // Run processes tasks until ctx is cancelled, then shuts down gracefully
 // within ShutdownTimeout. Shutdown order: stop starting calls; let asynq
 // wait for handlers (they finish in-flight calls and hand back the rest);
-// flush the ledger writer; close Redis clients.
+// flush the ledger writer; stop the background loops and the per-asset
+// goroutines; close Redis clients. Every goroutine Run starts has ended
+// when it returns, except those of an asynq server that did not stop
+// within the bound (see waitBounded).
 func (w *Worker) Run(ctx context.Context) error {
 	srv := asynq.NewServerFromRedisClient(w.qrdb, asynq.Config{
 		Concurrency:              w.batchSlots(),
@@ -356,13 +246,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	// whose commands carry no deadline: during an outage it waited for
 	// minutes), and the writer stops retrying, which releases the handlers
 	// waiting for their outcomes to be written.
-	hard := time.AfterFunc(w.cfg.ShutdownTimeout, func() { w.callCancel(); w.guard.abort(); w.writer.giveUpNow() })
+	hardDone := make(chan struct{})
+	hard := time.AfterFunc(w.cfg.ShutdownTimeout, func() {
+		defer close(hardDone)
+		w.callCancel()
+		w.guard.abort()
+		w.writer.giveUpNow()
+	})
 	var errs []error
 	if !waitBounded(srv.Shutdown, time.Until(deadline)+shutdownGrace) {
 		w.queueAbandoned.Store(true)
 		errs = append(errs, fmt.Errorf("the queue server did not stop within %v of the shutdown timeout; batches in hand come back after their lease expires", shutdownGrace))
 	}
-	hard.Stop()
+	if !hard.Stop() {
+		<-hardDone
+	}
 	// Handlers have returned (or were abandoned at the timeout): write
 	// what they recorded, bounded in case Redis is gone.
 	if lost := w.writer.stop(max(time.Until(deadline)+shutdownGrace, minFinalFlush)); lost > 0 {
@@ -376,6 +274,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !waitGroupBounded(&wg, max(time.Until(deadline)+shutdownGrace, minFinalFlush)) {
 		w.close()
 		wg.Wait()
+	}
+	// The per-asset goroutines are idle once the handlers have returned.
+	// Those of a handler abandoned at the timeout end with their call
+	// (cancelled at the timeout) or their Redis command (failed by close).
+	if !waitBounded(w.callers.close, max(time.Until(deadline)+shutdownGrace, minFinalFlush)) {
+		w.close()
+		w.callers.close()
 	}
 	w.close()
 	if err := errors.Join(errs...); err != nil {
@@ -453,197 +358,6 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	return min(asynq.DefaultRetryDelayFunc(n, err, t), time.Minute)
 }
 
-// health pings Redis every second and keeps readiness and redis_up
-// current.
-func (w *Worker) health(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := w.rdb.Ping(pctx).Err()
-		cancel()
-		if err == nil {
-			w.metrics.redisUp.Set(1)
-			w.ready.Store(!w.stopping.Load())
-		} else if ctx.Err() == nil {
-			w.metrics.redisUp.Set(0)
-			w.ready.Store(false)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (w *Worker) janitor(ctx context.Context) {
-	every(ctx, w.cfg.JanitorInterval, func(ctx context.Context) {
-		if n, err := w.store.Janitor(ctx); err != nil {
-			w.log.Warn("janitor failed", "err", err)
-		} else if n > 0 {
-			w.log.Info("expired campaigns deleted", "count", n)
-		}
-	})
-}
-
-// every calls fn each interval until ctx ends: the one lifecycle of the
-// worker's background loops (state poll, orphan repair, janitor, replica
-// count).
-func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		fn(ctx)
-	}
-}
-
-// redisGuard is a go-redis hook on asynq's connection. asynq v0.26's
-// processor retries a failed dequeue at once, in a tight loop, while Redis
-// is unreachable; the guard makes commands wait while Redis is known to be
-// down, until the next probe time (a growing interval up to 2s) or until
-// any command succeeds, which wakes every waiter at once — so completions
-// and lease renewals do not queue up behind each other when Redis comes
-// back. There is no exclusive prober: a blocking command (asynq's pub/sub)
-// must not hold everyone else back.
-//
-// At the shutdown timeout the guard is aborted: every command in flight is
-// cancelled and every later one fails at once. asynq's commands carry no
-// deadline, and go-redis keeps dialing (or asking sentinels) for a master
-// that is down, so without this asynq's Shutdown could wait for minutes.
-type redisGuard struct {
-	mu       sync.Mutex
-	down     bool
-	nextTry  time.Time
-	interval time.Duration
-	up       chan struct{} // closed when Redis answers again
-
-	aborted     context.Context // done once abort is called
-	cancelAbort context.CancelFunc
-}
-
-func newRedisGuard() *redisGuard {
-	g := &redisGuard{}
-	g.aborted, g.cancelAbort = context.WithCancel(context.Background())
-	return g
-}
-
-// errGuardAborted is what asynq's commands return after the shutdown
-// timeout.
-var errGuardAborted = errors.New("worker stopping: shutdown timeout passed, Redis command abandoned")
-
-// abort cancels the commands in flight and fails the later ones.
-func (g *redisGuard) abort() { g.cancelAbort() }
-
-// bind returns ctx, also cancelled when the guard is aborted.
-func (g *redisGuard) bind(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(g.aborted, cancel)
-	return ctx, func() { stop(); cancel() }
-}
-
-func (g *redisGuard) wait(ctx context.Context) {
-	for {
-		g.mu.Lock()
-		if !g.down {
-			g.mu.Unlock()
-			return
-		}
-		up, wait := g.up, time.Until(g.nextTry)
-		g.mu.Unlock()
-		if wait <= 0 {
-			return
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-up:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (g *redisGuard) report(err error) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return // the caller gave up; says nothing about Redis
-	}
-	var ne net.Error
-	isNet := err != nil && (errors.As(err, &ne) || errors.Is(err, redis.ErrClosed))
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	switch {
-	case isNet && !g.down:
-		g.down = true
-		g.up = make(chan struct{})
-		g.interval = 250 * time.Millisecond
-		g.nextTry = time.Now().Add(g.interval)
-	case isNet:
-		if time.Now().After(g.nextTry) {
-			g.interval = min(g.interval*2, 2*time.Second)
-			g.nextTry = time.Now().Add(g.interval)
-		}
-	case g.down:
-		// Any answer from Redis, even an error reply, means it is back.
-		g.down = false
-		close(g.up)
-	}
-}
-
-// DialHook abandons dials at abort: asynq's pub/sub connection is dialed
-// outside ProcessHook, and a sentinel client's dial waits for the
-// sentinels.
-func (g *redisGuard) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if g.aborted.Err() != nil {
-			return nil, errGuardAborted
-		}
-		ctx, cancel := g.bind(ctx)
-		defer cancel()
-		return next(ctx, network, addr)
-	}
-}
-
-func (g *redisGuard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if g.aborted.Err() != nil {
-			cmd.SetErr(errGuardAborted)
-			return errGuardAborted
-		}
-		ctx, cancel := g.bind(ctx)
-		defer cancel()
-		g.wait(ctx)
-		err := next(ctx, cmd)
-		g.report(err)
-		return err
-	}
-}
-
-func (g *redisGuard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if g.aborted.Err() != nil {
-			for _, c := range cmds {
-				c.SetErr(errGuardAborted)
-			}
-			return errGuardAborted
-		}
-		ctx, cancel := g.bind(ctx)
-		defer cancel()
-		g.wait(ctx)
-		err := next(ctx, cmds)
-		g.report(err)
-		return err
-	}
-}
-
 // asynqLogger routes asynq's logs to slog.
 type asynqLogger struct{ l *slog.Logger }
 
@@ -652,73 +366,6 @@ func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "compone
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-
-// OpsHandler serves /metrics from g, /healthz (process alive) and /readyz
-// (ready() == nil).
-func OpsHandler(g prometheus.Gatherer, ready func() error) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttpHandler(g))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := ready(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, err)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	return mux
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// watchReplicas keeps the number of replicas of a standalone or Sentinel
-// master current. With replicas, the writer waits for one to acknowledge
-// each ledger write (WAIT, on the write's own connection:
-// Ledger.RecordAndWait) before it counts the outcomes as recorded, so
-// that a failover does not lose outcomes the worker considers recorded.
-// (On Redis Cluster WAIT has no key to route it to the node that took the
-// write, so it is not used there.)
-func (w *Worker) watchReplicas(ctx context.Context) {
-	if _, isCluster := w.rdb.(*redis.ClusterClient); isCluster {
-		return
-	}
-	w.countReplicas(ctx)
-	every(ctx, 10*time.Second, w.countReplicas)
-}
-
-// countReplicas counts the master's online replicas: one still syncing
-// (or a master left without its replica after a failover) would make
-// every WAIT last its whole timeout.
-func (w *Worker) countReplicas(ctx context.Context) {
-	info := w.rdb.InfoMap(ctx, "replication")
-	if info.Err() != nil {
-		return
-	}
-	n := 0
-	for k, v := range info.Val()["Replication"] {
-		if strings.HasPrefix(k, "slave") && strings.Contains(v, "state=online") {
-			n++
-		}
-	}
-	w.writer.replicas.Store(int32(n))
-}
 
 // pendingDone returns a pending token once an outcome is durable.
 func (w *Worker) pendingDone() { <-w.pending }

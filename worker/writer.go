@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/backoff"
 )
 
 // record is one outcome on its way to the ledger. done runs once the
@@ -250,6 +251,11 @@ func (w *writer) queued(buf []record) []record {
 	return buf
 }
 
+// writeRetry spaces the retries of a failed ledger write: soon after a
+// blip, at most every 2s during an outage. No jitter: one writer per
+// process retries, and the delay is logged as it will be waited.
+var writeRetry = backoff.Policy{Base: 50 * time.Millisecond, Cap: 2 * time.Second}
+
 func (w *writer) flush(buf []record) {
 	// Group by campaign incarnation, then by batch, preserving order.
 	type group struct {
@@ -284,7 +290,7 @@ func (w *writer) flush(buf []record) {
 	// shutdown); their batches must not be acknowledged.
 	var lost map[string]bool
 	for _, g := range groups {
-		delay := 50 * time.Millisecond
+		retries := backoff.New(writeRetry)
 	retry:
 		for {
 			ctx, cancel := context.WithTimeout(w.giveUp, w.waitTimeout+10*time.Second)
@@ -310,9 +316,9 @@ func (w *writer) flush(buf []record) {
 				break
 			}
 			w.metrics.redisUp.Set(0)
+			delay := retries.Next()
 			w.log.Error("recording outcomes failed; retrying", "campaign", g.campaign, "err", err, "retry_in", delay)
-			select {
-			case <-w.giveUp.Done():
+			if backoff.Sleep(w.giveUp, delay) != nil {
 				n := 0
 				for _, b := range g.batches {
 					for _, r := range b.Records {
@@ -329,9 +335,7 @@ func (w *writer) flush(buf []record) {
 				}
 				lost[g.campaign] = true
 				break retry
-			case <-time.After(delay):
 			}
-			delay = min(delay*2, 2*time.Second)
 		}
 	}
 	if unacked != nil {

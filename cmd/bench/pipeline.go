@@ -109,7 +109,7 @@ func (w inWorker) stop() error { w.cancel(); return <-w.done }
 func (e *env) startWorker(ctx context.Context, conc int, mode string) (runner, error) {
 	if mode == "subprocess" {
 		p, err := startProcess(ctx, e.lrBin, e.workerEnv(), e.cfg.keepWorkerLog, "worker",
-			"--concurrency", strconv.Itoa(conc), "--metrics-addr", "", "--shutdown-timeout", "10s")
+			"--concurrency", strconv.Itoa(conc), "--rate", "0", "--metrics-addr", "", "--shutdown-timeout", "10s")
 		if err != nil {
 			return nil, err
 		}

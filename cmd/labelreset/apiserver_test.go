@@ -43,6 +43,7 @@ func metricValue(t *testing.T, addr, sample string) float64 {
 // server 2 leaves A alone too, says so once in its log and counts the
 // skips; a worker for server 1 then finishes A there.
 func TestRunLeavesOtherCampaignsAlone(t *testing.T) {
+	t.Parallel()
 	const nA = 400
 	e := newE2E(t, pdcpfake.Options{Assets: 2000}) // server 1, PDCP_API_SERVER of every command
 	fake2 := pdcpfake.NewServer(pdcpfake.Options{APIKey: "test-key", Assets: 2000})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -43,6 +44,12 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	log            *slog.Logger
+	// live is stderr for the log and the progress bar: a log line written
+	// while the bar is drawn goes above it.
+	live *liveLine
+	// stallAfter is status --watch's wait for an outcome before it looks
+	// for a worker (tests shorten it).
+	stallAfter time.Duration
 	// dials holds the dial aborter of each Redis client connect made, for
 	// closeRedis.
 	dials map[redis.UniversalClient]*jobs.DialAborter
@@ -52,7 +59,7 @@ type app struct {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
-	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, stallAfter: stallAfter}
 }
 
 type command struct {
@@ -118,7 +125,8 @@ func (a *app) usage() {
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
-	a.log = newLogger(a.stderr, a.getenv("LABELRESET_LOG_LEVEL"), a.getenv("LABELRESET_LOG_FORMAT"))
+	a.live = newLiveLine(a.stderr, isTerminal(a.stderr))
+	a.log = newLogger(a.live, a.getenv("LABELRESET_LOG_LEVEL"), a.getenv("LABELRESET_LOG_FORMAT"))
 	if len(args) == 0 {
 		a.usage()
 		return exitUsage

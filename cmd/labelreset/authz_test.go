@@ -94,6 +94,7 @@ var roleTokens = [][2]string{
 // campaign. Then a token removed from the file is refused without a
 // restart, and one added is accepted.
 func TestAPIRolesAndTeams(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, pdcpfake.Options{Assets: 100})
 	tokFile := filepath.Join(e.dir, "tokens.yaml")
 	writeTokenFile(t, tokFile, roleTokens)
@@ -288,6 +289,7 @@ func cliActor(t *testing.T) string {
 // the audit log through GET /v1/campaigns/{id}/events and through
 // "labelreset events" (table and --json): who, what, when, from, to.
 func TestEventsAuditTrail(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, pdcpfake.Options{Assets: 100})
 	tokFile := filepath.Join(e.dir, "tokens.yaml")
 	writeTokenFile(t, tokFile, [][2]string{{"alice", `operator|"team-a"`}, {"bob", `approver|"team-a"`}})

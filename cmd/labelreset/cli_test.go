@@ -100,6 +100,7 @@ func TestRunExitCodes(t *testing.T) {
 // TestRunDemoEmbedded runs the README's first command: the demo on the
 // embedded Redis, with no Redis and no key configured.
 func TestRunDemoEmbedded(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, pdcpfake.Options{})
 	env := []string{}
 	for _, kv := range e.env {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,15 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// The parallel tests here mostly wait (for leases, outages, rate
+	// limits, latency) in processes of their own, so more of them than
+	// the default GOMAXPROCS can overlap; an explicit -parallel wins.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", "8")
+	}
 	dir, err := os.MkdirTemp("", "labelreset-e2e-")
 	if err != nil {
 		panic(err)
@@ -59,7 +69,8 @@ func newE2E(t *testing.T, opts pdcpfake.Options) *e2e {
 	e.env = append(os.Environ(),
 		"REDIS_URL="+e.redis.URL, "LABELRESET_NAMESPACE="+e.redis.Namespace,
 		"PDCP_API_KEY="+keyOf(opts), "PDCP_API_SERVER="+e.fake.URL(), "PDCP_TEAM_ID=",
-		"HOME="+e.dir, // no ~/.pdcp/credentials.yaml of the machine
+		"HOME="+e.dir,       // no ~/.pdcp/credentials.yaml of the machine
+		"LABELRESET_RATE=0", // unlimited unless a test sets --rate: tests measure the pipeline, not the default budget
 	)
 	return e
 }
@@ -260,6 +271,7 @@ func (e *e2e) checkOneOutcome(id string, n int) (repeats int) {
 // TestTwoWorkersSeparateSubmit: a separate submit process and two worker
 // processes on one Redis give exactly one outcome per asset.
 func TestTwoWorkersSeparateSubmit(t *testing.T) {
+	t.Parallel()
 	const n = 6000
 	e := newE2E(t, pdcpfake.Options{Assets: n - 300, Seed: 3, InvalidFraction: 0.01, FailFraction: 0.1, FailTimes: 2,
 		Latency: time.Millisecond})
@@ -295,6 +307,7 @@ func maxRepeats(conc int) int { return 3 * conc }
 // flight at the kill or whose outcome was still waiting for its ledger
 // write repeat (at most three times the killed worker's concurrency).
 func TestKillWorker(t *testing.T) {
+	t.Parallel()
 	const n, conc = 8000, 16
 	e := newE2E(t, pdcpfake.Options{Assets: n, Seed: 5, Latency: 3 * time.Millisecond})
 	victim := e.startWorker("--concurrency", strconv.Itoa(conc))

@@ -2,41 +2,82 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/labelreset/labelreset/jobs"
 )
 
-// progress draws a bar on a terminal, or a plain line every few seconds.
+// rateWindow is how far back the progress rate looks: long enough that a
+// quiet second (a batch in backoff, a slow Redis answer) does not drop the
+// rate to zero, short enough that it follows a change of --rate.
+const rateWindow = 10 * time.Second
+
+// plainEvery is how often progress writes a line when stderr is not a
+// terminal (a log file, CI): one line per tick would flood it.
+const plainEvery = 5 * time.Second
+
+// progress draws a bar on a terminal, redrawn in place, or a plain line
+// every plainEvery otherwise.
 type progress struct {
-	w         io.Writer
-	tty       bool
-	start     time.Time
-	lastLine  time.Time
-	startDone int64
-	drawn     bool
+	live *liveLine
+	now  func() time.Time
+	// samples are (time, finished) readings within rateWindow, oldest
+	// first; the first may be older, so that the window is always covered.
+	samples    []sample
+	lastChange time.Time // when the finished count last grew, or the first reading
+	lastLine   time.Time
+	// etaOut is when the ETA fell under a second: assets left a second
+	// later are waiting on their retries.
+	etaOut time.Time
 }
 
-func newProgress(w io.Writer, tty bool) *progress {
-	return &progress{w: w, tty: tty, start: time.Now(), startDone: -1}
+type sample struct {
+	at   time.Time
+	done int64
 }
 
+func newProgress(live *liveLine, now func() time.Time) *progress {
+	return &progress{live: live, now: now}
+}
+
+// observe records a reading of the finished count at now.
+func (p *progress) observe(now time.Time, done int64) {
+	if n := len(p.samples); n == 0 || done > p.samples[n-1].done {
+		p.lastChange = now
+	}
+	p.samples = append(p.samples, sample{now, done})
+	cut := now.Add(-rateWindow)
+	i := 0
+	for i+1 < len(p.samples) && !p.samples[i+1].at.After(cut) {
+		i++
+	}
+	p.samples = p.samples[i:]
+}
+
+// minRateSpan is the shortest span a rate is computed over: shorter, one
+// batch landing between two readings gives a rate of thousands per second.
+const minRateSpan = 500 * time.Millisecond
+
+// rate is the assets finished per second over the window; known is false
+// while the readings span less than minRateSpan.
+func (p *progress) rate() (rate float64, known bool) {
+	if len(p.samples) < 2 {
+		return 0, false
+	}
+	first, last := p.samples[0], p.samples[len(p.samples)-1]
+	span := last.at.Sub(first.at)
+	if span < minRateSpan {
+		return 0, false
+	}
+	return float64(last.done-first.done) / span.Seconds(), true
+}
+
+// line renders the progress of c at p.now and records it as a reading.
 func (p *progress) line(c *jobs.Campaign) string {
+	now := p.now()
 	done := c.Finished()
-	if p.startDone < 0 {
-		p.startDone = done
-	}
-	el := time.Since(p.start).Seconds()
-	rate := 0.0
-	if el > 0.5 {
-		rate = float64(done-p.startDone) / el
-	}
-	eta := "?"
-	if rate > 0 {
-		eta = (time.Duration(float64(c.Total-done)/rate) * time.Second).Round(time.Second).String()
-	}
+	p.observe(now, done)
 	pct := 0.0
 	if c.Total > 0 {
 		pct = 100 * float64(done) / float64(c.Total)
@@ -45,7 +86,40 @@ func (p *progress) line(c *jobs.Campaign) string {
 	if n := c.Counts["cancelled"]; n > 0 {
 		counts += fmt.Sprintf("  cancelled %d", n)
 	}
-	return fmt.Sprintf("%s %d/%d (%.1f%%)  %s  %.0f/s  ETA %s  [%s]", bar(pct, 24), done, c.Total, pct, counts, rate, eta, c.State)
+	s := fmt.Sprintf("%s %d/%d (%.1f%%)  %s", bar(pct, 24), done, c.Total, pct, counts)
+	if c.State == jobs.StateRunning {
+		s += "  " + p.pace(now, c.Total-done)
+	}
+	return s + "  [" + string(c.State) + "]"
+}
+
+// pace is the rate and what remains of a running campaign. An ETA that
+// ran out a second ago with assets left would read "ETA 0s" for as long as
+// their retries take, so the tail names them instead; a window without any outcome
+// (nothing finished for rateWindow) says how long it has been quiet rather
+// than 0/s.
+func (p *progress) pace(now time.Time, remaining int64) string {
+	rate, known := p.rate()
+	switch {
+	case !known:
+		return "—/s  ETA ?"
+	case remaining <= 0:
+		return fmt.Sprintf("%.0f/s", rate)
+	case rate > 0:
+		eta := time.Duration(float64(remaining) / rate * float64(time.Second)).Round(time.Second)
+		if eta >= time.Second {
+			p.etaOut = time.Time{}
+			return fmt.Sprintf("%.0f/s  ETA %s", rate, eta)
+		}
+		if p.etaOut.IsZero() {
+			p.etaOut = now
+		}
+		if now.Sub(p.etaOut) < time.Second {
+			return fmt.Sprintf("%.0f/s  ETA <1s", rate)
+		}
+		return fmt.Sprintf("%.0f/s  retrying %d", rate, remaining)
+	}
+	return fmt.Sprintf("—/s  %d left, no outcome for %s", remaining, now.Sub(p.lastChange).Round(time.Second))
 }
 
 func bar(pct float64, width int) string {
@@ -54,22 +128,26 @@ func bar(pct float64, width int) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 }
 
+// update draws the progress of c: in place on a terminal, or as a plain
+// line when plainEvery has passed since the last one.
 func (p *progress) update(c *jobs.Campaign) {
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", p.line(c))
-		p.drawn = true
+	line := p.line(c)
+	if p.live.tty {
+		p.live.draw(line)
 		return
 	}
-	if time.Since(p.lastLine) >= 5*time.Second {
-		fmt.Fprintln(p.w, p.line(c))
-		p.lastLine = time.Now()
+	if now := p.now(); p.lastLine.IsZero() || now.Sub(p.lastLine) >= plainEvery {
+		p.live.println(line)
+		p.lastLine = now
 	}
 }
 
+// done draws the last state of c once, and leaves it on the screen.
 func (p *progress) done(c *jobs.Campaign) {
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s\n", p.line(c))
-		return
-	}
-	fmt.Fprintln(p.w, p.line(c))
+	p.live.finish(p.line(c))
+}
+
+// note prints a line of its own above the bar (a hint, a warning).
+func (p *progress) note(format string, args ...any) {
+	p.live.println(fmt.Sprintf(format, args...))
 }

@@ -29,6 +29,8 @@ type runFlags struct {
 	demo         bool
 	demoAssets   int
 	outageLimit  time.Duration
+	noPreflight  bool
+	rateGiven    bool // --rate (or LABELRESET_RATE) set, which --demo keeps
 }
 
 // cmdRun submits a campaign, works it in this process and reports it. Each
@@ -45,6 +47,9 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	def, plan, err := a.plan(f.cf, f.af)
 	if err != nil || plan == nil {
 		return err // plan == nil: a dry run, already printed
+	}
+	if err := a.runPreflight(ctx, f, def); err != nil {
+		return err
 	}
 	ccfg, approved, err := a.runApproval(f, def, plan)
 	if err != nil {
@@ -81,9 +86,11 @@ func (a *app) runConfig(args []string) (*runFlags, error) {
 	fs.IntVar(&f.demoAssets, "demo-assets", 5000, "assets of the --demo fake")
 	fs.DurationVar(&f.outageLimit, "redis-outage-limit", 5*time.Minute,
 		"how long to wait for an unreachable Redis before stopping with exit code 3 (the campaign stays in Redis)")
+	noPreflight := addPreflightFlag(fs)
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	f.noPreflight, f.rateGiven = *noPreflight, flagSet(fs, "rate")
 	if f.outageLimit <= 0 {
 		return nil, usagef("--redis-outage-limit %v: want a positive duration", f.outageLimit)
 	}
@@ -120,7 +127,26 @@ func (a *app) startDemo(f *runFlags) (closeFake func()) {
 	if cf.id == "" {
 		cf.id = "demo-" + time.Now().UTC().Format("20060102-150405")
 	}
+	// The fake runs in this process and is nobody's quota: the demo
+	// shows the pipeline at full speed unless --rate says otherwise.
+	if !f.rateGiven {
+		f.wf.rate, cf.rate = 0, 0
+	}
 	return fake.Close
+}
+
+// runPreflight checks the API server (see preflight) with the team the
+// campaign's calls will carry, unless --no-preflight.
+func (a *app) runPreflight(ctx context.Context, f *runFlags, def *jobs.Campaign) error {
+	if f.noPreflight {
+		return nil
+	}
+	cfg, err := f.af.resolve(a.getenv, 1)
+	if err != nil {
+		return err
+	}
+	cfg.TeamID, cfg.Timeout = def.TeamID, f.wf.timeout
+	return a.preflight(ctx, cfg)
 }
 
 // runApproval resolves the PDCP client configuration and says whether this
@@ -298,6 +324,7 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 			a.writeJSON(statusJSON(w.c))
 		} else {
 			a.printSummary(w.c)
+			a.printFailureReasons(w.stop, rs.store, w.c)
 		}
 	}
 	if w.stopErr != nil {

@@ -79,6 +79,7 @@ func refuseWideQuery(t *testing.T, e *e2e, cfg, query string) {
 // approval although it is far below max_assets, and later fire times are
 // skipped while it waits (counted in the metric), instead of piling up.
 func TestSchedulerSelectAllPending(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, pdcpfake.Options{Assets: 200, Seed: 3})
 	cfg := filepath.Join(e.dir, "schedules.yaml")
 	yaml := "schedules:\n  - name: all-external\n    cron: \"@every 1s\"\n    select_all: true\n    source:\n" +

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labelreset/labelreset/client"
@@ -61,14 +62,27 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	// Every goroutine started here ends before the function returns, and
+	// so before the deferred closeRedis: shutdown order is the scheduler
+	// (s.Run), then the metrics server and the health loop, then Redis.
 	hctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go health.run(hctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop() // before wg.Wait: ends the health loop
+	wg.Go(func() { health.run(hctx) })
 	if metricsLn != nil {
 		hs := &http.Server{Handler: worker.OpsHandler(reg, func() error { return health.check(context.Background()) }),
 			ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(metricsLn)
-		defer hs.Close()
+		wg.Go(func() { hs.Serve(metricsLn) })
+		// Before wg.Wait. Shutdown, not Close: it also waits for a /readyz
+		// in progress, whose Redis ping ends within its own 2s bound.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if hs.Shutdown(sctx) != nil {
+				hs.Close()
+			}
+		}()
 	}
 	a.log.Info("scheduler started", "schedules", len(cfg.Schedules), "config", *config)
 	return s.Run(ctx)

@@ -33,6 +33,7 @@ func freeAddr(t *testing.T) string {
 // printed, every Redis key and value (task payloads, ledger) and the
 // metrics for them.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	const apiKey, redisPW, token = "LRSECRETKEY-7f3a9c0d", "LRSECRETPW-91b2e8", "LRSECRETTOKEN-5c6d7e8f90"
 	const n = 1500
 	mr := miniredis.NewMiniRedis()
@@ -48,7 +49,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	e := &e2e{t: t, fake: fake, dir: dir}
 	e.env = append(os.Environ(), "REDIS_URL=redis://:"+redisPW+"@"+mr.Addr()+"/0", "LABELRESET_NAMESPACE=lr",
 		"PDCP_API_KEY="+apiKey, "PDCP_API_SERVER="+fake.URL(), "HOME="+dir, "LABELRESET_LOG_LEVEL=debug",
-		"LABELRESET_API_TOKENS="+token)
+		"LABELRESET_API_TOKENS="+token, "LABELRESET_RATE=0")
 	var all bytes.Buffer
 	capture := func(out, errs string, code int) (string, string, int) {
 		all.WriteString(out)

@@ -57,6 +57,7 @@ func scrape(t *testing.T, url string) string {
 // (what `promtool check metrics` runs), and every metric that the Grafana
 // dashboard and the alert rules query is exported by one of them.
 func TestServeSchedulerAndMetrics(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, pdcpfake.Options{Assets: 2000, Seed: 2, FailFraction: 0.05, FailTimes: 1})
 	e.env = append(e.env, "LABELRESET_API_TOKENS="+testToken)
 	workerAddr, apiAddr, schedAddr := freeAddr(t), freeAddr(t), freeAddr(t)

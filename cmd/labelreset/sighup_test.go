@@ -18,6 +18,7 @@ import (
 // scheduler and run go on. Each then still stops cleanly (exit 0) on
 // SIGTERM.
 func TestSIGHUPKeepsLongRunningCommands(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, pdcpfake.Options{Assets: 500, Seed: 3})
 	e.env = append(e.env, "LABELRESET_API_TOKENS="+testToken)
 	tokFile := filepath.Join(e.dir, "tokens.yaml")

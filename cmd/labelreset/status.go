@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -58,17 +59,36 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	}
 	defer closeFn()
 	if *watch {
-		c, err := a.watch(ctx, store, id, false, 0)
+		c, err := a.watchWith(ctx, store, id, watchOptions{stallAfter: a.stallAfter})
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil // Ctrl-C is how a watch ends: nothing went wrong
+		}
 		if err != nil {
 			return err
 		}
-		return a.printStatus(c, *asJSON)
+		if err := a.printStatusReasons(ctx, store, c, *asJSON); err != nil {
+			return err
+		}
+		if h := holdHint(c, store.Namespace()); h != "" {
+			fmt.Fprintln(a.stderr, h)
+		}
+		return nil
 	}
 	c, err := store.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	return a.printStatus(c, *asJSON)
+	return a.printStatusReasons(ctx, store, c, *asJSON)
+}
+
+// printStatusReasons is printStatus, then (as text) the top failure
+// reasons.
+func (a *app) printStatusReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign, asJSON bool) error {
+	if err := a.printStatus(c, asJSON); err != nil || asJSON {
+		return err
+	}
+	a.printFailureReasons(ctx, store, c)
+	return nil
 }
 
 func (a *app) printStatus(c *jobs.Campaign, asJSON bool) error {

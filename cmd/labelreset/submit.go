@@ -14,12 +14,18 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	af := a.addAPIFlags(fs)
 	cf := a.addCampaignFlags(fs)
 	fs.Float64Var(&cf.rate, "rate", 0, "requests/s used for the time estimate of --dry-run")
+	noPreflight := addPreflightFlag(fs)
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	def, plan, err := a.plan(cf, af)
 	if err != nil || plan == nil {
 		return err // plan == nil: a dry run, already printed
+	}
+	if !*noPreflight {
+		if err := a.submitPreflight(ctx, af, def); err != nil {
+			return err
+		}
 	}
 	_, rdb, err := a.connect(ctx, rf)
 	if err != nil {

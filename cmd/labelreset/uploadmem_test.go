@@ -80,6 +80,7 @@ func idStream(n int, gz bool, next func(i int) uint64) (io.ReadCloser, <-chan st
 // budget is refused with 413 naming the limit. A fresh serve per upload,
 // so that each figure is that upload's peak.
 func TestServeUploadMemory(t *testing.T) {
+	t.Parallel()
 	const limit = 256 << 20
 	sparse := func(seed uint64) func(int) uint64 {
 		r := rand.New(rand.NewPCG(seed, 1))

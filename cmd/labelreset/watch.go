@@ -9,31 +9,67 @@ import (
 	"github.com/labelreset/labelreset/jobs"
 )
 
-// watch redraws progress until the campaign is final or stops making
-// progress for a reason (blocked, stopped); with stopOnHold it also
-// returns for paused and pending campaigns. A failed read ends the watch,
-// unless outageLimit > 0: then Redis may be unreachable for that long
-// (the workers ride it out) before watch returns a *redisOutageError. On
-// an error the campaign returned is the last one read, or nil.
+// stallAfter is how long a running campaign with assets left may go
+// without an outcome before status --watch looks for a worker.
+const stallAfter = 30 * time.Second
+
+// watchOptions are the knobs of watchWith.
+type watchOptions struct {
+	// stopOnHold also returns for paused and pending campaigns.
+	stopOnHold bool
+	// outageLimit > 0 lets Redis be unreachable for that long (the
+	// workers ride it out) before the watch returns a *redisOutageError.
+	outageLimit time.Duration
+	// stallAfter > 0 warns when no asset has finished for that long while
+	// the campaign runs: run has its own worker, status --watch may be
+	// watching a queue nobody works.
+	stallAfter time.Duration
+	// now is the clock of the progress bar and of the stall warning.
+	now func() time.Time
+}
+
+// watch is watchWith without the stall warning, on the wall clock.
 func (a *app) watch(ctx context.Context, store *jobs.Store, id string, stopOnHold bool, outageLimit time.Duration) (*jobs.Campaign, error) {
-	p := newProgress(a.stderr, isTerminal(a.stderr))
+	return a.watchWith(ctx, store, id, watchOptions{stopOnHold: stopOnHold, outageLimit: outageLimit})
+}
+
+// watchWith redraws progress until the campaign is final or stops making
+// progress for a reason (blocked, stopped); see watchOptions. A failed
+// read ends the watch, unless o.outageLimit > 0. On an error the campaign
+// returned is the last one read, or nil. On a hold (pending, paused) it
+// says once which command continues the campaign.
+func (a *app) watchWith(ctx context.Context, store *jobs.Store, id string, o watchOptions) (*jobs.Campaign, error) {
+	if o.now == nil {
+		o.now = time.Now
+	}
+	p := newProgress(a.live, o.now)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	var last *jobs.Campaign
+	// done draws the last state read once, below any hint.
+	done := func() {
+		if last != nil {
+			p.done(last)
+		}
+	}
+	stall := newStallCheck(store, o.stallAfter, o.now())
 	var downSince time.Time
+	var held jobs.State
 	for {
-		c, err := a.readDuringOutage(ctx, store, id, outageLimit)
+		c, err := a.readDuringOutage(ctx, store, id, o.outageLimit)
 		if err != nil {
-			if outageLimit <= 0 || ctx.Err() != nil || errors.Is(err, jobs.ErrNotFound) {
+			if o.outageLimit <= 0 || ctx.Err() != nil || errors.Is(err, jobs.ErrNotFound) {
+				done()
 				return last, err
 			}
 			if downSince.IsZero() {
 				downSince = time.Now()
 				a.log.Warn("Redis unreachable: waiting for it to come back", "campaign", id,
-					"redis_outage_limit", outageLimit, "err", err)
+					"redis_outage_limit", o.outageLimit, "err", err)
 			}
-			if d := time.Since(downSince); d >= outageLimit {
-				return last, &redisOutageError{down: d, limit: outageLimit, err: err}
+			if d := time.Since(downSince); d >= o.outageLimit {
+				done()
+				return last, &redisOutageError{down: d, limit: o.outageLimit, err: err}
 			}
 		} else {
 			if !downSince.IsZero() {
@@ -41,28 +77,97 @@ func (a *app) watch(ctx context.Context, store *jobs.Store, id string, stopOnHol
 				downSince = time.Time{}
 			}
 			last = c
-			p.update(c)
-		}
-		if err != nil {
-			select {
-			case <-ctx.Done():
-				return last, ctx.Err()
-			case <-t.C:
+			if c.State.Final() || c.State == jobs.StateBlocked || c.State == jobs.StateStopped ||
+				(o.stopOnHold && c.State.Holding()) {
+				p.done(c)
+				return c, nil
 			}
-			continue
-		}
-		if c.State.Final() || c.State == jobs.StateBlocked || c.State == jobs.StateStopped ||
-			(stopOnHold && c.State.Holding()) {
-			p.done(c)
-			return c, nil
+			if c.State != held {
+				held = c.State
+				if h := holdHint(c, store.Namespace()); h != "" && c.State.Holding() {
+					p.note("%s", h)
+				}
+			}
+			if w := stall.check(c, o.now()); w != "" {
+				a.log.Warn(w, "campaign", id)
+			}
+			p.update(c)
 		}
 		select {
 		case <-ctx.Done():
-			p.done(c)
-			return c, ctx.Err()
+			done()
+			return last, ctx.Err()
 		case <-t.C:
 		}
 	}
+}
+
+// holdHint is the command that moves a campaign on from a state where it
+// waits for a person ("" for the others).
+func holdHint(c *jobs.Campaign, namespace string) string {
+	ns := ""
+	if namespace != jobs.DefaultNamespace {
+		ns = " --namespace " + namespace
+	}
+	switch c.State {
+	case jobs.StatePending:
+		return fmt.Sprintf("campaign %s waits for approval: release it with `labelreset approve %s%s`", c.ID, c.ID, ns)
+	case jobs.StatePaused:
+		return fmt.Sprintf("campaign %s is paused: continue it with `labelreset resume %s%s`", c.ID, c.ID, ns)
+	case jobs.StateBlocked:
+		return fmt.Sprintf("campaign %s is blocked: PDCP refused the workers' key; fix PDCP_API_KEY / PDCP_TEAM_ID of the workers, "+
+			"then `labelreset resume %s%s`", c.ID, c.ID, ns)
+	case jobs.StateStopped:
+		return fmt.Sprintf("campaign %s is stopped: continue it with `labelreset resume %s%s`", c.ID, c.ID, ns)
+	}
+	return ""
+}
+
+// stallCheck notices a running campaign whose finished count has not
+// grown for a while and asks Redis whether any worker is alive to take
+// its batches.
+type stallCheck struct {
+	store     *jobs.Store
+	after     time.Duration
+	done      int64
+	since     time.Time // when done last grew (or the watch began)
+	lastCheck time.Time
+	warned    bool // for this stall
+}
+
+// stallEvery spaces the worker look-ups of a stalled campaign.
+const stallEvery = 5 * time.Second
+
+func newStallCheck(store *jobs.Store, after time.Duration, now time.Time) *stallCheck {
+	return &stallCheck{store: store, after: after, done: -1, since: now}
+}
+
+// check returns a warning for c at now, once per stall.
+func (s *stallCheck) check(c *jobs.Campaign, now time.Time) string {
+	if s.after <= 0 {
+		return ""
+	}
+	if done := c.Finished(); done != s.done || c.State != jobs.StateRunning || c.Total-done <= 0 {
+		s.done, s.since, s.warned = done, now, false
+		return ""
+	}
+	quiet := now.Sub(s.since)
+	if s.warned || quiet < s.after || now.Sub(s.lastCheck) < stallEvery {
+		return ""
+	}
+	s.lastCheck = now
+	n, err := s.store.Workers()
+	switch {
+	case err != nil:
+		return ""
+	case n == 0:
+		s.warned = true
+		return fmt.Sprintf("no worker has taken a batch for %s — is `labelreset worker` running against this Redis (namespace %s)?",
+			quiet.Round(time.Second), s.store.Namespace())
+	}
+	s.warned = true
+	return fmt.Sprintf("no asset has finished for %s although %d worker(s) serve namespace %s: a worker takes only campaigns of its own API server (this one: %s); see the workers' logs",
+		quiet.Round(time.Second), n, s.store.Namespace(), orDash(c.Server))
 }
 
 // redisOutageError ends a watch that waited longer than its outage limit

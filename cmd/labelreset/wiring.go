@@ -14,7 +14,9 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/backoff"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/term"
 )
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
@@ -177,13 +179,11 @@ func (a *app) apiServer(flag, credentials string) (string, error) {
 	return s, nil
 }
 
+// isTerminal reports whether w is a terminal (a character device alone
+// may be /dev/null, which draws no bar and answers no prompt).
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // quietRedisLog routes go-redis' internal logging (pool and dial trouble,
@@ -205,20 +205,18 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 // after them (compose, Kubernetes), so an unreachable Redis is retried
 // until ctx ends instead of failing at once.
 func (a *app) connectRetry(ctx context.Context, rf *redisFlags) (*redis.UniversalOptions, redis.UniversalClient, error) {
-	delay := 500 * time.Millisecond
+	retries := backoff.New(backoff.Policy{Base: 500 * time.Millisecond, Cap: 10 * time.Second})
 	for {
 		opts, rdb, err := a.connect(ctx, rf)
 		var ue usageError
 		if err == nil || errors.As(err, &ue) {
 			return opts, rdb, err
 		}
+		delay := retries.Next()
 		a.log.Warn("Redis not reachable yet; retrying", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, delay) != nil {
 			return nil, nil, err
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 10*time.Second)
 	}
 }
 

@@ -55,15 +55,27 @@ func (f *workerFlags) closeMetrics() {
 func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFlags {
 	f := &workerFlags{}
 	fs.IntVar(&f.concurrency, "concurrency", worker.DefaultConcurrency, "PDCP calls in flight in this process")
-	fs.Float64Var(&f.rate, "rate", 0, "requests/s shared by every worker of this API key through Redis (0 = unlimited)")
+	fs.Float64Var(&f.rate, "rate", DefaultRate,
+		"requests/s shared by every worker of this API key through Redis; 0 = unlimited, an explicit choice "+
+			"(default 10: PDCP publishes no rate limit for the label endpoints, and 10/s resets 36,000 assets an hour without risking a shared account's quota)")
 	fs.IntVar(&f.burst, "burst", 0, "burst: any 1s window holds at most rate+burst requests; 30ms of it is held back for network jitter (default rate/10)")
 	fs.Float64Var(&f.teamRate, "team-rate", 0, "optional extra requests/s limit per team (X-Team-Id)")
-	fs.BoolVar(&f.aimd, "adaptive", true, "lower the rate on repeated 429s and raise it back (needs --rate)")
+	fs.BoolVar(&f.aimd, "adaptive", true, "lower the shared rate when PDCP answers 429 and raise it back slowly, never above --rate (off with --rate 0)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", metricsDefault, "serve /metrics, /healthz and /readyz here (empty = off)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", worker.DefaultShutdownTimeout, "graceful stop bound: in-flight calls finish, unfinished batches go back to the queue")
 	fs.DurationVar(&f.timeout, "timeout", client.DefaultTimeout, "per-request timeout")
 	return f
 }
+
+// DefaultRate is the shared requests/s of worker and run when neither
+// --rate nor LABELRESET_RATE says otherwise. PDCP publishes no rate limit for
+// the label endpoints, and one API key is often shared by a team's tools and
+// scans: a conservative default keeps a first campaign from exhausting the
+// account's quota (or the patience of whoever runs it alongside), while 10/s
+// still resets 36,000 assets an hour. --rate 0 (unlimited) stays available
+// as an explicit choice (also as LABELRESET_RATE=0); --adaptive lowers the
+// rate further on 429s.
+const DefaultRate = 10
 
 // limiterKey names the shared budget: one per PDCP account (server + key)
 // and namespace, hashed so that the key never reaches Redis.

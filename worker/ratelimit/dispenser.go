@@ -3,9 +3,10 @@ package ratelimit
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/labelreset/labelreset/jobs/backoff"
 )
 
 // waiter is one caller blocked in Wait; the dispenser sends nil (a token) or
@@ -94,7 +95,9 @@ func (d *dispenser) run() {
 	defer l.wg.Done()
 	idle := time.NewTimer(dispenserIdle)
 	defer idle.Stop()
-	var backoff time.Duration
+	// Fail safe: no token without Redis. Back off so that an outage
+	// costs a few round trips per second, not a spin.
+	retries := backoff.New(backoff.Policy{Base: minBackoff, Cap: maxBackoff, Jitter: true})
 	for {
 		n := d.waiting()
 		if n == 0 {
@@ -128,17 +131,14 @@ func (d *dispenser) run() {
 				d.fail(ErrClosed)
 				return
 			}
-			// Fail safe: no token without Redis. Back off so that an
-			// outage costs a few round trips per second, not a spin.
 			l.m.errors.Inc()
-			backoff = min(max(2*backoff, minBackoff), maxBackoff)
-			if !l.sleep(backoff/2 + rand.N(backoff/2+1)) {
+			if !l.sleep(retries.Next()) {
 				d.fail(ErrClosed)
 				return
 			}
 			continue
 		}
-		backoff = 0
+		retries.Reset()
 		if l.cfg.Rate > 0 {
 			l.rate.Store(math.Float64bits(res.rate))
 		}
