@@ -46,9 +46,29 @@ func TestLedgerKeepsFullErrors(t *testing.T) {
 		}
 	}
 
+	// Failure reasons count the full text, not the record's marker.
+	reasons := func() map[string]int64 {
+		t.Helper()
+		rs, err := store.FailureReasons(ctx, "errs", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int64{}
+		for _, r := range rs {
+			m[r.Reason] = r.Count
+		}
+		return m
+	}
+	if got := reasons(); got[msg] != 1 || got[recs[1].Error] != 1 || len(got) != 2 {
+		t.Errorf("failure reasons %v, want the failed and the invalid asset's full errors once each", got)
+	}
+
 	// Re-drive the failed asset; it succeeds: its error and error_id go.
 	if n, err := store.Redrive(ctx, "errs", []string{jobs.OutcomeFailed}); err != nil || n != 1 {
 		t.Fatalf("retry: %d, %v; want 1 asset", n, err)
+	}
+	if got := reasons(); got[msg] != 0 || len(got) != 1 {
+		t.Errorf("failure reasons after the retry %v, want only the invalid asset's", got)
 	}
 	if got := loadAll(t, store, "errs"); got[0].Error != msg || got[0].ErrorID != "req-1" {
 		t.Errorf("re-queued asset: error %q, error_id %q; want the last answer's kept until it runs", got[0].Error, got[0].ErrorID)
