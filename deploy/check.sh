@@ -63,8 +63,10 @@ compose "$TMP/empty.env" --profile demo -f docker-compose.yml config >"$TMP/comp
 compose .env.example -f docker-compose.yml config >"$TMP/compose-env.yml" 2>/dev/null
 check "demo profile has services pdcp-fake and demo-submit" \
   grep -qE '^  (pdcp-fake|demo-submit):' "$TMP/compose-demo.yml"
-check "demo defaults point workers at http://pdcp-fake:8085 with LABELRESET_INSECURE_HTTP" \
-  bash -c "grep -q 'PDCP_API_SERVER: http://pdcp-fake:8085' '$TMP/compose-demo.yml' && grep -q \"LABELRESET_INSECURE_HTTP: 'true'\\|LABELRESET_INSECURE_HTTP: \\\"true\\\"\" '$TMP/compose-demo.yml'"
+check "demo defaults point workers at http://pdcp-fake:8085 with --insecure-http=true" \
+  bash -c "grep -q 'PDCP_API_SERVER: http://pdcp-fake:8085' '$TMP/compose-demo.yml' && grep -q -- '--insecure-http=true' '$TMP/compose-demo.yml'"
+check ".env.example turns --insecure-http off" \
+  grep -q -- '--insecure-http=false' "$TMP/compose-env.yml"
 check ".env.example points at the real PDCP over https" \
   grep -q 'PDCP_API_SERVER: https://api.projectdiscovery.io' "$TMP/compose-env.yml"
 check ".gitignore ignores .env" grep -qx '.env' .gitignore

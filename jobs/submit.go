@@ -30,7 +30,7 @@ type idList struct {
 }
 
 func (l *idList) Next() (idfile.Row, error) {
-	for l.i < len(l.vals) {
+	if l.i < len(l.vals) {
 		l.i++
 		v := l.vals[l.i-1]
 		id, err := idfile.ParseID(v)

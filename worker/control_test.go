@@ -77,7 +77,7 @@ func TestCancel(t *testing.T) {
 	for f.Stats().LabelCalls < n/10 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	c, err := h.store.Cancel(context.Background(), "cancel")
+	_, err := h.store.Cancel(context.Background(), "cancel")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestCancel(t *testing.T) {
 	if after := callsIn(f, 1, n, cancelled); after > conc {
 		t.Errorf("%d calls after Cancel returned, want at most %d in flight", after, conc)
 	}
-	c = h.waitState("cancel", 10*time.Second, jobs.StateCancelled)
+	c := h.waitState("cancel", 10*time.Second, jobs.StateCancelled)
 	recs := h.records("cancel")
 	called := 0
 	for id := int64(1); id <= n; id++ {
@@ -119,9 +119,9 @@ func TestFailureThreshold(t *testing.T) {
 	def := &jobs.Campaign{ID: "threshold", Policy: jobs.Policy{MaxAttempts: 2, BackoffBase: time.Millisecond,
 		BackoffCap: 5 * time.Millisecond, MaxFailureRatio: 0.5, MinSample: minSample, Retention: time.Hour}}
 	h.submit(def, ids(1, n), jobs.SubmitOptions{})
-	c := h.waitState("threshold", time.Minute, jobs.StateStopped)
+	h.waitState("threshold", time.Minute, jobs.StateStopped)
 	time.Sleep(time.Second)
-	c, _ = h.store.Get(context.Background(), "threshold")
+	c, _ := h.store.Get(context.Background(), "threshold")
 	if c.State != jobs.StateStopped || c.Reason == "" {
 		t.Fatalf("state %s reason %q, want stopped with a reason", c.State, c.Reason)
 	}

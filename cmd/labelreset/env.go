@@ -24,10 +24,6 @@ var envNames = map[string]string{
 	"team-id":     client.EnvTeamID,
 	"tokens-file": "LABELRESET_API_TOKENS_FILE",
 	"config":      "LABELRESET_SCHEDULES",
-	// A safety switch, but docker-compose.yml's demo sets it for its
-	// in-cluster fake PDCP; it only lets the key travel over plain HTTP
-	// to the server the operator named.
-	"insecure-http": "LABELRESET_INSECURE_HTTP",
 }
 
 // noEnv are the flags that have no environment variable.

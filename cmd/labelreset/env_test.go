@@ -73,14 +73,14 @@ func TestEnvBinding(t *testing.T) {
 	}
 
 	f, err = runFlagsFrom(t, map[string]string{
-		"LABELRESET_YES": "1", "LABELRESET_DRY_RUN": "true", "LABELRESET_DEMO": "1", "LABELRESET_INSECURE_NO_AUTH": "1",
+		"LABELRESET_YES": "1", "LABELRESET_DRY_RUN": "true", "LABELRESET_DEMO": "1", "LABELRESET_INSECURE_NO_AUTH": "1", "LABELRESET_INSECURE_HTTP": "1",
 		"LABELRESET_IDS": "1,2", "LABELRESET_LABELS": "a", "LABELRESET_CAMPAIGN": "c", "LABELRESET_APPEND": "1",
 		"LABELRESET_CSV": "x.csv",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.cf.yes || f.cf.dryRun || f.demo || f.cf.ids != "" || f.cf.labelsSet || f.cf.id != "" || f.cf.appendIDs || f.cf.csv != "" {
+	if f.cf.yes || f.cf.dryRun || f.af.insecureHTTP || f.demo || f.cf.ids != "" || f.cf.labelsSet || f.cf.id != "" || f.cf.appendIDs || f.cf.csv != "" {
 		t.Errorf("safety switches or targets taken from the environment: %+v demo %v", *f.cf, f.demo)
 	}
 }
@@ -92,7 +92,7 @@ func TestEnvNames(t *testing.T) {
 		"rate": "LABELRESET_RATE", "max-failure-ratio": "LABELRESET_MAX_FAILURE_RATIO", "redis": "REDIS_URL",
 		"api-key": "PDCP_API_KEY", "api-server": "PDCP_API_SERVER", "team-id": "PDCP_TEAM_ID",
 		"tokens-file": "LABELRESET_API_TOKENS_FILE", "config": "LABELRESET_SCHEDULES",
-		"insecure-http": "LABELRESET_INSECURE_HTTP",
+		"insecure-http": "",
 		"yes":           "", "dry-run": "", "insecure-no-auth": "", "insecure-anything": "", "no-snapshot": "", "express": "",
 	} {
 		if got := envName(flagName); got != want {

@@ -14,7 +14,6 @@ import (
 type redisHealth struct {
 	rdb redis.UniversalClient
 	up  prometheus.Gauge
-	err error
 }
 
 func newRedisHealth(rdb redis.UniversalClient, reg prometheus.Registerer) *redisHealth {

@@ -619,10 +619,11 @@ func TestGracefulShutdown(t *testing.T) {
 	}{
 		// Calls end well within the timeout: nothing may repeat.
 		{"calls finish in time", 200 * time.Millisecond, 0, 5 * time.Second, 0},
-		// Some calls outlast the timeout: they are abandoned (the fake
-		// may still have answered them), so at most the victim's
-		// concurrency can repeat.
-		{"calls outlast the timeout", 200 * time.Millisecond, 0.05, 2 * time.Second, 16},
+		// Some calls (6 s) outlast the timeout: they are abandoned (the
+		// fake may still have answered them), so at most the victim's
+		// concurrency can repeat. The timeout leaves the outcome writes
+		// room on a loaded host (at 2 s, 1 run in 20 missed it at load 46).
+		{"calls outlast the timeout", 200 * time.Millisecond, 0.05, 3 * time.Second, 16},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

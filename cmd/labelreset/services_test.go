@@ -168,9 +168,7 @@ func TestServeSchedulerAndMetrics(t *testing.T) {
 		if strings.HasSuffix(f, ".json") && !json.Valid(b) {
 			t.Fatalf("%s is not valid JSON", f)
 		}
-		for _, m := range nameRe.FindAllString(string(b), -1) {
-			queried = append(queried, m)
-		}
+		queried = append(queried, nameRe.FindAllString(string(b), -1)...)
 	}
 	sort.Strings(queried)
 	if len(queried) < 10 {

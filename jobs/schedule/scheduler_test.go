@@ -143,12 +143,11 @@ func matching(f *pdcpfake.Fake, labels ...string) []int64 {
 	return out
 }
 
-// countingLister records the teams and page counts of ListAssets calls.
+// countingLister records the teams of ListAssets calls.
 type countingLister struct {
 	c     *client.Client
 	mu    sync.Mutex
 	teams []string
-	pages int
 }
 
 func (l *countingLister) forTeam(team string) schedule.Lister {
