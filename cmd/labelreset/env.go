@@ -40,7 +40,7 @@ var noEnv = map[string]bool{
 	"yes": true, "no-snapshot": true, "express": true, "dry-run": true, "demo": true,
 	"no-preflight": true, "insecure-no-auth": true,
 	// what to act on
-	"campaign": true, "append": true, "name": true, "csv": true, "ids": true, "labels": true,
+	"campaign": true, "append": true, "name": true, "csv": true, "ids": true, "labels": true, "column": true,
 	"o": true, "only": true, "outcome": true,
 }
 
