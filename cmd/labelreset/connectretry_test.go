@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,12 +19,13 @@ import (
 // is connected to, with retries 500ms apart, then doubling.
 func TestConnectRetryWaitsForRedis(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr, release := refusingAddr(t)
 	var logs bytes.Buffer
 	a := newApp(nil, io.Discard, io.Discard, func(string) string { return "" })
 	a.log = slog.New(slog.NewJSONHandler(&logs, nil))
 	mr := miniredis.NewMiniRedis()
 	up := time.AfterFunc(3*time.Second, func() {
+		release()
 		if err := mr.StartAddr(addr); err != nil {
 			t.Errorf("start Redis at %s: %v", addr, err)
 		}
@@ -65,7 +68,8 @@ func TestConnectRetryEndsWithContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, _, err := a.connectRetry(ctx, &redisFlags{url: "redis://" + freeAddr(t)})
+	addr, _ := refusingAddr(t)
+	_, _, err := a.connectRetry(ctx, &redisFlags{url: "redis://" + addr})
 	if err == nil {
 		t.Fatal("connectRetry succeeded with no Redis")
 	}
@@ -73,4 +77,35 @@ func TestConnectRetryEndsWithContext(t *testing.T) {
 	if el := time.Since(start); el > 3500*time.Millisecond {
 		t.Errorf("connectRetry returned %v after start, want about 2s (its context's end)", el)
 	}
+}
+
+// refusingAddr holds a loopback port whose connections are closed at once,
+// so that no Redis of a parallel test can take it while the test wants it
+// down; release frees the port for the test's own Redis.
+func refusingAddr(t *testing.T) (addr string, release func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			ln.Close()
+			<-done
+		})
+	}
+	t.Cleanup(release)
+	return ln.Addr().String(), release
 }
