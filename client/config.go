@@ -105,17 +105,17 @@ func (c Config) serverURL() (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: server %q is not a URL", ErrConfig, s)
+		return nil, fmt.Errorf("%w: server %q is not a URL", ErrConfig, displayServer(s))
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%w: server %q must start with https://", ErrConfig, s)
+		return nil, fmt.Errorf("%w: server %q must start with https://", ErrConfig, displayServer(s))
 	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("%w: server %q has no host", ErrConfig, s)
+		return nil, fmt.Errorf("%w: server %q has no host", ErrConfig, displayServer(s))
 	case u.User != nil:
 		return nil, fmt.Errorf("%w: server URL must not contain credentials; use the API key setting", ErrConfig)
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("%w: server %q must not have a query or fragment", ErrConfig, s)
+		return nil, fmt.Errorf("%w: server %q must not have a query or fragment", ErrConfig, displayServer(s))
 	case u.Scheme == "http" && !c.AllowInsecureHTTP && !isLoopback(u.Hostname()):
 		return nil, fmt.Errorf("%w: refusing plain http:// to %s: the API key would travel unencrypted; use https:// or allow insecure HTTP explicitly", ErrConfig, u.Host)
 	}
@@ -299,13 +299,13 @@ func NormalizeServer(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil ||
 		u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%w: server %q: want http(s)://host[:port][/path]", ErrConfig, s)
+		return "", fmt.Errorf("%w: server %q: want http(s)://host[:port][/path]", ErrConfig, displayServer(s))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	// "api.example.com." is the fully qualified spelling of the same host.
 	host, port := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), u.Port()
 	if host == "" {
-		return "", fmt.Errorf("%w: server %q: want http(s)://host[:port][/path]", ErrConfig, s)
+		return "", fmt.Errorf("%w: server %q: want http(s)://host[:port][/path]", ErrConfig, displayServer(s))
 	}
 	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
 		port = ""

@@ -236,3 +236,39 @@ func toLower(c byte) byte {
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
+
+// displayServer is server as an error may show it: user info (a key or a
+// password someone put in the URL) and query values are masked, also when
+// the URL does not parse.
+func displayServer(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Opaque != "" { // "user:pw@host" parses with scheme "user"
+		// Mask from "//" (or the start) up to the last "@" before the
+		// path: what stands there can only be credentials.
+		rest, pre := s, ""
+		if i := strings.Index(s, "//"); i >= 0 {
+			pre, rest = s[:i+2], s[i+2:]
+		}
+		end := len(rest)
+		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+			end = j
+		}
+		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+			rest = "xxxxx" + rest[at:]
+		}
+		if q := strings.IndexAny(rest, "?#"); q >= 0 {
+			rest = rest[:q] + "?xxxxx"
+		}
+		return pre + rest
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "xxxxx"
+	}
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "xxxxx", ""
+	}
+	return u.String()
+}
