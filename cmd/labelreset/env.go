@@ -42,6 +42,10 @@ var noEnv = map[string]bool{
 	// what to act on
 	"campaign": true, "append": true, "name": true, "csv": true, "ids": true, "labels": true, "column": true,
 	"o": true, "only": true, "outcome": true,
+	// what this one invocation writes or waits for: a stale
+	// LABELRESET_REPORT would overwrite a file nobody named, a stale
+	// LABELRESET_WATCH would make every status block until its campaign ends
+	"report": true, "watch": true,
 }
 
 // envName is the environment variable of flag name, or "" when it has none.

@@ -75,12 +75,12 @@ func TestEnvBinding(t *testing.T) {
 	f, err = runFlagsFrom(t, map[string]string{
 		"LABELRESET_YES": "1", "LABELRESET_DRY_RUN": "true", "LABELRESET_DEMO": "1", "LABELRESET_INSECURE_NO_AUTH": "1", "LABELRESET_INSECURE_HTTP": "1",
 		"LABELRESET_IDS": "1,2", "LABELRESET_LABELS": "a", "LABELRESET_CAMPAIGN": "c", "LABELRESET_APPEND": "1",
-		"LABELRESET_CSV": "x.csv", "LABELRESET_COLUMN": "2",
+		"LABELRESET_CSV": "x.csv", "LABELRESET_COLUMN": "2", "LABELRESET_REPORT": "stale.csv",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.cf.yes || f.cf.dryRun || f.af.insecureHTTP || f.demo || f.cf.ids != "" || f.cf.labelsSet || f.cf.id != "" || f.cf.appendIDs || f.cf.csv != "" || f.cf.column != "" {
+	if f.cf.yes || f.cf.dryRun || f.af.insecureHTTP || f.demo || f.cf.ids != "" || f.cf.labelsSet || f.cf.id != "" || f.cf.appendIDs || f.cf.csv != "" || f.cf.column != "" || f.report != "" {
 		t.Errorf("safety switches or targets taken from the environment: %+v demo %v", *f.cf, f.demo)
 	}
 }
