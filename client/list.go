@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/labelreset/labelreset/client/backoff"
 )
 
 // Page sizes of ListAssets.
@@ -181,7 +183,7 @@ func samePage(a, b []Asset) bool {
 
 // listPageRetrying is listPage with retries of retryable failures.
 func (c *Client) listPageRetrying(ctx context.Context, base url.Values, offset, limit int) ([]Asset, error) {
-	delay := listRetryDelay
+	retry := backoff.New(backoff.Policy{Base: listRetryDelay, Cap: time.Minute})
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -192,18 +194,13 @@ func (c *Client) listPageRetrying(ctx context.Context, base url.Values, offset, 
 			(se.Result.Outcome != OutcomeRetryable && se.Result.Outcome != OutcomeThrottled) {
 			return page, err
 		}
-		wait := delay
+		wait := retry.Next()
 		if se.Result.RetryAfter > 0 {
-			wait = se.Result.RetryAfter
+			wait = min(se.Result.RetryAfter, time.Minute)
 		}
-		t := time.NewTimer(min(wait, time.Minute))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return nil, err
 		}
-		delay *= 2
 	}
 }
 

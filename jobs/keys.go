@@ -32,7 +32,7 @@ const DefaultNamespace = "lr"
 // are not ours to build: asynq's ("asynq:{<ns>-<priority>}:...", from the
 // queue names below) and the shared rate limiter's ("lr:rl:{<key>}:...",
 // built by package worker/ratelimit, which depends on no package of
-// labelreset; its callers put the namespace in the key).
+// labelreset but client/backoff; its callers put the namespace in the key).
 
 // keys builds the Redis key names of one namespace.
 type keys struct{ ns string }

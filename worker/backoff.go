@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/jobs"
-	"github.com/labelreset/labelreset/jobs/backoff"
+	"github.com/labelreset/labelreset/client/backoff"
 )
 
 // assetBackoff returns the delay before an asset's attempt n+1 after n

@@ -12,7 +12,7 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
-	"github.com/labelreset/labelreset/jobs/backoff"
+	"github.com/labelreset/labelreset/client/backoff"
 )
 
 // Caller is the part of the PDCP client the worker uses.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/jobs"
-	"github.com/labelreset/labelreset/jobs/backoff"
+	"github.com/labelreset/labelreset/client/backoff"
 )
 
 // record is one outcome on its way to the ledger. done runs once the

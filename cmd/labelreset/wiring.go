@@ -14,7 +14,7 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
-	"github.com/labelreset/labelreset/jobs/backoff"
+	"github.com/labelreset/labelreset/client/backoff"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 )

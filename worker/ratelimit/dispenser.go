@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labelreset/labelreset/jobs/backoff"
+	"github.com/labelreset/labelreset/client/backoff"
 )
 
 // waiter is one caller blocked in Wait; the dispenser sends nil (a token) or

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labelreset/labelreset/jobs/backoff"
+	"github.com/labelreset/labelreset/client/backoff"
 )
 
 // TestDelayDoublesToCap: without jitter the delays are exactly the capped
