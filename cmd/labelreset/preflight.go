@@ -56,10 +56,11 @@ func (a *app) submitPreflight(ctx context.Context, af *apiFlags, def *jobs.Campa
 		return nil
 	}
 	if err != nil {
-		// The workers' configuration is what counts; this one only
-		// decides whether there is anything to check.
-		fmt.Fprintf(a.stderr, "preflight: skipped: %v\n", err)
-		return nil
+		// The campaign records this API server: a configuration that
+		// cannot call it (plain http:// to another host without
+		// --insecure-http, a malformed URL) would enqueue a campaign
+		// that no worker configured the same way can take.
+		return usagef("preflight: %v; nothing was enqueued; --no-preflight skips this check", err)
 	}
 	cfg.TeamID = def.TeamID
 	return a.preflight(ctx, cfg)

@@ -47,6 +47,11 @@ func TestPreflightStops(t *testing.T) {
 			exitFailed, []string{"unreachable", addr, "connection refused"}},
 		{"submit, wrong key", []string{"PDCP_API_KEY=wrong-key-0123"}, []string{"submit", "--ids", "1,2,3", "--yes"},
 			exitUsage, []string{"API key or team refused"}},
+		// A campaign recording a server its own configuration refuses
+		// (plain http:// to another host without --insecure-http) is one
+		// no worker configured the same way would take.
+		{"submit, refused configuration", []string{"PDCP_API_SERVER=http://10.1.2.3"}, []string{"submit", "--ids", "1,2,3", "--yes"},
+			exitUsage, []string{"refusing plain http://", "nothing was enqueued"}},
 	}
 	for _, tc := range tests {
 		before := e.namespaceKeys()

@@ -13,7 +13,7 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	af := a.addAPIFlags(fs)
 	cf := a.addCampaignFlags(fs)
-	fs.Float64Var(&cf.rate, "rate", 0, "requests/s used for the time estimate of --dry-run")
+	fs.Float64Var(&cf.rate, "rate", DefaultRate, "the workers' shared requests/s (their --rate), for the plan's time estimate; 0: unlimited")
 	noPreflight := addPreflightFlag(fs)
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
