@@ -209,7 +209,11 @@ func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON boo
 		return
 	}
 	w := a.stdout
-	fmt.Fprintf(w, "Plan for campaign %s (%s)\n", orDash(plan.Campaign), plan.Name)
+	if plan.Campaign == "" {
+		fmt.Fprintf(w, "Plan for a new campaign (%s)\n", plan.Name)
+	} else {
+		fmt.Fprintf(w, "Plan for campaign %s (%s)\n", plan.Campaign, plan.Name)
+	}
 	if plan.IDColumn != "" {
 		fmt.Fprintf(w, "  IDs from:       %s\n", plan.IDColumn)
 	}
@@ -233,7 +237,12 @@ func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON boo
 	fmt.Fprintf(w, "  priority:       %s\n", plan.Priority)
 	fmt.Fprintf(w, "  API server:     %s\n", server)
 	if rate > 0 {
-		fmt.Fprintf(w, "  time at %g/s:  about %s\n", rate, est)
+		if est == "0s" {
+			est = "under a second"
+		} else {
+			est = "about " + est
+		}
+		fmt.Fprintf(w, "  time:           %s at %g/s (--rate)\n", est, rate)
 	} else {
 		fmt.Fprintf(w, "  time:           no rate limit set (--rate); bounded by PDCP and --concurrency\n")
 	}
@@ -245,6 +254,17 @@ func idsName(n int) string {
 		return "1 ID from --ids"
 	}
 	return fmt.Sprintf("%d IDs from --ids", n)
+}
+
+// count is "1 asset", "2 assets", "3 batches".
+func count(n int64, noun string) string {
+	switch {
+	case n == 1:
+		return "1 " + noun
+	case strings.HasSuffix(noun, "ch"):
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func orDash(s string) string {

@@ -73,8 +73,8 @@ func (a *app) printSubmitTo(w io.Writer, res *jobs.SubmitResult, asJSON bool) {
 	case res.Existing:
 		fmt.Fprintf(w, "campaign %s already holds this input (%d assets, %s); nothing new enqueued\n", c.ID, c.Total, c.State)
 	case res.Created:
-		fmt.Fprintf(w, "campaign %s created: %d assets in %d batches (%d duplicates, %d bad rows skipped)\n",
-			c.ID, res.Plan.Valid, res.Plan.Batches, res.Plan.Duplicates, res.Plan.Bad)
+		fmt.Fprintf(w, "campaign %s created: %s in %s (%s, %s skipped)\n", c.ID, count(res.Plan.Valid, "asset"),
+			count(int64(res.Plan.Batches), "batch"), count(res.Plan.Duplicates, "duplicate"), count(res.Plan.Bad, "bad row"))
 	default:
 		fmt.Fprintf(w, "campaign %s: %d new assets appended\n", c.ID, res.Appended)
 	}
