@@ -3,9 +3,29 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
+
+// tableCell is s on one line (control characters as spaces), cut to at
+// most n runes with "…".
+func tableCell(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if s == "" {
+		return "-"
+	}
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
 
 func (a *app) cmdCampaigns(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("campaigns")
@@ -32,16 +52,18 @@ func (a *app) cmdCampaigns(ctx context.Context, args []string) error {
 		return a.writeJSON(out)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tTOTAL\tRESET\tNOT_FOUND\tINVALID\tFAILED\tCANCELLED\tPENDING\tCREATED\tFINISHED")
+	fmt.Fprintln(tw, "ID\tSTATE\tTOTAL\tRESET\tNOT_FOUND\tINVALID\tFAILED\tCANCELLED\tPENDING\tCREATED\tFINISHED\tNAME")
 	for _, c := range cs {
 		s := statusJSON(c)
 		fin := "-"
 		if s.FinishedAt != nil {
 			fin = s.FinishedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", c.ID, c.State, c.Total,
+		// The name is last: it is free text, and a script cutting the
+		// table by columns keeps finding the others where they were.
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", c.ID, c.State, c.Total,
 			s.Counts["reset"], s.Counts["not_found"], s.Counts["invalid"], s.Counts["failed"],
-			s.Counts["cancelled"], s.Counts["pending"], c.CreatedAt.Format(time.RFC3339), fin)
+			s.Counts["cancelled"], s.Counts["pending"], c.CreatedAt.Format(time.RFC3339), fin, tableCell(c.Name, 48))
 	}
 	return tw.Flush()
 }

@@ -52,3 +52,36 @@ func TestDryRunOutput(t *testing.T) {
 		t.Errorf("plan does not show the credentials file's server:\n%s%s", out, errs)
 	}
 }
+
+// TestCampaignsShowNames: the campaigns table ends each row with the
+// campaign's name (given or made from its source), on one line.
+func TestCampaignsShowNames(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, pdcpfake.Options{Assets: 10})
+	if _, errs, code := e.run("submit", "--campaign", "named", "--name", "Q4 retirement\nwave 2", "--ids", "1,2", "--yes"); code != 0 {
+		t.Fatalf("submit: exit %d: %s", code, errs)
+	}
+	if _, errs, code := e.run("submit", "--campaign", "unnamed", "--ids", "3,4,5", "--yes"); code != 0 {
+		t.Fatalf("submit: exit %d: %s", code, errs)
+	}
+	out, errs, code := e.run("campaigns")
+	if code != 0 {
+		t.Fatalf("campaigns: exit %d: %s", code, errs)
+	}
+	want := map[string]string{"named": "Q4 retirement wave 2", "unnamed": "3 IDs from --ids"}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if w, ok := want[f[0]]; ok {
+			if !strings.HasSuffix(line, w) {
+				t.Errorf("campaigns row of %s does not end with its name %q:\n%s", f[0], w, line)
+			}
+			delete(want, f[0])
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("campaigns lists no row for %v:\n%s", want, out)
+	}
+}
