@@ -3,8 +3,8 @@ package worker
 import (
 	"time"
 
-	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/client/backoff"
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // assetBackoff returns the delay before an asset's attempt n+1 after n

@@ -11,8 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/labelreset/labelreset/client"
-	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/client/backoff"
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // Caller is the part of the PDCP client the worker uses.

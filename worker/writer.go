@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/client/backoff"
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // record is one outcome on its way to the ledger. done runs once the

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/client"
-	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/client/backoff"
+	"github.com/labelreset/labelreset/jobs"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 )
