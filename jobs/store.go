@@ -245,17 +245,6 @@ func scriptError(err error) error {
 	return err
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // Redis returns the store's Redis client, for producers that keep their
 // own small records (idempotency keys, schedule state) in the namespace.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }

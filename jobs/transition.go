@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labelreset/labelreset/client/backoff"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -174,7 +175,7 @@ func (s *Store) Pause(ctx context.Context, id string) error {
 	if _, err := s.transition(ctx, id, StatePaused, "paused by operator", StateRunning, StatePaused); err != nil {
 		return err
 	}
-	return sleepCtx(ctx, s.delay)
+	return backoff.Sleep(ctx, s.delay)
 }
 
 // Resume continues a paused, blocked or stopped campaign.
@@ -206,7 +207,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 		StatePending, StateRunning, StatePaused, StateBlocked, StateStopped, StateCancelled); err != nil {
 		return nil, err
 	}
-	if err := sleepCtx(ctx, s.delay); err != nil {
+	if err := backoff.Sleep(ctx, s.delay); err != nil {
 		return nil, err
 	}
 	c, err := s.Get(ctx, id)

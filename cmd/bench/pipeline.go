@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/client/backoff"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/idfile"
 	"github.com/labelreset/labelreset/worker"
@@ -225,7 +226,7 @@ func (e *env) runCampaign(ctx context.Context, id string, conc int, mode string)
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("campaign %s is %q after 10 minutes", id, st)
 		}
-		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+		if err := backoff.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -293,15 +294,4 @@ func top(d cmdStats, n int) map[string]int64 {
 		out[all[i].k] = all[i].v
 	}
 	return out
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
