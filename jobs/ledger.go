@@ -31,7 +31,7 @@ import (
 // campaign being deleted: for any other the campaign is gone.
 //
 // Each failed or invalid outcome written is also counted by its reason
-// (failureLua), the full error text when it is in the error hash.
+// (failureLua), read from the full error text when it is in the error hash.
 //
 // KEYS[1] meta, KEYS[2..n-3] ledger hashes, KEYS[n-2] the error hash,
 // KEYS[n-1] failure reasons, KEYS[n] events. ARGV[1] now (ms), ARGV[2]
