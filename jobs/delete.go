@@ -85,8 +85,11 @@ func (s *Store) deleteIf(ctx context.Context, id string, expect *deleteExpect) (
 	ks = append(ks, s.keys.meta(id)) // last: it holds the deleting mark
 	for len(ks) > 0 {
 		n := min(len(ks), 500)
-		// One slot per campaign: a multi-key DEL is fine on Cluster.
-		if err := s.rdb.Del(ctx, ks[:n]...).Err(); err != nil {
+		// One slot per campaign: a multi-key UNLINK is fine on Cluster.
+		// UNLINK, not DEL: the error and failure hashes and the ledgers
+		// can hold millions of fields, and DEL would free them all while
+		// Redis serves no one; UNLINK frees them in a background thread.
+		if err := s.rdb.Unlink(ctx, ks[:n]...).Err(); err != nil {
 			return false, fmt.Errorf("delete campaign %s: %w", id, err)
 		}
 		ks = ks[n:]

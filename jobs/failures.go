@@ -18,32 +18,76 @@ const MaxFailureReasons = 32
 // MaxFailureReasons others.
 const OtherFailureReason = "other"
 
+// MaxFailureReasonBytes bounds a failure reason: enough for PDCP's
+// status, code and message, not for the per-asset detail after them.
+const MaxFailureReasonBytes = 120
+
 // failureLua maintains a campaign's failure counts (KEYS: Store.keys.failures)
 // from ledger records, in the scripts that write them, so the counts match
 // the ledger without a scan. A script collects count_failure(t, record, d)
 // for each failed or invalid record ("o,status,attempts,unix,error") into
-// the table t, by reason: its error text, or "HTTP <status>" when it has
-// none. save_failures(key, t) then writes them, a few commands per reason
-// rather than per record (one script may record 20,000 outcomes). A reason
-// not yet counted becomes "other" once the hash holds MaxFailureReasons; a
-// count that drops to 0 is removed.
+// the table t, by reason: "HTTP <status>" when it has no error text,
+// otherwise the text normalised by failure_reason. save_failures(key, t)
+// then writes them, a few commands per reason rather than per record (one
+// script may record 20,000 outcomes).
+//
+// The reason is computed here, in the one place both the ledger's writes
+// and a re-drive's count-down go through, from the text stored: a reason
+// counted up is counted down by the same key.
+//
+// A reason not yet counted becomes "other" once the hash holds
+// MaxFailureReasons; a count that drops to 0 is removed. A count-down
+// takes from the reason's own field what it holds and the rest from
+// "other", where the reason was counted while the hash was full. The
+// total is exact; the split beyond MaxFailureReasons reasons is
+// approximate: a count-down cannot tell which of its assets were counted
+// under "other", so it may take from a reason's field assets that went to
+// "other" and leave "other" with assets of that reason.
 var failureLua = `
+-- failure_reason: the error text with what differs per asset masked, so
+-- that one cause is one reason: runs of digits, and runs of hex digits
+-- of 4 or more holding a digit (error_id-like IDs), become '#' ("dial tcp
+-- 127.0.0.1:40123: connect: connection refused" -> "dial tcp #.#.#.#:#:
+-- connect: connection refused"). A leading "HTTP <status>" is kept: the
+-- status is the reason. Cut to ` + strconv.Itoa(MaxFailureReasonBytes) + ` bytes, never inside a UTF-8 sequence.
+local function failure_reason(err)
+  local head, rest = string.match(err, '^(HTTP %d%d%d)(.*)$')
+  if not head then head, rest = '', err end
+  rest = string.gsub(rest, '%x+', function(s)
+    if #s >= 4 and string.find(s, '%d') then return '#' end
+  end)
+  rest = string.gsub(rest, '%d+', '#')
+  local r = head .. rest
+  local n = ` + strconv.Itoa(MaxFailureReasonBytes) + `
+  if #r > n then
+    while n > 0 and string.byte(r, n + 1) >= 128 and string.byte(r, n + 1) < 192 do n = n - 1 end
+    r = string.sub(r, 1, n)
+  end
+  return r
+end
 local function count_failure(t, rec, d)
   local st, err = string.match(rec, '^[^,]*,([^,]*),[^,]*,[^,]*,(.*)$')
   local r
   if not st then r = 'unreadable record'
-  elseif err ~= '' then r = err
+  elseif err ~= '' then r = failure_reason(err)
   elseif st == '0' or st == '' then r = 'no answer'
   else r = 'HTTP ' .. st end
   t[r] = (t[r] or 0) + d
 end
+local function add_failures(key, r, d)
+  if redis.call('HINCRBY', key, r, d) <= 0 then redis.call('HDEL', key, r) end
+end
 local function save_failures(key, t)
   for r, d in pairs(t) do
-    if d ~= 0 then
-      if redis.call('HEXISTS', key, r) == 0 then
-        if d < 0 or redis.call('HLEN', key) >= ` + strconv.Itoa(MaxFailureReasons) + ` then r = '` + OtherFailureReason + `' end
+    if d > 0 then
+      if redis.call('HEXISTS', key, r) == 0 and redis.call('HLEN', key) >= ` + strconv.Itoa(MaxFailureReasons) + ` then
+        r = '` + OtherFailureReason + `'
       end
-      if redis.call('HINCRBY', key, r, d) <= 0 then redis.call('HDEL', key, r) end
+      add_failures(key, r, d)
+    elseif d < 0 then
+      local own = math.min(-d, tonumber(redis.call('HGET', key, r) or '0'))
+      if own > 0 then add_failures(key, r, -own) end
+      if own < -d then add_failures(key, '` + OtherFailureReason + `', d + own) end
     end
   end
 end
@@ -57,7 +101,8 @@ type FailureReason struct {
 }
 
 // FailureReasons returns the n most frequent reasons (all when n <= 0) of
-// the campaign's failed and invalid assets, most frequent first. It reads
+// the campaign's failed and invalid assets, most frequent first: their
+// error texts with per-asset detail masked (see failureLua). It reads
 // one small hash (at most MaxFailureReasons+1 fields), so it is cheap for
 // a campaign of any size. Assets re-driven by a retry no longer count.
 func (s *Store) FailureReasons(ctx context.Context, id string, n int) ([]FailureReason, error) {

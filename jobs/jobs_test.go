@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/labelreset/labelreset/jobs/redistest"
 )
 
 func TestBatchRoundTrip(t *testing.T) {
@@ -204,6 +206,42 @@ func TestRecordEncoding(t *testing.T) {
 	// A re-driven asset keeps its attempts and starts a fresh budget.
 	if got, _ := decodeRecord(6, "q,500,7/5/2,1764210000,gave up"); got.Outcome != outcomeRequeued || got.Attempts != 7 || got.Failures != 0 || got.Throttles != 0 {
 		t.Errorf("requeued record: %+v, want requeued with 7 attempts and a fresh budget", got)
+	}
+
+	// A cancel over a retrying asset keeps its status, attempts and error
+	// (recordScript's keepLast) and adds a finish time: the error is cut
+	// so that the record still fits.
+	env := redistest.New(t)
+	l := NewLedger(env.Client, env.Namespace)
+	if err := env.Client.HSet(t.Context(), l.keys.meta("keep"), "state", "cancelled", "total", 10).Err(); err != nil {
+		t.Fatal(err)
+	}
+	retrying := Record{AssetID: 7, Outcome: outcomeRetrying, Status: 500, Attempts: 3, Failures: 2, Throttles: 1,
+		Error: "HTTP 500 INTERNAL_ERROR: " + strings.Repeat("upstream é timed out ", 4)}
+	cancelled := Record{AssetID: 7, Outcome: OutcomeCancelled, Attempts: 3, FinishedAt: now}
+	for _, r := range []Record{retrying, cancelled} {
+		if _, err := l.Record(t.Context(), "keep", []BatchRecords{{Batch: 0, Records: []Record{r}}}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := env.Client.HGet(t.Context(), l.keys.ledger("keep", 0), "7").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) > compactValueMax {
+		t.Errorf("cancelled record over a retrying one is %d bytes (%q), want at most %d", len(v), v, compactValueMax)
+	}
+	got, err := decodeRecord(7, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := encodeRecord(nil, &retrying)
+	was, _ := decodeRecord(7, string(kept))
+	cut := strings.TrimSuffix(got.Error, "…")
+	if got.Outcome != OutcomeCancelled || got.Status != 500 || got.Attempts != 3 || !got.FinishedAt.Equal(now) ||
+		cut == got.Error || cut == "" || !strings.HasPrefix(was.Error, cut) || !utf8.ValidString(got.Error) {
+		t.Errorf("cancelled over retrying: %+v (%q); want cancelled, HTTP 500, 3 attempts, finished %v, a cut of %q ending in …",
+			got, v, now, was.Error)
 	}
 }
 

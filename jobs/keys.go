@@ -19,6 +19,8 @@ const DefaultNamespace = "lr"
 //	<ns>:{<id>}:meta              hash: definition, state, policy, outcome counts
 //	<ns>:{<id>}:s:<k>             string: roaring bitmap of the IDs of submit segment k
 //	<ns>:{<id>}:l:<b>             hash: ledger of batch b
+//	<ns>:{<id>}:errors            hash: asset ID → error_id and full error of failed and invalid assets
+//	<ns>:{<id>}:failures          hash: failure reason → count of failed and invalid assets
 //	<ns>:{<id>}:events            list: audit events of the campaign
 //	<ns>:{<id>}:repair            string: lease of the process repairing the campaign
 //	<ns>:campaigns                sorted set: campaign IDs by creation time

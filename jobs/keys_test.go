@@ -17,6 +17,8 @@ func TestKeyLayout(t *testing.T) {
 		{"MetaKey", MetaKey("lr", "c1"), "lr:{c1}:meta"},
 		{"segment", k.segment("c1", 3), "lr:{c1}:s:3"},
 		{"ledger", k.ledger("c1", 17), "lr:{c1}:l:17"},
+		{"errors", k.errors("c1"), "lr:{c1}:errors"},
+		{"failures", k.failures("c1"), "lr:{c1}:failures"},
 		{"events", k.events("c1"), "lr:{c1}:events"},
 		{"repair", k.repairLock("c1"), "lr:{c1}:repair"},
 		{"index", k.index(), "lr:campaigns"},

@@ -31,7 +31,7 @@ import (
 // campaign being deleted: for any other the campaign is gone.
 //
 // Each failed or invalid outcome written is also counted by its reason
-// (failureLua), the full error text when it is in the error hash.
+// (failureLua), read from the full error text when it is in the error hash.
 //
 // KEYS[1] meta, KEYS[2..n-3] ledger hashes, KEYS[n-2] the error hash,
 // KEYS[n-1] failure reasons, KEYS[n] events. ARGV[1] now (ms), ARGV[2]
@@ -45,13 +45,23 @@ var recordScript = redis.NewScript(luaChunked + auditLua + failureLua + `
 -- keepLast(old, new): a "cancelled" record new for an asset whose record
 -- old is unfinished (re-queued by a retry, or between attempts) keeps the
 -- old record's status, attempts and error: the report still shows why it
--- was retried and how often it was called.
+-- was retried and how often it was called. The finish time it adds takes
+-- room the old record's error had, so the error is cut (as ClipError
+-- does, without its word boundary) to keep the record within
+-- compactValueMax bytes.
 local function keepLast(old, new)
   local _, os, oa, _, oe = string.match(old, '^(.-),(.-),(.-),(.-),(.*)$')
   local _, _, _, nt, ne = string.match(new, '^(.-),(.-),(.-),(.-),(.*)$')
   if not os or not nt then return new end
   if oe == '' then oe = ne end
-  return 'c,' .. os .. ',' .. string.match(oa, '^[^/]*') .. ',' .. nt .. ',' .. oe
+  local rec = 'c,' .. os .. ',' .. string.match(oa, '^[^/]*') .. ',' .. nt .. ','
+  local room = ` + strconv.Itoa(compactValueMax) + ` - #rec
+  if #oe > room then
+    local cut = room - 3 -- the bytes of the ellipsis
+    while cut > 0 and string.byte(oe, cut + 1) >= 128 and string.byte(oe, cut + 1) < 192 do cut = cut - 1 end
+    if cut > 0 then oe = (string.gsub(string.sub(oe, 1, cut), '[ ,;:(]+$', '')) .. '\226\128\166' else oe = '' end
+  end
+  return rec .. oe
 end
 local meta = KEYS[1]
 local events = KEYS[#KEYS]

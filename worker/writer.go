@@ -256,21 +256,61 @@ func (w *writer) queued(buf []record) []record {
 // process retries, and the delay is logged as it will be waited.
 var writeRetry = backoff.Policy{Base: 50 * time.Millisecond, Cap: 2 * time.Second}
 
+// flush writes buf, one ledger write per campaign incarnation, and then
+// settles every record: acknowledged unless its campaign's write was
+// abandoned.
 func (w *writer) flush(buf []record) {
-	// Group by campaign incarnation, then by batch, preserving order.
-	type group struct {
-		campaign, inc string
-		batches       []jobs.BatchRecords
-		index         map[int]int
+	// With replicas, each write is followed by WAIT on its own connection
+	// (RecordAndWait): WAIT covers only its connection's writes.
+	replicated := w.replicas.Load() > 0
+	var unacked error
+	// lost: campaigns whose records were abandoned (Redis unreachable at
+	// shutdown); their batches must not be acknowledged.
+	var lost map[string]bool
+	for _, g := range groupRecords(buf) {
+		noAck, written := w.write(g, replicated)
+		if noAck != nil {
+			unacked = noAck
+		}
+		if !written {
+			if lost == nil {
+				lost = map[string]bool{}
+			}
+			lost[g.campaign] = true
+		}
 	}
+	if unacked != nil {
+		w.warnUnacked(unacked)
+	}
+	for i := range buf {
+		r := &buf[i]
+		written := !lost[r.campaign]
+		if written && r.rec.Terminal() {
+			w.metrics.outcome(r.rec.Outcome)
+		}
+		r.settle(written)
+	}
+}
+
+// writeGroup is the records of one campaign incarnation in one flush, by
+// batch.
+type writeGroup struct {
+	campaign, inc string
+	batches       []jobs.BatchRecords
+	index         map[int]int // batch → its position in batches
+}
+
+// groupRecords groups buf by campaign incarnation, then by batch,
+// preserving order.
+func groupRecords(buf []record) []*writeGroup {
 	type incarnation struct{ campaign, inc string }
-	var groups []*group
-	byCampaign := map[incarnation]*group{}
+	var groups []*writeGroup
+	byCampaign := map[incarnation]*writeGroup{}
 	for _, r := range buf {
 		k := incarnation{r.campaign, r.inc}
 		g := byCampaign[k]
 		if g == nil {
-			g = &group{campaign: r.campaign, inc: r.inc, index: map[int]int{}}
+			g = &writeGroup{campaign: r.campaign, inc: r.inc, index: map[int]int{}}
 			byCampaign[k] = g
 			groups = append(groups, g)
 		}
@@ -282,77 +322,71 @@ func (w *writer) flush(buf []record) {
 		}
 		g.batches[i].Records = append(g.batches[i].Records, r.rec)
 	}
-	// With replicas, each write is followed by WAIT on its own connection
-	// (RecordAndWait): WAIT covers only its connection's writes.
-	replicated := w.replicas.Load() > 0
-	var unacked error
-	// lost: campaigns whose records were abandoned (Redis unreachable at
-	// shutdown); their batches must not be acknowledged.
-	var lost map[string]bool
-	for _, g := range groups {
-		retries := backoff.New(writeRetry)
-	retry:
-		for {
-			ctx, cancel := context.WithTimeout(w.giveUp, w.waitTimeout+10*time.Second)
-			var ch jobs.Change
-			var err error
-			if replicated {
-				ch, err = w.ledger.RecordAndWait(ctx, g.campaign, g.inc, g.batches, time.Now(), 1, w.waitTimeout)
-				if errors.Is(err, jobs.ErrNoReplicaAck) {
-					unacked, err = err, nil // written; warned about below
-				}
-			} else {
-				ch, err = w.ledger.RecordIncarnation(ctx, g.campaign, g.inc, g.batches, time.Now())
+	return groups
+}
+
+// write records g, retrying with backoff until it succeeds, the campaign
+// is gone, or stop gives up (written false: the records are abandoned).
+// unacked is the error of a write that no replica acknowledged in time.
+func (w *writer) write(g *writeGroup, replicated bool) (unacked error, written bool) {
+	retries := backoff.New(writeRetry)
+	for {
+		ctx, cancel := context.WithTimeout(w.giveUp, w.waitTimeout+10*time.Second)
+		var ch jobs.Change
+		var err error
+		if replicated {
+			ch, err = w.ledger.RecordAndWait(ctx, g.campaign, g.inc, g.batches, time.Now(), 1, w.waitTimeout)
+			if errors.Is(err, jobs.ErrNoReplicaAck) {
+				unacked, err = err, nil // written; warned about by flush
 			}
-			cancel()
-			if err == nil {
-				if ch != jobs.ChangeNone && w.onChange != nil {
-					w.onChange(g.campaign, g.inc, ch)
-				}
-				break
+		} else {
+			ch, err = w.ledger.RecordIncarnation(ctx, g.campaign, g.inc, g.batches, time.Now())
+		}
+		cancel()
+		if err == nil {
+			if ch != jobs.ChangeNone && w.onChange != nil {
+				w.onChange(g.campaign, g.inc, ch)
 			}
-			if isGone(err) {
-				w.onGone(g.campaign, g.inc)
-				break
-			}
-			w.metrics.redisUp.Set(0)
-			delay := retries.Next()
-			w.log.Error("recording outcomes failed; retrying", "campaign", g.campaign, "err", err, "retry_in", delay)
-			if backoff.Sleep(w.giveUp, delay) != nil {
-				n := 0
-				for _, b := range g.batches {
-					for _, r := range b.Records {
-						if r.Terminal() {
-							n++
-						}
-					}
-				}
-				w.abandoned.Add(int64(n))
-				w.log.Error("stopping without recording some outcomes (Redis unreachable); their assets will be processed again",
-					"campaign", g.campaign, "outcomes", n)
-				if lost == nil {
-					lost = map[string]bool{}
-				}
-				lost[g.campaign] = true
-				break retry
+			return unacked, true
+		}
+		if isGone(err) {
+			w.onGone(g.campaign, g.inc)
+			return unacked, true
+		}
+		w.metrics.redisUp.Set(0)
+		delay := retries.Next()
+		w.log.Error("recording outcomes failed; retrying", "campaign", g.campaign, "err", err, "retry_in", delay)
+		if backoff.Sleep(w.giveUp, delay) != nil {
+			w.abandon(g)
+			return unacked, false
+		}
+	}
+}
+
+// abandon counts and logs the outcomes of g that stop gives up on.
+func (w *writer) abandon(g *writeGroup) {
+	n := 0
+	for _, b := range g.batches {
+		for _, r := range b.Records {
+			if r.Terminal() {
+				n++
 			}
 		}
 	}
-	if unacked != nil {
-		w.log.Warn("no replica acknowledged the last outcomes in time; a failover now could lose them",
-			"wait", w.waitTimeout, "err", unacked)
-		if w.recount != nil {
-			ctx, cancel := context.WithTimeout(w.giveUp, 2*time.Second)
-			w.recount(ctx)
-			cancel()
-		}
-	}
-	for i := range buf {
-		r := &buf[i]
-		written := !lost[r.campaign]
-		if written && r.rec.Terminal() {
-			w.metrics.outcome(r.rec.Outcome)
-		}
-		r.settle(written)
+	w.abandoned.Add(int64(n))
+	w.log.Error("stopping without recording some outcomes (Redis unreachable); their assets will be processed again",
+		"campaign", g.campaign, "outcomes", n)
+}
+
+// warnUnacked warns that the last outcomes may be lost in a failover and
+// refreshes the replica count (recount), so that flushes stop waiting for
+// replicas a new master may not have.
+func (w *writer) warnUnacked(err error) {
+	w.log.Warn("no replica acknowledged the last outcomes in time; a failover now could lose them",
+		"wait", w.waitTimeout, "err", err)
+	if w.recount != nil {
+		ctx, cancel := context.WithTimeout(w.giveUp, 2*time.Second)
+		w.recount(ctx)
+		cancel()
 	}
 }

@@ -131,8 +131,9 @@ func TestNoPreflight(t *testing.T) {
 	if w := "3 network errors in the last"; !strings.Contains(errs, w) || !strings.Contains(errs, addr) {
 		t.Errorf("stderr lacks %q naming %s:\n%s", w, addr, errs)
 	}
-	// Every summary names the cause, with its count.
-	want := "top failure reasons: 3 × dial tcp " + addr
+	// Every summary names the cause, with its count: one reason, whatever
+	// the per-asset detail (the address is masked; stderr names it).
+	want := "top failure reasons: 3 × dial tcp #.#.#.#:#: "
 	if !strings.Contains(out, want) {
 		t.Errorf("run's summary lacks %q:\n%s", want, out)
 	}

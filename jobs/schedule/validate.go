@@ -136,11 +136,28 @@ func (s *Schedule) compileLimits(errs *fieldErrors) {
 	}
 }
 
+// compile checks that exactly one source kind is set and compiles it.
 func (src *Source) compile(dir string, selectAll bool) []*fieldError {
-	var errs []*fieldError
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &fieldError{field, fmt.Sprintf(format, args...)})
+	var errs fieldErrors
+	if !src.compileKind(&errs) {
+		return errs
 	}
+	if selectAll && src.PDCPQuery == nil {
+		errs.add("select_all", "select_all applies to pdcp_query sources only; drop it")
+	}
+	switch {
+	case src.CSV != nil:
+		src.CSV.compile(dir, &errs)
+	case src.URL != nil:
+		src.URL.compile(&errs)
+	default:
+		src.PDCPQuery.compile(selectAll, &errs)
+	}
+	return errs
+}
+
+// compileKind reports whether exactly one source kind is set.
+func (src *Source) compileKind(errs *fieldErrors) bool {
 	var set []string
 	if src.CSV != nil {
 		set = append(set, "csv")
@@ -153,102 +170,112 @@ func (src *Source) compile(dir string, selectAll bool) []*fieldError {
 	}
 	switch len(set) {
 	case 0:
-		bad("source", "no source: set exactly one of source.csv, source.url or source.pdcp_query")
-		return errs
+		errs.add("source", "no source: set exactly one of source.csv, source.url or source.pdcp_query")
+		return false
 	case 1:
+		return true
 	default:
-		bad("source", "%d sources (%s): set exactly one of csv, url or pdcp_query", len(set), strings.Join(set, ", "))
-		return errs
+		errs.add("source", "%d sources (%s): set exactly one of csv, url or pdcp_query", len(set), strings.Join(set, ", "))
+		return false
 	}
-	if selectAll && src.PDCPQuery == nil {
-		bad("select_all", "select_all applies to pdcp_query sources only; drop it")
+}
+
+// compile checks the ID file's path and resolves it against dir.
+func (c *CSVSource) compile(dir string, errs *fieldErrors) {
+	p := c.Path
+	switch {
+	case p == "":
+		errs.add("source.csv.path", "missing path of the ID file")
+	case p == "-":
+		errs.add("source.csv.path", "path \"-\" (stdin) cannot be read by a schedule; name a file")
+	default:
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if err := checkReadable(p); err != nil {
+			errs.add("source.csv.path", "ID file %q: %v", c.Path, err)
+		} else {
+			c.Path = p
+		}
+	}
+}
+
+// compile checks the URL and applies the default size and time limits.
+func (u *URLSource) compile(errs *fieldErrors) {
+	if msg := checkURL(u.URL); msg != "" {
+		errs.add("source.url.url", "%s", msg)
 	}
 	switch {
-	case src.CSV != nil:
-		p := src.CSV.Path
+	case u.MaxBytes == 0:
+		u.MaxBytes = DefaultURLMaxBytes
+	case u.MaxBytes < 0:
+		errs.add("source.url.max_bytes", "max_bytes %d: want > 0", u.MaxBytes)
+	}
+	switch {
+	case u.Timeout == 0:
+		u.Timeout = DefaultURLTimeout
+	case u.Timeout < 0:
+		errs.add("source.url.timeout", "timeout %v: want > 0", u.Timeout)
+	}
+}
+
+// compile checks the query's values and then that it narrows the team's
+// assets, unless selectAll says it means every one.
+func (q *QuerySource) compile(selectAll bool, errs *fieldErrors) {
+	q.normalize()
+	before := len(*errs)
+	for _, l := range q.Labels {
 		switch {
-		case p == "":
-			bad("source.csv.path", "missing path of the ID file")
-		case p == "-":
-			bad("source.csv.path", "path \"-\" (stdin) cannot be read by a schedule; name a file")
-		default:
-			if !filepath.IsAbs(p) && dir != "" {
-				p = filepath.Join(dir, p)
-			}
-			if err := checkReadable(p); err != nil {
-				bad("source.csv.path", "ID file %q: %v", src.CSV.Path, err)
-			} else {
-				src.CSV.Path = p
-			}
-		}
-	case src.URL != nil:
-		if msg := checkURL(src.URL.URL); msg != "" {
-			bad("source.url.url", "%s", msg)
-		}
-		switch {
-		case src.URL.MaxBytes == 0:
-			src.URL.MaxBytes = DefaultURLMaxBytes
-		case src.URL.MaxBytes < 0:
-			bad("source.url.max_bytes", "max_bytes %d: want > 0", src.URL.MaxBytes)
-		}
-		switch {
-		case src.URL.Timeout == 0:
-			src.URL.Timeout = DefaultURLTimeout
-		case src.URL.Timeout < 0:
-			bad("source.url.timeout", "timeout %v: want > 0", src.URL.Timeout)
-		}
-	default:
-		q := src.PDCPQuery
-		q.normalize()
-		before := len(errs)
-		for _, l := range q.Labels {
-			switch {
-			case strings.TrimSpace(l) == "":
-				bad("source.pdcp_query.labels", "blank label %q", l)
-			case strings.Contains(l, ","):
-				// PDCP's filter is one comma-separated string: "a,b"
-				// would select label a or label b, a wider query.
-				bad("source.pdcp_query.labels", "label %q contains a comma, which PDCP's labels filter cannot express (it would match %q)", l, strings.Split(l, ","))
-			}
-		}
-		if strings.ContainsAny(q.CustomFilter, "=& ") {
-			// PDCP wants custom_filter double-encoded; the query string
-			// adds one encoding, the value must bring the other.
-			bad("source.pdcp_query.custom_filter", "custom_filter %q is not URL-encoded: give it encoded once, e.g. %q (PDCP wants it double-encoded; the request adds the second)",
-				q.CustomFilter, url.QueryEscape(q.CustomFilter))
-		}
-		if q.NotSeenForDays < 0 {
-			bad("source.pdcp_query.not_seen_for_days", "not_seen_for_days %d: want >= 1 (0 = no filter)", q.NotSeenForDays)
-		}
-		if q.Time != "" && !contains(timeRanges, q.Time) {
-			bad("source.pdcp_query.time", "time %q: want one of %s", q.Time, strings.Join(timeRanges, ", "))
-		}
-		switch {
-		case q.PageSize == 0:
-			q.PageSize = client.DefaultPageSize
-		case q.PageSize < 0 || q.PageSize > client.MaxPageSize:
-			bad("source.pdcp_query.page_size", "page_size %d: want 1..%d", q.PageSize, client.MaxPageSize)
-		}
-		if len(errs) > before {
-			break // the value errors say more than Narrowing would
-		}
-		narrowing, err := client.Narrowing(q.Filter().Query())
-		switch {
-		case err != nil:
-			bad("source.pdcp_query", "%v", err)
-		case len(narrowing) == 0 && !selectAll:
-			why := ""
-			if wide := client.WideValues(q.Filter().Query()); len(wide) > 0 {
-				why = " (" + strings.Join(wide, "; ") + ")"
-			}
-			bad("source.pdcp_query", "query %s narrows nothing and would select every asset of the team%s: "+
-				"add a filter by asset attribute (labels, host, domain, search of %d+ letters or digits, ip, port, not_seen_for_days, time other than all_time, ...); "+
-				"booleans, sorting, custom_filter, blank values and catch-all values (\".\", \"*\", \"https://\", a top-level domain) do not narrow. "+
-				"To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
-				queryText(q), why, client.MinSearchAlnum)
+		case strings.TrimSpace(l) == "":
+			errs.add("source.pdcp_query.labels", "blank label %q", l)
+		case strings.Contains(l, ","):
+			// PDCP's filter is one comma-separated string: "a,b"
+			// would select label a or label b, a wider query.
+			errs.add("source.pdcp_query.labels", "label %q contains a comma, which PDCP's labels filter cannot express (it would match %q)", l, strings.Split(l, ","))
 		}
 	}
-	return errs
+	if strings.ContainsAny(q.CustomFilter, "=& ") {
+		// PDCP wants custom_filter double-encoded; the query string
+		// adds one encoding, the value must bring the other.
+		errs.add("source.pdcp_query.custom_filter", "custom_filter %q is not URL-encoded: give it encoded once, e.g. %q (PDCP wants it double-encoded; the request adds the second)",
+			q.CustomFilter, url.QueryEscape(q.CustomFilter))
+	}
+	if q.NotSeenForDays < 0 {
+		errs.add("source.pdcp_query.not_seen_for_days", "not_seen_for_days %d: want >= 1 (0 = no filter)", q.NotSeenForDays)
+	}
+	if q.Time != "" && !contains(timeRanges, q.Time) {
+		errs.add("source.pdcp_query.time", "time %q: want one of %s", q.Time, strings.Join(timeRanges, ", "))
+	}
+	switch {
+	case q.PageSize == 0:
+		q.PageSize = client.DefaultPageSize
+	case q.PageSize < 0 || q.PageSize > client.MaxPageSize:
+		errs.add("source.pdcp_query.page_size", "page_size %d: want 1..%d", q.PageSize, client.MaxPageSize)
+	}
+	if len(*errs) > before {
+		return // the value errors say more than Narrowing would
+	}
+	q.compileNarrowing(selectAll, errs)
+}
+
+// compileNarrowing refuses a query that would select every asset of the
+// team, unless selectAll says that is meant.
+func (q *QuerySource) compileNarrowing(selectAll bool, errs *fieldErrors) {
+	narrowing, err := client.Narrowing(q.Filter().Query())
+	switch {
+	case err != nil:
+		errs.add("source.pdcp_query", "%v", err)
+	case len(narrowing) == 0 && !selectAll:
+		why := ""
+		if wide := client.WideValues(q.Filter().Query()); len(wide) > 0 {
+			why = " (" + strings.Join(wide, "; ") + ")"
+		}
+		errs.add("source.pdcp_query", "query %s narrows nothing and would select every asset of the team%s: "+
+			"add a filter by asset attribute (labels, host, domain, search of %d+ letters or digits, ip, port, not_seen_for_days, time other than all_time, ...); "+
+			"booleans, sorting, custom_filter, blank values and catch-all values (\".\", \"*\", \"https://\", a top-level domain) do not narrow. "+
+			"To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
+			queryText(q), why, client.MinSearchAlnum)
+	}
 }
 
 // queryText shows a query for messages: "{}" when nothing is sent.
