@@ -56,8 +56,8 @@ func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFla
 	f := &workerFlags{}
 	fs.IntVar(&f.concurrency, "concurrency", worker.DefaultConcurrency, "PDCP calls in flight in this process")
 	fs.Float64Var(&f.rate, "rate", DefaultRate,
-		"requests/s shared by every worker of this API key through Redis; 0 = unlimited, an explicit choice "+
-			"(default 10: PDCP publishes no rate limit for the label endpoints, and 10/s resets 36,000 assets an hour without risking a shared account's quota)")
+		"requests/s shared by every worker of this API key through Redis; 0 = unlimited, an explicit choice. "+
+			"The default is low on purpose: PDCP publishes no rate limit for the label endpoints, and it still resets 36,000 assets an hour without risking a shared account's quota")
 	fs.IntVar(&f.burst, "burst", 0, "burst: any 1s window holds at most rate+burst requests; 30ms of it is held back for network jitter (default rate/10)")
 	fs.Float64Var(&f.teamRate, "team-rate", 0, "optional extra requests/s limit per team (X-Team-Id)")
 	fs.BoolVar(&f.aimd, "adaptive", true, "lower the shared rate when PDCP answers 429 and raise it back slowly, never above --rate (off with --rate 0)")
