@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,11 +172,17 @@ func (rw *runningWorker) run(ctx context.Context) error {
 		rw.limiter.Close()
 	}()
 	if rw.srv != nil {
-		go rw.srv.Serve(rw.ln)
+		// run returns only once Serve has: a caller that runs a worker
+		// (run, the tests) finds nothing of it left running.
+		var wg sync.WaitGroup
+		wg.Go(func() { rw.srv.Serve(rw.ln) })
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			rw.srv.Shutdown(sctx)
+			if rw.srv.Shutdown(sctx) != nil {
+				rw.srv.Close()
+			}
+			wg.Wait()
 		}()
 	}
 	return rw.w.Run(ctx)
