@@ -195,7 +195,36 @@ func (w *Worker) onChange(campaign, inc string, ch jobs.Change) {
 // when it returns, except those of an asynq server that did not stop
 // within the bound (see waitBounded).
 func (w *Worker) Run(ctx context.Context) error {
-	srv := asynq.NewServerFromRedisClient(w.qrdb, asynq.Config{
+	srv := w.newQueueServer()
+	go w.writer.run()
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	w.startLoops(bg, &wg)
+	if err := srv.Start(asynq.HandlerFunc(w.ProcessTask)); err != nil {
+		stopBG()
+		wg.Wait()
+		w.writer.stop(time.Second)
+		w.close()
+		return fmt.Errorf("start worker: %w", err)
+	}
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "batch_slots", w.batchSlots(), "namespace", w.cfg.Namespace)
+	<-ctx.Done()
+	w.log.Info("worker stopping", "timeout", w.cfg.ShutdownTimeout)
+	deadline := time.Now().Add(w.cfg.ShutdownTimeout)
+	errs := w.stopQueue(srv, deadline)
+	stopBG()
+	w.stopRest(&wg, deadline)
+	if err := errors.Join(errs...); err != nil {
+		w.log.Error("worker stopped without recording everything", "err", err)
+		return fmt.Errorf("worker stop: %w", err)
+	}
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// newQueueServer is the asynq server that hands batches to ProcessTask.
+func (w *Worker) newQueueServer() *asynq.Server {
+	return asynq.NewServerFromRedisClient(w.qrdb, asynq.Config{
 		Concurrency:              w.batchSlots(),
 		Queues:                   jobs.Queues(w.cfg.Namespace),
 		ShutdownTimeout:          w.cfg.ShutdownTimeout,
@@ -213,9 +242,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		},
 		HealthCheckInterval: 5 * time.Second,
 	})
-	go w.writer.run()
-	bg, stopBG := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+}
+
+// startLoops starts the background loops (orphan repair, replicas,
+// control, health, janitor) in wg; they run until bg is cancelled.
+func (w *Worker) startLoops(bg context.Context, wg *sync.WaitGroup) {
 	wg.Add(5)
 	// The inspector's commands carry no deadline: on the guarded client
 	// they end at the shutdown timeout like asynq's own.
@@ -225,21 +256,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); w.control.run(bg) }()
 	go func() { defer wg.Done(); w.health(bg) }()
 	go func() { defer wg.Done(); w.janitor(bg) }()
+}
 
-	if err := srv.Start(asynq.HandlerFunc(w.ProcessTask)); err != nil {
-		stopBG()
-		wg.Wait()
-		w.writer.stop(time.Second)
-		w.close()
-		return fmt.Errorf("start worker: %w", err)
-	}
-	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "batch_slots", w.batchSlots(), "namespace", w.cfg.Namespace)
-	<-ctx.Done()
-	w.log.Info("worker stopping", "timeout", w.cfg.ShutdownTimeout)
+// stopQueue stops starting calls, lets asynq wait for the handlers, and
+// flushes the ledger writer, all bounded by deadline. The errors say what
+// could not be recorded.
+func (w *Worker) stopQueue(srv *asynq.Server, deadline time.Time) []error {
 	w.stopping.Store(true)
 	w.stopCancel()
 	w.ready.Store(false)
-	deadline := time.Now().Add(w.cfg.ShutdownTimeout)
 	// At the timeout, calls in flight are cancelled, asynq's Redis
 	// commands fail at once instead of waiting for a Redis (or a sentinel)
 	// that does not answer (asynq's Shutdown waits for its dequeue loop,
@@ -266,12 +291,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	if lost := w.writer.stop(max(time.Until(deadline)+shutdownGrace, minFinalFlush)); lost > 0 {
 		errs = append(errs, fmt.Errorf("%d outcomes could not be written to Redis before the shutdown timeout; their assets will be called again by the next worker", lost))
 	}
-	stopBG()
+	return errs
+}
+
+// stopRest waits, bounded by deadline, for the background loops in wg
+// (already cancelled) and the per-asset goroutines, then closes the Redis
+// clients.
+func (w *Worker) stopRest(wg *sync.WaitGroup, deadline time.Time) {
 	// The background loops (repair, control, health, janitor, replicas)
 	// may be in a Redis command that a hanging Redis never answers, and
 	// go-redis does not end a blocking read on cancellation: past the
 	// stop's deadline, closing the clients fails those reads at once.
-	if !waitGroupBounded(&wg, max(time.Until(deadline)+shutdownGrace, minFinalFlush)) {
+	if !waitGroupBounded(wg, max(time.Until(deadline)+shutdownGrace, minFinalFlush)) {
 		w.close()
 		wg.Wait()
 	}
@@ -283,12 +314,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.callers.close()
 	}
 	w.close()
-	if err := errors.Join(errs...); err != nil {
-		w.log.Error("worker stopped without recording everything", "err", err)
-		return fmt.Errorf("worker stop: %w", err)
-	}
-	w.log.Info("worker stopped")
-	return nil
 }
 
 // shutdownGrace is how long past ShutdownTimeout a stop may take: asynq

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -99,19 +100,54 @@ func TestEnvNames(t *testing.T) {
 			t.Errorf("envName(%q) = %q, want %q", flagName, got, want)
 		}
 	}
-	var help strings.Builder
-	a := newApp(strings.NewReader(""), io.Discard, &help, func(string) string { return "" })
-	fs := a.newFlagSet("run")
-	a.addRedisFlags(fs)
-	a.addAPIFlags(fs)
-	a.addCampaignFlags(fs)
-	a.addWorkerFlags(fs, "")
-	fs.Usage()
-	fs.VisitAll(func(f *flag.Flag) {
-		if env := envName(f.Name); env != "" && !strings.Contains(f.Usage, "env "+env) {
-			t.Errorf("help of --%s does not name %s: %q", f.Name, env, f.Usage)
+	for _, c := range commands {
+		help := commandHelp(t, c.name)
+		if len(help) == 0 && c.name != "version" {
+			t.Errorf("labelreset %s --help lists no flag", c.name)
 		}
-	})
+		for name, usage := range help {
+			if env := envName(name); env != "" && !strings.Contains(usage, "env "+env) {
+				t.Errorf("labelreset %s --help: --%s does not name %s: %q", c.name, name, env, usage)
+			}
+		}
+	}
+}
+
+// TestHelpDefaultsOnce: no flag's help states its default twice (its text
+// and the "(default X)" that the flag package adds).
+func TestHelpDefaultsOnce(t *testing.T) {
+	for _, c := range commands {
+		for name, usage := range commandHelp(t, c.name) {
+			if n := strings.Count(usage, "(default"); n > 1 {
+				t.Errorf("labelreset %s --help: --%s states its default %d times: %q", c.name, name, n, usage)
+			}
+		}
+	}
+}
+
+// commandHelp runs `labelreset CMD --help` in-process and returns the help
+// text of each flag it lists, by flag name.
+func commandHelp(t *testing.T, cmd string) map[string]string {
+	t.Helper()
+	var stderr strings.Builder
+	a := newApp(strings.NewReader(""), io.Discard, &stderr, func(string) string { return "" })
+	if code := a.main(context.Background(), []string{cmd, "--help"}); code != exitOK {
+		t.Fatalf("labelreset %s --help: exit %d\n%s", cmd, code, stderr.String())
+	}
+	help := map[string]string{}
+	var last string
+	for line := range strings.Lines(stderr.String()) {
+		switch {
+		case strings.HasPrefix(line, "  -"):
+			last = strings.TrimPrefix(strings.Fields(line)[0], "-")
+			help[last] = ""
+		case strings.HasPrefix(line, "    \t") && last != "":
+			help[last] += strings.TrimSpace(line) + " "
+		default:
+			last = ""
+		}
+	}
+	return help
 }
 
 // TestSecretEnvNotEchoed: a variable holding a secret is never shown in

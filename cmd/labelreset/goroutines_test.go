@@ -147,3 +147,20 @@ func TestSchedulerLeavesNoGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkerLeavesNoGoroutines: the worker, with its metrics server
+// running, returns only after every goroutine it started has ended.
+func TestWorkerLeavesNoGoroutines(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 10})
+	addr := localAddr(t)
+	checkStopped(t, func() {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		p := e.startInProcess(ctx, nil, "worker", "--metrics-addr", addr, "--shutdown-timeout", "5s")
+		getUntilOK(t, "http://"+addr+"/readyz", 20*time.Second)
+		stop()
+		if code := p.exit(t, 20*time.Second); code != 0 {
+			t.Fatalf("worker: exit %d\n%s", code, p.stderr.String())
+		}
+	})
+}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"io"
+	"os"
 	"sync"
+
+	"golang.org/x/term"
 )
 
 // clearLine moves to the start of the line and erases it.
@@ -18,12 +21,41 @@ type liveLine struct {
 	w    io.Writer
 	tty  bool
 	line string // the bar on screen; "" when none is drawn
+	// width is the terminal's width in columns, read on each draw so that
+	// a resized window gets a bar that fits at the next tick.
+	width func() int
 }
 
 var _ io.Writer = (*liveLine)(nil)
 
 func newLiveLine(w io.Writer, tty bool) *liveLine {
-	return &liveLine{w: w, tty: tty}
+	return &liveLine{w: w, tty: tty, width: terminalWidth(w)}
+}
+
+// defaultWidth is the width assumed when the terminal does not tell.
+const defaultWidth = 80
+
+// terminalWidth returns a function that reads the width of the terminal
+// behind w, or defaultWidth when w is not one or does not answer.
+func terminalWidth(w io.Writer) func() int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return func() int { return defaultWidth }
+	}
+	return func() int {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+		return defaultWidth
+	}
+}
+
+// room is how many columns a drawn line may take. A line as wide as the
+// terminal may wrap (the cursor moves past the last column), and
+// clearLine erases only the row the cursor is on, so a wrapped bar would
+// leave its first rows behind at every redraw: one column is kept free.
+func (l *liveLine) room() int {
+	return max(1, l.width()-1)
 }
 
 // Write writes b above the bar. b is a whole line or lines (slog writes

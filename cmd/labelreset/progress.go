@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labelreset/labelreset/jobs"
 )
@@ -75,6 +76,22 @@ func (p *progress) rate() (rate float64, known bool) {
 
 // line renders the progress of c at p.now and records it as a reading.
 func (p *progress) line(c *jobs.Campaign) string {
+	return p.fitted(c, 0)
+}
+
+// barWidth is the width of the bar inside its brackets when there is room;
+// minBarWidth is the narrowest one still worth drawing.
+const (
+	barWidth    = 24
+	minBarWidth = 10
+)
+
+// fitted renders the progress of c at p.now, records it as a reading, and
+// cuts it to cols display columns (0: no limit). It drops the least useful
+// parts first, so that the counts and the percentage stay: the bar narrows,
+// then counts that are zero go, then the state, the bar, the pace; the
+// last resort cuts the line at cols.
+func (p *progress) fitted(c *jobs.Campaign, cols int) string {
 	now := p.now()
 	done := c.Finished()
 	p.observe(now, done)
@@ -82,15 +99,123 @@ func (p *progress) line(c *jobs.Campaign) string {
 	if c.Total > 0 {
 		pct = 100 * float64(done) / float64(c.Total)
 	}
-	counts := fmt.Sprintf("reset %d  not_found %d  invalid %d  failed %d", c.Counts["reset"], c.Counts["not_found"], c.Counts["invalid"], c.Counts["failed"])
-	if n := c.Counts["cancelled"]; n > 0 {
-		counts += fmt.Sprintf("  cancelled %d", n)
+	parts := lineParts{
+		barPct: pct,
+		bar:    barWidth,
+		head:   fmt.Sprintf("%d/%d (%.1f%%)", done, c.Total, pct),
+		state:  "[" + string(c.State) + "]",
 	}
-	s := fmt.Sprintf("%s %d/%d (%.1f%%)  %s", bar(pct, 24), done, c.Total, pct, counts)
+	for _, o := range []string{"reset", "not_found", "invalid", "failed", "cancelled"} {
+		n := c.Counts[o]
+		if o == "cancelled" && n == 0 {
+			continue
+		}
+		parts.counts = append(parts.counts, outcomeCount{o, n})
+	}
 	if c.State == jobs.StateRunning {
-		s += "  " + p.pace(now, c.Total-done)
+		parts.pace = p.pace(now, c.Total-done)
 	}
-	return s + "  [" + string(c.State) + "]"
+	if cols <= 0 {
+		return parts.String()
+	}
+	for _, shrink := range []func(*lineParts) bool{
+		(*lineParts).narrowBar,
+		(*lineParts).dropZeroCounts,
+		(*lineParts).dropState,
+		(*lineParts).dropBar,
+		(*lineParts).dropPace,
+	} {
+		for displayWidth(parts.String()) > cols {
+			if !shrink(&parts) {
+				break
+			}
+		}
+	}
+	return cutToWidth(parts.String(), cols)
+}
+
+// lineParts are the pieces of a progress line, so that fitted can drop
+// them one by one.
+type lineParts struct {
+	barPct float64
+	bar    int // width inside the brackets; 0: no bar
+	head   string
+	counts []outcomeCount
+	pace   string // "" when the campaign is not running
+	state  string // "" once dropped
+}
+
+type outcomeCount struct {
+	outcome string
+	n       int64
+}
+
+func (l lineParts) String() string {
+	var b strings.Builder
+	if l.bar > 0 {
+		b.WriteString(bar(l.barPct, l.bar) + " ")
+	}
+	b.WriteString(l.head)
+	for _, c := range l.counts {
+		fmt.Fprintf(&b, "  %s %d", c.outcome, c.n)
+	}
+	if l.pace != "" {
+		b.WriteString("  " + l.pace)
+	}
+	if l.state != "" {
+		b.WriteString("  " + l.state)
+	}
+	return b.String()
+}
+
+func (l *lineParts) narrowBar() bool {
+	if l.bar <= minBarWidth {
+		return false
+	}
+	l.bar--
+	return true
+}
+
+func (l *lineParts) dropZeroCounts() bool {
+	kept := l.counts[:0]
+	for _, c := range l.counts {
+		if c.n != 0 {
+			kept = append(kept, c)
+		}
+	}
+	dropped := len(kept) < len(l.counts)
+	l.counts = kept
+	return dropped
+}
+
+func (l *lineParts) dropState() bool { return empty(&l.state) }
+func (l *lineParts) dropPace() bool  { return empty(&l.pace) }
+
+func (l *lineParts) dropBar() bool {
+	dropped := l.bar > 0
+	l.bar = 0
+	return dropped
+}
+
+// empty empties *s and reports whether there was anything to empty.
+func empty(s *string) bool {
+	had := *s != ""
+	*s = ""
+	return had
+}
+
+// displayWidth is the columns s takes on a terminal: one per rune, as
+// every rune a progress line holds (ASCII, the em dash) is one column wide.
+func displayWidth(s string) int {
+	return utf8.RuneCountInString(s)
+}
+
+// cutToWidth cuts s to at most cols runes, without trailing spaces.
+func cutToWidth(s string, cols int) string {
+	if displayWidth(s) <= cols {
+		return s
+	}
+	return strings.TrimRight(string([]rune(s)[:cols]), " ")
 }
 
 // pace is the rate and what remains of a running campaign. An ETA that
@@ -131,11 +256,11 @@ func bar(pct float64, width int) string {
 // update draws the progress of c: in place on a terminal, or as a plain
 // line when plainEvery has passed since the last one.
 func (p *progress) update(c *jobs.Campaign) {
-	line := p.line(c)
 	if p.live.tty {
-		p.live.draw(line)
+		p.live.draw(p.fitted(c, p.live.room()))
 		return
 	}
+	line := p.line(c)
 	if now := p.now(); p.lastLine.IsZero() || now.Sub(p.lastLine) >= plainEvery {
 		p.live.println(line)
 		p.lastLine = now

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labelreset/labelreset/jobs"
 )
@@ -96,7 +98,9 @@ func TestProgressLine(t *testing.T) {
 func TestProgressFinalLine(t *testing.T) {
 	clk := newFakeClock()
 	var out bytes.Buffer
-	p := newProgress(newLiveLine(&out, true), clk.now)
+	live := newLiveLine(&out, true)
+	live.width = func() int { return 200 }
+	p := newProgress(live, clk.now)
 	c := campaignAt(10, 5)
 	p.update(c)
 	clk.add(time.Second)
@@ -107,6 +111,64 @@ func TestProgressFinalLine(t *testing.T) {
 		clearLine + "[########################] 10/10 (100.0%)  reset 10  not_found 0  invalid 0  failed 0  [done]\n"
 	if got := out.String(); got != want {
 		t.Errorf("terminal output\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestProgressFitsTerminal: the bar drawn on a terminal never takes its
+// last column (a line that wraps cannot be erased in place), keeps the
+// counts and the percentage as long as they fit, and follows a resize.
+func TestProgressFitsTerminal(t *testing.T) {
+	running := &jobs.Campaign{ID: "c", State: jobs.StateRunning, Total: 5150,
+		Counts: map[string]int64{"reset": 1234, "not_found": 20, "failed": 3}}
+	cases := []struct {
+		cols    int
+		want    []string
+		notWant []string
+	}{
+		{cols: 200, want: []string{"[#####...................] 1257/5150 (24.4%)  reset 1234  not_found 20  invalid 0  failed 3  —/s  ETA ?  [running]"}},
+		{cols: 101, want: []string{"[##........] 1257/5150 (24.4%)  reset 1234  not_found 20  invalid 0  failed 3  —/s  ETA ?  [running]"}},
+		{cols: 90, want: []string{"[##........] 1257/5150 (24.4%)  reset 1234  not_found 20  failed 3  —/s  ETA ?  [running]"}},
+		{cols: 80, want: []string{"[##........] 1257/5150 (24.4%)  reset 1234  not_found 20  failed 3  —/s  ETA ?"}, notWant: []string{"[running]"}},
+		{cols: 70, want: []string{"1257/5150 (24.4%)  reset 1234  not_found 20  failed 3  —/s  ETA ?"}, notWant: []string{"#"}},
+		{cols: 60, want: []string{"1257/5150 (24.4%)  reset 1234  not_found 20  failed 3"}, notWant: []string{"ETA"}},
+		{cols: 20, want: []string{"1257/5150 (24.4%)"}, notWant: []string{"  "}},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(tc.cols), func(t *testing.T) {
+			var out bytes.Buffer
+			live := newLiveLine(&out, true)
+			live.width = func() int { return tc.cols }
+			p := newProgress(live, newFakeClock().now)
+			p.update(running)
+			got := strings.TrimPrefix(out.String(), clearLine)
+			if n := utf8.RuneCountInString(got); n > tc.cols-1 {
+				t.Errorf("drawn line takes %d columns on a %d-column terminal: %q", n, tc.cols, got)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("drawn line %q, want it to contain %q", got, w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("drawn line %q, want it without %q", got, w)
+				}
+			}
+		})
+	}
+
+	// A resize between two draws: the next draw fits the new width.
+	var out bytes.Buffer
+	cols := 200
+	live := newLiveLine(&out, true)
+	live.width = func() int { return cols }
+	p := newProgress(live, newFakeClock().now)
+	p.update(running)
+	cols = 50
+	out.Reset()
+	p.update(running)
+	if n := utf8.RuneCountInString(strings.TrimPrefix(out.String(), clearLine)); n > cols-1 {
+		t.Errorf("after a resize to %d columns the bar takes %d", cols, n)
 	}
 }
 

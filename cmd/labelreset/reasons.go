@@ -13,13 +13,13 @@ import (
 // every asset's.
 const topReasons = 3
 
-// printFailureReasons ends a summary with the most frequent reasons of the
-// campaign's failed and invalid assets, so that "failed 3" comes with its
-// cause. It reads one small hash (bounded by ctx: Redis may be down at the
-// end of a run); when that fails, the summary goes without it.
-func (a *app) printFailureReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign) {
+// failureReasons reads the most frequent reasons of the campaign's failed
+// and invalid assets, so that "failed 3" comes with its cause. It reads one
+// small hash (bounded by ctx: Redis may be down at the end of a run); when
+// that fails, it logs and returns none, and the summary goes without them.
+func (a *app) failureReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign) []jobs.FailureReason {
 	if c.Counts[jobs.OutcomeFailed]+c.Counts[jobs.OutcomeInvalid] == 0 {
-		return
+		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -30,10 +30,18 @@ func (a *app) printFailureReasons(ctx context.Context, store *jobs.Store, c *job
 	})
 	if err != nil {
 		a.log.Warn("failure reasons not read", "campaign", c.ID, "err", err)
-		return
+		return nil
 	}
+	return rs
+}
+
+// printFailureReasons ends a text summary with failureReasons; none are
+// printed when there are none (failures recorded by a version that did not
+// count them, or a read that failed).
+func (a *app) printFailureReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign) {
+	rs := a.failureReasons(ctx, store, c)
 	if len(rs) == 0 {
-		return // failures recorded by a version that did not count them
+		return
 	}
 	parts := make([]string, len(rs))
 	for i, r := range rs {
@@ -41,4 +49,12 @@ func (a *app) printFailureReasons(ctx context.Context, store *jobs.Store, c *job
 	}
 	fmt.Fprintf(a.stdout, "top failure reasons: %s (every asset's: labelreset report %s --only failed,invalid)\n",
 		strings.Join(parts, "; "), c.ID)
+}
+
+// summaryJSON is statusJSON with the top failure reasons, the JSON form of
+// the summary that status and run print as text.
+func (a *app) summaryJSON(ctx context.Context, store *jobs.Store, c *jobs.Campaign) campaignStatus {
+	s := statusJSON(c)
+	s.FailureReasons = a.failureReasons(ctx, store, c)
+	return s
 }

@@ -321,7 +321,7 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 	}
 	if w.c != nil {
 		if f.cf.json {
-			a.writeJSON(statusJSON(w.c))
+			a.writeJSON(a.summaryJSON(w.stop, rs.store, w.c))
 		} else {
 			a.printSummary(w.c)
 			a.printFailureReasons(w.stop, rs.store, w.c)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
@@ -13,82 +15,119 @@ import (
 )
 
 func (a *app) cmdServe(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("serve")
-	rf := a.addRedisFlags(fs)
-	addr := fs.String("addr", ":8080", "listen address (API, /metrics, /healthz, /readyz, /openapi.yaml)")
-	certFile := fs.String("tls-cert", "", "TLS certificate file (with --tls-key)")
-	keyFile := fs.String("tls-key", "", "TLS key file")
-	tokensFile := fs.String("tokens-file", "",
-		"token file: tokens with names, roles and teams (YAML/JSON), or one token per line; reloaded when it changes and on SIGHUP "+
-			"(env LABELRESET_API_TOKENS_FILE; plain tokens also from LABELRESET_API_TOKENS)")
-	tokensReload := fs.Duration("tokens-reload", httpapi.DefaultTokenReloadInterval, "how often the token file is checked for changes (0: only on SIGHUP)")
-	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication (local testing only)")
-	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
-	maxRows := fs.Int64("max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append; blank and comment lines count)")
-	maxUploadMem := fs.Int64("max-upload-memory", httpapi.DefaultMaxUploadMemory, "memory budget in bytes of one upload's asset ID set; a larger upload is refused with 413")
-	maxUploads := fs.Int("max-concurrent-uploads", httpapi.DefaultMaxConcurrentUploads, "create requests processed at once; more are refused with 503 and Retry-After")
-	confirmAbove := fs.Int64("confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
-	batchSize := fs.Int("batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
-	teamID := fs.String("team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
-	credentials := fs.String("credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id and server)")
-	apiServer := fs.String("api-server", "", "PDCP API server recorded in campaigns; only workers for this server work them (env PDCP_API_SERVER, then the credentials file, default "+client.DefaultServer+")")
-	shutdownTimeout := fs.Duration("shutdown-timeout", httpapi.DefaultShutdownTimeout, "graceful stop bound: requests in progress get this long, then their connections are closed")
-	if _, err := a.parseFlags(fs, args); err != nil {
-		return err
-	}
-	if (*certFile == "") != (*keyFile == "") {
-		return usagef("--tls-cert and --tls-key go together")
-	}
-	tokens := httpapi.ParseTokens(a.getenv("LABELRESET_API_TOKENS"))
-	switch {
-	case len(tokens) == 0 && *tokensFile == "" && !*noAuth:
-		return usagef("no API tokens: set LABELRESET_API_TOKENS or pass --tokens-file FILE (env LABELRESET_API_TOKENS_FILE); " +
-			"to serve without authentication, for local testing only, pass --insecure-no-auth")
-	case (len(tokens) > 0 || *tokensFile != "") && *noAuth:
-		return usagef("--insecure-no-auth is given together with API tokens (LABELRESET_API_TOKENS or --tokens-file): drop one of them")
-	}
-	reload := *tokensReload
-	switch {
-	case reload < 0:
-		return usagef("--tokens-reload %v: want 0 (only on SIGHUP) or more", reload)
-	case reload == 0:
-		reload = -1 // httpapi: no polling
-	}
-	team, err := a.defaultTeam(*teamID, *credentials)
+	f, err := a.parseServeFlags(args)
 	if err != nil {
 		return err
 	}
-	server, err := a.apiServer(*apiServer, *credentials)
+	tokens, reload, err := a.serveAuth(f)
 	if err != nil {
 		return err
 	}
-	ln, err := listenFlag("--addr", *addr)
+	team, err := a.defaultTeam(f.teamID, f.credentials)
+	if err != nil {
+		return err
+	}
+	server, err := a.apiServer(f.apiServer, f.credentials)
+	if err != nil {
+		return err
+	}
+	ln, err := listenFlag("--addr", f.addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // Serve closes it too; a second Close is harmless
-	_, rdb, err := a.connectRetry(ctx, rf)
+	_, rdb, err := a.connectRetry(ctx, f.rf)
 	if err != nil {
 		return err
 	}
 	defer a.closeRedis(rdb)
-	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace})
 	reg := newRegistry()
 	health := newRedisHealth(rdb, reg)
 	srv, err := httpapi.New(httpapi.Config{
-		Store: store, Tokens: tokens, TokenFile: *tokensFile, TokenReloadInterval: reload, InsecureNoAuth: *noAuth, MaxBodyBytes: *maxBody, MaxRows: *maxRows,
-		MaxUploadMemory: *maxUploadMem, MaxConcurrentUploads: *maxUploads,
-		Defaults: httpapi.Defaults{BatchSize: *batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: *confirmAbove,
+		Store: jobs.NewStore(rdb, jobs.StoreOptions{Namespace: f.rf.namespace}), Tokens: tokens, TokenFile: f.tokensFile,
+		TokenReloadInterval: reload, InsecureNoAuth: f.noAuth, MaxBodyBytes: f.maxBody, MaxRows: f.maxRows,
+		MaxUploadMemory: f.maxUploadMem, MaxConcurrentUploads: f.maxUploads,
+		Defaults: httpapi.Defaults{BatchSize: f.batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: f.confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team, Server: server},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
-		ShutdownTimeout: *shutdownTimeout,
+		ShutdownTimeout: f.shutdownTimeout,
 	})
 	if err != nil {
 		return usageError{err}
 	}
-	if *noAuth {
+	if f.noAuth {
 		a.log.Warn("serving WITHOUT authentication (--insecure-no-auth): anyone who reaches this port can start campaigns")
 	}
+	return a.serveAPI(ctx, f, srv, health, ln)
+}
+
+// serveFlags are the flags of serve.
+type serveFlags struct {
+	rf                                                                  *redisFlags
+	addr, certFile, keyFile, tokensFile, teamID, credentials, apiServer string
+	tokensReload, shutdownTimeout                                       time.Duration
+	noAuth                                                              bool
+	maxBody, maxRows, maxUploadMem, confirmAbove                        int64
+	maxUploads, batchSize                                               int
+}
+
+func (a *app) parseServeFlags(args []string) (*serveFlags, error) {
+	f := &serveFlags{}
+	fs := a.newFlagSet("serve")
+	f.rf = a.addRedisFlags(fs)
+	fs.StringVar(&f.addr, "addr", ":8080", "listen address (API, /metrics, /healthz, /readyz, /openapi.yaml)")
+	fs.StringVar(&f.certFile, "tls-cert", "", "TLS certificate file (with --tls-key)")
+	fs.StringVar(&f.keyFile, "tls-key", "", "TLS key file")
+	fs.StringVar(&f.tokensFile, "tokens-file", "",
+		"token file: tokens with names, roles and teams (YAML/JSON), or one token per line; reloaded when it changes and on SIGHUP "+
+			"(env LABELRESET_API_TOKENS_FILE; plain tokens also from LABELRESET_API_TOKENS)")
+	fs.DurationVar(&f.tokensReload, "tokens-reload", httpapi.DefaultTokenReloadInterval, "how often the token file is checked for changes (0: only on SIGHUP)")
+	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "serve without authentication (local testing only)")
+	fs.Int64Var(&f.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
+	fs.Int64Var(&f.maxRows, "max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append; blank and comment lines count)")
+	fs.Int64Var(&f.maxUploadMem, "max-upload-memory", httpapi.DefaultMaxUploadMemory, "memory budget in bytes of one upload's asset ID set; a larger upload is refused with 413")
+	fs.IntVar(&f.maxUploads, "max-concurrent-uploads", httpapi.DefaultMaxConcurrentUploads, "create requests processed at once; more are refused with 503 and Retry-After")
+	fs.Int64Var(&f.confirmAbove, "confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
+	fs.IntVar(&f.batchSize, "batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")
+	fs.StringVar(&f.teamID, "team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
+	fs.StringVar(&f.credentials, "credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id and server)")
+	fs.StringVar(&f.apiServer, "api-server", "", "PDCP API server recorded in campaigns; only workers for this server work them (env PDCP_API_SERVER, then the credentials file, default "+client.DefaultServer+")")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "graceful stop bound: requests in progress get this long, then their connections are closed")
+	if _, err := a.parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if (f.certFile == "") != (f.keyFile == "") {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	return f, nil
+}
+
+// serveAuth returns the API tokens from the environment and the token
+// file's reload interval in httpapi's terms, refusing a serve that would
+// have no authentication by accident or both kinds at once.
+func (a *app) serveAuth(f *serveFlags) (tokens []string, reload time.Duration, err error) {
+	tokens = httpapi.ParseTokens(a.getenv("LABELRESET_API_TOKENS"))
+	switch {
+	case len(tokens) == 0 && f.tokensFile == "" && !f.noAuth:
+		return nil, 0, usagef("no API tokens: set LABELRESET_API_TOKENS or pass --tokens-file FILE (env LABELRESET_API_TOKENS_FILE); " +
+			"to serve without authentication, for local testing only, pass --insecure-no-auth")
+	case (len(tokens) > 0 || f.tokensFile != "") && f.noAuth:
+		return nil, 0, usagef("--insecure-no-auth is given together with API tokens (LABELRESET_API_TOKENS or --tokens-file): drop one of them")
+	}
+	reload = f.tokensReload
+	switch {
+	case reload < 0:
+		return nil, 0, usagef("--tokens-reload %v: want 0 (only on SIGHUP) or more", reload)
+	case reload == 0:
+		reload = -1 // httpapi: no polling
+	}
+	return tokens, reload, nil
+}
+
+// serveAPI serves srv on ln until ctx is done, with the Redis health loop
+// and the SIGHUP handler running beside it; it returns once they have
+// ended.
+func (a *app) serveAPI(ctx context.Context, f *serveFlags, srv *httpapi.Server, health *redisHealth, ln net.Listener) error {
 	hctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -107,7 +146,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 			case <-hctx.Done():
 				return
 			case <-hup:
-				if *tokensFile == "" {
+				if f.tokensFile == "" {
 					a.log.Info("SIGHUP ignored: there is no token file to reload (--tokens-file)")
 					continue
 				}
@@ -115,6 +154,6 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 			}
 		}
 	})
-	a.log.Info("trigger API listening", "addr", *addr, "tls", *certFile != "")
-	return srv.Serve(ctx, ln, *certFile, *keyFile)
+	a.log.Info("trigger API listening", "addr", f.addr, "tls", f.certFile != "")
+	return srv.Serve(ctx, ln, f.certFile, f.keyFile)
 }

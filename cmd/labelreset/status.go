@@ -28,6 +28,10 @@ type campaignStatus struct {
 	Redrives   int              `json:"redrives"`
 	CreatedAt  time.Time        `json:"created_at"`
 	FinishedAt *time.Time       `json:"finished_at"`
+	// FailureReasons are the topReasons most frequent reasons of failed
+	// and invalid assets, in the summaries of status and run only: reading
+	// them costs a Redis call that a list of campaigns does not make.
+	FailureReasons []jobs.FailureReason `json:"failure_reasons,omitempty"`
 }
 
 func statusJSON(c *jobs.Campaign) campaignStatus {
@@ -81,20 +85,19 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	return a.printStatusReasons(ctx, store, c, *asJSON)
 }
 
-// printStatusReasons is printStatus, then (as text) the top failure
-// reasons.
+// printStatusReasons is printStatus with the top failure reasons.
 func (a *app) printStatusReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign, asJSON bool) error {
-	if err := a.printStatus(c, asJSON); err != nil || asJSON {
+	if asJSON {
+		return a.writeJSON(a.summaryJSON(ctx, store, c))
+	}
+	if err := a.printStatus(c); err != nil {
 		return err
 	}
 	a.printFailureReasons(ctx, store, c)
 	return nil
 }
 
-func (a *app) printStatus(c *jobs.Campaign, asJSON bool) error {
-	if asJSON {
-		return a.writeJSON(statusJSON(c))
-	}
+func (a *app) printStatus(c *jobs.Campaign) error {
 	s := statusJSON(c)
 	w := a.stdout
 	fmt.Fprintf(w, "campaign:  %s (%s)\n", c.ID, c.Name)

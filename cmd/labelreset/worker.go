@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,8 +57,8 @@ func (a *app) addWorkerFlags(fs *flag.FlagSet, metricsDefault string) *workerFla
 	f := &workerFlags{}
 	fs.IntVar(&f.concurrency, "concurrency", worker.DefaultConcurrency, "PDCP calls in flight in this process")
 	fs.Float64Var(&f.rate, "rate", DefaultRate,
-		"requests/s shared by every worker of this API key through Redis; 0 = unlimited, an explicit choice "+
-			"(default 10: PDCP publishes no rate limit for the label endpoints, and 10/s resets 36,000 assets an hour without risking a shared account's quota)")
+		"requests/s shared by every worker of this API key through Redis; 0 = unlimited, an explicit choice. "+
+			"The default is low on purpose: PDCP publishes no rate limit for the label endpoints, and it still resets 36,000 assets an hour without risking a shared account's quota")
 	fs.IntVar(&f.burst, "burst", 0, "burst: any 1s window holds at most rate+burst requests; 30ms of it is held back for network jitter (default rate/10)")
 	fs.Float64Var(&f.teamRate, "team-rate", 0, "optional extra requests/s limit per team (X-Team-Id)")
 	fs.BoolVar(&f.aimd, "adaptive", true, "lower the shared rate when PDCP answers 429 and raise it back slowly, never above --rate (off with --rate 0)")
@@ -171,11 +172,17 @@ func (rw *runningWorker) run(ctx context.Context) error {
 		rw.limiter.Close()
 	}()
 	if rw.srv != nil {
-		go rw.srv.Serve(rw.ln)
+		// run returns only once Serve has: a caller that runs a worker
+		// (run, the tests) finds nothing of it left running.
+		var wg sync.WaitGroup
+		wg.Go(func() { rw.srv.Serve(rw.ln) })
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			rw.srv.Shutdown(sctx)
+			if rw.srv.Shutdown(sctx) != nil {
+				rw.srv.Close()
+			}
+			wg.Wait()
 		}()
 	}
 	return rw.w.Run(ctx)

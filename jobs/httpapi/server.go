@@ -373,6 +373,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// wg holds every goroutine Serve starts (the HTTP server's, the token
+	// watcher): Serve returns only after they have.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if s.cfg.TokenFile != "" && s.cfg.TokenReloadInterval > 0 {
@@ -381,13 +383,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		wg.Go(func() { s.watchTokens(wctx) })
 	}
 	errc := make(chan error, 1)
-	go func() {
+	wg.Go(func() {
 		if certFile != "" {
 			errc <- srv.ServeTLS(ln, certFile, keyFile)
 		} else {
 			errc <- srv.Serve(ln)
 		}
-	}()
+	})
 	select {
 	case err := <-errc:
 		return fmt.Errorf("httpapi: serve: %w", err)
