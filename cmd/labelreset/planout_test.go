@@ -85,3 +85,24 @@ func TestCampaignsShowNames(t *testing.T) {
 		t.Errorf("campaigns lists no row for %v:\n%s", want, out)
 	}
 }
+
+// TestRunReportHint: run's summary points at every asset's error where it
+// still is: the --report file, a report command with the namespace, or,
+// with the embedded Redis gone, how to keep them next time.
+func TestRunReportHint(t *testing.T) {
+	for _, tc := range []struct {
+		report, ns string
+		embedded   bool
+		want       string
+	}{
+		{"out.csv", "lr", true, "the report out.csv"},
+		{"", "lr", true, "rerun with --report FILE"},
+		{"", "lr", false, "labelreset report c1 --only failed,invalid"},
+		{"", "team-a", false, "labelreset report c1 --namespace team-a --only failed,invalid"},
+	} {
+		f := &runFlags{report: tc.report, rf: &redisFlags{namespace: tc.ns}}
+		if got := runReportHint(f, tc.embedded, "c1"); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("report %q namespace %q embedded %v: %q, want %q", tc.report, tc.ns, tc.embedded, got, tc.want)
+		}
+	}
+}

@@ -35,10 +35,11 @@ func (a *app) failureReasons(ctx context.Context, store *jobs.Store, c *jobs.Cam
 	return rs
 }
 
-// printFailureReasons ends a text summary with failureReasons; none are
-// printed when there are none (failures recorded by a version that did not
-// count them, or a read that failed).
-func (a *app) printFailureReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign) {
+// printFailureReasons ends a text summary with failureReasons, and says
+// where every asset's error is (every: "the report x.csv", a command); none
+// are printed when there are none (failures recorded by a version that did
+// not count them, or a read that failed).
+func (a *app) printFailureReasons(ctx context.Context, store *jobs.Store, c *jobs.Campaign, every string) {
 	rs := a.failureReasons(ctx, store, c)
 	if len(rs) == 0 {
 		return
@@ -47,8 +48,18 @@ func (a *app) printFailureReasons(ctx context.Context, store *jobs.Store, c *job
 	for i, r := range rs {
 		parts[i] = fmt.Sprintf("%d × %s", r.Count, r.Reason)
 	}
-	fmt.Fprintf(a.stdout, "top failure reasons: %s (every asset's: labelreset report %s --only failed,invalid)\n",
-		strings.Join(parts, "; "), c.ID)
+	fmt.Fprintf(a.stdout, "top failure reasons: %s (every asset's: %s)\n", strings.Join(parts, "; "), every)
+}
+
+// reportCommand is the command that lists a campaign's failed and invalid
+// assets, with the namespace when it is not the default (the Redis URL
+// comes from the same flag or REDIS_URL the user just used).
+func reportCommand(id, namespace string) string {
+	ns := ""
+	if namespace != jobs.DefaultNamespace {
+		ns = " --namespace " + namespace
+	}
+	return fmt.Sprintf("labelreset report %s%s --only failed,invalid", id, ns)
 }
 
 // summaryJSON is statusJSON with the top failure reasons, the JSON form of

@@ -324,7 +324,7 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 			a.writeJSON(a.summaryJSON(w.stop, rs.store, w.c))
 		} else {
 			a.printSummary(w.c)
-			a.printFailureReasons(w.stop, rs.store, w.c)
+			a.printFailureReasons(w.stop, rs.store, w.c, runReportHint(f, rs.embedded, w.c.ID))
 		}
 	}
 	if w.stopErr != nil {
@@ -339,7 +339,11 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 		return exitError{exitStopped}
 	case errors.Is(w.watchErr, context.Canceled):
 		if embedded {
-			fmt.Fprintf(a.stderr, "interrupted: the embedded Redis goes away with this process; unfinished assets are listed as pending in the report\n")
+			if f.report != "" {
+				fmt.Fprintf(a.stderr, "interrupted: the embedded Redis goes away with this process; unfinished assets are listed as pending in %s\n", f.report)
+			} else {
+				fmt.Fprintf(a.stderr, "interrupted: the embedded Redis goes away with this process; with --report FILE a run keeps every asset's outcome\n")
+			}
 		} else {
 			fmt.Fprintf(a.stderr, "interrupted: campaign %s stays in Redis\n", id)
 			a.printContinue(rf, id, embedded)
@@ -351,6 +355,19 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 		return fmt.Errorf("campaign %s: no status could be read", id)
 	}
 	return a.campaignExit(w.c, embedded, func() { a.printContinue(rf, id, embedded) })
+}
+
+// runReportHint says where run's summary finds every asset's error: its
+// --report file, a report command while the campaign stays in Redis, or
+// (embedded, no report) how to keep them next time.
+func runReportHint(f *runFlags, embedded bool, id string) string {
+	switch {
+	case f.report != "":
+		return "the report " + f.report
+	case embedded:
+		return "rerun with --report FILE; the embedded Redis goes away with this process"
+	}
+	return reportCommand(id, f.rf.namespace)
 }
 
 // runReport writes --report within the stop's deadline. A report that

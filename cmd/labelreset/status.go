@@ -70,19 +70,25 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := a.printStatusReasons(ctx, store, c, *asJSON); err != nil {
-			return err
-		}
-		if h := holdHint(c, store.Namespace()); h != "" {
-			fmt.Fprintln(a.stderr, h)
-		}
-		return nil
+		return a.printStatusHint(ctx, store, c, *asJSON)
 	}
 	c, err := store.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	return a.printStatusReasons(ctx, store, c, *asJSON)
+	return a.printStatusHint(ctx, store, c, *asJSON)
+}
+
+// printStatusHint is printStatusReasons, then (on stderr, so that stdout
+// stays the status) what to do with a campaign that waits for someone.
+func (a *app) printStatusHint(ctx context.Context, store *jobs.Store, c *jobs.Campaign, asJSON bool) error {
+	if err := a.printStatusReasons(ctx, store, c, asJSON); err != nil {
+		return err
+	}
+	if h := holdHint(c, store.Namespace()); h != "" {
+		fmt.Fprintln(a.stderr, h)
+	}
+	return nil
 }
 
 // printStatusReasons is printStatus with the top failure reasons.
@@ -93,7 +99,7 @@ func (a *app) printStatusReasons(ctx context.Context, store *jobs.Store, c *jobs
 	if err := a.printStatus(c); err != nil {
 		return err
 	}
-	a.printFailureReasons(ctx, store, c)
+	a.printFailureReasons(ctx, store, c, reportCommand(c.ID, store.Namespace()))
 	return nil
 }
 

@@ -88,10 +88,15 @@ func TestStatusWatchHoldHints(t *testing.T) {
 	if out, errs, code := e.run("submit", "--campaign", "held", "--ids", "1,2,3,4,5", "--confirm-above", "3"); code != 0 {
 		t.Fatalf("submit: exit %d\n%s\n%s", code, out, errs)
 	}
+	ns := " --namespace " + e.redis.Namespace
+	// Plain status says it too, on stderr: stdout stays the status.
+	out, errs, code := e.run("status", "held")
+	if want := "labelreset approve held" + ns; code != 0 || !strings.Contains(errs, want) || strings.Contains(out, want) {
+		t.Errorf("status of a pending campaign: exit %d, want the hint %q on stderr only:\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
+	}
 	ctx, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
 	w := e.startInProcess(ctx, nil, "status", "held", "--watch")
-	ns := " --namespace " + e.redis.Namespace
 	w.waitStderr(t, "campaign held waits for approval: release it with `labelreset approve held"+ns+"`", 30*time.Second)
 
 	for _, cmd := range []string{"approve", "pause"} {
