@@ -25,6 +25,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // newE2EAt is newE2E on a Redis the test started itself (a redis-server
@@ -385,7 +386,7 @@ func TestRedisRestartEmbedded(t *testing.T) {
 }
 
 // testRedisOutage: Redis is down for a while. The workers neither exit nor
-// spin (CPU time from /proc stays below 10% of a core, for workers with work
+// spin (CPU time from /proc stays below 25% of a core, for workers with work
 // in hand and for an idle one), /readyz answers 503 during the outage and
 // 200 after, and the campaign completes.
 //
@@ -445,8 +446,11 @@ func testRedisOutage(t *testing.T, rc redisControl, outage, doneWithin time.Dura
 		used := procCPU(t, x.p.cmd.Process.Pid) - cpu0[i]
 		share := float64(used) / float64(window)
 		t.Logf("%s: %v CPU in %v of outage = %.1f%% of a core; /readyz %d", x.name, used, window.Round(100*time.Millisecond), 100*share, readyz(x.addr))
-		if share > 0.10 {
-			t.Errorf("%s used %.1f%% of a core while Redis was down (want < 10%%: no busy loop)", x.name, 100*share)
+		// A busy loop takes a whole core. asynq's own loops (dequeue,
+		// forwarder, heartbeat, janitor) retrying their dials take 6-12%
+		// of a core here, with or without work in hand.
+		if share > 0.25 {
+			t.Errorf("%s used %.1f%% of a core while Redis was down (want < 25%%: no busy loop)", x.name, 100*share)
 		}
 		if code := readyz(x.addr); code != 503 {
 			t.Errorf("%s: /readyz %d at the end of the outage, want 503", x.name, code)
@@ -464,10 +468,14 @@ func testRedisOutage(t *testing.T, rc redisControl, outage, doneWithin time.Dura
 	}
 	// Progress after the outage, one sample a second.
 	var timeline []string
-	last := int64(-1)
+	last, atBound := int64(-1), int64(0)
 	for start := time.Now(); time.Since(start) < 3*time.Minute; time.Sleep(time.Second) {
 		s := e.status("outage")
-		if fin := s.Total - s.Counts["pending"]; fin != last {
+		fin := s.Total - s.Counts["pending"]
+		if time.Since(up) <= doneWithin {
+			atBound = fin
+		}
+		if fin != last {
 			timeline = append(timeline, fmt.Sprintf("+%v:%d", time.Since(up).Round(time.Second), fin))
 			last = fin
 		}
@@ -476,7 +484,18 @@ func testRedisOutage(t *testing.T, rc redisControl, outage, doneWithin time.Dura
 		}
 	}
 	e.waitState("outage", time.Second, "done")
-	if took := time.Since(up); took > doneWithin {
+	// A dequeue in flight when Redis went down moves its batch to asynq's
+	// active set without the worker ever receiving it: that batch waits
+	// for its lease (30 s) and asynq's recoverer (each minute). Each busy
+	// worker has at most one dequeue in flight, so all but two batches
+	// finish within doneWithin, and those two within lease + recoverer.
+	const lostDequeues = 2
+	if took, late := time.Since(up), n-atBound; late > lostDequeues*int64(jobs.DefaultBatchSize) ||
+		(late > 0 && took > max(doneWithin, leaseRecovery)) {
+		t.Errorf("campaign done %v after Redis came back with %d assets left at +%v, want within %v, or at most %d batches "+
+			"(dequeues lost at the outage) within %v; progress: %s", took.Round(100*time.Millisecond), late, doneWithin,
+			doneWithin, lostDequeues, leaseRecovery, strings.Join(timeline, " "))
+	} else if took > doneWithin && late == 0 {
 		t.Errorf("campaign done %v after Redis came back, want within %v (the remaining work takes ~2s); progress: %s",
 			took.Round(100*time.Millisecond), doneWithin, strings.Join(timeline, " "))
 	}
@@ -489,10 +508,15 @@ func testRedisOutage(t *testing.T, rc redisControl, outage, doneWithin time.Dura
 	}
 }
 
+// leaseRecovery bounds the wait of a batch whose dequeue was lost as Redis
+// went down: asynq's 30 s lease, its recoverer's one-minute tick, the
+// batch's own work, and room for a loaded host.
+const leaseRecovery = 150 * time.Second
+
 // TestRedisOutageEmbedded is testRedisOutage on a miniredis, down for 15s.
 func TestRedisOutageEmbedded(t *testing.T) {
-	// Serial: beside the parallel campaigns, a batch's lease once ran out
-	// during the 15 s outage and the campaign ended 1m45s after it.
+	// Serial: beside the parallel campaigns its 2 s of remaining work
+	// took longer than doneWithin.
 	testRedisOutage(t, newMiniControl(t), 15*time.Second, 20*time.Second)
 }
 
