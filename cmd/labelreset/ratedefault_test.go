@@ -20,8 +20,10 @@ func TestDefaultRateAdapts(t *testing.T) {
 	e.env = append(slices.Clone(e.env), "LABELRESET_RATE=") // the default, not the tests' unlimited
 	addr := freeAddr(t)
 	e.start("worker", "--metrics-addr", addr, "--concurrency", "8", "--shutdown-timeout", "5s")
+	// In a namespace of its own: it takes none of the campaign's batches,
+	// which would leave the worker under test without a throttled answer.
 	unlimited := freeAddr(t)
-	e.start("worker", "--metrics-addr", unlimited, "--concurrency", "1", "--rate", "0", "--shutdown-timeout", "5s")
+	e.start("worker", "--metrics-addr", unlimited, "--namespace", "unlimited", "--concurrency", "1", "--rate", "0", "--shutdown-timeout", "5s")
 	csv := e.writeIDs("ids.csv", 1, n)
 	if out, errs, code := e.run("submit", "--campaign", "adapt", "--csv", csv, "--yes", "--max-throttled", "1000",
 		"--backoff-base", "10ms", "--backoff-cap", "50ms", "--max-failure-ratio", "1"); code != 0 {
