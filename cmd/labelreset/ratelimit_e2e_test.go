@@ -239,8 +239,11 @@ func testRateRetryAfter(t *testing.T) {
 	}
 	okRate := float64(oks) / to.Sub(from).Seconds()
 	t.Logf("retry-after: %.1f successes/s from +8s to +18s", okRate)
-	if okRate < 0.2*200 {
-		t.Errorf("%.1f successes/s from +8s to +18s, want >= %.0f: pauses must not end in a burst that is throttled again", okRate, 0.2*200)
+	// A pause that ends in a burst throttled again gives about 10/s. Under
+	// -race on this 2-core host the code measures 29-37/s (and the code
+	// before the test-speed changes 32/s), so the bound sits between.
+	if okRate < 0.1*200 {
+		t.Errorf("%.1f successes/s from +8s to +18s, want >= %.0f: pauses must not end in a burst that is throttled again", okRate, 0.1*200)
 	}
 	for i, v := range violations {
 		if i == 10 {
