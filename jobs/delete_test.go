@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +37,7 @@ func TestDeleteUnlinks(t *testing.T) {
 		t.Fatalf("keys before the delete %v, want meta, segment, two ledgers, errors, failures", ks)
 	}
 	cmds := &commandLog{}
-	env.Client.AddHook(cmds)
+	env.Client.AddHook(redistest.Observe(cmds.add))
 	if err := store.Delete(ctx, "unl"); err != nil {
 		t.Fatal(err)
 	}
@@ -78,20 +77,4 @@ func (l *commandLog) count(name string) int {
 		}
 	}
 	return n
-}
-
-func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		l.add(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		l.add(cmds...)
-		return next(ctx, cmds)
-	}
 }

@@ -81,3 +81,26 @@ func randHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Observe returns a go-redis hook that calls f with each command, or with
+// a pipeline's commands, before they are sent: for tests that log, count
+// or hold back what a client sends.
+func Observe(f func(cmds ...redis.Cmder)) redis.Hook { return observer(f) }
+
+type observer func(cmds ...redis.Cmder)
+
+func (o observer) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (o observer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		o(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (o observer) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		o(cmds...)
+		return next(ctx, cmds)
+	}
+}
