@@ -152,6 +152,27 @@ func (c *Client) DeleteLabels(ctx context.Context, assetID int64) Result {
 // PATCH /v1/asset/{id}/labels?update_type=delete with {"labels": [...]}.
 // Results and cancellation behave as for DeleteLabels.
 func (c *Client) RemoveLabels(ctx context.Context, assetID int64, labels []string) Result {
+	return c.labelsCall(ctx, http.MethodPatch, assetID, "?update_type=delete", labels)
+}
+
+// AddLabels adds labels to an asset and keeps the ones it has: POST
+// /v1/asset/{id}/labels with {"labels": [...]}. PDCP documents that this
+// endpoint always appends, so repeating it is harmless: it is how undo
+// puts removed labels back without deleting labels added since. Results
+// and cancellation behave as for DeleteLabels.
+func (c *Client) AddLabels(ctx context.Context, assetID int64, labels []string) Result {
+	return c.labelsCall(ctx, http.MethodPost, assetID, "", labels)
+}
+
+// ReplaceLabels sets an asset's labels to exactly labels: PATCH
+// /v1/asset/{id}/labels?update_type=replace. Labels added by others are
+// removed; undo --exact uses it. Results and cancellation behave as for
+// DeleteLabels.
+func (c *Client) ReplaceLabels(ctx context.Context, assetID int64, labels []string) Result {
+	return c.labelsCall(ctx, http.MethodPatch, assetID, "?update_type=replace", labels)
+}
+
+func (c *Client) labelsCall(ctx context.Context, method string, assetID int64, query string, labels []string) Result {
 	if labels == nil {
 		labels = []string{} // the spec requires the array
 	}
@@ -159,7 +180,7 @@ func (c *Client) RemoveLabels(ctx context.Context, assetID int64, labels []strin
 	if err != nil { // unreachable for []string, but never panic
 		return Result{Outcome: OutcomePermanent, Err: fmt.Errorf("encode labels: %w", err)}
 	}
-	return c.do(ctx, http.MethodPatch, c.labelsURL(assetID, "?update_type=delete"), body)
+	return c.do(ctx, method, c.labelsURL(assetID, query), body)
 }
 
 type labelsBody struct {
@@ -243,6 +264,8 @@ func urlOp(method string) string {
 		return "Patch"
 	case http.MethodGet:
 		return "Get"
+	case http.MethodPost:
+		return "Post"
 	}
 	return method
 }

@@ -181,6 +181,20 @@ func samePage(a, b []Asset) bool {
 	return true
 }
 
+// ListPage fetches the page of GET /v1/asset/enumerate/contents at offset,
+// once: no retries. It is for callers that page themselves because they
+// checkpoint each page and take each request from a shared rate limit (the
+// snapshot of a campaign); ListAssets suits everyone else. limit is capped
+// at MaxPageSize; the page may hold fewer items than limit (a server may cap
+// it) and is empty only at the end of the listing. A failure is a
+// *StatusError, whose Result classifies it like a label call's.
+func (c *Client) ListPage(ctx context.Context, f AssetFilter, offset, limit int) ([]Asset, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	return c.listPage(ctx, f.Query(), offset, min(limit, MaxPageSize))
+}
+
 // listPageRetrying is listPage with retries of retryable failures.
 func (c *Client) listPageRetrying(ctx context.Context, base url.Values, offset, limit int) ([]Asset, error) {
 	retry := backoff.New(backoff.Policy{Base: listRetryDelay, Cap: time.Minute})

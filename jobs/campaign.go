@@ -24,6 +24,10 @@ const (
 	// ModeRemove removes the campaign's label list:
 	// PATCH /v1/asset/{id}/labels?update_type=delete.
 	ModeRemove Mode = "remove"
+	// ModeRestore puts back the labels another campaign removed (undo):
+	// POST /v1/asset/{id}/labels, or PATCH ...?update_type=replace when
+	// Campaign.Exact, with each asset's own labels (BatchLabels).
+	ModeRestore Mode = "restore"
 )
 
 // State is a campaign's lifecycle state.
@@ -244,10 +248,18 @@ const (
 	OutcomeFailed    = "failed"
 	OutcomeCancelled = "cancelled"
 	OutcomePending   = "pending" // not finished yet (report only)
+	// OutcomeNotInInventory: the snapshot did not find the asset, so it
+	// was not called (almost always an ID that does not exist), unless
+	// Campaign.ResetUnlisted.
+	OutcomeNotInInventory = "not_in_inventory"
+	// OutcomeUnchanged: a restore campaign had nothing to put back on the
+	// asset (it held no labels, or was never called), so it was not called.
+	OutcomeUnchanged = "unchanged"
 )
 
 // Outcomes lists the terminal outcomes in report order.
-var Outcomes = []string{OutcomeReset, OutcomeNotFound, OutcomeInvalid, OutcomeFailed, OutcomeCancelled}
+var Outcomes = []string{OutcomeReset, OutcomeNotFound, OutcomeInvalid, OutcomeFailed, OutcomeCancelled,
+	OutcomeNotInInventory, OutcomeUnchanged}
 
 // Campaign is the stored definition and progress of one campaign.
 type Campaign struct {
@@ -262,8 +274,21 @@ type Campaign struct {
 	// assets there, and a 404 there would be recorded as a final
 	// not_found. Empty for campaigns stored by versions that did not
 	// record it: any worker works those, as before.
-	Server    string    `json:"api_server,omitempty"`
-	Source    string    `json:"source,omitempty"`
+	Server string `json:"api_server,omitempty"`
+	Source string `json:"source,omitempty"`
+	// Snapshot is true when the campaign records every asset's labels
+	// before it resets any (the default): it can be undone.
+	Snapshot bool `json:"snapshot"`
+	// ResetUnlisted calls assets the snapshot did not find in the
+	// inventory instead of recording them not_in_inventory.
+	ResetUnlisted bool `json:"reset_unlisted,omitempty"`
+	// Query is the campaign's own listing filter (URL query form), for
+	// campaigns defined by a query: it narrows the snapshot's listing.
+	Query string `json:"query,omitempty"`
+	// RestoreOf is the campaign a restore campaign undoes ("" for one
+	// made from a snapshot file); Exact makes it replace labels exactly.
+	RestoreOf string    `json:"restore_of,omitempty"`
+	Exact     bool      `json:"exact,omitempty"`
 	Priority  Priority  `json:"priority"`
 	BatchSize int       `json:"batch_size"`
 	Policy    Policy    `json:"policy"`
