@@ -255,11 +255,13 @@ const (
 	// OutcomeUnchanged: a restore campaign had nothing to put back on the
 	// asset (it held no labels, or was never called), so it was not called.
 	OutcomeUnchanged = "unchanged"
+	// OutcomeRestored: a restore campaign put the asset's labels back.
+	OutcomeRestored = "restored"
 )
 
 // Outcomes lists the terminal outcomes in report order.
 var Outcomes = []string{OutcomeReset, OutcomeNotFound, OutcomeInvalid, OutcomeFailed, OutcomeCancelled,
-	OutcomeNotInInventory, OutcomeUnchanged}
+	OutcomeNotInInventory, OutcomeRestored, OutcomeUnchanged}
 
 // Campaign is the stored definition and progress of one campaign.
 type Campaign struct {

@@ -137,6 +137,24 @@ func (s *Store) BatchLabels(ctx context.Context, c *Campaign, batch int, ids []i
 	panic("not implemented")
 }
 
+// AssetState is one asset of a campaign as EachAsset sees it.
+type AssetState struct {
+	Batch  int
+	Record Record // Outcome "pending" while it has none
+	// Listed and Labels are BatchLabels' answer for the asset: what the
+	// snapshot found, or for a restore campaign the labels to put back.
+	Listed bool
+	Labels []string
+}
+
+// EachAsset calls fn for every asset of campaign c, batch by batch in ID
+// order, with its ledger record and its snapshot. It fails with
+// ErrNoSnapshot when a segment's snapshot is not complete (or was never
+// taken) and c is not a restore campaign.
+func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) error) error {
+	panic("not implemented")
+}
+
 // SnapshotHeader is the first line of an exported snapshot.
 type SnapshotHeader struct {
 	Format   string    `json:"format"` // SnapshotFormat
