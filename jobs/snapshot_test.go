@@ -298,8 +298,8 @@ func TestSnapshotHoldsBatches(t *testing.T) {
 
 	// A cancelled campaign's batches are enqueued without a snapshot.
 	res, err = submitIDs(t, store, snapDef("cx"), 1, 150, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || res.Enqueued != 0 {
+		t.Fatalf("submit: %d batches before the snapshot, %v", res.Enqueued, err)
 	}
 	if _, err := store.Cancel(ctx, "cx"); err != nil {
 		t.Fatal(err)
