@@ -32,7 +32,7 @@ var oddLabels = []string{"a b", "x,y", "p/q:r", `say "hi"`, "café", "<&>"}
 func outcomeFixture() map[int64]undoAsset {
 	return map[int64]undoAsset{
 		1:  {labels: []string{"a", "b"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
-		2:  {labels: nil, listed: true, outcome: jobs.OutcomeReset, attempts: 1},          // had none
+		2:  {labels: nil, listed: true, outcome: jobs.OutcomeReset, attempts: 1},            // had none
 		3:  {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeFailed, attempts: 3}, // a timed-out call may have applied
 		4:  {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeFailed, attempts: 0}, // never called
 		5:  {labels: []string{"c"}, listed: true, outcome: jobs.OutcomeCancelled, attempts: 2},
