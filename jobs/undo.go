@@ -28,6 +28,10 @@ type UndoOptions struct {
 	Name string
 	// Submit carries the confirmation threshold and --yes.
 	Submit SubmitOptions
+	// Owner is the restore campaign's Campaign.Owner (the opaque
+	// identity of its creator, e.g. the hash of an API token); ""
+	// keeps the source's for Undo.
+	Owner string
 }
 
 // UndoPlan is what an undo will do.
@@ -187,7 +191,10 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	def := &Campaign{
 		ID: got, Name: name, Mode: ModeRestore, RestoreOf: source, Exact: opts.Exact,
 		TeamID: c.TeamID, Server: c.Server, Source: "undo of " + source, Priority: c.Priority,
-		BatchSize: c.BatchSize, Policy: c.Policy, Snapshot: false,
+		BatchSize: c.BatchSize, Policy: c.Policy, Snapshot: false, Owner: opts.Owner,
+	}
+	if def.Owner == "" {
+		def.Owner = c.Owner
 	}
 	res, err := s.createRestore(ctx, def, segs, plan.Restore, opts.Submit)
 	if err != nil {
@@ -527,6 +534,9 @@ func (s *Store) resumeRestore(ctx context.Context, source, rc *Campaign) (*Campa
 // assets on that server for that team only, and the CLI refuses a
 // mismatch unless told explicitly. UndoFromSnapshot uses def's.
 func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines []SnapshotLine, def *Campaign, opts UndoOptions) (*SubmitResult, error) {
+	if err := hdr.validate(); err != nil {
+		return nil, fmt.Errorf("snapshot of campaign %s: %w", hdr.Campaign, err)
+	}
 	if len(lines) == 0 {
 		return nil, fmt.Errorf("snapshot of campaign %s holds no assets: %w", hdr.Campaign, ErrNoValidIDs)
 	}
@@ -566,6 +576,9 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 	d.RestoreOf, d.Exact = "", opts.Exact
 	if opts.Name != "" {
 		d.Name = opts.Name
+	}
+	if opts.Owner != "" {
+		d.Owner = opts.Owner
 	}
 	if d.Name == "" {
 		d.Name = "undo of " + hdr.Campaign + " (snapshot file)"

@@ -121,7 +121,7 @@ func recordOutcomes(t *testing.T, store *jobs.Store, id string, batchSize int, i
 
 func undoDef(id string, mode jobs.Mode, labels ...string) *jobs.Campaign {
 	return &jobs.Campaign{ID: id, Name: id, Mode: mode, Labels: labels, TeamID: "team-1", Server: "https://api.example.test",
-		Priority: jobs.PriorityHigh, BatchSize: 5, Policy: jobs.DefaultPolicy()}
+		Priority: jobs.PriorityHigh, BatchSize: 5, Policy: jobs.DefaultPolicy(), Owner: "owner-hash"}
 }
 
 func TestPlanUndoRules(t *testing.T) {
@@ -229,7 +229,7 @@ func TestUndoRestoreCampaign(t *testing.T) {
 	}
 	if rc.Mode != jobs.ModeRestore || rc.RestoreOf != "src" || rc.Exact || rc.Snapshot || rc.Name != "undo of src" ||
 		rc.TeamID != src.TeamID || rc.Server != src.Server || rc.Priority != src.Priority || rc.BatchSize != src.BatchSize ||
-		rc.Policy != src.Policy || rc.Total != 12 || rc.Batches != src.Batches || rc.State != jobs.StateRunning {
+		rc.Policy != src.Policy || rc.Owner != "owner-hash" || rc.Total != 12 || rc.Batches != src.Batches || rc.State != jobs.StateRunning {
 		t.Errorf("restore campaign %+v does not mirror source %+v", rc, src)
 	}
 	if res.Enqueued != rc.Batches {
@@ -431,6 +431,11 @@ func TestSnapshotExportRoundTrip(t *testing.T) {
 		t.Errorf("exported assets %v, want %v", ids, want)
 	}
 
+	bad := *hdr
+	bad.Mode = jobs.ModeRestore
+	if _, err := store.UndoFromSnapshot(ctx, &bad, lines, &jobs.Campaign{BatchSize: 4, Policy: jobs.DefaultPolicy()}, jobs.UndoOptions{}); err == nil {
+		t.Error("UndoFromSnapshot accepted a header of mode restore")
+	}
 	def := &jobs.Campaign{ID: "from-file", TeamID: hdr.TeamID, Server: hdr.Server, Priority: jobs.PriorityNormal, BatchSize: 4, Policy: jobs.DefaultPolicy()}
 	res, err := store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
 	if err != nil {
