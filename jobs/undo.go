@@ -163,8 +163,17 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 		return nil, nil, err
 	}
 	rid := plan.Existing
-	if rid == "" {
+	for rid == "" {
+		// Generated IDs of one second differ in 16 random bits: make
+		// sure this one is free before it is recorded for good.
 		rid = NewCampaignID(s.now())
+		n, err := s.rdb.Exists(ctx, s.keys.meta(rid)).Result()
+		if err != nil {
+			return nil, nil, fmt.Errorf("undo of campaign %s: %w", source, err)
+		}
+		if n > 0 {
+			rid = ""
+		}
 	}
 	got, err := claimUndoScript.Run(ctx, s.rdb, []string{s.keys.meta(source)}, c.Incarnation, rid).Text()
 	switch {
@@ -211,6 +220,10 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 // existingUndo answers an undo of source whose restore campaign rc
 // exists, completing it first if an earlier undo stopped half way.
 func (s *Store) existingUndo(ctx context.Context, source, rc *Campaign) (*SubmitResult, *UndoPlan, error) {
+	if rc.Mode != ModeRestore || rc.RestoreOf != source.ID {
+		return nil, nil, fmt.Errorf("undo of campaign %s: campaign %s, recorded as its restore campaign, is not (mode %s, restore of %q): %w",
+			source.ID, rc.ID, rc.Mode, rc.RestoreOf, ErrInputMismatch)
+	}
 	full, err := s.resumeRestore(ctx, source, rc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("undo of campaign %s: complete restore campaign %s: %w", source.ID, rc.ID, err)
