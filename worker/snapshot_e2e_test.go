@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
@@ -478,5 +479,48 @@ func TestUndoExact(t *testing.T) {
 	}
 	if patched == 0 {
 		t.Error("no PATCH call was made: undo --exact must replace labels")
+	}
+}
+
+// TestBatchHeldUntilSnapshot: a batch task that reaches a worker while its
+// campaign's snapshot is incomplete (whoever enqueued it) is handed back
+// without a call. Here every listing page fails, so the snapshot cannot
+// complete, and the batch is enqueued by hand.
+func TestBatchHeldUntilSnapshot(t *testing.T) {
+	h, pdcp := newOrderedHarness(t, pdcpfake.Options{Assets: 100, ListFailFraction: 1})
+	reg, _ := h.startWorker(4, nil)
+	res := h.submit(&jobs.Campaign{ID: "held", Snapshot: true}, ids(1, 100), jobs.SubmitOptions{})
+	if res.Enqueued != 0 {
+		t.Fatalf("submit enqueued %d batches before the snapshot, want 0", res.Enqueued)
+	}
+	b := &jobs.Batch{Campaign: "held", Incarnation: res.Campaign.Incarnation, Batch: 0}
+	for id := int64(1); id <= 100; id++ {
+		b.IDs = append(b.IDs, id)
+	}
+	p, err := jobs.EncodeBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := asynq.NewClientFromRedisClient(h.redis.Client)
+	if _, err := qc.Enqueue(asynq.NewTask(jobs.TypeBatch, p), asynq.Queue(jobs.Queue(h.redis.Namespace, jobs.PriorityNormal)),
+		asynq.TaskID(b.TaskID()+":byhand")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	// Both the snapshot (failing) and the batch (handed back) have run.
+	for pdcp.fake.Stats().LabelCalls == 0 && (labelled(t, reg, "labelreset_batches_processed_total", "result", "requeued") == 0 ||
+		labelled(t, reg, "labelreset_snapshot_page_errors_total", "reason", "server_error") == 0) {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch was not handed back, or the snapshot did not run, within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := pdcp.fake.Stats().LabelCalls; n != 0 {
+		t.Errorf("%d label calls while the snapshot was incomplete, want 0", n)
+	}
+	// Nor recorded: an incomplete snapshot has not found an asset yet,
+	// which does not make it one that is not in the inventory.
+	if c, err := h.store.Get(context.Background(), "held"); err != nil || c.Finished() != 0 {
+		t.Errorf("campaign: %v finished assets (err %v), want none (counts %v)", c.Finished(), err, c.Counts)
 	}
 }
