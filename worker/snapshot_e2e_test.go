@@ -95,21 +95,6 @@ func (l *pacedLimiter) Wait(ctx context.Context, _ string) error {
 func (l *pacedLimiter) PauseUntil(context.Context, time.Time) error { return nil }
 func (l *pacedLimiter) Throttled(context.Context)                   {}
 
-// counter is the value of a counter without labels in reg (0 if absent).
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 // labelled is the value of one labelled counter series in reg.
 func labelled(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
@@ -256,14 +241,14 @@ func TestSnapshotBeforeReset(t *testing.T) {
 	if got := labelled(t, reg, "labelreset_assets_processed_total", "outcome", jobs.OutcomeNotInInventory); got != unlisted {
 		t.Errorf("assets_processed_total{outcome=not_in_inventory} = %v, want %d", got, unlisted)
 	}
-	pages := counter(t, reg, "labelreset_snapshot_pages_total")
+	pages := counterValue(t, reg, "labelreset_snapshot_pages_total")
 	errs := labelled(t, reg, "labelreset_snapshot_page_errors_total", "reason", "server_error")
 	t.Logf("snapshot: %v pages (%v failed with 5xx and were asked for again), %d list requests", pages, errs, pdcp.fake.Stats().ListCalls)
 	if pages < seeded/300 || errs == 0 || int64(pages+errs) != pdcp.fake.Stats().ListCalls {
 		t.Errorf("metrics: %v pages + %v page errors, fake answered %d listing requests; want ≥ %d pages, some errors, and the sum",
 			pages, errs, pdcp.fake.Stats().ListCalls, seeded/300)
 	}
-	if got := counter(t, reg, "labelreset_snapshot_assets_found_total"); got < listed {
+	if got := counterValue(t, reg, "labelreset_snapshot_assets_found_total"); got < listed {
 		t.Errorf("snapshot_assets_found_total = %v, want ≥ %d", got, listed)
 	}
 }
@@ -304,14 +289,14 @@ func TestSnapshotContinuesAfterStop(t *testing.T) {
 	reg1, stop1 := h.startWorker(8, func(c *worker.Config) { c.Limiter = &pacedLimiter{every: 4 * time.Millisecond} })
 	h.submit(&jobs.Campaign{ID: "resume", Snapshot: true}, campaign, jobs.SubmitOptions{})
 	deadline := time.Now().Add(time.Minute)
-	for counter(t, reg1, "labelreset_snapshot_pages_total") < 60 {
+	for counterValue(t, reg1, "labelreset_snapshot_pages_total") < 60 {
 		if time.Now().After(deadline) {
 			t.Fatal("the first worker read fewer than 60 pages in a minute")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop1()
-	first := counter(t, reg1, "labelreset_snapshot_pages_total")
+	first := counterValue(t, reg1, "labelreset_snapshot_pages_total")
 	c, err := h.store.Get(context.Background(), "resume")
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +314,7 @@ func TestSnapshotContinuesAfterStop(t *testing.T) {
 
 	reg2, _ := h.startWorker(8, nil)
 	c = h.waitState("resume", 2*time.Minute, jobs.StateDone)
-	second := counter(t, reg2, "labelreset_snapshot_pages_total")
+	second := counterValue(t, reg2, "labelreset_snapshot_pages_total")
 	full := float64(seeded/(pageCap-pageCap/10) + 1)
 	t.Logf("first worker read %v pages, the second %v; a full listing takes about %v", first, second, full)
 	if second > full-first/2 {
