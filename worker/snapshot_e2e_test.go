@@ -544,3 +544,34 @@ func TestBatchHeldUntilSnapshot(t *testing.T) {
 		t.Errorf("campaign: %v finished assets (err %v), want none (counts %v)", c.Finished(), err, c.Counts)
 	}
 }
+
+// TestSnapshotQueryNarrowsListing: a campaign defined by a query lists
+// only what its query selects; its IDs outside the selection are not
+// called.
+func TestSnapshotQueryNarrowsListing(t *testing.T) {
+	const total = 2000
+	h, pdcp := newOrderedHarness(t, pdcpfake.Options{Assets: total, Seed: 4})
+	orig := pdcp.fake.Snapshot()
+	h.startWorker(16, nil)
+	h.submit(&jobs.Campaign{ID: "query", Snapshot: true, Query: "labels=pci"}, ids(1, total), jobs.SubmitOptions{})
+	c := h.waitState("query", time.Minute, jobs.StateDone)
+	recs := h.records("query")
+	selected := 0
+	for id := int64(1); id <= total; id++ {
+		want, calls := jobs.OutcomeNotInInventory, 0
+		if slices.Contains(orig[id], "pci") {
+			want, calls = jobs.OutcomeReset, 1
+			selected++
+		}
+		if r := recs[id]; r.Outcome != want || len(pdcp.fake.Calls(id)) != calls {
+			t.Fatalf("asset %d (labels %q): outcome %q after %d calls, want %q after %d", id, orig[id], r.Outcome,
+				len(pdcp.fake.Calls(id)), want, calls)
+		}
+	}
+	if selected == 0 || selected == total {
+		t.Fatalf("the query selects %d of %d assets; the test needs some of them", selected, total)
+	}
+	if c.Counts[jobs.OutcomeNotInInventory] != int64(total-selected) {
+		t.Errorf("not_in_inventory %d, want %d", c.Counts[jobs.OutcomeNotInInventory], total-selected)
+	}
+}
