@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/redistest"
@@ -90,5 +92,25 @@ func TestSnapshotTakenOverStopsQuietly(t *testing.T) {
 	var rl *retryLater
 	if err := s.writeFailed(errors.New("redis: connection refused")); !errors.As(err, &rl) {
 		t.Errorf("writeFailed(a Redis error) = %v, want a hand-back", err)
+	}
+}
+
+// TestSnapshotSlotsBounded: with every snapshot slot busy, a snapshot
+// task is handed back at once, leaving the task slot to batches.
+func TestSnapshotSlotsBounded(t *testing.T) {
+	w := &Worker{log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: NewMetrics(nil),
+		snapshotSlots: make(chan struct{}, 1)}
+	w.snapshotSlots <- struct{}{}
+	p, err := jobs.EncodeSnapshotTask(&jobs.SnapshotTask{Campaign: "busy", Incarnation: "1", Segment: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.processSnapshot(context.Background(), asynq.NewTask(jobs.TypeSnapshot, p))
+	var rl *retryLater
+	if !errors.As(err, &rl) || rl.reason != "every snapshot slot busy" {
+		t.Errorf("snapshot task with every slot busy: %v, want a hand-back", err)
+	}
+	if got := (&Worker{cfg: Config{Concurrency: 64}}).snapshotSlotCount(); got != 4 {
+		t.Errorf("snapshot slots at concurrency 64: %d, want 4 of 8 task slots", got)
 	}
 }
