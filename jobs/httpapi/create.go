@@ -52,7 +52,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, plan := req.params, req.plan
-	pj := newPlanJSON(plan)
+	pj := newPlanJSON(plan).withSnapshot(p)
 	if err := refusePlan(p, plan, pj); err != nil {
 		s.fail(w, r, err)
 		return
@@ -62,7 +62,8 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		if confirm == 0 {
 			confirm = jobs.DefaultConfirmAbove
 		}
-		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: confirm > 0 && plan.Valid > confirm})
+		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: confirm > 0 && plan.Valid > confirm,
+			Warnings: undoWarnings(p)})
 		return
 	}
 
@@ -99,7 +100,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, s.submitError(ctx, def, err))
 		return
 	}
-	s.writeSubmitted(w, req, res, pj, owner)
+	s.writeSubmitted(ctx, w, req, res, pj, owner)
 }
 
 // readCreateBody reads and checks the request under the slow-body guard,
@@ -185,7 +186,7 @@ func (s *Server) settleIdempotency(ctx context.Context, idem *idempotency, def *
 
 // writeSubmitted answers a successful create or append: 201 with the
 // campaign's Location when it was created, 200 otherwise.
-func (s *Server) writeSubmitted(w http.ResponseWriter, req *createRequest, res *jobs.SubmitResult, pj *planJSON, owner string) {
+func (s *Server) writeSubmitted(ctx context.Context, w http.ResponseWriter, req *createRequest, res *jobs.SubmitResult, pj *planJSON, owner string) {
 	plan := req.plan
 	status := http.StatusOK
 	if res.Created {
@@ -197,7 +198,7 @@ func (s *Server) writeSubmitted(w http.ResponseWriter, req *createRequest, res *
 		"state", res.Campaign.State, "valid", plan.Valid, "bad", plan.Bad, "appended", res.Appended, "enqueued", res.Enqueued)
 	pj.New = plan.New
 	writeJSON(w, status, createResponse{
-		Campaign: newCampaignJSON(res.Campaign), Plan: pj, Created: res.Created,
+		Campaign: s.campaignJSON(ctx, res.Campaign), Plan: pj, Created: res.Created, Warnings: undoWarnings(req.params),
 		Appended: res.Appended, Enqueued: res.Enqueued, ApprovalRequired: res.Campaign.State == jobs.StatePending,
 	})
 }
@@ -212,6 +213,17 @@ type createResponse struct {
 	Appended         int64         `json:"appended"`
 	Enqueued         int           `json:"enqueued"`
 	ApprovalRequired bool          `json:"approval_required"`
+	// Warnings are what the caller should know before the campaign runs:
+	// that it cannot be undone (snapshot false).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// undoWarnings are the warnings of a create with params p.
+func undoWarnings(p *createParams) []string {
+	if p.snapshot {
+		return nil
+	}
+	return []string{undoImpossible}
 }
 
 // planJSON summarises the rows of an upload.
@@ -225,6 +237,29 @@ type planJSON struct {
 	BatchSize  int      `json:"batch_size"`
 	Batches    int      `json:"batches"`
 	IDColumn   string   `json:"id_column,omitempty"`
+	// Snapshot says whether the campaign records every asset's labels
+	// before it resets any; Undo says what that means for undo, so that
+	// whoever reads the plan (an approver) sees it in words.
+	Snapshot      bool   `json:"snapshot"`
+	ResetUnlisted bool   `json:"reset_unlisted,omitempty"`
+	Undo          string `json:"undo"`
+}
+
+// Plan texts of undo (planJSON.Undo).
+const (
+	undoPossible = "a snapshot of the assets' labels is taken before anything is reset " +
+		"(it lists the team's inventory, one request per page, before the first reset); " +
+		"POST /v1/campaigns/{id}/undo puts the removed labels back"
+	undoImpossible = "snapshot: false - the labels are not recorded, so this campaign cannot be undone"
+)
+
+// withSnapshot adds the campaign's snapshot settings to the plan.
+func (pj *planJSON) withSnapshot(p *createParams) *planJSON {
+	pj.Snapshot, pj.ResetUnlisted, pj.Undo = p.snapshot, p.resetUnlisted, undoPossible
+	if !p.snapshot {
+		pj.Undo = undoImpossible
+	}
+	return pj
 }
 
 func newPlanJSON(p *jobs.Plan) *planJSON {
@@ -332,6 +367,9 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 	default:
 		return nil, bad("mode %q: want delete or remove", p.mode)
 	}
+	if p.resetUnlisted && !p.snapshot {
+		return nil, bad("reset_unlisted calls the assets the snapshot did not find: it needs snapshot=true")
+	}
 	if p.hasLabels && len(p.labels) == 0 {
 		return nil, bad("labels is empty: give the labels to remove (e.g. labels=a,b), or leave labels out to delete all labels")
 	}
@@ -361,7 +399,7 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 	def := &jobs.Campaign{
 		ID: id, Name: name, Mode: mode, Labels: p.labels, TeamID: cmp.Or(p.teamID, d.TeamID),
 		Server: d.Server, Source: "api/" + req.source, Priority: prio, BatchSize: d.BatchSize, Policy: d.Policy,
-		CreatedAt: now, Owner: req.owner,
+		CreatedAt: now, Owner: req.owner, Snapshot: p.snapshot, ResetUnlisted: p.resetUnlisted,
 	}
 	if err := def.Validate(); err != nil {
 		return nil, bad("%v", err)
