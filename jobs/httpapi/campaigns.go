@@ -260,7 +260,8 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 }
 
 // retryable are the outcomes that POST .../retry accepts.
-var retryable = []string{jobs.OutcomeFailed, jobs.OutcomeInvalid, jobs.OutcomeNotFound, jobs.OutcomeCancelled}
+var retryable = []string{jobs.OutcomeFailed, jobs.OutcomeInvalid, jobs.OutcomeNotFound, jobs.OutcomeCancelled,
+	jobs.OutcomeNotInInventory, jobs.OutcomeUnchanged, jobs.OutcomeRestored}
 
 // actionResponse is the body of a successful campaign action.
 type actionResponse struct {

@@ -162,6 +162,21 @@ func (e *env) queueSize() int {
 	return info.Size
 }
 
+// queuedTypes counts the tasks waiting in the namespace's normal queue
+// by task type.
+func (e *env) queuedTypes() map[string]int {
+	e.t.Helper()
+	tasks, err := asynq.NewInspectorFromRedisClient(e.redis.Client).ListPendingTasks(jobs.Queue(e.redis.Namespace, jobs.PriorityNormal), asynq.PageSize(10000))
+	if err != nil {
+		return nil // no queue yet
+	}
+	out := map[string]int{}
+	for _, ti := range tasks {
+		out[ti.Type]++
+	}
+	return out
+}
+
 // startWorker runs a worker against a fake PDCP seeded with assets
 // 1..assets until the test ends; stop ends it earlier.
 func (e *env) startWorker(assets int) (stop func()) {
