@@ -181,7 +181,13 @@ func (e *env) queuedTypes() map[string]int {
 // 1..assets until the test ends; stop ends it earlier.
 func (e *env) startWorker(assets int) (stop func()) {
 	e.t.Helper()
-	e.fake = pdcpfake.NewServer(pdcpfake.Options{Assets: assets})
+	return e.startWorkerWith(pdcpfake.Options{Assets: assets})
+}
+
+// startWorkerWith is startWorker with a fake PDCP made from opts.
+func (e *env) startWorkerWith(opts pdcpfake.Options) (stop func()) {
+	e.t.Helper()
+	e.fake = pdcpfake.NewServer(opts)
 	e.t.Cleanup(e.fake.Close)
 	c, err := client.New(client.Config{APIKey: "test-key", Server: e.fake.URL(), MaxConns: 16, Timeout: 10 * time.Second})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/client"
+	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/httpapi"
 )
@@ -477,6 +478,82 @@ func TestUndoApproval(t *testing.T) {
 		if (state == "pending") != tc.pending || m["approval_required"] != tc.pending {
 			t.Errorf("undo of 20 assets (threshold 10) by token %d: state %v, approval_required %v; want pending %v",
 				i, state, m["approval_required"], tc.pending)
+		}
+	}
+}
+
+// TestUndoEndToEnd: over HTTP, with a real worker and the fake PDCP: a
+// campaign resets the labels of 250 assets (and meets 2 IDs that do not
+// exist), its snapshot is exported, and its undo gives every asset its
+// labels back, asset by asset, varied labels included.
+func TestUndoEndToEnd(t *testing.T) {
+	e := newEnv(t, nil)
+	e.startWorkerWith(pdcpfake.Options{Assets: 300, Labels: pdcpfake.LabelsVaried, Seed: 17, NoLog: true})
+	fake := e.fake.Fake()
+	before := map[int64][]string{}
+	withLabels := 0
+	for a := int64(1); a <= 250; a++ {
+		l, ok := fake.Labels(a)
+		if !ok {
+			t.Fatalf("the fake has no asset %d", a)
+		}
+		before[a] = slices.Sorted(slices.Values(l))
+		if len(l) > 0 {
+			withLabels++
+		}
+	}
+	if withLabels == 0 || withLabels == 250 {
+		t.Fatalf("%d of 250 seeded assets have labels: the test wants some with and some without", withLabels)
+	}
+
+	ids := append(idLines(1, 250), "900001", "900002")
+	r := e.do(req{method: "POST", path: "/v1/campaigns?campaign_id=e2e", ctype: "text/csv", body: csvBody(ids...)})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	final := e.waitState("e2e", jobs.StateDone, time.Minute)
+	counts := final["counts"].(map[string]any)
+	if counts["reset"] != 250.0 || counts["not_in_inventory"] != 2.0 {
+		t.Fatalf("counts %v: want 250 reset, 2 not in the inventory", counts)
+	}
+	if snap := final["snapshot"].(map[string]any); snap["complete"] != true || snap["with_labels"] != float64(withLabels) {
+		t.Errorf("snapshot %v: want complete with %d assets with labels", snap, withLabels)
+	}
+	for a := int64(1); a <= 250; a++ {
+		if l, _ := fake.Labels(a); len(l) != 0 {
+			t.Fatalf("asset %d still has labels %q after the reset", a, l)
+		}
+	}
+
+	r = e.do(req{method: "GET", path: "/v1/campaigns/e2e/snapshot"})
+	_, lines, err := jobs.ReadSnapshot(bytes.NewReader(r.body), "e2e snapshot")
+	if r.status != http.StatusOK || err != nil || len(lines) != 250 {
+		t.Fatalf("snapshot export: %d, %d lines, %v", r.status, len(lines), err)
+	}
+	for _, l := range lines {
+		if got := slices.Sorted(slices.Values(l.Labels)); !slices.Equal(got, before[l.AssetID]) {
+			t.Errorf("exported asset %d: %q, want %q", l.AssetID, got, before[l.AssetID])
+		}
+	}
+
+	r = e.do(req{method: "POST", path: "/v1/campaigns/e2e/undo"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("undo: %d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	rid := m["campaign"].(map[string]any)["id"].(string)
+	if p := m["plan"].(map[string]any); p["restore"] != float64(withLabels) || p["cancels_source"] != false {
+		t.Errorf("plan %v: want %d to restore, no cancel of a done source", p, withLabels)
+	}
+	final = e.waitState(rid, jobs.StateDone, time.Minute)
+	counts = final["counts"].(map[string]any)
+	if counts["restored"] != float64(withLabels) || counts["unchanged"] != float64(252-withLabels) {
+		t.Errorf("restore counts %v: want %d restored, %d unchanged", counts, withLabels, 252-withLabels)
+	}
+	for a := int64(1); a <= 250; a++ {
+		l, _ := fake.Labels(a)
+		if got := slices.Sorted(slices.Values(l)); !slices.Equal(got, before[a]) {
+			t.Errorf("asset %d after undo: %q, want %q", a, got, before[a])
 		}
 	}
 }
