@@ -63,7 +63,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			confirm = jobs.DefaultConfirmAbove
 		}
 		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: confirm > 0 && plan.Valid > confirm,
-			Warnings: undoWarnings(p)})
+			Warnings: undoWarnings(p.snapshot)})
 		return
 	}
 
@@ -197,8 +197,10 @@ func (s *Server) writeSubmitted(ctx context.Context, w http.ResponseWriter, req 
 	s.log.Info("campaign submitted", "campaign", res.Campaign.ID, "created", res.Created, "owner", owner,
 		"state", res.Campaign.State, "valid", plan.Valid, "bad", plan.Bad, "appended", res.Appended, "enqueued", res.Enqueued)
 	pj.New = plan.New
+	c := res.Campaign
+	pj.setSnapshot(c.Snapshot, c.ResetUnlisted)
 	writeJSON(w, status, createResponse{
-		Campaign: s.campaignJSON(ctx, res.Campaign), Plan: pj, Created: res.Created, Warnings: undoWarnings(req.params),
+		Campaign: s.campaignJSON(ctx, c), Plan: pj, Created: res.Created, Warnings: undoWarnings(c.Snapshot),
 		Appended: res.Appended, Enqueued: res.Enqueued, ApprovalRequired: res.Campaign.State == jobs.StatePending,
 	})
 }
@@ -218,9 +220,10 @@ type createResponse struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// undoWarnings are the warnings of a create with params p.
-func undoWarnings(p *createParams) []string {
-	if p.snapshot {
+// undoWarnings are the warnings about a campaign with or without a
+// snapshot.
+func undoWarnings(snapshot bool) []string {
+	if snapshot {
 		return nil
 	}
 	return []string{undoImpossible}
@@ -253,10 +256,17 @@ const (
 	undoImpossible = "snapshot: false - the labels are not recorded, so this campaign cannot be undone"
 )
 
-// withSnapshot adds the campaign's snapshot settings to the plan.
+// withSnapshot adds the snapshot settings of the request to the plan.
 func (pj *planJSON) withSnapshot(p *createParams) *planJSON {
-	pj.Snapshot, pj.ResetUnlisted, pj.Undo = p.snapshot, p.resetUnlisted, undoPossible
-	if !p.snapshot {
+	return pj.setSnapshot(p.snapshot, p.resetUnlisted)
+}
+
+// setSnapshot sets the plan's snapshot settings. An answer about an
+// existing campaign (an append, a re-submit, a replay) states the stored
+// campaign's: the request's own settings do not change it.
+func (pj *planJSON) setSnapshot(snapshot, resetUnlisted bool) *planJSON {
+	pj.Snapshot, pj.ResetUnlisted, pj.Undo = snapshot, resetUnlisted, undoPossible
+	if !snapshot {
 		pj.Undo = undoImpossible
 	}
 	return pj

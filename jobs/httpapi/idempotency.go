@@ -140,8 +140,10 @@ func (s *Server) claimIdempotency(ctx context.Context, w http.ResponseWriter, id
 			return true, err
 		}
 	}
+	pj.setSnapshot(c.Snapshot, c.ResetUnlisted)
 	writeJSON(w, http.StatusOK, createResponse{
 		Campaign: s.campaignJSON(ctx, c), Plan: pj, Replayed: true, ApprovalRequired: c.State == jobs.StatePending,
+		Warnings: undoWarnings(c.Snapshot),
 	})
 	return true, nil
 }

@@ -157,6 +157,17 @@ func TestCreateSnapshotParameters(t *testing.T) {
 		})
 	}
 
+	// An append answers with the stored campaign's setting: snapshot=false
+	// in the request does not make the campaign one that cannot be undone.
+	r := e.do(req{method: "POST", path: "/v1/campaigns?campaign_id=csv-default&append=true&snapshot=false", ctype: "text/csv", body: csvBody("1", "2", "3")})
+	if r.status != http.StatusOK {
+		t.Fatalf("append: %d %s", r.status, r.body)
+	}
+	if m := r.json(t); m["plan"].(map[string]any)["snapshot"] != true || m["warnings"] != nil {
+		t.Errorf("append with snapshot=false to a campaign with snapshot: plan %v, warnings %v: want the stored setting (snapshot) and no warning",
+			m["plan"], m["warnings"])
+	}
+
 	// An Idempotency-Key reused with snapshot=false for what was created
 	// with a snapshot is another request.
 	h := map[string]string{"Idempotency-Key": "snap-key"}
