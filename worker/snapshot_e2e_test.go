@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
@@ -251,6 +252,37 @@ func TestSnapshotBeforeReset(t *testing.T) {
 	if got := counterValue(t, reg, "labelreset_snapshot_assets_found_total"); got < listed {
 		t.Errorf("snapshot_assets_found_total = %v, want ≥ %d", got, listed)
 	}
+	if got := gauge(t, reg, "labelreset_campaign_snapshot_complete", "snap"); got != 1 {
+		t.Errorf(`labelreset_campaign_snapshot_complete{campaign="snap"} = %v, want 1`, got)
+	}
+	if got := gauge(t, reg, "labelreset_campaign_snapshot_found_assets", "snap"); got != listed {
+		t.Errorf(`labelreset_campaign_snapshot_found_assets{campaign="snap"} = %v, want %d`, got, listed)
+	}
+	if probs, err := testutil.GatherAndLint(reg); err != nil || len(probs) > 0 {
+		t.Errorf("metrics lint: %v %v", err, probs)
+	}
+}
+
+// gauge is the value of a campaign's series of a gauge in reg (-1 if absent).
+func gauge(t *testing.T, reg *prometheus.Registry, name, campaign string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "campaign" && lp.GetValue() == campaign {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // TestSnapshotResetUnlisted: with ResetUnlisted, assets the snapshot did
