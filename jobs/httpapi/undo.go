@@ -101,7 +101,7 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, plan, err := s.store.Undo(ctx, id, jobs.UndoOptions{
-		Exact: body.Exact, Name: body.Name,
+		Exact: body.Exact, Name: body.Name, Owner: ownerOf(r.Context()),
 		Submit: jobs.SubmitOptions{
 			ConfirmAbove: s.cfg.Defaults.ConfirmAbove,
 			Approved:     p != nil && p.Has(RoleApprover) && p.selfApprove,

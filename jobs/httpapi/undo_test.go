@@ -490,6 +490,14 @@ func TestUndoApproval(t *testing.T) {
 			t.Errorf("undo of 20 assets (threshold 10) by token %d: state %v, approval_required %v; want pending %v",
 				i, state, m["approval_required"], tc.pending)
 		}
+		if tc.tok == apprApproverTok {
+			// The four-eyes rule holds for restore campaigns: the token
+			// that staged it does not approve it.
+			rid := m["campaign"].(map[string]any)["id"].(string)
+			if r := e.as(apprApproverTok, req{method: "POST", path: "/v1/campaigns/" + rid + "/approve"}); r.status != http.StatusForbidden {
+				t.Errorf("approval of its own undo by a token without self_approve: %d %s, want 403", r.status, r.body)
+			}
+		}
 	}
 }
 
