@@ -251,7 +251,7 @@ type planJSON struct {
 // Plan texts of undo (planJSON.Undo).
 const (
 	undoPossible = "a snapshot of the assets' labels is taken before anything is reset " +
-		"(it lists the team's inventory, one request per page, before the first reset); " +
+		"(it lists the team's inventory: one request per page of up to 1,000 assets); " +
 		"POST /v1/campaigns/{id}/undo puts the removed labels back"
 	undoImpossible = "snapshot: false - the labels are not recorded, so this campaign cannot be undone"
 )
