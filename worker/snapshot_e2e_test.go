@@ -396,9 +396,12 @@ func TestUndoRestores(t *testing.T) {
 	h, pdcp := newOrderedHarness(t, pdcpfake.Options{Assets: total, Seed: 21, Labels: pdcpfake.LabelsVaried,
 		ListLimitCap: 500, ListFailFraction: 0.1, ListThrottle: true, EditAfterReset: 0.3})
 	orig := pdcp.fake.Snapshot()
-	_, stop1 := h.startWorker(32, nil)
+	reg1, stop1 := h.startWorker(32, nil)
 	h.submit(&jobs.Campaign{ID: "src", Snapshot: true}, ids(1, total), jobs.SubmitOptions{})
 	h.waitState("src", 2*time.Minute, jobs.StateDone)
+	if got := labelled(t, reg1, "labelreset_snapshot_page_errors_total", "reason", "throttled"); got == 0 {
+		t.Error("no throttled page counted; the test needs 429s with Retry-After during the snapshot")
+	}
 	afterReset := pdcp.fake.Snapshot()
 	edited := 0
 	for _, l := range afterReset {
