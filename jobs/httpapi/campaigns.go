@@ -36,6 +36,16 @@ type campaignJSON struct {
 	ApprovedTotal int64  `json:"approved_total"`
 	CreatedBy     string `json:"created_by,omitempty"`
 	ApprovedBy    string `json:"approved_by,omitempty"`
+	// ResetUnlisted, Query, RestoreOf and Exact: see jobs.Campaign.
+	ResetUnlisted bool   `json:"reset_unlisted,omitempty"`
+	Query         string `json:"query,omitempty"`
+	RestoreOf     string `json:"restore_of,omitempty"`
+	Exact         bool   `json:"exact,omitempty"`
+	// Snapshot is the snapshot's progress and, once complete, its
+	// summary; enabled false means the campaign cannot be undone. Absent
+	// only when it could not be read (the error is logged): the status
+	// of the campaign itself is still worth answering.
+	Snapshot *jobs.SnapshotInfo `json:"snapshot,omitempty"`
 }
 
 func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
@@ -49,11 +59,30 @@ func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
 		CreatedAt: c.CreatedAt, Mode: c.Mode, Labels: append([]string{}, c.Labels...), TeamID: c.TeamID,
 		Priority: c.Priority, Source: c.Source, BatchSize: c.BatchSize, Batches: c.Batches, Redrives: c.Gen,
 		ApprovedTotal: c.ApprovedTotal, CreatedBy: c.CreatedBy, ApprovedBy: c.ApprovedBy,
+		ResetUnlisted: c.ResetUnlisted, Query: c.Query, RestoreOf: c.RestoreOf, Exact: c.Exact,
 	}
 	if !c.FinishedAt.IsZero() {
 		t := c.FinishedAt
 		j.FinishedAt = &t
 	}
+	return j
+}
+
+// campaignJSON is newCampaignJSON with the campaign's snapshot.
+func (s *Server) campaignJSON(ctx context.Context, c *jobs.Campaign) *campaignJSON {
+	j := newCampaignJSON(c)
+	if !c.Snapshot {
+		// Nothing stored to read: a campaign without a snapshot, or a
+		// restore campaign.
+		j.Snapshot = &jobs.SnapshotInfo{Enabled: false}
+		return j
+	}
+	info, err := s.store.Snapshot(ctx, c)
+	if err != nil {
+		s.log.Warn("campaign status without its snapshot", "campaign", c.ID, "err", err)
+		return j
+	}
+	j.Snapshot = info
 	return j
 }
 
@@ -113,7 +142,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]*campaignJSON, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, newCampaignJSON(c))
+		out = append(out, s.campaignJSON(r.Context(), c))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
 }
@@ -129,7 +158,7 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newCampaignJSON(c))
+	writeJSON(w, http.StatusOK, s.campaignJSON(r.Context(), c))
 }
 
 // eventJSON is one audit log entry as the API shows it.
@@ -231,7 +260,8 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 }
 
 // retryable are the outcomes that POST .../retry accepts.
-var retryable = []string{jobs.OutcomeFailed, jobs.OutcomeInvalid, jobs.OutcomeNotFound, jobs.OutcomeCancelled}
+var retryable = []string{jobs.OutcomeFailed, jobs.OutcomeInvalid, jobs.OutcomeNotFound, jobs.OutcomeCancelled,
+	jobs.OutcomeNotInInventory, jobs.OutcomeUnchanged, jobs.OutcomeRestored}
 
 // actionResponse is the body of a successful campaign action.
 type actionResponse struct {
@@ -308,7 +338,7 @@ func (s *Server) action(name string) http.HandlerFunc {
 			return
 		}
 		s.log.Info("campaign "+name, "campaign", id, "token", p.Name, "state", c.State)
-		writeJSON(w, http.StatusOK, actionResponse{Campaign: newCampaignJSON(c), Requeued: requeued})
+		writeJSON(w, http.StatusOK, actionResponse{Campaign: s.campaignJSON(ctx, c), Requeued: requeued})
 	}
 }
 

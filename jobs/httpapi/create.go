@@ -52,7 +52,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, plan := req.params, req.plan
-	pj := newPlanJSON(plan)
+	pj := newPlanJSON(plan).withSnapshot(p)
 	if err := refusePlan(p, plan, pj); err != nil {
 		s.fail(w, r, err)
 		return
@@ -62,7 +62,8 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		if confirm == 0 {
 			confirm = jobs.DefaultConfirmAbove
 		}
-		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: confirm > 0 && plan.Valid > confirm})
+		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: confirm > 0 && plan.Valid > confirm,
+			Warnings: undoWarnings(p.snapshot)})
 		return
 	}
 
@@ -99,7 +100,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, s.submitError(ctx, def, err))
 		return
 	}
-	s.writeSubmitted(w, req, res, pj, owner)
+	s.writeSubmitted(ctx, w, req, res, pj, owner)
 }
 
 // readCreateBody reads and checks the request under the slow-body guard,
@@ -185,7 +186,7 @@ func (s *Server) settleIdempotency(ctx context.Context, idem *idempotency, def *
 
 // writeSubmitted answers a successful create or append: 201 with the
 // campaign's Location when it was created, 200 otherwise.
-func (s *Server) writeSubmitted(w http.ResponseWriter, req *createRequest, res *jobs.SubmitResult, pj *planJSON, owner string) {
+func (s *Server) writeSubmitted(ctx context.Context, w http.ResponseWriter, req *createRequest, res *jobs.SubmitResult, pj *planJSON, owner string) {
 	plan := req.plan
 	status := http.StatusOK
 	if res.Created {
@@ -196,8 +197,10 @@ func (s *Server) writeSubmitted(w http.ResponseWriter, req *createRequest, res *
 	s.log.Info("campaign submitted", "campaign", res.Campaign.ID, "created", res.Created, "owner", owner,
 		"state", res.Campaign.State, "valid", plan.Valid, "bad", plan.Bad, "appended", res.Appended, "enqueued", res.Enqueued)
 	pj.New = plan.New
+	c := res.Campaign
+	pj.setSnapshot(c.Snapshot, c.ResetUnlisted)
 	writeJSON(w, status, createResponse{
-		Campaign: newCampaignJSON(res.Campaign), Plan: pj, Created: res.Created,
+		Campaign: s.campaignJSON(ctx, c), Plan: pj, Created: res.Created, Warnings: undoWarnings(c.Snapshot),
 		Appended: res.Appended, Enqueued: res.Enqueued, ApprovalRequired: res.Campaign.State == jobs.StatePending,
 	})
 }
@@ -212,6 +215,18 @@ type createResponse struct {
 	Appended         int64         `json:"appended"`
 	Enqueued         int           `json:"enqueued"`
 	ApprovalRequired bool          `json:"approval_required"`
+	// Warnings are what the caller should know before the campaign runs:
+	// that it cannot be undone (snapshot false).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// undoWarnings are the warnings about a campaign with or without a
+// snapshot.
+func undoWarnings(snapshot bool) []string {
+	if snapshot {
+		return nil
+	}
+	return []string{undoImpossible}
 }
 
 // planJSON summarises the rows of an upload.
@@ -225,6 +240,36 @@ type planJSON struct {
 	BatchSize  int      `json:"batch_size"`
 	Batches    int      `json:"batches"`
 	IDColumn   string   `json:"id_column,omitempty"`
+	// Snapshot says whether the campaign records every asset's labels
+	// before it resets any; Undo says what that means for undo, so that
+	// whoever reads the plan (an approver) sees it in words.
+	Snapshot      bool   `json:"snapshot"`
+	ResetUnlisted bool   `json:"reset_unlisted,omitempty"`
+	Undo          string `json:"undo"`
+}
+
+// Plan texts of undo (planJSON.Undo).
+const (
+	undoPossible = "a snapshot of the assets' labels is taken before anything is reset " +
+		"(it lists the team's inventory: one request per page of up to 1,000 assets); " +
+		"POST /v1/campaigns/{id}/undo puts the removed labels back"
+	undoImpossible = "snapshot: false - the labels are not recorded, so this campaign cannot be undone"
+)
+
+// withSnapshot adds the snapshot settings of the request to the plan.
+func (pj *planJSON) withSnapshot(p *createParams) *planJSON {
+	return pj.setSnapshot(p.snapshot, p.resetUnlisted)
+}
+
+// setSnapshot sets the plan's snapshot settings. An answer about an
+// existing campaign (an append, a re-submit, a replay) states the stored
+// campaign's: the request's own settings do not change it.
+func (pj *planJSON) setSnapshot(snapshot, resetUnlisted bool) *planJSON {
+	pj.Snapshot, pj.ResetUnlisted, pj.Undo = snapshot, resetUnlisted, undoPossible
+	if !snapshot {
+		pj.Undo = undoImpossible
+	}
+	return pj
 }
 
 func newPlanJSON(p *jobs.Plan) *planJSON {
@@ -332,6 +377,9 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 	default:
 		return nil, bad("mode %q: want delete or remove", p.mode)
 	}
+	if p.resetUnlisted && !p.snapshot {
+		return nil, bad("reset_unlisted calls the assets the snapshot did not find: it needs snapshot=true")
+	}
 	if p.hasLabels && len(p.labels) == 0 {
 		return nil, bad("labels is empty: give the labels to remove (e.g. labels=a,b), or leave labels out to delete all labels")
 	}
@@ -361,7 +409,7 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 	def := &jobs.Campaign{
 		ID: id, Name: name, Mode: mode, Labels: p.labels, TeamID: cmp.Or(p.teamID, d.TeamID),
 		Server: d.Server, Source: "api/" + req.source, Priority: prio, BatchSize: d.BatchSize, Policy: d.Policy,
-		CreatedAt: now, Owner: req.owner,
+		CreatedAt: now, Owner: req.owner, Snapshot: p.snapshot, ResetUnlisted: p.resetUnlisted,
 	}
 	if err := def.Validate(); err != nil {
 		return nil, bad("%v", err)

@@ -60,7 +60,7 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 				return s.jsonError(err, key)
 			}
 			p.hasLabels, p.labelsNull, p.labels = true, null, labels
-		case "dry_run", "strict", "append":
+		case "dry_run", "strict", "append", "snapshot", "reset_unlisted":
 			var v bool
 			if err := dec.Decode(&v); err != nil {
 				return s.jsonError(err, key)

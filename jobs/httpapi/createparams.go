@@ -16,7 +16,8 @@ import (
 
 // createParamNames are the parameters of POST /v1/campaigns, accepted as
 // query parameters, multipart form fields or JSON fields.
-var createParamNames = []string{"name", "campaign_id", "labels", "mode", "team_id", "priority", "dry_run", "strict", "append", "column"}
+var createParamNames = []string{"name", "campaign_id", "labels", "mode", "team_id", "priority", "dry_run", "strict", "append", "column",
+	"snapshot", "reset_unlisted"}
 
 // createParams are the settings of one create request.
 type createParams struct {
@@ -26,10 +27,13 @@ type createParams struct {
 	labelsNull                               bool // JSON "labels": null
 	hasLabels                                bool
 	dryRun, strict, append                   bool
-	seen                                     map[string]string // parameter -> where it was given
+	// snapshot defaults to true: every campaign records the labels it
+	// resets, so that it can be undone, unless the request opts out.
+	snapshot, resetUnlisted bool
+	seen                    map[string]string // parameter -> where it was given
 }
 
-func newCreateParams() *createParams { return &createParams{seen: map[string]string{}} }
+func newCreateParams() *createParams { return &createParams{seen: map[string]string{}, snapshot: true} }
 
 // mark records that key was given in where, refusing a second value.
 func (p *createParams) mark(key, where string) error {
@@ -99,6 +103,10 @@ func (p *createParams) setBool(key string, b bool) {
 		p.strict = b
 	case "append":
 		p.append = b
+	case "snapshot":
+		p.snapshot = b
+	case "reset_unlisted":
+		p.resetUnlisted = b
 	}
 }
 

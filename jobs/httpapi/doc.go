@@ -49,4 +49,16 @@
 // exists a key is only claimed for Config.IdempotencyClaimTTL (renewed
 // while the request is processed), so a serve that dies mid-request blocks
 // it for at most that long.
+//
+// # Snapshot and undo
+//
+// Creates take snapshot (default true) and reset_unlisted; a campaign
+// without snapshot cannot be undone, and the plan and the answer say so.
+// GET /v1/campaigns/{id}/snapshot streams the snapshot once it is complete
+// (409 before). POST /v1/campaigns/{id}/undo creates the restore campaign
+// through jobs.Store.Undo, which cancels a source that can still run and is
+// idempotent: the first undo answers 201, every later one 200 with the same
+// restore campaign. Undo is the one create that skips the approval step
+// when the token may approve its own campaigns: such a token could approve
+// it at once anyway, and an undo is the way back from a mistake.
 package httpapi

@@ -162,11 +162,32 @@ func (e *env) queueSize() int {
 	return info.Size
 }
 
+// queuedTypes counts the tasks waiting in the namespace's normal queue
+// by task type.
+func (e *env) queuedTypes() map[string]int {
+	e.t.Helper()
+	tasks, err := asynq.NewInspectorFromRedisClient(e.redis.Client).ListPendingTasks(jobs.Queue(e.redis.Namespace, jobs.PriorityNormal), asynq.PageSize(10000))
+	if err != nil {
+		return nil // no queue yet
+	}
+	out := map[string]int{}
+	for _, ti := range tasks {
+		out[ti.Type]++
+	}
+	return out
+}
+
 // startWorker runs a worker against a fake PDCP seeded with assets
 // 1..assets until the test ends; stop ends it earlier.
 func (e *env) startWorker(assets int) (stop func()) {
 	e.t.Helper()
-	e.fake = pdcpfake.NewServer(pdcpfake.Options{Assets: assets})
+	return e.startWorkerWith(pdcpfake.Options{Assets: assets})
+}
+
+// startWorkerWith is startWorker with a fake PDCP made from opts.
+func (e *env) startWorkerWith(opts pdcpfake.Options) (stop func()) {
+	e.t.Helper()
+	e.fake = pdcpfake.NewServer(opts)
 	e.t.Cleanup(e.fake.Close)
 	c, err := client.New(client.Config{APIKey: "test-key", Server: e.fake.URL(), MaxConns: 16, Timeout: 10 * time.Second})
 	if err != nil {

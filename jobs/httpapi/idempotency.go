@@ -53,6 +53,15 @@ func fingerprint(req *createRequest) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%q|%q|%q|%v|%q|%q|%q|%v|%v|%d|%x", p.campaignID, p.name, p.mode, p.hasLabels, p.labels,
 		p.teamID, p.priority, p.strict, p.append, req.input.rows, req.input.sum)
+	// Only the non-default snapshot settings enter the fingerprint, so
+	// that keys recorded before these parameters existed still match the
+	// same request.
+	if !p.snapshot {
+		b.WriteString("|no-snapshot")
+	}
+	if p.resetUnlisted {
+		b.WriteString("|reset-unlisted")
+	}
 	return sha256hex(b.String())
 }
 
@@ -131,8 +140,10 @@ func (s *Server) claimIdempotency(ctx context.Context, w http.ResponseWriter, id
 			return true, err
 		}
 	}
+	pj.setSnapshot(c.Snapshot, c.ResetUnlisted)
 	writeJSON(w, http.StatusOK, createResponse{
-		Campaign: newCampaignJSON(c), Plan: pj, Replayed: true, ApprovalRequired: c.State == jobs.StatePending,
+		Campaign: s.campaignJSON(ctx, c), Plan: pj, Replayed: true, ApprovalRequired: c.State == jobs.StatePending,
+		Warnings: undoWarnings(c.Snapshot),
 	})
 	return true, nil
 }

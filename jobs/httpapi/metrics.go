@@ -33,11 +33,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"route"}),
 		created: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "labelreset_campaigns_created_total",
-			Help: "Campaigns created through the trigger API by input format (csv: CSV body or multipart file; json).",
+			Help: "Campaigns created through the trigger API by input format (csv: CSV body or multipart file; json; undo: restore campaigns).",
 		}, []string{"source"}),
 	}
 	m.created.WithLabelValues("csv")
 	m.created.WithLabelValues("json")
+	m.created.WithLabelValues("undo")
 	if reg == nil {
 		return m, nil
 	}

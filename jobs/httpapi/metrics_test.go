@@ -61,10 +61,11 @@ func TestMetricsUseRoutePatterns(t *testing.T) {
 		t.Errorf("%d duration series, want 4 (one per route seen)", n)
 	}
 	want := `
-# HELP labelreset_campaigns_created_total Campaigns created through the trigger API by input format (csv: CSV body or multipart file; json).
+# HELP labelreset_campaigns_created_total Campaigns created through the trigger API by input format (csv: CSV body or multipart file; json; undo: restore campaigns).
 # TYPE labelreset_campaigns_created_total counter
 labelreset_campaigns_created_total{source="csv"} 1
 labelreset_campaigns_created_total{source="json"} 1
+labelreset_campaigns_created_total{source="undo"} 0
 `
 	if err := testutil.GatherAndCompare(e.reg, strings.NewReader(want), "labelreset_campaigns_created_total"); err != nil {
 		t.Error(err)

@@ -115,7 +115,20 @@ func TestOpenAPIContract(t *testing.T) {
 		{req: req{method: "POST", path: "/v1/campaigns/missing/cancel"}, status: 404},
 		{req: req{method: "GET", path: "/v1/campaigns/oa/events"}, status: 200},
 		{req: req{method: "GET", path: "/v1/campaigns/missing/events"}, status: 404},
+		{req: req{method: "GET", path: "/v1/campaigns/oa-json/snapshot"}, status: 409},
+		{req: req{method: "GET", path: "/v1/campaigns/oa-snap/snapshot"}, status: 200},
+		{req: req{method: "GET", path: "/v1/campaigns/missing/snapshot"}, status: 404},
+		{req: req{method: "POST", path: "/v1/campaigns/oa-snap/undo", ctype: "application/json"}, body: `{"exact":false,"name":"back"}`, status: 201},
+		{req: req{method: "POST", path: "/v1/campaigns/oa-snap/undo", ctype: "application/json"}, body: `{"exact":false,"name":"back"}`, status: 200},
+		{req: req{method: "POST", path: "/v1/campaigns/oa-json/undo"}, status: 409},
+		{req: req{method: "POST", path: "/v1/campaigns/missing/undo"}, status: 404},
 	}
+	// A campaign whose snapshot is complete, for the snapshot and undo
+	// calls.
+	if r := e.do(req{method: "POST", path: "/v1/campaigns?campaign_id=oa-snap", ctype: "text/csv", body: csvBody("1", "2")}); r.status != http.StatusCreated {
+		t.Fatalf("create oa-snap: %d %s", r.status, r.body)
+	}
+	e.takeSnapshot(t, "oa-snap", map[int64][]string{1: {"a"}})
 	seen := map[string]bool{}
 	for _, c := range calls {
 		name := c.method + " " + c.path

@@ -81,12 +81,21 @@ type Schedule struct {
 	// otherwise. Its campaigns always wait for approval, whatever
 	// max_assets says.
 	SelectAll bool `yaml:"select_all"`
+	// Snapshot records every asset's labels before the campaign resets
+	// any, so that it can be undone. Default true; false opts out, and
+	// the campaign then cannot be undone.
+	Snapshot *bool `yaml:"snapshot"`
+	// ResetUnlisted calls the assets the snapshot did not find in the
+	// inventory instead of recording them not_in_inventory. It needs the
+	// snapshot. Default false.
+	ResetUnlisted bool `yaml:"reset_unlisted"`
 
 	next func(time.Time) time.Time // fire time after t; zero = never
 	loc  *time.Location            // of Timezone
 	slug string                    // campaign ID prefix and Redis key part
 	prio jobs.Priority             // parsed Priority
 	desc string                    // campaign Source text
+	snap bool                      // Snapshot with its default applied
 }
 
 // Source holds exactly one way of obtaining asset IDs.
@@ -185,6 +194,17 @@ func (q *QuerySource) Filter() client.AssetFilter {
 		Host: q.Host, Domain: q.Domain, Time: client.TimeRange(q.Time),
 		IsInternal: q.IsInternal, CustomFilter: q.CustomFilter, Extra: extra,
 	}
+}
+
+// campaignQuery is the query's filter in URL query form, for
+// jobs.Campaign.Query: the snapshot of the campaign lists only what the
+// query selects. Sorting is left out, since it selects nothing and the
+// snapshot pages in an order of its own that stays stable while it lists.
+func (q *QuerySource) campaignQuery() string {
+	v := q.Filter().Query()
+	v.Del("sort_asc")
+	v.Del("sort_desc")
+	return v.Encode()
 }
 
 // extraStrings are the string filters client.AssetFilter has no field

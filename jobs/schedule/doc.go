@@ -20,6 +20,8 @@
 //	      url: {url: https://host/ids.csv, max_bytes: 1048576, timeout: 30s}
 //	      pdcp_query: {labels: [decommissioned], not_seen_for_days: 30, page_size: 100}
 //	    select_all: false           # true admits a pdcp_query that narrows nothing
+//	    snapshot: true              # default: record the labels first (undo); false opts out
+//	    reset_unlisted: false       # true also calls assets the snapshot did not find
 //
 // ParseConfig is strict: unknown fields, wrong types, duplicate keys,
 // invalid cron expressions or zones, missing or several sources, missing or

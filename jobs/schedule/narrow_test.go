@@ -179,6 +179,14 @@ func TestQueryFiltersReachPDCP(t *testing.T) {
 			mu.Lock()
 			queries = append(queries, r.URL.Query())
 			mu.Unlock()
+			// The fake orders by created_at or id only and refuses
+			// sort_asc with sort_desc; what this test judges is the
+			// request as sent, so the fake answers it unsorted.
+			q := r.URL.Query()
+			q.Del("sort_asc")
+			q.Del("sort_desc")
+			r = r.Clone(r.Context())
+			r.URL.RawQuery = q.Encode()
 		}
 		fake.ServeHTTP(w, r)
 	}))

@@ -471,7 +471,10 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 	def := &jobs.Campaign{
 		ID: id, Name: id, Mode: sc.Mode, Labels: sc.Labels, TeamID: cmp.Or(sc.TeamID, s.defaults.TeamID),
 		Server: s.defaults.Server, Source: sc.desc, Priority: sc.prio, BatchSize: sc.BatchSize, Policy: s.defaults.Policy,
-		CreatedAt: s.now().UTC(), Owner: sc.owner(),
+		CreatedAt: s.now().UTC(), Owner: sc.owner(), Snapshot: sc.snap, ResetUnlisted: sc.ResetUnlisted,
+	}
+	if q := sc.Source.PDCPQuery; q != nil {
+		def.Query = q.campaignQuery()
 	}
 	if def.BatchSize == 0 {
 		def.BatchSize = s.defaults.BatchSize

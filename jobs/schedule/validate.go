@@ -44,6 +44,7 @@ func (s *Schedule) compile(dir string) []*fieldError {
 	s.compileWhen(&errs)
 	s.compileAction(&errs)
 	s.compileLimits(&errs)
+	s.compileSnapshot(&errs)
 	errs = append(errs, s.Source.compile(dir, s.SelectAll)...)
 	s.desc = "schedule " + s.Name + ": " + s.Source.describe()
 	return errs
@@ -116,6 +117,16 @@ func (s *Schedule) compileAction(errs *fieldErrors) {
 		if strings.TrimSpace(l) == "" || len(l) > jobs.MaxLabelLen {
 			errs.add("labels", "label %.40q: want 1..%d non-blank characters", l, jobs.MaxLabelLen)
 		}
+	}
+}
+
+// compileSnapshot applies the snapshot's default (on) and refuses
+// reset_unlisted without it: "the assets the snapshot did not find" means
+// nothing when no snapshot is taken.
+func (s *Schedule) compileSnapshot(errs *fieldErrors) {
+	s.snap = s.Snapshot == nil || *s.Snapshot
+	if s.ResetUnlisted && !s.snap {
+		errs.add("reset_unlisted", "reset_unlisted calls the assets the snapshot did not find: it needs snapshot: true (drop one of them)")
 	}
 }
 
