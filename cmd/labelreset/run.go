@@ -44,7 +44,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if f.demo {
 		defer a.startDemo(f)()
 	}
-	def, plan, err := a.plan(f.cf, f.af)
+	def, plan, err := a.plan(ctx, f.cf, f.af)
 	if err != nil || plan == nil {
 		return err // plan == nil: a dry run, already printed
 	}
@@ -420,9 +420,19 @@ func (a *app) printContinue(rf *redisFlags, id string, embedded bool) {
 
 func (a *app) printSummary(c *jobs.Campaign) {
 	s := statusJSON(c)
-	fmt.Fprintf(a.stdout, "campaign %s %s: %d assets — reset %d, not_found %d, invalid %d, failed %d, cancelled %d, pending %d\n",
-		c.ID, c.State, c.Total, s.Counts["reset"], s.Counts["not_found"], s.Counts["invalid"], s.Counts["failed"],
-		s.Counts["cancelled"], s.Counts["pending"])
+	var b strings.Builder
+	for _, o := range append(append([]string{}, jobs.Outcomes...), jobs.OutcomePending) {
+		// The outcomes of the campaign's mode always, the others (a
+		// restore's restored, a reset's not_in_inventory) when they occur.
+		if s.Counts[o] == 0 && (!outcomeOfMode(o, c.Mode) || o == jobs.OutcomeNotInInventory) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", o, s.Counts[o])
+	}
+	fmt.Fprintf(a.stdout, "campaign %s %s: %d assets — %s\n", c.ID, c.State, c.Total, b.String())
 	if c.Reason != "" {
 		fmt.Fprintf(a.stdout, "reason: %s\n", c.Reason)
 	}

@@ -18,7 +18,7 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	def, plan, err := a.plan(cf, af)
+	def, plan, err := a.plan(ctx, cf, af)
 	if err != nil || plan == nil {
 		return err // plan == nil: a dry run, already printed
 	}

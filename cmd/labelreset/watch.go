@@ -26,6 +26,10 @@ type watchOptions struct {
 	stallAfter time.Duration
 	// now is the clock of the progress bar and of the stall warning.
 	now func() time.Time
+	// snapshotDone, when set, is called once when the campaign's
+	// snapshot is seen complete (run writes its file then, before the
+	// resets finish). An error ends the watch.
+	snapshotDone func(*jobs.Campaign, *jobs.SnapshotInfo) error
 }
 
 // watch is watchWith without the stall warning, on the wall clock.
@@ -55,6 +59,7 @@ func (a *app) watchWith(ctx context.Context, store *jobs.Store, id string, o wat
 	stall := newStallCheck(store, o.stallAfter, o.now())
 	var downSince time.Time
 	var held jobs.State
+	snap := snapshotWatch{done: o.snapshotDone}
 	for {
 		c, err := a.readDuringOutage(ctx, store, id, o.outageLimit)
 		if err != nil {
@@ -88,10 +93,22 @@ func (a *app) watchWith(ctx context.Context, store *jobs.Store, id string, o wat
 					p.note("%s", h)
 				}
 			}
-			if w := stall.check(c, o.now()); w != "" {
-				a.log.Warn(w, "campaign", id)
+			taking, err := snap.check(ctx, store, c, p)
+			if err != nil {
+				done()
+				return last, err
 			}
-			p.update(c)
+			switch {
+			case taking:
+				// No asset is called before the snapshot is complete:
+				// a quiet ledger is no stall.
+				stall.since = o.now()
+			default:
+				if w := stall.check(c, o.now()); w != "" {
+					a.log.Warn(w, "campaign", id)
+				}
+				p.update(c)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -202,4 +219,35 @@ func (a *app) readDuringOutage(ctx context.Context, store *jobs.Store, id string
 		return nil, err
 	}
 	return c, nil
+}
+
+// snapshotWatch follows the snapshot phase of a watched campaign.
+type snapshotWatch struct {
+	complete bool // seen complete (or the campaign takes none)
+	done     func(*jobs.Campaign, *jobs.SnapshotInfo) error
+}
+
+// check draws the snapshot's progress while it is being taken and
+// reports whether it is; once it is complete it notes what it found and
+// calls done, once.
+func (s *snapshotWatch) check(ctx context.Context, store *jobs.Store, c *jobs.Campaign, p *progress) (taking bool, err error) {
+	if s.complete || !c.Snapshot || c.Mode == jobs.ModeRestore {
+		return false, nil
+	}
+	info, err := store.Snapshot(ctx, c)
+	if err != nil {
+		// Progress is a nicety: the counts still show.
+		return false, nil
+	}
+	if !info.Complete {
+		p.updateLine("snapshot: " + snapshotProgress(info) + "  [" + string(c.State) + "]")
+		return true, nil
+	}
+	s.complete = true
+	p.note("snapshot complete: %d of %d assets with labels, %d without, %d not in the inventory; %s",
+		info.WithLabels, c.Total, info.WithoutLabels, info.NotInInventory, snapshotCost(info))
+	if s.done != nil {
+		return false, s.done(c, info)
+	}
+	return false, nil
 }
