@@ -31,9 +31,9 @@ type campaignFlags struct {
 	// undone); resetUnlisted calls assets the snapshot did not find;
 	// preview lists the inventory for a --dry-run plan (GET only).
 	noSnapshot, resetUnlisted, preview bool
-	labelsSet                            bool // --labels given, even empty
-	confirmAbove                         int64
-	rate                                 float64
+	labelsSet                          bool // --labels given, even empty
+	confirmAbove                       int64
+	rate                               float64
 }
 
 func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {

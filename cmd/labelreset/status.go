@@ -14,27 +14,27 @@ import (
 // campaignStatus is the JSON form of a campaign in every status-like
 // command (and the HTTP API).
 type campaignStatus struct {
-	ID         string           `json:"id"`
-	Name       string           `json:"name"`
-	State      jobs.State       `json:"state"`
-	Reason     string           `json:"reason,omitempty"`
-	Total      int64            `json:"total"`
-	Counts     map[string]int64 `json:"counts"`
-	Mode       jobs.Mode        `json:"mode"`
-	Labels     []string         `json:"labels,omitempty"`
-	TeamID     string           `json:"team_id,omitempty"`
-	APIServer  string           `json:"api_server,omitempty"`
-	Priority   jobs.Priority    `json:"priority"`
-	Source     string           `json:"source,omitempty"`
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	State     jobs.State       `json:"state"`
+	Reason    string           `json:"reason,omitempty"`
+	Total     int64            `json:"total"`
+	Counts    map[string]int64 `json:"counts"`
+	Mode      jobs.Mode        `json:"mode"`
+	Labels    []string         `json:"labels,omitempty"`
+	TeamID    string           `json:"team_id,omitempty"`
+	APIServer string           `json:"api_server,omitempty"`
+	Priority  jobs.Priority    `json:"priority"`
+	Source    string           `json:"source,omitempty"`
 	// RestoreOf and Exact describe a restore campaign (undo).
 	RestoreOf     string `json:"restore_of,omitempty"`
 	Exact         bool   `json:"exact,omitempty"`
 	ResetUnlisted bool   `json:"reset_unlisted,omitempty"`
 	// Undoable is true for a campaign that records a snapshot.
-	Undoable   bool             `json:"undoable"`
-	Redrives   int              `json:"redrives"`
-	CreatedAt  time.Time        `json:"created_at"`
-	FinishedAt *time.Time       `json:"finished_at"`
+	Undoable   bool       `json:"undoable"`
+	Redrives   int        `json:"redrives"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at"`
 	// FailureReasons are the topReasons most frequent reasons of failed
 	// and invalid assets, in the summaries of status and run only: reading
 	// them costs a Redis call that a list of campaigns does not make.

@@ -28,8 +28,9 @@ type watchOptions struct {
 	now func() time.Time
 	// snapshotDone, when set, is called once when the campaign's
 	// snapshot is seen complete (run writes its file then, before the
-	// resets finish). An error ends the watch.
-	snapshotDone func(*jobs.Campaign, *jobs.SnapshotInfo) error
+	// resets finish); the line it returns is noted above the bar. An
+	// error ends the watch.
+	snapshotDone func(*jobs.Campaign, *jobs.SnapshotInfo) (string, error)
 }
 
 // watch is watchWith without the stall warning, on the wall clock.
@@ -224,7 +225,7 @@ func (a *app) readDuringOutage(ctx context.Context, store *jobs.Store, id string
 // snapshotWatch follows the snapshot phase of a watched campaign.
 type snapshotWatch struct {
 	complete bool // seen complete (or the campaign takes none)
-	done     func(*jobs.Campaign, *jobs.SnapshotInfo) error
+	done     func(*jobs.Campaign, *jobs.SnapshotInfo) (string, error)
 }
 
 // check draws the snapshot's progress while it is being taken and
@@ -247,7 +248,11 @@ func (s *snapshotWatch) check(ctx context.Context, store *jobs.Store, c *jobs.Ca
 	p.note("snapshot complete: %d of %d assets with labels, %d without, %d not in the inventory; %s",
 		info.WithLabels, c.Total, info.WithoutLabels, info.NotInInventory, snapshotCost(info))
 	if s.done != nil {
-		return false, s.done(c, info)
+		msg, err := s.done(c, info)
+		if msg != "" {
+			p.note("%s", msg)
+		}
+		return false, err
 	}
 	return false, nil
 }
