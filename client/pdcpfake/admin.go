@@ -23,6 +23,11 @@ type ConfigPatch struct {
 	ResetFraction     *float64 `json:"reset_fraction,omitempty"`
 	TruncateFraction  *float64 `json:"truncate_fraction,omitempty"`
 	LatencyMS         *float64 `json:"latency_ms,omitempty"`
+	ListLimitCap      *int     `json:"list_limit_cap,omitempty"`
+	ListFailFraction  *float64 `json:"list_fail_fraction,omitempty"`
+	ListThrottle      *bool    `json:"list_throttle,omitempty"`
+	EditAfterReset    *float64 `json:"edit_after_reset,omitempty"`
+	EditLabel         *string  `json:"edit_label,omitempty"`
 }
 
 // Apply copies the present fields into o.
@@ -54,6 +59,17 @@ func (p ConfigPatch) Apply(o *Options) {
 	if p.LatencyMS != nil {
 		o.Latency = time.Duration(*p.LatencyMS * float64(time.Millisecond))
 	}
+	if p.ListLimitCap != nil {
+		o.ListLimitCap = *p.ListLimitCap
+	}
+	if p.ListThrottle != nil {
+		o.ListThrottle = *p.ListThrottle
+	}
+	if p.EditLabel != nil {
+		o.EditLabel = *p.EditLabel
+	}
+	set(&o.ListFailFraction, p.ListFailFraction)
+	set(&o.EditAfterReset, p.EditAfterReset)
 	set(&o.InvalidFraction, p.InvalidFraction)
 	set(&o.FailFraction, p.FailFraction)
 	set(&o.ThrottleFraction, p.ThrottleFraction)
@@ -68,6 +84,8 @@ func patchOf(o Options) ConfigPatch {
 		FailFraction: &o.FailFraction, FailTimes: &o.FailTimes, FailStatus: &o.FailStatus,
 		ThrottleFraction: &o.ThrottleFraction, RetryAfter: &o.RetryAfter, RateLimit: &o.RateLimit,
 		ResetFraction: &o.ResetFraction, TruncateFraction: &o.TruncateFraction, LatencyMS: &lat,
+		ListLimitCap: &o.ListLimitCap, ListFailFraction: &o.ListFailFraction, ListThrottle: &o.ListThrottle,
+		EditAfterReset: &o.EditAfterReset, EditLabel: &o.EditLabel,
 	}
 }
 
@@ -119,6 +137,8 @@ func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
 			Kind   string   `json:"kind"`
 			Labels []string `json:"labels"`
 		}{id, ok, f.Kind(id), labels})
+	case "/_fake/labels":
+		f.serveLabels(w, r, bad)
 	case "/_fake/config":
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
@@ -137,4 +157,39 @@ func (f *Fake) admin(w http.ResponseWriter, r *http.Request) {
 	default:
 		send(http.StatusNotFound, bodyNoRoute)
 	}
+}
+
+// serveLabels answers GET /_fake/labels[?ids=1,2]: {"id": [labels]} for
+// the given seeded IDs (unknown ones are left out) or for every asset,
+// streamed so that a million assets need no second copy.
+func (f *Fake) serveLabels(w http.ResponseWriter, r *http.Request, bad func(string)) {
+	ids := f.order
+	if v := r.URL.Query().Get("ids"); v != "" {
+		ids = nil
+		for _, s := range splitList(v) {
+			id, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				bad("Invalid value of parameter ids")
+				return
+			}
+			if f.lookup(id) != nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteByte('{')
+	for i, id := range ids {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		labels, _ := f.Labels(id)
+		b, _ := json.Marshal(labels)
+		bw.WriteString(`"` + strconv.FormatInt(id, 10) + `":`)
+		bw.Write(b)
+	}
+	bw.WriteByte('}')
+	_ = bw.Flush()
 }

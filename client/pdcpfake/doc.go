@@ -28,11 +28,23 @@
 //   - custom_filter, whose syntax the spec does not give, is ignored, which
 //     is why client.Narrowing never counts it as narrowing.
 //
-// Listing is evaluated against the current state on every request and costs
-// O(offset+limit) assets per page.
+// Listing is evaluated against the current state on every request. Without
+// a filter a page costs O(limit) (it is a slice of a fixed order); with one,
+// O(offset+limit). sort_asc/sort_desc accept created_at and id (created_at
+// orders by creation, then ID; sort_desc is the exact reverse); other
+// fields answer 400. Options.ListLimitCap caps limit silently and
+// Options.ListFailFraction fails whole pages (500, or 429 with ListThrottle),
+// so paging code must advance by rows returned and retry.
+//
+// Options.Labels picks the seeded labels: the default (LabelsPerAsset of
+// Vocabulary), LabelsVaried (labels with spaces, commas, quotes, non-ASCII)
+// or LabelsBench (the benchmark distribution). Options.EditAfterReset adds
+// EditLabel right after a share of successful resets, as a person would.
 //
 // Admin endpoints need no API key: GET /_fake/stats (JSON [Stats]), GET
 // /_fake/calls (JSON lines of [Call], optional ?asset_id=N), GET
-// /_fake/asset?id=N (labels and kind) and POST /_fake/config (JSON patch, see
+// /_fake/asset?id=N (labels and kind), GET /_fake/labels (JSON {"id":
+// [labels]} of every asset, or ?ids=1,2; compare with [Fake.Snapshot]) and
+// POST /_fake/config (JSON patch, see
 // [ConfigPatch]).
 package pdcpfake

@@ -2,6 +2,7 @@ package pdcpfake
 
 import (
 	"math"
+	"math/bits"
 	"reflect"
 	"slices"
 	"strings"
@@ -41,6 +42,9 @@ type Options struct {
 	// LabelsPerAsset is the number of seeded labels per asset, drawn from
 	// Vocabulary. Default 3; negative means none; at most len(Vocabulary).
 	LabelsPerAsset int
+	// Labels is the seeding mode: LabelsDefault (""), LabelsVaried or
+	// LabelsBench; the last two ignore LabelsPerAsset.
+	Labels string
 	// Seed drives every per-asset and per-request random decision.
 	Seed uint64
 	// InvalidFraction of seeded assets answer 400 INVALID_ID.
@@ -76,9 +80,26 @@ type Options struct {
 	// Script holds per-asset replies, consumed in order before normal
 	// behaviour (after the API key check).
 	Script map[int64][]Reply
+	// ListLimitCap silently caps the limit of a listing to this many rows
+	// (0 = the fake's own cap of 1000), as a server may: paging must
+	// advance by the rows returned, not by the limit asked.
+	ListLimitCap int
+	// ListFailFraction of listing requests (decided per request from Seed
+	// and a counter of listing requests) answer 500, or 429 with
+	// Retry-After (RetryAfter, default "1") when ListThrottle is set.
+	ListFailFraction float64
+	ListThrottle     bool
+	// EditAfterReset is the fraction of successful resets (DELETE, or
+	// PATCH update_type=delete) after which the fake adds EditLabel to the
+	// asset, as if a person labelled it again right after.
+	EditAfterReset float64
+	// EditLabel defaults to "edited-later".
+	EditLabel string
 	// NoLog disables the per-call log (Calls, Log) for benchmarks.
 	NoLog bool
 }
+
+const defaultEditLabel = "edited-later"
 
 // Vocabulary is the set seeded labels are drawn from.
 var Vocabulary = []string{"env:prod", "env:staging", "team:a", "team:b", "critical", "stale", "pci", "internal"}
@@ -127,7 +148,7 @@ const (
 
 // asset is the mutable state of one seeded asset, guarded by its shard lock.
 type asset struct {
-	mask     uint32   // bit i = Vocabulary[i]
+	mask     uint64   // bit i = the Fake's vocab.names[i]
 	extra    []string // labels outside Vocabulary, in insertion order
 	attempts uint32   // label calls so far
 	fails    uint32   // failure replies given
@@ -148,11 +169,15 @@ type Fake struct {
 	opts atomic.Pointer[Options]
 
 	first int64
+	vocab *vocab           // what asset masks index; fixed by Options.Labels at New
 	epoch time.Time        // "now" of the seeded created/last-seen ages
 	dense []asset          // IDs first..first+len-1
 	extra map[int64]*asset // further seeded IDs; read-only map after New
 	order []int64          // all seeded IDs, ascending (listing order)
 	locks [shards]shard
+
+	sortOnce                           sync.Once
+	byCreated, byCreatedDesc, byIDDesc []int64 // listing orders, built on first use
 
 	miscMu         sync.Mutex // guards scriptPos and unseenAttempts
 	scriptPos      map[int64]int
@@ -177,7 +202,7 @@ var methods = [...]string{"GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTI
 // New returns a Fake seeded from opts.
 func New(opts Options) *Fake {
 	o := normalize(opts)
-	f := &Fake{first: o.FirstID, extra: map[int64]*asset{}, scriptPos: map[int64]int{}, unseenAttempts: map[int64]uint64{}, epoch: time.Now().UTC().Truncate(time.Second)}
+	f := &Fake{first: o.FirstID, extra: map[int64]*asset{}, scriptPos: map[int64]int{}, unseenAttempts: map[int64]uint64{}, epoch: time.Now().UTC().Truncate(time.Second), vocab: vocabFor(o.Labels)}
 	if o.Assets > 0 {
 		f.dense = make([]asset, o.Assets)
 		for i := range f.dense {
@@ -223,6 +248,9 @@ func normalize(o Options) Options {
 		o.LabelsPerAsset = 0
 	}
 	o.LabelsPerAsset = min(o.LabelsPerAsset, len(Vocabulary))
+	if o.EditLabel == "" {
+		o.EditLabel = defaultEditLabel
+	}
 	if o.FailStatus == 0 {
 		o.FailStatus = 500
 	}
@@ -245,21 +273,13 @@ func normalize(o Options) Options {
 
 // seed initialises the deterministic state of asset id.
 func (f *Fake) seed(a *asset, id int64, o Options) {
-	for k := uint64(0); popcount(a.mask) < o.LabelsPerAsset; k++ {
-		a.mask |= 1 << (hash(o.Seed, id, k, saltLabels) % uint64(len(Vocabulary)))
-	}
+	f.seedLabels(a, id, o)
 	a.lastSeen = uint16(hash(o.Seed, id, 0, saltSeen) % 121)
 	a.created = uint16(hash(o.Seed, id, 0, saltCreated) % 400)
 	a.internal = hash(o.Seed, id, 0, saltInternal)%4 == 0
 }
 
-func popcount(m uint32) int {
-	n := 0
-	for ; m != 0; m &= m - 1 {
-		n++
-	}
-	return n
-}
+func popcount(m uint64) int { return bits.OnesCount64(m) }
 
 // lookup returns the state of a seeded asset, or nil.
 func (f *Fake) lookup(id int64) *asset {
@@ -284,6 +304,9 @@ const (
 	saltTruncate
 	saltJitter
 	saltSpike
+	saltLabelCount
+	saltListFail
+	saltEdit
 )
 
 // hash is splitmix64 over the inputs.
@@ -355,6 +378,9 @@ func (f *Fake) Update(fn func(*Options)) {
 }
 
 func normalizeRuntime(o Options) Options {
+	if o.EditLabel == "" {
+		o.EditLabel = defaultEditLabel
+	}
 	if o.APIKey == "" {
 		o.APIKey = "test-key"
 	}
@@ -388,33 +414,31 @@ func (f *Fake) Labels(assetID int64) ([]string, bool) {
 	l := f.lock(assetID)
 	l.Lock()
 	defer l.Unlock()
-	return a.labels(), true
+	return a.labels(f.vocab), true
 }
 
-func (a *asset) labels() []string {
+func (a *asset) labels(v *vocab) []string {
 	out := make([]string, 0, popcount(a.mask)+len(a.extra))
-	for i, v := range Vocabulary {
-		if a.mask&(1<<i) != 0 {
-			out = append(out, v)
-		}
+	for m := a.mask; m != 0; m &= m - 1 {
+		out = append(out, v.names[bits.TrailingZeros64(m)])
 	}
 	return append(out, a.extra...)
 }
 
-func (a *asset) has(label string) bool {
-	if i := slices.Index(Vocabulary, label); i >= 0 {
+func (a *asset) has(v *vocab, label string) bool {
+	if i, ok := v.idx[label]; ok {
 		return a.mask&(1<<i) != 0
 	}
 	return slices.Contains(a.extra, label)
 }
 
-func (a *asset) add(labels []string) {
+func (a *asset) add(v *vocab, labels []string) {
 	for _, l := range labels {
 		l = strings.TrimSpace(l)
-		if l == "" || a.has(l) {
+		if l == "" || a.has(v, l) {
 			continue
 		}
-		if i := slices.Index(Vocabulary, l); i >= 0 {
+		if i, ok := v.idx[l]; ok {
 			a.mask |= 1 << i
 		} else {
 			a.extra = append(a.extra, l)
@@ -422,10 +446,10 @@ func (a *asset) add(labels []string) {
 	}
 }
 
-func (a *asset) remove(labels []string) {
+func (a *asset) remove(v *vocab, labels []string) {
 	for _, l := range labels {
 		l = strings.TrimSpace(l)
-		if i := slices.Index(Vocabulary, l); i >= 0 {
+		if i, ok := v.idx[l]; ok {
 			a.mask &^= 1 << i
 		} else if j := slices.Index(a.extra, l); j >= 0 {
 			a.extra = slices.Delete(a.extra, j, j+1)
@@ -434,6 +458,9 @@ func (a *asset) remove(labels []string) {
 }
 
 func (a *asset) clear() { a.mask, a.extra = 0, nil }
+
+// replace sets exactly labels.
+func (a *asset) replace(v *vocab, labels []string) { a.clear(); a.add(v, labels) }
 
 // Stats returns a snapshot of the counters.
 func (f *Fake) Stats() Stats {

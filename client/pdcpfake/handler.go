@@ -306,7 +306,7 @@ func (f *Fake) scripted(w http.ResponseWriter, r *http.Request, id int64, rep Re
 			if op, labels, ok := f.parseOp(w, r); ok {
 				l := f.lock(id)
 				l.Lock()
-				op(a, labels)
+				op(a, f.vocab, labels)
 				l.Unlock()
 			} else {
 				return http.StatusBadRequest
@@ -316,13 +316,13 @@ func (f *Fake) scripted(w http.ResponseWriter, r *http.Request, id int64, rep Re
 	return f.write(w, status, body)
 }
 
-type opFunc func(a *asset, labels []string)
+type opFunc func(a *asset, v *vocab, labels []string)
 
 // parseOp decodes the operation of a label call; on a bad request it
 // answers 400 and returns ok=false.
 func (f *Fake) parseOp(w http.ResponseWriter, r *http.Request) (op opFunc, labels []string, ok bool) {
 	if r.Method == http.MethodDelete {
-		return func(a *asset, _ []string) { a.clear() }, nil, true
+		return func(a *asset, _ *vocab, _ []string) { a.clear() }, nil, true
 	}
 	var body struct {
 		Labels *[]string `json:"labels"`
@@ -342,7 +342,7 @@ func (f *Fake) parseOp(w http.ResponseWriter, r *http.Request) (op opFunc, label
 	case "delete":
 		return (*asset).remove, labels, true
 	case "replace":
-		return func(a *asset, l []string) { a.clear(); a.add(l) }, labels, true
+		return (*asset).replace, labels, true
 	}
 	f.write(w, http.StatusBadRequest, errorBody(400, "Invalid update_type: use append, replace or delete", "INVALID_PARAM"))
 	return nil, nil, false
@@ -354,9 +354,16 @@ func (f *Fake) apply(w http.ResponseWriter, r *http.Request, id int64, a *asset)
 	if !ok {
 		return http.StatusBadRequest
 	}
+	// A reset may be followed at once by a person's edit (EditAfterReset):
+	// the edit lands under the same lock, so no reader sees the reset alone.
+	reset := r.Method == http.MethodDelete || (r.Method == http.MethodPatch && r.URL.Query().Get("update_type") == "delete")
+	o := f.opts.Load()
 	l := f.lock(id)
 	l.Lock()
-	op(a, labels)
+	op(a, f.vocab, labels)
+	if reset && o.EditAfterReset > 0 && chance(o.Seed, id, uint64(a.attempts), saltEdit, o.EditAfterReset) {
+		a.add(f.vocab, []string{o.EditLabel})
+	}
 	l.Unlock()
 	body := bodyDeleted
 	switch {

@@ -135,7 +135,7 @@ func (f *Fake) hostOf(id int64, a *asset) string {
 
 // match reports whether asset a (locked) matches flt.
 func (f *Fake) match(id int64, a *asset, flt *filter) bool {
-	if len(flt.labels) > 0 && !slices.ContainsFunc(flt.labels, a.has) {
+	if len(flt.labels) > 0 && !slices.ContainsFunc(flt.labels, func(l string) bool { return a.has(f.vocab, l) }) {
 		return false
 	}
 	if flt.notSeen > 0 && int(a.lastSeen) < flt.notSeen {
@@ -245,7 +245,21 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request, o *Options) {
 	if !f.authorized(w, r, o) {
 		return
 	}
-	f.listCalls.Add(1)
+	n := f.listCalls.Add(1)
+	if chance(o.Seed, n, 0, saltListFail, o.ListFailFraction) {
+		if o.ListThrottle {
+			f.throttled.Add(1)
+			ra := o.RetryAfter
+			if ra == "" {
+				ra = "1"
+			}
+			w.Header().Set("Retry-After", ra)
+			f.write(w, http.StatusTooManyRequests, bodyThrottled)
+			return
+		}
+		f.write(w, http.StatusInternalServerError, errorBody(500, "Internal Server Error", "INTERNAL_ERROR"))
+		return
+	}
 	q := r.URL.Query()
 	offset, limit := 0, defaultLimit
 	if v := q.Get("offset"); v != "" {
@@ -264,29 +278,51 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request, o *Options) {
 		}
 		limit = min(n, maxLimit)
 	}
+	if o.ListLimitCap > 0 {
+		limit = min(limit, o.ListLimitCap)
+	}
+	order, ok := f.listOrder(w, q)
+	if !ok {
+		return
+	}
 	flt, ok := f.parseFilter(w, q)
 	if !ok {
 		return
 	}
-	items := make([]item, 0, min(limit, 128))
-	for _, id := range f.order {
-		a := f.lookup(id)
-		l := f.lock(id)
-		l.Lock()
-		if !f.match(id, a, &flt) {
+	var items []item
+	if flt.empty() {
+		// No filter: the page is a slice of the order, found in O(1).
+		items = make([]item, 0, max(0, min(limit, len(order)-offset)))
+		for i := offset; i < len(order) && len(items) < limit; i++ {
+			id := order[i]
+			a := f.lookup(id)
+			l := f.lock(id)
+			l.Lock()
+			it := f.item(id, a)
 			l.Unlock()
-			continue
+			items = append(items, it)
 		}
-		if offset > 0 {
-			offset--
+	} else {
+		items = make([]item, 0, min(limit, 128))
+		for _, id := range order {
+			a := f.lookup(id)
+			l := f.lock(id)
+			l.Lock()
+			if !f.match(id, a, &flt) {
+				l.Unlock()
+				continue
+			}
+			if offset > 0 {
+				offset--
+				l.Unlock()
+				continue
+			}
+			it := f.item(id, a)
 			l.Unlock()
-			continue
-		}
-		it := f.item(id, a)
-		l.Unlock()
-		items = append(items, it)
-		if len(items) == limit {
-			break
+			items = append(items, it)
+			if len(items) == limit {
+				break
+			}
 		}
 	}
 	body, _ := json.Marshal(struct {
@@ -294,6 +330,83 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request, o *Options) {
 		Data    []item `json:"data"`
 	}{"Enumeration contents", items})
 	f.write(w, http.StatusOK, body)
+}
+
+// empty reports whether flt matches every asset.
+func (flt *filter) empty() bool {
+	return len(flt.labels) == 0 && flt.search == "" && len(flt.hosts) == 0 && len(flt.domains) == 0 &&
+		flt.notSeen == 0 && flt.maxAge == 0 && flt.internal == nil && !flt.hasAttrs()
+}
+
+// sortFields are the sort_asc/sort_desc fields the fake orders by; the
+// spec documents the parameters as comma-separated field names
+// ("created_at,name"), and a field the fake cannot order by answers 400
+// rather than being silently ignored.
+var sortFields = map[string]bool{"created_at": true, "id": true}
+
+// listOrder returns the IDs in the order sort_asc/sort_desc ask for: by ID
+// without them; by created_at, then ID, with created_at (oldest first for
+// sort_asc, the exact reverse for sort_desc). The orders are built once:
+// no page copies the inventory.
+func (f *Fake) listOrder(w http.ResponseWriter, q url.Values) ([]int64, bool) {
+	asc, desc := q.Get("sort_asc"), q.Get("sort_desc")
+	if asc != "" && desc != "" {
+		f.badParam(w, "sort_desc")
+		return nil, false
+	}
+	name, spec := "sort_asc", asc
+	if desc != "" {
+		name, spec = "sort_desc", desc
+	}
+	if spec == "" {
+		return f.order, true
+	}
+	fields := strings.Split(spec, ",")
+	for _, fl := range fields {
+		if !sortFields[strings.TrimSpace(fl)] {
+			f.badParam(w, name)
+			return nil, false
+		}
+	}
+	if strings.TrimSpace(fields[0]) == "id" {
+		if desc != "" {
+			return f.idDesc(), true
+		}
+		return f.order, true
+	}
+	if desc != "" {
+		return f.createdDesc(), true
+	}
+	return f.createdAsc(), true
+}
+
+func (f *Fake) createdAsc() []int64 {
+	f.sortOnce.Do(f.buildOrders)
+	return f.byCreated
+}
+
+func (f *Fake) createdDesc() []int64 {
+	f.sortOnce.Do(f.buildOrders)
+	return f.byCreatedDesc
+}
+
+func (f *Fake) idDesc() []int64 {
+	f.sortOnce.Do(f.buildOrders)
+	return f.byIDDesc
+}
+
+// buildOrders sorts the seeded IDs by creation (an asset's age never
+// changes, so the orders hold for the Fake's life).
+func (f *Fake) buildOrders() {
+	f.byCreated = slices.Clone(f.order)
+	slices.SortStableFunc(f.byCreated, func(x, y int64) int {
+		// created counts days before epoch: larger is older, first.
+		return int(f.lookup(y).created) - int(f.lookup(x).created)
+	})
+	f.byCreatedDesc = slices.Clone(f.byCreated)
+	slices.Reverse(f.byCreatedDesc)
+	f.byIDDesc = slices.Clone(f.order)
+	slices.Reverse(f.byIDDesc)
 }
 
 func (f *Fake) item(id int64, a *asset) item {
@@ -314,7 +427,7 @@ func (f *Fake) item(id int64, a *asset) item {
 		CreatedAt:     created.Format(time.RFC3339),
 		UpdatedAt:     seen.Format(time.RFC3339),
 		ID:            id,
-		Labels:        a.labels(),
+		Labels:        a.labels(f.vocab),
 		Host:          host,
 		Port:          at.port,
 		IsInternal:    a.internal,
@@ -385,14 +498,14 @@ func (f *Fake) bulk(w http.ResponseWriter, r *http.Request, o *Options) {
 	if !ok {
 		return
 	}
-	var op func(*asset, []string)
+	var op func(*asset, *vocab, []string)
 	switch r.URL.Query().Get("update_type") {
 	case "", "append":
 		op = (*asset).add
 	case "delete":
 		op = (*asset).remove
 	case "replace":
-		op = func(a *asset, l []string) { a.clear(); a.add(l) }
+		op = (*asset).replace
 	default:
 		f.badParam(w, "update_type")
 		return
@@ -403,7 +516,7 @@ func (f *Fake) bulk(w http.ResponseWriter, r *http.Request, o *Options) {
 		l := f.lock(id)
 		l.Lock()
 		if f.match(id, a, &flt) {
-			op(a, *req.Labels)
+			op(a, f.vocab, *req.Labels)
 			count++
 		}
 		l.Unlock()

@@ -3,7 +3,7 @@
 //
 //	pdcp-fake --addr 127.0.0.1:8085 --assets 100000 --fail-fraction 0.01
 //
-// Admin endpoints (/_fake/stats, /_fake/calls, /_fake/config) are described
+// Admin endpoints (/_fake/stats, /_fake/calls, /_fake/labels, /_fake/config) are described
 // in the pdcpfake package documentation.
 package main
 
@@ -65,12 +65,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Float64Var(&o.ResetFraction, "reset-fraction", 0, "fraction of label calls whose connection is reset")
 	fs.Float64Var(&o.TruncateFraction, "truncate-fraction", 0, "fraction of label calls answering a truncated 500")
 	fs.IntVar(&o.UnauthorizedAfter, "unauthorized-after", 0, "answer 401 after this many label calls (0 = off)")
+	fs.StringVar(&o.Labels, "labels", "", `seeded labels: "" (--labels-per-asset from the default vocabulary), "varied" (0-5 labels with spaces, commas, quotes, non-ASCII) or "bench" (80% of assets 1-4 Zipf-drawn of 50 labels)`)
+	fs.IntVar(&o.ListLimitCap, "list-limit-cap", 0, "silently cap a listing's limit to this many rows (0 = 1000)")
+	fs.Float64Var(&o.ListFailFraction, "list-fail-fraction", 0, "fraction of listing requests answering 500 (429 with --list-throttle)")
+	fs.BoolVar(&o.ListThrottle, "list-throttle", false, "failing listing requests answer 429 with Retry-After instead of 500")
+	fs.Float64Var(&o.EditAfterReset, "edit-after-reset", 0, "fraction of successful resets after which --edit-label is added to the asset")
+	fs.StringVar(&o.EditLabel, "edit-label", "edited-later", "label added by --edit-after-reset")
 	fs.BoolVar(&o.NoLog, "no-log", false, "do not keep the per-call log")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch o.Labels {
+	case pdcpfake.LabelsDefault, pdcpfake.LabelsVaried, pdcpfake.LabelsBench:
+	default:
+		return fmt.Errorf("--labels %q: use varied, bench or leave it empty", o.Labels)
 	}
 	if *idsFile != "" {
 		ids, err := readIDs(*idsFile)
