@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -460,8 +461,25 @@ func (c *Campaign) validate() error {
 				return fmt.Errorf("label %q: want 1..256 non-blank characters, no control characters", l)
 			}
 		}
+	case ModeRestore:
+		// A restore campaign's labels are per asset (BatchLabels), and it
+		// removes nothing, so there is nothing to snapshot.
+		if len(c.Labels) > 0 {
+			return errors.New("restore mode takes no labels: each asset gets back its own")
+		}
+		if c.Snapshot {
+			return errors.New("a restore campaign takes no snapshot")
+		}
 	default:
 		return fmt.Errorf("mode %q: want delete or remove", c.Mode)
+	}
+	if c.Mode != ModeRestore && (c.RestoreOf != "" || c.Exact) {
+		return errors.New("restore_of and exact are only used in restore mode")
+	}
+	if c.Query != "" {
+		if _, err := url.ParseQuery(c.Query); err != nil {
+			return fmt.Errorf("query %.80q: %w", c.Query, err)
+		}
 	}
 	if _, err := ParsePriority(string(c.Priority)); err != nil {
 		return err

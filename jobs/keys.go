@@ -23,6 +23,9 @@ const DefaultNamespace = "lr"
 //	<ns>:{<id>}:failures          hash: failure reason → count of failed and invalid assets
 //	<ns>:{<id>}:events            list: audit events of the campaign
 //	<ns>:{<id>}:repair            string: lease of the process repairing the campaign
+//	<ns>:{<id>}:snap              hash: batch number → uvarint string of the batch's label set numbers (snapshot.go)
+//	<ns>:{<id>}:snapsets          hash: "<seg>:<n>" → JSON array of label set n of segment seg
+//	<ns>:{<id>}:snapmeta          hash: "<seg>:<field>" → snapshot progress and summary of segment seg
 //	<ns>:campaigns                sorted set: campaign IDs by creation time
 //	<ns>:janitor                  string: lease of the janitor pass
 //	<ns>:idem:<sha(owner)>:<sha(key)>  string: record of an HTTP Idempotency-Key
@@ -55,6 +58,9 @@ func (k keys) events(cid string) string { return k.ns + ":{" + cid + "}:events" 
 // failures is the hash of failure reason → count of a campaign's failed and
 // invalid assets (see failureLua).
 func (k keys) failures(cid string) string   { return k.ns + ":{" + cid + "}:failures" }
+func (k keys) snap(cid string) string       { return k.ns + ":{" + cid + "}:snap" }
+func (k keys) snapSets(cid string) string   { return k.ns + ":{" + cid + "}:snapsets" }
+func (k keys) snapMeta(cid string) string   { return k.ns + ":{" + cid + "}:snapmeta" }
 func (k keys) index() string                { return k.ns + ":campaigns" }
 func (k keys) idempotency(h string) string  { return k.ns + ":idem:" + h }
 func (k keys) janitorLock() string          { return k.ns + ":janitor" }

@@ -69,18 +69,24 @@ local errs = KEYS[#KEYS - 2]
 local failures = KEYS[#KEYS - 1]
 local fails = {}
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
-  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created')
+  'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created',
+  'n:not_in_inventory', 'n:unchanged', 'n:restored')
 if not st[1] or st[14] then return -1 end
 if ARGV[3] ~= '*' then
   if string.sub(ARGV[3], 1, 1) == '@' then
     if (st[13] or '') ~= '' or (st[15] or '') ~= string.sub(ARGV[3], 2) then return -1 end
   elseif (st[13] or '') ~= ARGV[3] then return -1 end
 end
-local terminal = {r=true, n=true, i=true, f=true, c=true}
+local terminal = {r=true, n=true, i=true, f=true, c=true, o=true, u=true, R=true}
+-- Only failed and invalid count against the failure ratio: an asset the
+-- snapshot did not find, or a restore with nothing to put back, is not a
+-- failure of the API.
 local isfail = {f=true, i=true}
-local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
+local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled',
+  o='n:not_in_inventory', u='n:unchanged', R='n:restored'}
 local cur = {r=tonumber(st[8] or '0'), n=tonumber(st[9] or '0'), i=tonumber(st[10] or '0'),
-  f=tonumber(st[11] or '0'), c=tonumber(st[12] or '0')}
+  f=tonumber(st[11] or '0'), c=tonumber(st[12] or '0'), o=tonumber(st[16] or '0'),
+  u=tonumber(st[17] or '0'), R=tonumber(st[18] or '0')}
 local delta = {}
 local nd, nf = 0, 0
 local side = {}
@@ -168,7 +174,7 @@ else
     ret = 2
   end
 end
-redis.call('HSET', meta, unpack(upd)) -- at most 11 pairs: five counts, _done, _fail, state, finished, reason
+redis.call('HSET', meta, unpack(upd)) -- at most 14 pairs: eight counts, _done, _fail, state, finished, reason
 return ret
 `)
 

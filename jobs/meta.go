@@ -18,6 +18,8 @@ func (c *Campaign) metaFields() []any {
 		"team", c.TeamID, "server", c.Server, "source", c.Source, "priority", string(c.Priority),
 		"batch_size", c.BatchSize, "created", c.CreatedAt.UnixMilli(), "owner", c.Owner, "team_recorded", 1,
 		"inc", c.Incarnation,
+		"snapshot", flag01(c.Snapshot), "reset_unlisted", flag01(c.ResetUnlisted), "query", c.Query,
+		"restore_of", c.RestoreOf, "exact", flag01(c.Exact),
 		"max_attempts", c.Policy.MaxAttempts, "max_throttled", c.Policy.MaxThrottled,
 		"backoff_base_ms", c.Policy.BackoffBase.Milliseconds(),
 		"backoff_cap_ms", c.Policy.BackoffCap.Milliseconds(),
@@ -59,6 +61,10 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 		Retention:    time.Duration(i("retention_s")) * time.Second,
 	}
 	c.Policy.MaxFailureRatio, _ = strconv.ParseFloat(m["max_failure_ratio"], 64)
+	// Campaigns stored before snapshots existed have none of these
+	// fields: they read as "no snapshot", which is what they took.
+	c.Snapshot, c.ResetUnlisted, c.Exact = m["snapshot"] == "1", m["reset_unlisted"] == "1", m["exact"] == "1"
+	c.Query, c.RestoreOf = m["query"], m["restore_of"]
 	c.CreatedBy, c.ApprovedBy = m["created_by"], m["approved_by"]
 	if v, ok := m["approved_total"]; ok {
 		c.ApprovedTotal, _ = strconv.ParseInt(v, 10, 64)
@@ -81,4 +87,12 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 		c.Counts[o] = i("n:" + o)
 	}
 	return c, nil
+}
+
+// flag01 renders a flag as a meta hash field: "1" or "0".
+func flag01(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
 }

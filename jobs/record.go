@@ -57,6 +57,12 @@ func outcomeCode(o string) byte {
 		return 'f'
 	case OutcomeCancelled:
 		return 'c'
+	case OutcomeNotInInventory:
+		return 'o'
+	case OutcomeUnchanged:
+		return 'u'
+	case OutcomeRestored:
+		return 'R'
 	case outcomeRetrying:
 		return 'p'
 	case outcomeRequeued:
@@ -77,13 +83,19 @@ func outcomeName(c byte) string {
 		return OutcomeFailed
 	case 'c':
 		return OutcomeCancelled
+	case 'o':
+		return OutcomeNotInInventory
+	case 'u':
+		return OutcomeUnchanged
+	case 'R':
+		return OutcomeRestored
 	}
 	return OutcomePending
 }
 
 func isTerminalCode(c byte) bool {
 	switch c {
-	case 'r', 'n', 'i', 'f', 'c':
+	case 'r', 'n', 'i', 'f', 'c', 'o', 'u', 'R':
 		return true
 	}
 	return false

@@ -47,7 +47,8 @@ local st = g[4]
 if st == 'cancelled' then return {st} end
 local want = {}
 for i = 6, #ARGV do want[ARGV[i]] = true end
-local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled'}
+local names = {r='n:reset', n='n:not_found', i='n:invalid', f='n:failed', c='n:cancelled',
+  o='n:not_in_inventory', u='n:unchanged', R='n:restored'}
 local ids = {}
 for id in string.gmatch(ARGV[1], '[^,]+') do ids[#ids+1] = id end
 local vals = chunked('HMGET', KEYS[2], ids)

@@ -18,7 +18,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"github.com/labelreset/labelreset/client"
@@ -174,17 +173,4 @@ const SnapshotFormat = "labelreset-snapshot/1"
 type SnapshotLine struct {
 	AssetID int64    `json:"asset_id"`
 	Labels  []string `json:"labels"`
-}
-
-// ExportSnapshot writes campaign id's snapshot as JSON lines: the header,
-// then one line per asset found in the inventory, in ID order. It returns
-// the number of asset lines.
-func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int64, error) {
-	panic("not implemented")
-}
-
-// ReadSnapshot reads an exported snapshot (gzip or plain) named name,
-// for messages: a bad line is an error naming the file, line and value.
-func ReadSnapshot(r io.Reader, name string) (*SnapshotHeader, []SnapshotLine, error) {
-	panic("not implemented")
 }
