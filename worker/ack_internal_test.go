@@ -29,6 +29,19 @@ func (resetAll) RemoveLabels(context.Context, int64, []string) client.Result {
 	return client.Result{Outcome: client.OutcomeReset, Status: 200}
 }
 
+func (resetAll) AddLabels(context.Context, int64, []string) client.Result {
+	return client.Result{Outcome: client.OutcomeReset, Status: 200}
+}
+
+func (resetAll) ReplaceLabels(context.Context, int64, []string) client.Result {
+	return client.Result{Outcome: client.OutcomeReset, Status: 200}
+}
+
+// ListPage answers an empty inventory.
+func (resetAll) ListPage(context.Context, client.AssetFilter, int, int) ([]client.Asset, error) {
+	return nil, nil
+}
+
 // ledgerGate is a go-redis hook that holds every ledger write (a script
 // call on a campaign's ledger hash) until open is closed: a group commit
 // that has not reached Redis yet, for as long as the test wants.

@@ -53,6 +53,19 @@ func (instantAPI) RemoveLabels(context.Context, int64, []string) client.Result {
 	return client.Result{Outcome: client.OutcomeReset, Status: 200}
 }
 
+func (instantAPI) AddLabels(context.Context, int64, []string) client.Result {
+	return client.Result{Outcome: client.OutcomeReset, Status: 200}
+}
+
+func (instantAPI) ReplaceLabels(context.Context, int64, []string) client.Result {
+	return client.Result{Outcome: client.OutcomeReset, Status: 200}
+}
+
+// ListPage answers an empty inventory.
+func (instantAPI) ListPage(context.Context, client.AssetFilter, int, int) ([]client.Asset, error) {
+	return nil, nil
+}
+
 // benchCampaign submits an n-asset campaign and times it until done.
 func benchCampaign(b *testing.B, n int, c worker.Caller) {
 	env := redistest.New(b)

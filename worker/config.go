@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 )
 
@@ -65,6 +66,17 @@ type Config struct {
 	// scheduled or retrying, before its unfinished assets are re-enqueued
 	// (see orphanRepair). Default 30s.
 	RepairAfter time.Duration
+	// SnapshotPageSize is the limit of each inventory page a campaign
+	// snapshot asks for. Default and maximum client.MaxPageSize (1000).
+	// PDCP may answer fewer rows (it may cap limit silently); the snapshot
+	// pages by the rows it gets, so a cap costs requests, not assets.
+	SnapshotPageSize int
+	// SnapshotCheckpointEvery is how often a snapshot writes its progress
+	// to Redis while it lists (and always when it stops or hands its task
+	// back). A worker killed outright lists again at most what it read in
+	// that time. Default 1s: one Redis script a second per segment
+	// whatever the page rate, instead of one per page.
+	SnapshotCheckpointEvery time.Duration
 	// Registerer receives the metrics; nil means a private registry.
 	Registerer prometheus.Registerer
 	// Logger; default slog.Default().
@@ -104,6 +116,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RepairAfter == 0 {
 		c.RepairAfter = 30 * time.Second
+	}
+	if c.SnapshotPageSize == 0 {
+		c.SnapshotPageSize = client.MaxPageSize
+	}
+	if c.SnapshotPageSize < 1 || c.SnapshotPageSize > client.MaxPageSize {
+		return fmt.Errorf("worker: snapshot page size %d: want 1..%d", c.SnapshotPageSize, client.MaxPageSize)
+	}
+	if c.SnapshotCheckpointEvery == 0 {
+		c.SnapshotCheckpointEvery = time.Second
 	}
 	if c.Limiter == nil {
 		c.Limiter = noLimit{}

@@ -15,11 +15,20 @@ import (
 	"github.com/labelreset/labelreset/jobs"
 )
 
-// Caller is the part of the PDCP client the worker uses.
+// Caller is the part of the PDCP client the worker uses: the label calls
+// of the three campaign modes and the listing a snapshot pages through.
 type Caller interface {
 	DeleteLabels(ctx context.Context, assetID int64) client.Result
 	RemoveLabels(ctx context.Context, assetID int64, labels []string) client.Result
+	// AddLabels and ReplaceLabels put labels back (restore campaigns).
+	AddLabels(ctx context.Context, assetID int64, labels []string) client.Result
+	ReplaceLabels(ctx context.Context, assetID int64, labels []string) client.Result
+	// ListPage reads one page of the inventory, without retries: the
+	// snapshot retries, rate-limits and checkpoints page by page itself.
+	ListPage(ctx context.Context, f client.AssetFilter, offset, limit int) ([]client.Asset, error)
 }
+
+var _ Caller = (*client.Client)(nil)
 
 // Limiter is the shared rate limit (see package ratelimit).
 type Limiter interface {
@@ -61,6 +70,8 @@ type asset struct {
 	lastErr             string
 	// errorID is PDCP's error_id of the last answer, if it had one.
 	errorID string
+	// labels are what a restore campaign puts back on the asset.
+	labels []string
 }
 
 // record is a's ledger record with outcome o.
@@ -92,13 +103,23 @@ func (b *batchRun) handBack(a *asset, delay time.Duration, reason string) {
 	}
 }
 
-// ProcessTask handles one batch task.
+// ProcessTask handles one task: the snapshot of a campaign's segment
+// (jobs.TypeSnapshot) or a batch of assets (every other type, as tasks of
+// earlier versions carry).
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// asynq cancels ctx only at the shutdown timeout; waiting (not
 	// calling) ends as soon as the shutdown starts.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(w.stopCtx, cancel)()
+	if t.Type() == jobs.TypeSnapshot {
+		return w.processSnapshot(ctx, t)
+	}
+	return w.processBatch(ctx, t)
+}
+
+// processBatch handles one batch task.
+func (w *Worker) processBatch(ctx context.Context, t *asynq.Task) error {
 	b, err := jobs.DecodeBatch(t.Payload())
 	if err != nil {
 		w.metrics.batches.WithLabelValues("failed").Inc()
@@ -120,6 +141,10 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if ok, err := w.gate(ctx, b, ci); !ok {
 		return err
 	}
+	snap, err := w.batchLabels(ctx, ci, b)
+	if snap == nil && err != nil {
+		return err
+	}
 	recs, err := w.ledger.LoadForRun(ctx, b.Campaign, b.Batch, b.IDs)
 	if err != nil {
 		return w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "ledger unreadable"})
@@ -127,10 +152,16 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	run := &batchRun{seq: w.batchSeq.Add(1), inc: ci.def.LedgerIdentity()}
 	var todo []*asset
 	for _, r := range recs {
-		if !r.Terminal() {
-			todo = append(todo, &asset{id: r.AssetID, attempts: r.Attempts, failures: r.Failures,
-				throttles: r.Throttles, status: r.Status, lastErr: r.Error})
+		if r.Terminal() {
+			continue
 		}
+		a := &asset{id: r.AssetID, attempts: r.Attempts, failures: r.Failures,
+			throttles: r.Throttles, status: r.Status, lastErr: r.Error}
+		if o := snap.withoutCall(ci.def, a); o != "" {
+			w.recordWithoutCall(b, run, a, o)
+			continue
+		}
+		todo = append(todo, a)
 	}
 	w.runAssets(ctx, ci, b, run, todo)
 	return w.finishBatch(b, run)
@@ -272,7 +303,7 @@ func (w *Worker) runAsset(ctx context.Context, ci *campaignInfo, b *jobs.Batch, 
 		res := w.call(ci, a)
 		switch res.Outcome {
 		case client.OutcomeReset, client.OutcomeNotFound, client.OutcomeInvalid, client.OutcomePermanent:
-			w.finish(b, a, run, terminalOutcome(res.Outcome), release)
+			w.finish(b, a, run, terminalOutcome(ci.def.Mode, res.Outcome), release)
 			return
 		case client.OutcomeUnauthorized:
 			a.attempts-- // the key is wrong, not the asset: this call does not count
@@ -322,9 +353,16 @@ func (w *Worker) admit(ctx context.Context, ci *campaignInfo, b *jobs.Batch, a *
 func (w *Worker) call(ci *campaignInfo, a *asset) client.Result {
 	w.metrics.inflight.Inc()
 	var res client.Result
-	if ci.def.Mode == jobs.ModeRemove {
+	switch ci.def.Mode {
+	case jobs.ModeRemove:
 		res = ci.caller.RemoveLabels(w.callContext(a.id), a.id, ci.def.Labels)
-	} else {
+	case jobs.ModeRestore:
+		if ci.def.Exact {
+			res = ci.caller.ReplaceLabels(w.callContext(a.id), a.id, a.labels)
+		} else {
+			res = ci.caller.AddLabels(w.callContext(a.id), a.id, a.labels)
+		}
+	default:
 		res = ci.caller.DeleteLabels(w.callContext(a.id), a.id)
 	}
 	w.metrics.inflight.Dec()
@@ -465,7 +503,7 @@ func (w *Worker) mayCall(ci *campaignInfo, b *jobs.Batch, a *asset, run *batchRu
 // batch's handler waits for the outcome (run.acks) before it returns.
 func (w *Worker) finish(b *jobs.Batch, a *asset, run *batchRun, outcome string, release func()) {
 	r := a.record(outcome)
-	if outcome == jobs.OutcomeReset {
+	if outcome == jobs.OutcomeReset || outcome == jobs.OutcomeRestored {
 		r.Error = ""
 	}
 	r.FinishedAt = time.Now()
@@ -475,9 +513,14 @@ func (w *Worker) finish(b *jobs.Batch, a *asset, run *batchRun, outcome string, 
 	w.writer.send(record{campaign: b.Campaign, inc: run.inc, batch: b.Batch, done: w.pendingDone, rec: r, acks: &run.acks})
 }
 
-func terminalOutcome(o client.Outcome) string {
+// terminalOutcome is the ledger outcome of a terminal answer to a call of
+// a campaign of mode m.
+func terminalOutcome(m jobs.Mode, o client.Outcome) string {
 	switch o {
 	case client.OutcomeReset:
+		if m == jobs.ModeRestore {
+			return jobs.OutcomeRestored
+		}
 		return jobs.OutcomeReset
 	case client.OutcomeNotFound:
 		return jobs.OutcomeNotFound
@@ -492,27 +535,37 @@ func terminalOutcome(o client.Outcome) string {
 // poll that read "running" before the block is written does not undo it
 // (campaignInfo.setPolled), so at most the calls already in flight (the
 // concurrency) are answered 401. It logs one error per process and block;
-// no asset is marked failed.
-func (w *Worker) block(ci *campaignInfo, res *client.Result) {
-	record, done := ci.block()
-	if !record {
-		return
-	}
-	defer done()
+// no asset is marked failed. See blockWith for the result.
+func (w *Worker) block(ci *campaignInfo, res *client.Result) bool {
 	code := ""
 	if res.API != nil && res.API.Code != "" {
 		code = " " + res.API.Code
 	}
 	reason := fmt.Sprintf("PDCP answered HTTP %d%s: the API key or team ID is not accepted; "+
 		"fix PDCP_API_KEY / PDCP_TEAM_ID, then run: labelreset resume %s", res.Status, code, ci.def.ID)
+	return w.blockWith(ci, reason, "campaign blocked: PDCP refused the credentials; no further calls until it is resumed",
+		"status", res.Status)
+}
+
+// blockWith blocks the campaign with reason (see block), logging msg with
+// args when this call blocked it. It returns false only when the campaign
+// could not be blocked in Redis: it is not running (a pending or paused
+// campaign's snapshot meets a refusal too), or Redis failed.
+func (w *Worker) blockWith(ci *campaignInfo, reason, msg string, args ...any) bool {
+	record, done := ci.block()
+	if !record {
+		return true // another call of this process is recording it
+	}
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	changed, err := w.store.Block(ctx, ci.def.ID, ci.def.Incarnation, reason)
 	switch {
 	case err != nil:
-		w.log.Error("campaign blocked by PDCP authentication; could not record it", "campaign", ci.def.ID, "status", res.Status, "err", err)
+		w.log.Error("campaign blocked; could not record it", append([]any{"campaign", ci.def.ID, "reason", reason, "err", err}, args...)...)
+		return false
 	case changed:
-		w.log.Error("campaign blocked: PDCP refused the credentials; no further calls until it is resumed",
-			"campaign", ci.def.ID, "status", res.Status, "resume", "labelreset resume "+ci.def.ID)
+		w.log.Error(msg, append([]any{"campaign", ci.def.ID, "resume", "labelreset resume " + ci.def.ID}, args...)...)
 	}
+	return changed
 }

@@ -24,6 +24,11 @@ type Metrics struct {
 	skipped   *prometheus.CounterVec
 	redisUp   prometheus.Gauge
 
+	// The snapshot phase (snapshot.go).
+	snapshotPages, snapshotListed, snapshotFound prometheus.Counter
+	snapshotSegments, snapshotCheckpoints        prometheus.Counter
+	snapshotPageErrors                           *prometheus.CounterVec
+
 	// Children resolved once: label lookups are too slow for the hot path.
 	byOutcome map[string]prometheus.Counter
 	mu        sync.RWMutex
@@ -65,12 +70,36 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "labelreset_batches_skipped_total",
-			Help: "Batch tasks handed back untouched for another worker, by reason (api_server_mismatch: the campaign was planned against another PDCP API server; other_campaign: this process works one campaign only).",
+			Help: "Batch and snapshot tasks handed back untouched for another worker, by reason (api_server_mismatch: the campaign was planned against another PDCP API server; other_campaign: this process works one campaign only).",
 		}, []string{"reason"}),
 		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "labelreset_redis_up",
 			Help: "1 when the last Redis health check succeeded.",
 		}),
+		snapshotPages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_snapshot_pages_total",
+			Help: "Inventory pages read by campaign snapshots (GET /v1/asset/enumerate/contents answered 2xx).",
+		}),
+		snapshotListed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_snapshot_assets_listed_total",
+			Help: "Inventory items read by campaign snapshots, overlapping rows of consecutive pages included.",
+		}),
+		snapshotFound: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_snapshot_assets_found_total",
+			Help: "Inventory items read by campaign snapshots that are assets of the campaign, rows read twice included.",
+		}),
+		snapshotSegments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_snapshot_segments_completed_total",
+			Help: "Campaign segments whose snapshot this process completed (their batches may run then).",
+		}),
+		snapshotCheckpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_snapshot_checkpoints_total",
+			Help: "Snapshot progress checkpoints written to Redis.",
+		}),
+		snapshotPageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "labelreset_snapshot_page_errors_total",
+			Help: "Inventory pages that failed, by reason (throttled, server_error, network, unauthorized, rejected: a 4xx or a server that ignores offset); failed pages are asked for again.",
+		}, []string{"reason"}),
 		byOutcome: map[string]prometheus.Counter{},
 		byCode:    map[int]prometheus.Counter{},
 	}
@@ -86,13 +115,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{skipServerMismatch, skipOtherCampaign} {
 		m.skipped.WithLabelValues(r)
 	}
+	for _, r := range []string{pageErrThrottled, pageErrServer, pageErrNetwork, pageErrUnauthorized, pageErrRejected} {
+		m.snapshotPageErrors.WithLabelValues(r)
+	}
 	if reg != nil {
-		reg.MustRegister(m.assets, m.requests, m.duration, m.retries, m.throttled, m.inflight, m.batches, m.skipped, m.redisUp)
+		reg.MustRegister(m.assets, m.requests, m.duration, m.retries, m.throttled, m.inflight, m.batches, m.skipped, m.redisUp,
+			m.snapshotPages, m.snapshotListed, m.snapshotFound, m.snapshotSegments, m.snapshotCheckpoints, m.snapshotPageErrors)
 	}
 	return m
 }
 
 func (m *Metrics) outcome(o string) { m.byOutcome[o].Inc() }
+
+// Reasons of labelreset_snapshot_page_errors_total.
+const (
+	pageErrThrottled    = "throttled"
+	pageErrServer       = "server_error"
+	pageErrNetwork      = "network"
+	pageErrUnauthorized = "unauthorized"
+	pageErrRejected     = "rejected"
+)
+
+func (m *Metrics) pageError(reason string) { m.snapshotPageErrors.WithLabelValues(reason).Inc() }
 
 func (m *Metrics) request(r *client.Result) {
 	m.duration.Observe(r.Duration.Seconds())
