@@ -117,6 +117,11 @@ const examples = `Examples:
   labelreset status q4-retire --watch
   labelreset report q4-retire --only failed -o failed.csv
   labelreset retry q4-retire --outcome failed
+
+  # Take it back: the labels were recorded before the resets:
+  labelreset undo q4-retire --dry-run
+  labelreset undo q4-retire --yes
+  labelreset verify q4-retire
 `
 
 func (a *app) usage() {
