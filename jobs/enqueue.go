@@ -63,14 +63,31 @@ const checkpointEvery = 256
 
 // EnsureEnqueued enqueues every batch of the campaign that is not yet
 // known to be enqueued, resuming from the last checkpoint of each segment.
-// It returns the number of tasks created. It does nothing for a pending
-// campaign.
+// It returns the number of batch tasks created.
+//
+// A campaign with a snapshot gets the snapshot task of every segment
+// whose snapshot is not complete (again: a lost task is re-created, a
+// queued one conflicts), whatever its state but cancelled: a pending
+// campaign snapshots while it waits. The batches of such a segment are
+// held back until its snapshot is complete, since a reset before the
+// snapshot saw the asset could never be undone; the worker calls
+// EnsureEnqueued again after SnapshotRun.Complete. Only a cancelled
+// campaign's batches go without (they only record "cancelled"). A
+// restore campaign's batches likewise wait until its labels are stored
+// (storeSegmentSets). Nothing else is enqueued for a pending campaign.
 func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
+	ready, err := s.snapshotsReady(ctx, c)
+	if err != nil {
+		return 0, err
+	}
 	if c.State == StatePending {
 		return 0, nil
 	}
 	created := 0
 	for seg := 0; seg < c.Segments; seg++ {
+		if !ready[seg] {
+			continue
+		}
 		info, err := s.segmentInfo(ctx, c.ID, seg)
 		if err != nil {
 			return created, err
@@ -114,4 +131,58 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 		}
 	}
 	return created, nil
+}
+
+// snapshotsReady reports, per segment of c, whether its batches may be
+// enqueued, and enqueues the snapshot task of every segment whose
+// snapshot is not complete (see EnsureEnqueued).
+func (s *Store) snapshotsReady(ctx context.Context, c *Campaign) ([]bool, error) {
+	ready := make([]bool, c.Segments)
+	gated := (c.Snapshot || c.Mode == ModeRestore) && c.State != StateCancelled
+	if !gated {
+		for i := range ready {
+			ready[i] = true
+		}
+		return ready, nil
+	}
+	fields := make([]string, c.Segments)
+	for seg := range fields {
+		fields[seg] = snapField(seg, "done")
+	}
+	if len(fields) == 0 {
+		return ready, nil
+	}
+	done, err := s.rdb.HMGet(ctx, s.keys.snapMeta(c.ID), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s: read snapshot progress: %w", c.ID, err)
+	}
+	for seg, v := range done {
+		ready[seg] = v != nil
+		if ready[seg] || !c.Snapshot {
+			continue
+		}
+		if err := s.enqueueSnapshot(ctx, c, seg); err != nil {
+			return nil, err
+		}
+	}
+	return ready, nil
+}
+
+// enqueueSnapshot enqueues the snapshot task of segment seg of c; one
+// queued or running already is not an error. Its retries are generous:
+// a run continues from its checkpoint, and a campaign whose snapshot
+// task is lost for good never starts.
+func (s *Store) enqueueSnapshot(ctx context.Context, c *Campaign, seg int) error {
+	t := &SnapshotTask{Campaign: c.ID, Incarnation: c.Incarnation, Segment: seg}
+	p, err := EncodeSnapshotTask(t)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSnapshot, p),
+		asynq.Queue(Queue(s.ns, c.Priority)), asynq.TaskID(t.TaskID()),
+		asynq.MaxRetry(10000), asynq.Timeout(24*time.Hour))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue snapshot of campaign %s segment %d: %w", c.ID, seg, err)
+	}
+	return nil
 }

@@ -251,8 +251,15 @@ func (s *Store) Submit(ctx context.Context, def *Campaign, plan *Plan, opts Subm
 	if err != nil {
 		return nil, err
 	}
-	if c.State != StatePending && !c.State.Final() {
+	switch {
+	case c.State != StatePending && !c.State.Final():
 		if res.Enqueued, err = s.EnsureEnqueued(ctx, c); err != nil {
+			return res, err
+		}
+	case c.Snapshot && c.State != StateCancelled:
+		// Pending (or done and not re-opened): its new segments
+		// snapshot now, while it waits.
+		if _, err := s.snapshotsReady(ctx, c); err != nil {
 			return res, err
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -225,7 +224,7 @@ func (s *Store) planOfRestore(ctx context.Context, source, rc *Campaign) (*UndoP
 	if err != nil {
 		return nil, fmt.Errorf("restore campaign %s of %s: %w", rc.ID, source.ID, err)
 	}
-	plan.Labels = topLabels(counts, 0)
+	plan.Labels = topLabels(counts, len(counts))
 	return plan, nil
 }
 
@@ -238,28 +237,6 @@ func (p *UndoPlan) count(counts map[string]int64, labels []string) {
 	for _, l := range labels {
 		counts[l]++
 	}
-}
-
-// topLabels orders counts most common first (then by label), the first
-// n of them (all when n <= 0).
-func topLabels(counts map[string]int64, n int) []LabelCount {
-	out := make([]LabelCount, 0, len(counts))
-	for l, k := range counts {
-		out = append(out, LabelCount{Label: l, Assets: k})
-	}
-	slices.SortFunc(out, func(a, b LabelCount) int {
-		if a.Assets != b.Assets {
-			if a.Assets > b.Assets {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.Label, b.Label)
-	})
-	if n > 0 && len(out) > n {
-		out = out[:n]
-	}
-	return out
 }
 
 // restoreSegment is the label data of one segment of a restore campaign,
@@ -380,7 +357,7 @@ func (s *Store) collectRestore(ctx context.Context, c *Campaign, exact, cancelli
 	if err != nil {
 		return nil, fmt.Errorf("undo of campaign %s: %w", c.ID, err)
 	}
-	plan.Labels = topLabels(counts, 0)
+	plan.Labels = topLabels(counts, len(counts))
 	return segs, nil
 }
 

@@ -25,8 +25,8 @@ type undoAsset struct {
 	attempts int
 }
 
-// oddLabels are labels with the characters a label store gets wrong.
-var oddLabels = []string{"a b", "x,y", "p/q:r", `say "hi"`, "café", "<&>"}
+// undoOddLabels are labels with the characters a label store gets wrong.
+var undoOddLabels = []string{"a b", "x,y", "p/q:r", `say "hi"`, "café", "<&>"}
 
 // outcomeFixture is one asset per undo rule, IDs 1..12 in batches of 5.
 func outcomeFixture() map[int64]undoAsset {
@@ -217,7 +217,7 @@ func TestUndoRestoreCampaign(t *testing.T) {
 	ctx := context.Background()
 	store := newUndoStore(t)
 	assets := outcomeFixture()
-	assets[12] = undoAsset{labels: oddLabels, listed: true, outcome: jobs.OutcomeReset, attempts: 1}
+	assets[12] = undoAsset{labels: undoOddLabels, listed: true, outcome: jobs.OutcomeReset, attempts: 1}
 	src := undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
 	res, plan, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{ConfirmAbove: 3, Approved: true}})
 	if err != nil {
@@ -235,7 +235,7 @@ func TestUndoRestoreCampaign(t *testing.T) {
 	if res.Enqueued != rc.Batches {
 		t.Errorf("enqueued %d batches, want %d", res.Enqueued, rc.Batches)
 	}
-	sorted := slices.Clone(oddLabels)
+	sorted := slices.Clone(undoOddLabels)
 	slices.Sort(sorted)
 	sameLabels(t, restoreLabelsOf(t, store, rc, sortedIDs(assets)), map[int64][]string{
 		1: {"a", "b"}, 3: {"a"}, 5: {"c"}, 9: {"b", "x,y"}, 12: sorted,
@@ -398,7 +398,7 @@ func TestSnapshotExportRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	store := newUndoStore(t)
 	assets := outcomeFixture()
-	assets[12] = undoAsset{labels: oddLabels, listed: true, outcome: jobs.OutcomeReset, attempts: 1}
+	assets[12] = undoAsset{labels: undoOddLabels, listed: true, outcome: jobs.OutcomeReset, attempts: 1}
 	undoSource(t, store, undoDef("src", jobs.ModeRemove, "a", "x,y", "<&>"), assets, jobs.SubmitOptions{Approved: true})
 	var buf bytes.Buffer
 	n, err := store.ExportSnapshot(ctx, "src", &buf)
