@@ -26,12 +26,16 @@ type harness struct {
 	redis *redistest.Env
 	fake  *pdcpfake.Server
 	store *jobs.Store
+	// url is the PDCP the workers call: fake's, or a recorder in front of
+	// a Fake (newOrderedHarness).
+	url string
 }
 
 func newHarness(t *testing.T, opts pdcpfake.Options) *harness {
 	t.Helper()
 	h := &harness{t: t, redis: redistest.New(t), fake: pdcpfake.NewServer(opts)}
 	t.Cleanup(h.fake.Close)
+	h.url = h.fake.URL()
 	h.store = jobs.NewStore(h.redis.Client, jobs.StoreOptions{Namespace: h.redis.Namespace})
 	return h
 }
@@ -56,7 +60,7 @@ func (h *harness) keyCount() int {
 // returns its metrics registry.
 func (h *harness) startWorker(concurrency int, mod func(*worker.Config)) (*prometheus.Registry, func()) {
 	h.t.Helper()
-	c, err := client.New(client.Config{APIKey: "test-key", Server: h.fake.URL(), MaxConns: concurrency, Timeout: 10 * time.Second})
+	c, err := client.New(client.Config{APIKey: "test-key", Server: h.url, MaxConns: concurrency, Timeout: 10 * time.Second})
 	if err != nil {
 		h.t.Fatal(err)
 	}
