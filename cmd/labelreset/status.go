@@ -199,8 +199,12 @@ func snapshotProgress(info *jobs.SnapshotInfo) string {
 	if elapsed == 0 && !info.StartedAt.IsZero() {
 		elapsed = time.Since(info.StartedAt)
 	}
-	return fmt.Sprintf("taking (segment %d of %d done): %s, %d assets listed, %d of the campaign's found, %s",
-		info.SegmentsDone, info.Segments, count(info.Pages, "page"), info.Listed, info.Found, elapsed.Round(time.Second))
+	segs := ""
+	if info.Segments > 1 {
+		segs = fmt.Sprintf(" (%d of %d segments done)", info.SegmentsDone, info.Segments)
+	}
+	return fmt.Sprintf("taking%s: %s, %d assets listed, %d of the campaign's found, %s",
+		segs, count(info.Pages, "page"), info.Listed, info.Found, elapsed.Round(time.Second))
 }
 
 // snapshotCost is the pages and time a complete snapshot took.

@@ -78,6 +78,9 @@ func (a *app) printSubmitTo(w io.Writer, res *jobs.SubmitResult, asJSON bool) {
 	default:
 		fmt.Fprintf(w, "campaign %s: %d new assets appended\n", c.ID, res.Appended)
 	}
+	if res.Created && !c.Snapshot {
+		fmt.Fprintf(w, "campaign %s takes no snapshot (--no-snapshot): it cannot be undone\n", c.ID)
+	}
 	if c.State == jobs.StatePending {
 		fmt.Fprintf(w, "campaign %s has %d assets (above --confirm-above) and waits for approval:\n  labelreset approve %s\n", c.ID, c.Total, c.ID)
 	}
