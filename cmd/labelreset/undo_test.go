@@ -406,3 +406,37 @@ func TestPlanSnapshot(t *testing.T) {
 		t.Errorf("--preview without --dry-run: exit %d, want 2: %s", code, errs)
 	}
 }
+
+// TestUndoRunningCampaign: undo of a campaign still running cancels it
+// first and says so; afterwards every asset holds its labels again, the
+// ones reset and the ones never called alike.
+func TestUndoRunningCampaign(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 300, Labels: pdcpfake.LabelsVaried, Seed: 11})
+	before := e.fakeLabels()
+	e.startWorker("--rate", "20")
+	if out, errs, code := e.run("submit", "--campaign", "live", "--ids", idRange(1, 300), "--yes"); code != 0 {
+		t.Fatalf("submit: exit %d\n%s\n%s", code, out, errs)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for e.status("live").Counts["reset"] < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no resets within a minute: %+v", e.status("live"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, errs, code := e.run("undo", "live", "--yes")
+	if code != 0 || !strings.Contains(out, "cancelled it first") || !strings.Contains(out, "restore campaign ") {
+		t.Fatalf("undo of a running campaign: exit %d\n%s\n%s", code, out, errs)
+	}
+	if s := e.status("live"); s.State != "cancelled" {
+		t.Errorf("source state %s, want cancelled", s.State)
+	}
+	var id string
+	fmt.Sscanf(out[strings.Index(out, "restore campaign "):], "restore campaign %s created", &id)
+	id = strings.TrimSuffix(id, ":")
+	s := e.waitState(id, 2*time.Minute, "done")
+	if s.Counts["restored"] == 0 || s.Counts["unchanged"] == 0 {
+		t.Errorf("restore counts %v, want some restored and some unchanged (never called)", s.Counts)
+	}
+	sameLabels(t, "after undo of a running campaign", before, e.fakeLabels())
+}
