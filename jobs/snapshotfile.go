@@ -186,21 +186,30 @@ func parseSnapshotHeader(b []byte) (*SnapshotHeader, error) {
 	if err := json.Unmarshal(b, &h); err != nil || h.Format == "" {
 		return nil, fmt.Errorf("not a snapshot header: the first line must be the %s header", SnapshotFormat)
 	}
+	if err := h.validate(); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// validate checks what a restore needs of a header: the format, and a
+// mode that says which labels the campaign removed.
+func (h *SnapshotHeader) validate() error {
 	if h.Format != SnapshotFormat {
-		return nil, fmt.Errorf("snapshot format %q: this version reads %s", h.Format, SnapshotFormat)
+		return fmt.Errorf("snapshot format %q: this version reads %s", h.Format, SnapshotFormat)
 	}
 	switch h.Mode {
 	case ModeDelete, ModeRemove:
 	default:
-		return nil, fmt.Errorf("mode %q: want delete or remove", h.Mode)
+		return fmt.Errorf("mode %q: want delete or remove", h.Mode)
 	}
 	if h.Mode == ModeRemove && len(h.Labels) == 0 {
-		return nil, errors.New("remove mode without the removed labels")
+		return errors.New("remove mode without the removed labels")
 	}
 	if h.Assets < 0 {
-		return nil, fmt.Errorf("assets %d: want >= 0", h.Assets)
+		return fmt.Errorf("assets %d: want >= 0", h.Assets)
 	}
-	return &h, nil
+	return nil
 }
 
 // lineError is why a snapshot line is bad; field, when set, is the

@@ -28,6 +28,10 @@ type UndoOptions struct {
 	Name string
 	// Submit carries the confirmation threshold and --yes.
 	Submit SubmitOptions
+	// Owner is the restore campaign's Campaign.Owner (the opaque
+	// identity of its creator, e.g. the hash of an API token); ""
+	// keeps the source's for Undo.
+	Owner string
 }
 
 // UndoPlan is what an undo will do.
@@ -159,8 +163,17 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 		return nil, nil, err
 	}
 	rid := plan.Existing
-	if rid == "" {
+	for rid == "" {
+		// Generated IDs of one second differ in 16 random bits: make
+		// sure this one is free before it is recorded for good.
 		rid = NewCampaignID(s.now())
+		n, err := s.rdb.Exists(ctx, s.keys.meta(rid)).Result()
+		if err != nil {
+			return nil, nil, fmt.Errorf("undo of campaign %s: %w", source, err)
+		}
+		if n > 0 {
+			rid = ""
+		}
 	}
 	got, err := claimUndoScript.Run(ctx, s.rdb, []string{s.keys.meta(source)}, c.Incarnation, rid).Text()
 	switch {
@@ -187,7 +200,10 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	def := &Campaign{
 		ID: got, Name: name, Mode: ModeRestore, RestoreOf: source, Exact: opts.Exact,
 		TeamID: c.TeamID, Server: c.Server, Source: "undo of " + source, Priority: c.Priority,
-		BatchSize: c.BatchSize, Policy: c.Policy, Snapshot: false,
+		BatchSize: c.BatchSize, Policy: c.Policy, Snapshot: false, Owner: opts.Owner,
+	}
+	if def.Owner == "" {
+		def.Owner = c.Owner
 	}
 	res, err := s.createRestore(ctx, def, segs, plan.Restore, opts.Submit)
 	if err != nil {
@@ -201,8 +217,18 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	return res, plan, nil
 }
 
-// existingUndo answers an undo of source whose restore campaign rc exists.
+// existingUndo answers an undo of source whose restore campaign rc
+// exists, completing it first if an earlier undo stopped half way.
 func (s *Store) existingUndo(ctx context.Context, source, rc *Campaign) (*SubmitResult, *UndoPlan, error) {
+	if rc.Mode != ModeRestore || rc.RestoreOf != source.ID {
+		return nil, nil, fmt.Errorf("undo of campaign %s: campaign %s, recorded as its restore campaign, is not (mode %s, restore of %q): %w",
+			source.ID, rc.ID, rc.Mode, rc.RestoreOf, ErrInputMismatch)
+	}
+	full, err := s.resumeRestore(ctx, source, rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("undo of campaign %s: complete restore campaign %s: %w", source.ID, rc.ID, err)
+	}
+	rc = full
 	plan, err := s.planOfRestore(ctx, source, rc)
 	if err != nil {
 		return nil, nil, err
@@ -418,28 +444,94 @@ func (s *Store) createRestore(ctx context.Context, def *Campaign, segs []*restor
 		return res, nil
 	}
 	res.Created = true
+	res.Appended = all.Len()
+	c, n, err := s.fillRestore(ctx, def, 0, nil, segs)
+	res.Campaign, res.Enqueued = c, n
+	return res, err
+}
+
+// fillRestore completes restore campaign c, which holds its first have
+// segments, done[k] saying whether segment k's label data is written:
+// it adds the other segments of segs, writes the label data of every
+// segment that lacks it, and then enqueues the batches that may run.
+// A segment's batches are never enqueued before its label data is
+// complete (EnsureEnqueued holds them), so data written late is still
+// the data every call of the segment reads.
+func (s *Store) fillRestore(ctx context.Context, c *Campaign, have int, done []bool, segs []*restoreSegment) (*Campaign, int, error) {
 	union := NewIDSet()
 	for k, sg := range segs {
 		union.Union(sg.ids)
-		if _, err := s.addSegment(ctx, def.ID, def.Incarnation, k, sg.ids, sg.batchSize, union.Fingerprint(), nil); err != nil {
-			return nil, err
+		if k >= have {
+			if _, err := s.addSegment(ctx, c.ID, c.Incarnation, k, sg.ids, sg.batchSize, union.Fingerprint(), nil); err != nil {
+				return nil, 0, err
+			}
+		} else if done[k] {
+			continue
 		}
-		if err := s.storeSegmentSets(ctx, def, k, sg.dict, sg.batches); err != nil {
-			return nil, fmt.Errorf("restore campaign %s: store the labels of segment %d: %w", def.ID, k, err)
+		if err := s.storeSegmentSets(ctx, c, k, sg.dict, sg.batches); err != nil {
+			return nil, 0, fmt.Errorf("restore campaign %s: store the labels of segment %d: %w", c.ID, k, err)
 		}
 	}
-	res.Appended = all.Len()
-	c, err := s.Get(ctx, def.ID)
+	rc, err := s.Get(ctx, c.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	n := 0
+	if rc.State != StatePending && !rc.State.Final() {
+		if n, err = s.EnsureEnqueued(ctx, rc); err != nil {
+			return rc, n, err
+		}
+	}
+	return rc, n, nil
+}
+
+// restoreSegmentsDone reports, per segment of restore campaign rc,
+// whether its label data is complete.
+func (s *Store) restoreSegmentsDone(ctx context.Context, rc *Campaign) ([]bool, error) {
+	done := make([]bool, rc.Segments)
+	if rc.Segments == 0 {
+		return done, nil
+	}
+	fields := make([]string, rc.Segments)
+	for k := range fields {
+		fields[k] = snapField(k, "done")
+	}
+	vals, err := s.rdb.HMGet(ctx, s.keys.snapMeta(rc.ID), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("restore campaign %s: read its progress: %w", rc.ID, err)
+	}
+	for k, v := range vals {
+		done[k] = v != nil
+	}
+	return done, nil
+}
+
+// resumeRestore completes the restore campaign rc of source that an undo
+// created but did not finish (it stopped between the creation and the
+// last segment's label data): a retried undo must not return a campaign
+// that silently restores only part of the source. The source was
+// cancelled by then if it could run, so its "cancelled" assets count as
+// possibly called.
+func (s *Store) resumeRestore(ctx context.Context, source, rc *Campaign) (*Campaign, error) {
+	if rc.RestoreOf != source.ID || rc.State.Final() {
+		return rc, nil
+	}
+	done, err := s.restoreSegmentsDone(ctx, rc)
 	if err != nil {
 		return nil, err
 	}
-	if c.State != StatePending && !c.State.Final() {
-		if res.Enqueued, err = s.EnsureEnqueued(ctx, c); err != nil {
-			return res, err
-		}
+	if rc.Segments == source.Segments && !slices.Contains(done, false) {
+		return rc, nil
 	}
-	res.Campaign = c
-	return res, nil
+	if _, err := s.snapshotReady(ctx, source); err != nil {
+		return nil, err
+	}
+	segs, err := s.collectRestore(ctx, source, rc.Exact, source.State == StateCancelled, &UndoPlan{})
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err = s.fillRestore(ctx, rc, rc.Segments, done, segs)
+	return rc, err
 }
 
 // UndoFromSnapshot creates a restore campaign from an exported snapshot:
@@ -455,6 +547,9 @@ func (s *Store) createRestore(ctx context.Context, def *Campaign, segs []*restor
 // assets on that server for that team only, and the CLI refuses a
 // mismatch unless told explicitly. UndoFromSnapshot uses def's.
 func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines []SnapshotLine, def *Campaign, opts UndoOptions) (*SubmitResult, error) {
+	if err := hdr.validate(); err != nil {
+		return nil, fmt.Errorf("snapshot of campaign %s: %w", hdr.Campaign, err)
+	}
 	if len(lines) == 0 {
 		return nil, fmt.Errorf("snapshot of campaign %s holds no assets: %w", hdr.Campaign, ErrNoValidIDs)
 	}
@@ -494,6 +589,9 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 	d.RestoreOf, d.Exact = "", opts.Exact
 	if opts.Name != "" {
 		d.Name = opts.Name
+	}
+	if opts.Owner != "" {
+		d.Owner = opts.Owner
 	}
 	if d.Name == "" {
 		d.Name = "undo of " + hdr.Campaign + " (snapshot file)"

@@ -121,7 +121,7 @@ func recordOutcomes(t *testing.T, store *jobs.Store, id string, batchSize int, i
 
 func undoDef(id string, mode jobs.Mode, labels ...string) *jobs.Campaign {
 	return &jobs.Campaign{ID: id, Name: id, Mode: mode, Labels: labels, TeamID: "team-1", Server: "https://api.example.test",
-		Priority: jobs.PriorityHigh, BatchSize: 5, Policy: jobs.DefaultPolicy()}
+		Priority: jobs.PriorityHigh, BatchSize: 5, Policy: jobs.DefaultPolicy(), Owner: "owner-hash"}
 }
 
 func TestPlanUndoRules(t *testing.T) {
@@ -229,7 +229,7 @@ func TestUndoRestoreCampaign(t *testing.T) {
 	}
 	if rc.Mode != jobs.ModeRestore || rc.RestoreOf != "src" || rc.Exact || rc.Snapshot || rc.Name != "undo of src" ||
 		rc.TeamID != src.TeamID || rc.Server != src.Server || rc.Priority != src.Priority || rc.BatchSize != src.BatchSize ||
-		rc.Policy != src.Policy || rc.Total != 12 || rc.Batches != src.Batches || rc.State != jobs.StateRunning {
+		rc.Policy != src.Policy || rc.Owner != "owner-hash" || rc.Total != 12 || rc.Batches != src.Batches || rc.State != jobs.StateRunning {
 		t.Errorf("restore campaign %+v does not mirror source %+v", rc, src)
 	}
 	if res.Enqueued != rc.Batches {
@@ -431,6 +431,11 @@ func TestSnapshotExportRoundTrip(t *testing.T) {
 		t.Errorf("exported assets %v, want %v", ids, want)
 	}
 
+	bad := *hdr
+	bad.Mode = jobs.ModeRestore
+	if _, err := store.UndoFromSnapshot(ctx, &bad, lines, &jobs.Campaign{BatchSize: 4, Policy: jobs.DefaultPolicy()}, jobs.UndoOptions{}); err == nil {
+		t.Error("UndoFromSnapshot accepted a header of mode restore")
+	}
 	def := &jobs.Campaign{ID: "from-file", TeamID: hdr.TeamID, Server: hdr.Server, Priority: jobs.PriorityNormal, BatchSize: 4, Policy: jobs.DefaultPolicy()}
 	res, err := store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
 	if err != nil {
@@ -445,3 +450,100 @@ func TestSnapshotExportRoundTrip(t *testing.T) {
 		1: {"a"}, 3: {"a"}, 4: {"a"}, 7: {"a"}, 9: {"x,y"}, 10: {"a"}, 12: {"<&>", "x,y"},
 	})
 }
+
+// TestUndoResumesHalfCreated: an undo that stopped after creating its
+// restore campaign but before writing a segment's labels is completed by
+// the next undo (not returned as it is, restoring part of the source),
+// and the restore campaign mirrors a source of two segments (an append).
+func TestUndoResumesHalfCreated(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	def := undoDef("src", jobs.ModeDelete)
+	undoSource(t, store, def, map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+		2: {labels: []string{"b"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+	}, jobs.SubmitOptions{Approved: true})
+	// Append IDs 20..26 (segment 1, batches 1 and 2) and snapshot them.
+	d := *def
+	d.Snapshot = true
+	res, err := submitIDs(t, store, &d, 20, 7, jobs.SubmitOptions{Append: true, Approved: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := store.BeginSnapshot(ctx, res.Campaign, 1, "token-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page []client.Asset
+	appended := map[int64]undoAsset{}
+	var ids []int64
+	for id := int64(20); id < 27; id++ {
+		appended[id] = undoAsset{labels: []string{"seg1", jsonLabel(id)}, listed: true, outcome: jobs.OutcomeReset, attempts: 1}
+		page = append(page, client.Asset{ID: id, Labels: appended[id].labels})
+		ids = append(ids, id)
+	}
+	run.Add(page)
+	if err := run.Complete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var recs [2][]jobs.Record
+	for i, id := range ids {
+		recs[i/5] = append(recs[i/5], jobs.Record{AssetID: id, Outcome: jobs.OutcomeReset, Attempts: 1, FinishedAt: now})
+	}
+	if _, err := store.Ledger().Record(ctx, "src", []jobs.BatchRecords{{Batch: 1, Records: recs[0]}, {Batch: 2, Records: recs[1]}}, now); err != nil {
+		t.Fatal(err)
+	}
+
+	first, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := first.Campaign
+	if rc.Segments != 2 || rc.Batches != 3 || rc.Total != 9 {
+		t.Fatalf("restore campaign: %d segments, %d batches, %d assets; want 2, 3, 9", rc.Segments, rc.Batches, rc.Total)
+	}
+	want := map[int64][]string{1: {"a"}, 2: {"b"}}
+	for _, id := range ids {
+		want[id] = slices.Sorted(slices.Values(appended[id].labels))
+	}
+	all := append([]int64{1, 2}, ids...)
+	got := map[int64][]string{}
+	for b, chunk := range [][]int64{all[:2], all[2:7], all[7:]} {
+		labels, _, ready, err := store.BatchLabels(ctx, rc, b, chunk)
+		if err != nil || !ready {
+			t.Fatalf("batch %d: ready %v, %v", b, ready, err)
+		}
+		for i, id := range chunk {
+			l := slices.Clone(labels[i])
+			slices.Sort(l)
+			got[id] = l
+		}
+	}
+	sameLabels(t, got, want)
+
+	// As if the first undo had stopped before segment 1's labels.
+	ns := store.Namespace()
+	if err := store.Redis().HDel(ctx, ns+":{"+rc.ID+"}:snapmeta", "1:done").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Redis().HDel(ctx, ns+":{"+rc.ID+"}:snap", "1", "2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ready, _ := store.BatchLabels(ctx, rc, 2, all[7:]); ready {
+		t.Fatal("segment 1 still reads as complete: the test does not simulate the crash")
+	}
+	again, plan, err := store.Undo(ctx, "src", jobs.UndoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Campaign.ID != rc.ID || !again.Existing || plan.Restore != 9 {
+		t.Errorf("second undo: %s existing %v, plan %+v; want %s completed, restoring 9", again.Campaign.ID, again.Existing, plan, rc.ID)
+	}
+	labels, _, ready, err := store.BatchLabels(ctx, rc, 2, all[7:])
+	if err != nil || !ready || !slices.Equal(labels[1], want[26]) {
+		t.Errorf("batch 2 after the second undo: ready %v, %q, %v; want %q", ready, labels, err, want[26])
+	}
+}
+
+func jsonLabel(id int64) string { return "asset " + strconv.FormatInt(id, 10) + ": é" }
