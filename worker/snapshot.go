@@ -70,6 +70,12 @@ func (w *Worker) processSnapshot(ctx context.Context, t *asynq.Task) error {
 		return &retryLater{delay: w.cfg.HoldDelay, reason: "campaign unreadable: " + err.Error()}
 	}
 	defer w.control.put(ci)
+	if !ci.def.Snapshot {
+		// Only EnsureEnqueued makes these, for campaigns with a snapshot:
+		// this one cannot belong to the campaign stored now.
+		w.log.Warn("discarding a snapshot task of a campaign without a snapshot", "campaign", st.Campaign, "segment", st.Segment)
+		return nil
+	}
 	if ci.def.Server != "" && w.cfg.Server != "" && ci.def.Server != w.cfg.Server {
 		// The inventory of another server holds other assets under the
 		// same IDs: its labels are not this campaign's.
@@ -239,6 +245,7 @@ func (s *segmentSnapshot) list(ctx context.Context) error {
 			ids[i] = a.ID
 		}
 		if slices.Equal(ids, s.prev) {
+			w.metrics.pageError(pageErrRejected)
 			return s.rejected(ctx, fmt.Sprintf("the page at offset %d repeats the one before it: the API server ignores offset, so the inventory cannot be listed", s.offset))
 		}
 		s.prev = ids
