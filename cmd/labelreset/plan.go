@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -245,17 +244,11 @@ func (a *app) previewSnapshot(ctx context.Context, af *apiFlags, def *jobs.Campa
 	return p.Info(pages, time.Now()), nil
 }
 
-// campaignFilter is the listing filter of a campaign: its own query when
-// it has one (it narrows the listing), else the whole inventory.
+// campaignFilter is the listing filter of a campaign, as its snapshot
+// lists: its own query when it has one (it narrows the listing), else the
+// whole inventory.
 func campaignFilter(c *jobs.Campaign) (client.AssetFilter, error) {
-	if c.Query == "" {
-		return client.AssetFilter{}, nil
-	}
-	q, err := url.ParseQuery(c.Query)
-	if err != nil {
-		return client.AssetFilter{}, fmt.Errorf("campaign %s: query %q: %w", c.ID, c.Query, err)
-	}
-	return client.AssetFilter{Extra: q}, nil
+	return jobs.QueryFilter(c.Query), nil
 }
 
 // snapshotRequests says what the snapshot costs: one listing request per
