@@ -99,15 +99,16 @@ func (a *app) watchWith(ctx context.Context, store *jobs.Store, id string, o wat
 				done()
 				return last, err
 			}
-			switch {
-			case taking:
-				// No asset is called before the snapshot is complete:
-				// a quiet ledger is no stall.
-				stall.since = o.now()
-			default:
-				if w := stall.check(c, o.now()); w != "" {
-					a.log.Warn(w, "campaign", id)
-				}
+			// No asset is called before the snapshot is complete: while
+			// it is taken, its listed pages are the progress to watch.
+			progress := c.Finished()
+			if taking {
+				progress = -1 - snap.pages
+			}
+			if w := stall.check(c, progress, o.now()); w != "" {
+				a.log.Warn(w, "campaign", id)
+			}
+			if !taking {
 				p.update(c)
 			}
 		}
@@ -160,13 +161,15 @@ func newStallCheck(store *jobs.Store, after time.Duration, now time.Time) *stall
 	return &stallCheck{store: store, after: after, done: -1, since: now}
 }
 
-// check returns a warning for c at now, once per stall.
-func (s *stallCheck) check(c *jobs.Campaign, now time.Time) string {
+// check returns a warning for c at now, once per stall: progress (the
+// finished count, or a count of the snapshot's pages) has not changed for
+// s.after.
+func (s *stallCheck) check(c *jobs.Campaign, progress int64, now time.Time) string {
 	if s.after <= 0 {
 		return ""
 	}
-	if done := c.Finished(); done != s.done || c.State != jobs.StateRunning || c.Total-done <= 0 {
-		s.done, s.since, s.warned = done, now, false
+	if progress != s.done || c.State != jobs.StateRunning || c.Total-c.Finished() <= 0 {
+		s.done, s.since, s.warned = progress, now, false
 		return ""
 	}
 	quiet := now.Sub(s.since)
@@ -184,6 +187,10 @@ func (s *stallCheck) check(c *jobs.Campaign, now time.Time) string {
 			quiet.Round(time.Second), s.store.Namespace())
 	}
 	s.warned = true
+	if progress < 0 {
+		return fmt.Sprintf("the snapshot has not listed a page for %s although %d worker(s) serve namespace %s: a worker takes only campaigns of its own API server (this one: %s); see the workers' logs",
+			quiet.Round(time.Second), n, s.store.Namespace(), orDash(c.Server))
+	}
 	return fmt.Sprintf("no asset has finished for %s although %d worker(s) serve namespace %s: a worker takes only campaigns of its own API server (this one: %s); see the workers' logs",
 		quiet.Round(time.Second), n, s.store.Namespace(), orDash(c.Server))
 }
@@ -224,7 +231,8 @@ func (a *app) readDuringOutage(ctx context.Context, store *jobs.Store, id string
 
 // snapshotWatch follows the snapshot phase of a watched campaign.
 type snapshotWatch struct {
-	complete bool // seen complete (or the campaign takes none)
+	complete bool  // seen complete (or the campaign takes none)
+	pages    int64 // listing requests so far
 	done     func(*jobs.Campaign, *jobs.SnapshotInfo) (string, error)
 }
 
@@ -241,6 +249,7 @@ func (s *snapshotWatch) check(ctx context.Context, store *jobs.Store, c *jobs.Ca
 		return false, nil
 	}
 	if !info.Complete {
+		s.pages = info.Pages
 		p.updateLine("snapshot: " + snapshotProgress(info) + "  [" + string(c.State) + "]")
 		return true, nil
 	}
