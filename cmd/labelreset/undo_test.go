@@ -440,3 +440,30 @@ func TestUndoRunningCampaign(t *testing.T) {
 	}
 	sameLabels(t, "after undo of a running campaign", before, e.fakeLabels())
 }
+
+// TestVerifyWithoutSnapshot: a remove campaign without a snapshot is
+// verified against its label list; a delete campaign without one cannot
+// be, and verify says why.
+func TestVerifyWithoutSnapshot(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 50})
+	e.startWorker()
+	for _, args := range [][]string{
+		{"--campaign", "rm", "--ids", idRange(1, 50), "--labels", "env:prod,critical"},
+		{"--campaign", "del", "--ids", "1,2"},
+	} {
+		if out, errs, code := e.run(append([]string{"submit", "--yes", "--no-snapshot"}, args...)...); code != 0 {
+			t.Fatalf("submit %v: exit %d\n%s\n%s", args, code, out, errs)
+		}
+	}
+	e.waitState("rm", time.Minute, "done")
+	e.waitState("del", time.Minute, "done")
+	if out, errs, code := e.run("verify", "rm", "--json"); code != 0 || !strings.Contains(out, `"ok": 50`) {
+		t.Errorf("verify of a remove campaign without snapshot: exit %d, want 0 with 50 ok\n%s\n%s", code, out, errs)
+	}
+	if _, errs, code := e.run("verify", "del"); code != 1 || !strings.Contains(errs, "no record of which labels") {
+		t.Errorf("verify of a delete campaign without snapshot: exit %d, want 1 saying why: %s", code, errs)
+	}
+	if _, errs, code := e.run("undo", "del", "--yes"); code == 0 || !strings.Contains(errs, "snapshot") {
+		t.Errorf("undo of a campaign without snapshot: exit %d, want a refusal naming the snapshot: %s", code, errs)
+	}
+}
