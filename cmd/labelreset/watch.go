@@ -33,11 +33,6 @@ type watchOptions struct {
 	snapshotDone func(*jobs.Campaign, *jobs.SnapshotInfo) (string, error)
 }
 
-// watch is watchWith without the stall warning, on the wall clock.
-func (a *app) watch(ctx context.Context, store *jobs.Store, id string, stopOnHold bool, outageLimit time.Duration) (*jobs.Campaign, error) {
-	return a.watchWith(ctx, store, id, watchOptions{stopOnHold: stopOnHold, outageLimit: outageLimit})
-}
-
 // watchWith redraws progress until the campaign is final or stops making
 // progress for a reason (blocked, stopped); see watchOptions. A failed
 // read ends the watch, unless o.outageLimit > 0. On an error the campaign
