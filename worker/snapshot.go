@@ -61,6 +61,12 @@ func (w *Worker) processSnapshot(ctx context.Context, t *asynq.Task) error {
 	if !w.mine(st.Campaign) {
 		return w.skip(st.Campaign, skipOtherCampaign, "")
 	}
+	select {
+	case w.snapshotSlots <- struct{}{}:
+		defer func() { <-w.snapshotSlots }()
+	default:
+		return &retryLater{delay: time.Second, reason: "every snapshot slot busy"}
+	}
 	ci, err := w.control.get(ctx, st.Campaign, st.Incarnation)
 	if isGone(err) {
 		w.log.Warn("discarding the snapshot of a campaign that no longer exists", "campaign", st.Campaign, "segment", st.Segment, "err", err)

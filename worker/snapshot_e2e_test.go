@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/redistest"
@@ -542,5 +543,106 @@ func TestBatchHeldUntilSnapshot(t *testing.T) {
 	// which does not make it one that is not in the inventory.
 	if c, err := h.store.Get(context.Background(), "held"); err != nil || c.Finished() != 0 {
 		t.Errorf("campaign: %v finished assets (err %v), want none (counts %v)", c.Finished(), err, c.Counts)
+	}
+}
+
+// TestSnapshotQueryNarrowsListing: a campaign defined by a query lists
+// only what its query selects; its IDs outside the selection are not
+// called.
+func TestSnapshotQueryNarrowsListing(t *testing.T) {
+	const total = 2000
+	h, pdcp := newOrderedHarness(t, pdcpfake.Options{Assets: total, Seed: 4})
+	orig := pdcp.fake.Snapshot()
+	h.startWorker(16, nil)
+	h.submit(&jobs.Campaign{ID: "query", Snapshot: true, Query: "labels=pci"}, ids(1, total), jobs.SubmitOptions{})
+	c := h.waitState("query", time.Minute, jobs.StateDone)
+	recs := h.records("query")
+	selected := 0
+	for id := int64(1); id <= total; id++ {
+		want, calls := jobs.OutcomeNotInInventory, 0
+		if slices.Contains(orig[id], "pci") {
+			want, calls = jobs.OutcomeReset, 1
+			selected++
+		}
+		if r := recs[id]; r.Outcome != want || len(pdcp.fake.Calls(id)) != calls {
+			t.Fatalf("asset %d (labels %q): outcome %q after %d calls, want %q after %d", id, orig[id], r.Outcome,
+				len(pdcp.fake.Calls(id)), want, calls)
+		}
+	}
+	if selected == 0 || selected == total {
+		t.Fatalf("the query selects %d of %d assets; the test needs some of them", selected, total)
+	}
+	if c.Counts[jobs.OutcomeNotInInventory] != int64(total-selected) {
+		t.Errorf("not_in_inventory %d, want %d", c.Counts[jobs.OutcomeNotInInventory], total-selected)
+	}
+}
+
+// TestSnapshotWhilePending: a campaign waiting for approval takes its
+// snapshot meanwhile (listing is read-only) and calls nothing; once
+// approved, it runs.
+func TestSnapshotWhilePending(t *testing.T) {
+	h, pdcp := newOrderedHarness(t, pdcpfake.Options{Assets: 600, Seed: 9, Labels: pdcpfake.LabelsVaried})
+	reg, _ := h.startWorker(8, nil)
+	res := h.submit(&jobs.Campaign{ID: "pending", Snapshot: true}, ids(1, 600), jobs.SubmitOptions{ConfirmAbove: 100})
+	if res.Campaign.State != jobs.StatePending {
+		t.Fatalf("campaign %s, want pending", res.Campaign.State)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for counterValue(t, reg, "labelreset_snapshot_segments_completed_total") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending campaign's snapshot did not complete within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := h.store.Get(context.Background(), "pending")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := h.store.Snapshot(context.Background(), c); err != nil || !info.Complete || info.WithLabels+info.WithoutLabels != 600 {
+		t.Fatalf("snapshot of the pending campaign: %+v (err %v), want complete with 600 assets found", info, err)
+	}
+	if n := pdcp.fake.Stats().LabelCalls; n != 0 || c.State != jobs.StatePending {
+		t.Fatalf("before approval: %d label calls, state %s; want 0, pending", n, c.State)
+	}
+	if _, err := h.store.Approve(context.Background(), "pending"); err != nil {
+		t.Fatal(err)
+	}
+	c = h.waitState("pending", time.Minute, jobs.StateDone)
+	if c.Counts[jobs.OutcomeReset] != 600 {
+		t.Errorf("reset %d, want 600 (counts %v)", c.Counts[jobs.OutcomeReset], c.Counts)
+	}
+}
+
+// TestSnapshotRefusedKeyBlocks: a key PDCP refuses on the listing blocks
+// the campaign with the reason, calls nothing, and a resume with a good
+// key finishes it.
+func TestSnapshotRefusedKeyBlocks(t *testing.T) {
+	h, pdcp := newOrderedHarness(t, pdcpfake.Options{Assets: 300, Seed: 2})
+	bad, err := client.New(client.Config{APIKey: "not-the-key", Server: h.url, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, stop := h.startWorker(4, func(c *worker.Config) {
+		c.API = func(team string) worker.Caller { return bad.WithTeam(team) }
+	})
+	h.submit(&jobs.Campaign{ID: "badkey", Snapshot: true}, ids(1, 300), jobs.SubmitOptions{})
+	c := h.waitState("badkey", time.Minute, jobs.StateBlocked)
+	stop()
+	if !strings.Contains(c.Reason, "401") {
+		t.Errorf("blocked with reason %q, want the 401", c.Reason)
+	}
+	if n := pdcp.fake.Stats().LabelCalls; n != 0 {
+		t.Errorf("%d label calls, want 0", n)
+	}
+	if got := labelled(t, reg, "labelreset_snapshot_page_errors_total", "reason", "unauthorized"); got == 0 {
+		t.Error("snapshot_page_errors_total{reason=unauthorized} = 0")
+	}
+	h.startWorker(4, nil)
+	if _, err := h.store.Resume(context.Background(), "badkey"); err != nil {
+		t.Fatal(err)
+	}
+	c = h.waitState("badkey", time.Minute, jobs.StateDone)
+	if c.Counts[jobs.OutcomeReset] != 300 {
+		t.Errorf("reset %d after resume, want 300 (counts %v)", c.Counts[jobs.OutcomeReset], c.Counts)
 	}
 }

@@ -44,6 +44,10 @@ type Worker struct {
 	pending  chan struct{}
 	// callers runs the per-asset goroutines; Run waits for them.
 	callers *goPool
+	// snapshotSlots bounds the snapshot tasks in hand (snapshotSlotCount):
+	// each holds one of asynq's task slots for as long as it lists, and
+	// the batches of running campaigns need the others.
+	snapshotSlots chan struct{}
 
 	// callCtx is cancelled only when the shutdown timeout has passed:
 	// calls in flight at SIGTERM may finish and be recorded.
@@ -106,6 +110,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, limiter: cfg.Limiter, slots: newSlotPool(cfg.Concurrency), callers: newGoPool(), pending: make(chan struct{}, pendingPerSlot*cfg.Concurrency),
 		netErrs: netErrors{now: time.Now}}
+	w.snapshotSlots = make(chan struct{}, w.snapshotSlotCount())
 	opts := *cfg.Redis
 	opts.PoolSize = max(opts.PoolSize, 16)
 	w.rdb = redis.NewUniversalClient(&opts)
@@ -367,6 +372,15 @@ func (w *Worker) close() {
 // call slot busy while some batches wait on backoff, plus spares.
 func (w *Worker) batchSlots() int {
 	return 4*((w.cfg.Concurrency+99)/100) + 4
+}
+
+// snapshotSlotCount is how many snapshot tasks a worker works at once:
+// half its task slots, so that campaigns listing large inventories never
+// hold every slot away from the batches of running campaigns. One listing
+// per segment goes at the pace of PDCP's answers and the shared rate
+// limit; more of them in one process would only share that rate.
+func (w *Worker) snapshotSlotCount() int {
+	return max(1, w.batchSlots()/2)
 }
 
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
