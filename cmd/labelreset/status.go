@@ -177,7 +177,8 @@ func (a *app) printSnapshotStatus(ctx context.Context, store *jobs.Store, c *job
 		return
 	}
 	if !c.Snapshot {
-		fmt.Fprintf(w, "snapshot:  none (--no-snapshot): this campaign cannot be undone\n")
+		// Campaigns stored before snapshots existed read as none too.
+		fmt.Fprintf(w, "snapshot:  none (--no-snapshot, or created before snapshots existed): this campaign cannot be undone\n")
 		return
 	}
 	info, err := store.Snapshot(ctx, c)
