@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ type runFlags struct {
 	// run exits) labelreset-<campaign>.snapshot.jsonl.gz.
 	snapshotFile      string
 	snapshotFileGiven bool
+	// undoPlan is the plan of undo --snapshot, which works its restore
+	// as run does: its --json summary carries it.
+	undoPlan *jobs.UndoPlan
 }
 
 // cmdRun submits a campaign, works it in this process and reports it. Each
@@ -390,8 +394,9 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 		if f.cf.json {
 			a.writeJSON(struct {
 				campaignStatus
-				SnapshotFile string `json:"snapshot_file,omitempty"`
-			}{a.summaryJSON(w.stop, rs.store, w.c), snapFile})
+				SnapshotFile string         `json:"snapshot_file,omitempty"`
+				Plan         *jobs.UndoPlan `json:"plan,omitempty"`
+			}{a.summaryJSON(w.stop, rs.store, w.c), snapFile, f.undoPlan})
 		} else {
 			a.printSummary(w.c)
 			a.printFailureReasons(w.stop, rs.store, w.c, runReportHint(f, rs.embedded, w.c.ID))
@@ -527,7 +532,14 @@ func (a *app) printContinue(rf *redisFlags, id string, embedded bool) {
 func (a *app) printSummary(c *jobs.Campaign) {
 	s := statusJSON(c)
 	var b strings.Builder
-	for _, o := range append(append([]string{}, jobs.Outcomes...), jobs.OutcomePending) {
+	order := append(append([]string{}, jobs.Outcomes...), jobs.OutcomePending)
+	if c.Mode == jobs.ModeRestore {
+		// What a restore is for comes first, as reset does for the others.
+		order = append([]string{jobs.OutcomeRestored, jobs.OutcomeUnchanged}, slices.DeleteFunc(order, func(o string) bool {
+			return o == jobs.OutcomeRestored || o == jobs.OutcomeUnchanged
+		})...)
+	}
+	for _, o := range order {
 		// The outcomes of the campaign's mode always, the others (a
 		// restore's restored, a reset's not_in_inventory) when they occur.
 		if s.Counts[o] == 0 && (!outcomeOfMode(o, c.Mode) || o == jobs.OutcomeNotInInventory) {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -129,7 +131,11 @@ func (a *app) undoSnapshot(ctx context.Context, u *undoFlags) error {
 	def := &jobs.Campaign{ID: u.id, Name: u.name, TeamID: team, Server: server, Priority: prio, BatchSize: u.batchSize,
 		Policy: jobs.DefaultPolicy(), Source: "snapshot file " + u.snapshot}
 	if def.ID == "" {
-		def.ID = "undo-" + time.Now().UTC().Format("20060102-150405")
+		// Random too: two restores started within a second on one Redis
+		// are two campaigns.
+		var r [3]byte
+		rand.Read(r[:])
+		def.ID = "undo-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(r[:])
 	}
 	if err := jobs.ValidateCampaignID(def.ID); err != nil {
 		return usageError{err}
@@ -168,7 +174,7 @@ func (a *app) undoSnapshot(ctx context.Context, u *undoFlags) error {
 		return usageError{err}
 	}
 	f := &runFlags{rf: u.rf, af: u.af, wf: u.wf, cf: &campaignFlags{json: u.json, yes: approved},
-		report: u.report, reportFormat: reportFormat, outageLimit: 5 * time.Minute}
+		report: u.report, reportFormat: reportFormat, outageLimit: 5 * time.Minute, undoPlan: plan}
 	if err := u.wf.listenMetrics(); err != nil {
 		return err
 	}
