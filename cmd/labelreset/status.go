@@ -190,7 +190,8 @@ func (a *app) printSnapshotStatus(ctx context.Context, store *jobs.Store, c *job
 		fmt.Fprintf(w, "snapshot:  %s\n", snapshotProgress(info))
 		return
 	}
-	fmt.Fprintf(w, "snapshot:  complete: %s\n", snapshotCost(info))
+	fmt.Fprintf(w, "snapshot:  complete (%s): every asset's labels recorded before any reset; labelreset undo %s puts them back\n",
+		info.FinishedAt.Format(time.RFC3339), c.ID)
 	printSnapshotFound(w, info, c.Total, "  ")
 }
 
