@@ -202,6 +202,13 @@ func TestRunWritesSnapshotFileAndUndoRestoresIt(t *testing.T) {
 		t.Errorf("undo --dry-run made %d PDCP requests", got-reqs)
 	}
 
+	// Above --confirm-above without --yes or a terminal: refused, as run does.
+	if _, errs, code := e.runIn(dir, "undo", "--snapshot", file, "--confirm-above", "10"); code != 2 || !strings.Contains(errs, "--confirm-above 10") {
+		t.Errorf("undo --snapshot above --confirm-above: exit %d, want 2: %s", code, errs)
+	}
+	if got := e.fake.Fake().Stats().LabelCalls; got != calls {
+		t.Errorf("unconfirmed undo made %d label calls", got-calls)
+	}
 	out, errs, code = e.runIn(dir, "undo", "--snapshot", file, "--yes", "--campaign", "back")
 	if code != 0 {
 		t.Fatalf("undo --snapshot: exit %d\n%s\n%s", code, out, errs)
