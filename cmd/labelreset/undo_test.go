@@ -474,3 +474,34 @@ func TestVerifyWithoutSnapshot(t *testing.T) {
 		t.Errorf("undo of a campaign without snapshot: exit %d, want a refusal naming the snapshot: %s", code, errs)
 	}
 }
+
+// TestUndoAboveConfirmAbove: an undo of more assets than --confirm-above,
+// without --yes or a terminal, stages the restore pending like submit;
+// approving it restores the labels.
+func TestUndoAboveConfirmAbove(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 40})
+	before := e.fakeLabels()
+	e.startWorker()
+	if out, errs, code := e.run("submit", "--campaign", "s", "--ids", idRange(1, 40), "--yes"); code != 0 {
+		t.Fatalf("submit: exit %d\n%s\n%s", code, out, errs)
+	}
+	e.waitState("s", time.Minute, "done")
+	var undone struct {
+		ID       string `json:"id"`
+		Campaign struct {
+			State string `json:"state"`
+		} `json:"campaign"`
+	}
+	out, errs, code := e.run("undo", "s", "--confirm-above", "10", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &undone) != nil || undone.Campaign.State != "pending" {
+		t.Fatalf("undo above --confirm-above: exit %d, want a pending restore\n%s\n%s", code, out, errs)
+	}
+	if got := e.fake.Fake().Stats().LabelCalls; got != 40 {
+		t.Errorf("%d label calls before the approval, want the 40 resets only", got)
+	}
+	if _, errs, code := e.run("approve", undone.ID); code != 0 {
+		t.Fatalf("approve: exit %d: %s", code, errs)
+	}
+	e.waitState(undone.ID, time.Minute, "done")
+	sameLabels(t, "after the approved undo", before, e.fakeLabels())
+}
