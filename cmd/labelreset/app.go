@@ -83,6 +83,9 @@ func init() {
 		{"resume", "CAMPAIGN", "continue a paused, blocked or stopped campaign", controlCmd("resume")},
 		{"cancel", "CAMPAIGN", "stop a campaign for good; unfinished assets become cancelled", controlCmd("cancel")},
 		{"retry", "CAMPAIGN [--outcome failed,invalid]", "re-drive assets with those outcomes", (*app).cmdRetry},
+		{"snapshot", "CAMPAIGN [-o FILE] [--force]", "export the labels a campaign recorded before its resets (JSON lines)", (*app).cmdSnapshot},
+		{"undo", "CAMPAIGN | --snapshot FILE [--yes] [--json] [--exact] [--dry-run]", "put back the labels a campaign removed (a restore campaign)", (*app).cmdUndo},
+		{"verify", "CAMPAIGN [--report FILE] [--json] [--exact]", "list the inventory again and check each asset holds what the campaign intended", (*app).cmdVerify},
 		{"serve", "[--addr :8080]", "run the HTTP trigger API (CSV import, campaign control)", (*app).cmdServe},
 		{"scheduler", "--config FILE", "run scheduled cleanups", (*app).cmdScheduler},
 		{"schedules", "--config FILE [--json]", "list schedules with next and last fire time", (*app).cmdSchedules},
@@ -114,6 +117,11 @@ const examples = `Examples:
   labelreset status q4-retire --watch
   labelreset report q4-retire --only failed -o failed.csv
   labelreset retry q4-retire --outcome failed
+
+  # Take it back: the labels were recorded before the resets:
+  labelreset undo q4-retire --dry-run
+  labelreset undo q4-retire --yes
+  labelreset verify q4-retire
 `
 
 func (a *app) usage() {

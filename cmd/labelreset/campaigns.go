@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // tableCell is s on one line (control characters as spaces), cut to at
@@ -52,7 +54,8 @@ func (a *app) cmdCampaigns(ctx context.Context, args []string) error {
 		return a.writeJSON(out)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tTOTAL\tRESET\tNOT_FOUND\tINVALID\tFAILED\tCANCELLED\tPENDING\tCREATED\tFINISHED\tNAME")
+	// MODE comes after the columns scripts already cut by position.
+	fmt.Fprintln(tw, "ID\tSTATE\tTOTAL\tRESET\tNOT_FOUND\tINVALID\tFAILED\tCANCELLED\tPENDING\tCREATED\tFINISHED\tMODE\tNAME")
 	for _, c := range cs {
 		s := statusJSON(c)
 		fin := "-"
@@ -61,9 +64,12 @@ func (a *app) cmdCampaigns(ctx context.Context, args []string) error {
 		}
 		// The name is last: it is free text, and a script cutting the
 		// table by columns keeps finding the others where they were.
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", c.ID, c.State, c.Total,
-			s.Counts["reset"], s.Counts["not_found"], s.Counts["invalid"], s.Counts["failed"],
-			s.Counts["cancelled"], s.Counts["pending"], c.CreatedAt.Format(time.RFC3339), fin, tableCell(c.Name, 48))
+		// RESET of a restore campaign counts its restored assets: the
+		// column is "calls that did what the campaign is for".
+		done := s.Counts[jobs.OutcomeReset] + s.Counts[jobs.OutcomeRestored]
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", c.ID, c.State, c.Total,
+			done, s.Counts["not_found"], s.Counts["invalid"], s.Counts["failed"],
+			s.Counts["cancelled"], s.Counts["pending"], c.CreatedAt.Format(time.RFC3339), fin, c.Mode, tableCell(c.Name, 48))
 	}
 	return tw.Flush()
 }

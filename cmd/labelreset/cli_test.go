@@ -113,7 +113,7 @@ func TestRunDemoEmbedded(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run --demo: exit %d\n%s\n%s", code, out, errs)
 	}
-	if !strings.Contains(errs, "embedded Redis") || !strings.Contains(out, "done: 1030 assets — reset 1000, not_found 30") {
+	if !strings.Contains(errs, "embedded Redis") || !strings.Contains(out, "done: 1030 assets — reset 1000, not_found 0, invalid 0, failed 0, cancelled 0, not_in_inventory 30, pending 0") {
 		t.Errorf("run --demo output:\n%s\n%s", out, errs)
 	}
 }

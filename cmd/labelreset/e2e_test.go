@@ -278,7 +278,7 @@ func TestTwoWorkersSeparateSubmit(t *testing.T) {
 	e.startWorker()
 	e.startWorker()
 	csv := e.writeIDs("ids.csv", 1, n)
-	out, errs, code := e.run("submit", "--campaign", "two", "--csv", csv, "--yes", "--backoff-base", "20ms", "--backoff-cap", "200ms")
+	out, errs, code := e.run("submit", "--campaign", "two", "--csv", csv, "--yes", "--reset-unlisted", "--backoff-base", "20ms", "--backoff-cap", "200ms")
 	if code != 0 {
 		t.Fatalf("submit exit %d: %s %s", code, out, errs)
 	}
@@ -290,7 +290,7 @@ func TestTwoWorkersSeparateSubmit(t *testing.T) {
 		t.Errorf("%d assets got a second finishing call without any crash", r)
 	}
 	// The same submit again enqueues nothing and says so.
-	out, _, code = e.run("submit", "--campaign", "two", "--csv", csv, "--yes")
+	out, _, code = e.run("submit", "--campaign", "two", "--csv", csv, "--yes", "--reset-unlisted")
 	if code != 0 || !strings.Contains(out, "nothing new enqueued") {
 		t.Errorf("re-submit: exit %d, output %q", code, out)
 	}
@@ -312,7 +312,7 @@ func TestKillWorker(t *testing.T) {
 	e := newE2E(t, pdcpfake.Options{Assets: n, Seed: 5, Latency: 3 * time.Millisecond})
 	victim := e.startWorker("--concurrency", strconv.Itoa(conc))
 	csv := e.writeIDs("ids.csv", 1, n)
-	if out, errs, code := e.run("submit", "--campaign", "kill", "--csv", csv, "--yes"); code != 0 {
+	if out, errs, code := e.run("submit", "--campaign", "kill", "--csv", csv, "--yes", "--reset-unlisted"); code != 0 {
 		t.Fatalf("submit exit %d: %s %s", code, out, errs)
 	}
 	deadline := time.Now().Add(time.Minute)

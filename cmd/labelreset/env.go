@@ -39,13 +39,19 @@ var noEnv = map[string]bool{
 	// acknowledgements and safety switches
 	"yes": true, "no-snapshot": true, "express": true, "dry-run": true, "demo": true,
 	"no-preflight": true, "insecure-no-auth": true,
+	// a stale LABELRESET_NO_SNAPSHOT would make campaigns impossible to
+	// undo, LABELRESET_RESET_UNLISTED would call IDs nobody listed,
+	// LABELRESET_EXACT would delete labels added since a reset, and
+	// LABELRESET_USE_CONFIGURED_TARGET would restore a snapshot into
+	// another team or server
+	"reset-unlisted": true, "exact": true, "use-configured-target": true, "force": true,
 	// what to act on
 	"campaign": true, "append": true, "name": true, "csv": true, "ids": true, "labels": true, "column": true,
-	"o": true, "only": true, "outcome": true,
+	"o": true, "only": true, "outcome": true, "snapshot": true,
 	// what this one invocation writes or waits for: a stale
 	// LABELRESET_REPORT would overwrite a file nobody named, a stale
 	// LABELRESET_WATCH would make every status block until its campaign ends
-	"report": true, "watch": true,
+	"report": true, "watch": true, "snapshot-file": true, "preview": true,
 }
 
 // envName is the environment variable of flag name, or "" when it has none.

@@ -77,11 +77,13 @@ func TestEnvBinding(t *testing.T) {
 		"LABELRESET_YES": "1", "LABELRESET_DRY_RUN": "true", "LABELRESET_DEMO": "1", "LABELRESET_INSECURE_NO_AUTH": "1", "LABELRESET_INSECURE_HTTP": "1",
 		"LABELRESET_IDS": "1,2", "LABELRESET_LABELS": "a", "LABELRESET_CAMPAIGN": "c", "LABELRESET_APPEND": "1",
 		"LABELRESET_CSV": "x.csv", "LABELRESET_COLUMN": "2", "LABELRESET_REPORT": "stale.csv",
+		"LABELRESET_NO_SNAPSHOT": "1", "LABELRESET_RESET_UNLISTED": "1", "LABELRESET_PREVIEW": "1", "LABELRESET_SNAPSHOT_FILE": "stale.jsonl",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.cf.yes || f.cf.dryRun || f.af.insecureHTTP || f.demo || f.cf.ids != "" || f.cf.labelsSet || f.cf.id != "" || f.cf.appendIDs || f.cf.csv != "" || f.cf.column != "" || f.report != "" {
+	if f.cf.yes || f.cf.dryRun || f.af.insecureHTTP || f.demo || f.cf.ids != "" || f.cf.labelsSet || f.cf.id != "" || f.cf.appendIDs || f.cf.csv != "" || f.cf.column != "" || f.report != "" ||
+		f.cf.noSnapshot || f.cf.resetUnlisted || f.cf.preview || f.snapshotFile != "" {
 		t.Errorf("safety switches or targets taken from the environment: %+v demo %v", *f.cf, f.demo)
 	}
 }
@@ -95,6 +97,7 @@ func TestEnvNames(t *testing.T) {
 		"tokens-file": "LABELRESET_API_TOKENS_FILE", "config": "LABELRESET_SCHEDULES",
 		"insecure-http": "",
 		"yes":           "", "dry-run": "", "insecure-no-auth": "", "insecure-anything": "", "no-snapshot": "", "express": "",
+		"reset-unlisted": "", "preview": "", "snapshot-file": "", "snapshot": "", "exact": "", "use-configured-target": "", "force": "",
 	} {
 		if got := envName(flagName); got != want {
 			t.Errorf("envName(%q) = %q, want %q", flagName, got, want)

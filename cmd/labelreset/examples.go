@@ -12,13 +12,38 @@ var commandExamples = map[string]string{
   labelreset run --ids 101,102,103 --labels env:prod,critical --json
   # Plan only: no call, nothing enqueued:
   labelreset run --csv retired.csv --dry-run
+  # Plan plus what the snapshot would find (lists the inventory, GET only):
+  labelreset run --csv retired.csv --dry-run --preview
+  # Choose where the snapshot file goes (default labelreset-CAMPAIGN.snapshot.jsonl.gz):
+  labelreset run --csv retired.csv --snapshot-file /safe/q4.snapshot.jsonl.gz
 `,
 	"submit": `  # Plan only: validate, de-duplicate, estimate at 20/s; nothing enqueued:
   labelreset submit --csv retired.csv --dry-run --rate 20
   # Enqueue on a shared Redis for the workers:
   REDIS_URL=redis://redis:6379/0 labelreset submit --campaign q4-retire --csv retired.csv --yes
+  # Without a snapshot: faster to start, but it cannot be undone:
+  labelreset submit --campaign q4-retire --csv retired.csv --no-snapshot
   # IDs from stdin; add the new ones to an existing campaign:
   cut -d, -f1 more.csv | labelreset submit --campaign q4-retire --csv - --append
+`,
+	"snapshot": `  # The labels q4-retire recorded before its resets, gzipped:
+  labelreset snapshot q4-retire -o q4-retire.snapshot.jsonl.gz
+  # As JSON lines on stdout:
+  labelreset snapshot q4-retire | head
+`,
+	"undo": `  # What an undo would put back; nothing changes:
+  labelreset undo q4-retire --dry-run
+  # Put the removed labels back (a restore campaign for the workers); print its ID as JSON:
+  labelreset undo q4-retire --yes --json
+  # From the file run wrote on the embedded Redis, worked in this process:
+  labelreset undo --snapshot labelreset-q4-retire.snapshot.jsonl.gz --yes
+  # Exactly the snapshot's labels (labels added since the reset are deleted):
+  labelreset undo q4-retire --exact
+`,
+	"verify": `  # Check that none of the removed labels remain on the reset assets:
+  labelreset verify q4-retire
+  # After an undo: every restored label is back; one verdict per asset in a CSV:
+  labelreset verify undo-of-q4-retire --report verify.csv
 `,
 	"worker": `  # One worker of many, all sharing 50 requests/s through Redis:
   labelreset worker --redis redis://redis:6379/0 --concurrency 64 --rate 50

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/idfile"
 )
@@ -24,9 +26,13 @@ type campaignFlags struct {
 	maxFailureRatio                      float64
 	minSample                            int64
 	strict, appendIDs, dryRun, yes, json bool
-	labelsSet                            bool // --labels given, even empty
-	confirmAbove                         int64
-	rate                                 float64
+	// noSnapshot opts out of the snapshot (the campaign cannot be
+	// undone); resetUnlisted calls assets the snapshot did not find;
+	// preview lists the inventory for a --dry-run plan (GET only).
+	noSnapshot, resetUnlisted, preview bool
+	labelsSet                          bool // --labels given, even empty
+	confirmAbove                       int64
+	rate                               float64
 }
 
 func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
@@ -56,6 +62,9 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.BoolVar(&f.yes, "yes", false, "confirm a campaign above --confirm-above without asking")
 	fs.Int64Var(&f.confirmAbove, "confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets wait for confirmation (or 'labelreset approve')")
 	fs.BoolVar(&f.json, "json", false, "machine-readable output")
+	fs.BoolVar(&f.noSnapshot, "no-snapshot", false, "do not record the assets' labels before resetting them: the campaign cannot be undone")
+	fs.BoolVar(&f.resetUnlisted, "reset-unlisted", false, "also call assets the snapshot did not find in the inventory (default: they end not_in_inventory, uncalled)")
+	fs.BoolVar(&f.preview, "preview", false, "with --dry-run: list the inventory (GET requests only) and show what the snapshot would find")
 	return f
 }
 
@@ -67,6 +76,9 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 	}
 	def := &jobs.Campaign{
 		ID: f.id, Name: f.name, Mode: jobs.ModeDelete, Priority: prio, BatchSize: f.batchSize,
+		// Every campaign records its assets' labels first unless told
+		// not to: that is what makes it undoable.
+		Snapshot: !f.noSnapshot, ResetUnlisted: f.resetUnlisted,
 		Policy: jobs.Policy{
 			MaxAttempts: f.maxAttempts, MaxThrottled: f.maxThrottled, BackoffBase: f.backoffBase, BackoffCap: f.backoffCap,
 			MaxFailureRatio: f.maxFailureRatio, MinSample: f.minSample, Retention: f.retention,
@@ -96,7 +108,13 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 
 // plan builds the campaign definition and reads the input into a plan;
 // for --dry-run it prints the plan and returns a nil plan.
-func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan, error) {
+func (a *app) plan(ctx context.Context, cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan, error) {
+	if cf.preview && !cf.dryRun {
+		return nil, nil, usagef("--preview shows what a --dry-run's snapshot would find: give --dry-run too")
+	}
+	if cf.preview && cf.noSnapshot {
+		return nil, nil, usagef("--preview shows what the snapshot would find, and --no-snapshot takes none: give one of them")
+	}
 	def, err := cf.definition()
 	if err != nil {
 		return nil, nil, err
@@ -114,7 +132,13 @@ func (a *app) plan(cf *campaignFlags, af *apiFlags) (*jobs.Campaign, *jobs.Plan,
 		return nil, nil, err
 	}
 	if cf.dryRun {
-		a.printPlan(plan, def.Server, cf.rate, cf.json)
+		var preview *jobs.SnapshotInfo
+		if cf.preview {
+			if preview, err = a.previewSnapshot(ctx, af, def, plan); err != nil {
+				return nil, nil, err
+			}
+		}
+		a.printPlan(plan, def, cf.rate, cf.json, preview)
 		return def, nil, nil
 	}
 	return def, plan, nil
@@ -191,20 +215,78 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 	return plan, nil
 }
 
+// previewSnapshot lists the inventory (GET requests only) and returns
+// what the campaign's snapshot would find.
+func (a *app) previewSnapshot(ctx context.Context, af *apiFlags, def *jobs.Campaign, plan *jobs.Plan) (*jobs.SnapshotInfo, error) {
+	cfg, err := af.resolve(a.getenv, 1)
+	if err != nil {
+		return nil, err
+	}
+	cfg.TeamID = def.TeamID
+	c, err := client.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.CloseIdleConnections()
+	f, err := campaignFilter(def)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(a.stderr, "preview: listing the inventory of team %s on %s (GET only)...\n", orDash(def.TeamID), def.Server)
+	p := jobs.NewSnapshotPreview(plan, time.Now())
+	pages, err := listInventory(ctx, c, f, nil, func(page []client.Asset) error {
+		p.Add(page)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("preview: %w", err)
+	}
+	return p.Info(pages, time.Now()), nil
+}
+
+// campaignFilter is the listing filter of a campaign, as its snapshot
+// lists: its own query when it has one (it narrows the listing), else the
+// whole inventory.
+func campaignFilter(c *jobs.Campaign) (client.AssetFilter, error) {
+	return jobs.QueryFilter(c.Query), nil
+}
+
+// snapshotRequests says what the snapshot costs: one listing request per
+// page of the team's inventory, which the plan cannot know.
+func snapshotRequests() string {
+	return fmt.Sprintf("about inventory/%d+1 listing requests: %d for an inventory of 1,000,000 assets",
+		inventoryPageSize, 1_000_000/inventoryPageSize+1)
+}
+
+// planSnapshot is the snapshot part of a plan's JSON.
+type planSnapshot struct {
+	Enabled       bool               `json:"enabled"`
+	Undoable      bool               `json:"undoable"`
+	ResetUnlisted bool               `json:"reset_unlisted"`
+	Requests      string             `json:"requests,omitempty"`
+	Preview       *jobs.SnapshotInfo `json:"preview,omitempty"`
+}
+
 // printPlan shows what a submit will do.
-func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON bool) {
+func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSON bool, preview *jobs.SnapshotInfo) {
+	server := def.Server
 	est := ""
 	if rate > 0 {
 		est = (time.Duration(float64(plan.New) / rate * float64(time.Second))).Round(time.Second).String()
 	}
+	snap := planSnapshot{Enabled: def.Snapshot, Undoable: def.Snapshot, ResetUnlisted: def.ResetUnlisted, Preview: preview}
+	if def.Snapshot {
+		snap.Requests = snapshotRequests()
+	}
 	if asJSON {
 		out := struct {
 			*jobs.Plan
-			APIServer string  `json:"api_server"`
-			Rate      float64 `json:"rate,omitempty"`
-			Estimate  string  `json:"estimated_duration,omitempty"`
-			DryRun    bool    `json:"dry_run"`
-		}{plan, server, rate, est, true}
+			APIServer string       `json:"api_server"`
+			Rate      float64      `json:"rate,omitempty"`
+			Estimate  string       `json:"estimated_duration,omitempty"`
+			DryRun    bool         `json:"dry_run"`
+			Snapshot  planSnapshot `json:"snapshot"`
+		}{plan, server, rate, est, true, snap}
 		a.writeJSON(out)
 		return
 	}
@@ -246,6 +328,28 @@ func (a *app) printPlan(plan *jobs.Plan, server string, rate float64, asJSON boo
 	} else {
 		fmt.Fprintf(w, "  time:           no rate limit set (--rate); bounded by PDCP and --concurrency\n")
 	}
+	a.printPlanSnapshot(def, plan, preview)
+}
+
+// printPlanSnapshot is the snapshot part of a dry run's plan.
+func (a *app) printPlanSnapshot(def *jobs.Campaign, plan *jobs.Plan, preview *jobs.SnapshotInfo) {
+	w := a.stdout
+	if !def.Snapshot {
+		fmt.Fprintf(w, "  snapshot:       none (--no-snapshot): this campaign cannot be undone\n")
+		return
+	}
+	fmt.Fprintf(w, "  snapshot:       the labels of every asset are recorded before any reset (%s)\n", snapshotRequests())
+	if def.ResetUnlisted {
+		fmt.Fprintf(w, "  not listed:     assets the snapshot does not find are called anyway (--reset-unlisted)\n")
+	} else {
+		fmt.Fprintf(w, "  not listed:     assets the snapshot does not find end not_in_inventory, uncalled\n")
+	}
+	if preview == nil {
+		fmt.Fprintf(w, "  (a dry run makes no PDCP request: the snapshot will be taken when the campaign is submitted; --preview lists the inventory now)\n")
+		return
+	}
+	fmt.Fprintf(w, "Snapshot preview (listed now; assets may change before the campaign runs)\n")
+	printSnapshotFound(w, preview, plan.Valid, "  ")
 }
 
 // idsName names a campaign made from n comma-separated --ids entries.

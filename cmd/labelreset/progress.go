@@ -105,9 +105,14 @@ func (p *progress) fitted(c *jobs.Campaign, cols int) string {
 		head:   fmt.Sprintf("%d/%d (%.1f%%)", done, c.Total, pct),
 		state:  "[" + string(c.State) + "]",
 	}
-	for _, o := range []string{"reset", "not_found", "invalid", "failed", "cancelled"} {
+	first := jobs.OutcomeReset
+	if c.Mode == jobs.ModeRestore {
+		first = jobs.OutcomeRestored
+	}
+	for _, o := range []string{first, "not_found", "invalid", "failed", "cancelled",
+		jobs.OutcomeNotInInventory, jobs.OutcomeUnchanged} {
 		n := c.Counts[o]
-		if o == "cancelled" && n == 0 {
+		if (o == "cancelled" || o == jobs.OutcomeNotInInventory || o == jobs.OutcomeUnchanged) && n == 0 {
 			continue
 		}
 		parts.counts = append(parts.counts, outcomeCount{o, n})
@@ -261,6 +266,19 @@ func (p *progress) update(c *jobs.Campaign) {
 		return
 	}
 	line := p.line(c)
+	if now := p.now(); p.lastLine.IsZero() || now.Sub(p.lastLine) >= plainEvery {
+		p.live.println(line)
+		p.lastLine = now
+	}
+}
+
+// updateLine draws a line that is not a campaign's counts (the snapshot
+// phase), as update does.
+func (p *progress) updateLine(line string) {
+	if p.live.tty {
+		p.live.draw(cutToWidth(line, p.live.room()))
+		return
+	}
 	if now := p.now(); p.lastLine.IsZero() || now.Sub(p.lastLine) >= plainEvery {
 		p.live.println(line)
 		p.lastLine = now

@@ -67,5 +67,12 @@ func reportCommand(id, namespace string) string {
 func (a *app) summaryJSON(ctx context.Context, store *jobs.Store, c *jobs.Campaign) campaignStatus {
 	s := statusJSON(c)
 	s.FailureReasons = a.failureReasons(ctx, store, c)
+	if c.Snapshot {
+		info, err := store.Snapshot(ctx, c)
+		if err != nil {
+			a.log.Warn("snapshot progress could not be read", "campaign", c.ID, "err", err)
+		}
+		s.Snapshot = info
+	}
 	return s
 }

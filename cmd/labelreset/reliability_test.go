@@ -229,7 +229,7 @@ func TestWorkerCrashes(t *testing.T) {
 	for i := range ws {
 		ws[i] = start()
 	}
-	e.submit("--campaign", "crash", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
+	e.submit("--campaign", "crash", "--reset-unlisted", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
 	e.waitFinished("crash", 500, time.Minute)
 	t0 := time.Now()
 
@@ -351,7 +351,7 @@ func testRedisRestart(t *testing.T, rc redisControl, gap time.Duration) {
 		Latency: 35 * time.Millisecond, LatencyJitter: 10 * time.Millisecond})
 	e.startWorker()
 	e.startWorker()
-	e.submit("--campaign", "restart", "--csv", e.writeIDs("ids.csv", 1, n), "--yes", "--backoff-base", "20ms", "--backoff-cap", "200ms")
+	e.submit("--campaign", "restart", "--reset-unlisted", "--csv", e.writeIDs("ids.csv", 1, n), "--yes", "--backoff-base", "20ms", "--backoff-cap", "200ms")
 	e.waitFinished("restart", n/4, time.Minute)
 	before := e.finished("restart")
 	if before > n-1000 {
@@ -415,7 +415,7 @@ func testRedisOutage(t *testing.T, rc redisControl, outage, doneWithin time.Dura
 			t.Fatalf("%s not ready before the outage: /readyz %d", x.name, readyz(x.addr))
 		}
 	}
-	e.submit("--campaign", "outage", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
+	e.submit("--campaign", "outage", "--reset-unlisted", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
 	e.waitFinished("outage", n/5, time.Minute)
 	before := e.finished("outage")
 	rc.Down(t)
@@ -552,7 +552,7 @@ func TestAPIChaos(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		e.startWorker("--concurrency", "32", "--timeout", "8s")
 	}
-	e.submit("--campaign", "chaos", "--csv", e.writeIDs("ids.csv", 1, n), "--yes", "--max-attempts", strconv.Itoa(maxAttempts),
+	e.submit("--campaign", "chaos", "--reset-unlisted", "--csv", e.writeIDs("ids.csv", 1, n), "--yes", "--max-attempts", strconv.Itoa(maxAttempts),
 		"--backoff-base", "20ms", "--backoff-cap", "300ms", "--max-failure-ratio", "1")
 	f := e.fake.Fake()
 	// Switch to Retry-After while most of the campaign is still ahead: the
@@ -658,7 +658,7 @@ func TestGracefulShutdown(t *testing.T) {
 			args := []string{"worker", "--metrics-addr", "127.0.0.1:0", "--concurrency", strconv.Itoa(conc),
 				"--shutdown-timeout", tc.timeout.String(), "--timeout", "30s"}
 			victim := e.start(args...)
-			e.submit("--campaign", "term", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
+			e.submit("--campaign", "term", "--reset-unlisted", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
 			e.waitFinished("term", n/10, time.Minute)
 			if f := e.fake.Fake().Stats().InFlight; f == 0 {
 				t.Fatalf("no call in flight at the SIGTERM")
@@ -851,7 +851,7 @@ func TestShutdownDuringPause(t *testing.T) {
 	const n = 500
 	e := newE2E(t, pdcpfake.Options{Assets: n, Seed: 61, ThrottleFraction: 1, RetryAfter: "120"})
 	victim := e.start("worker", "--metrics-addr", "127.0.0.1:0", "--concurrency", "8", "--shutdown-timeout", "20s")
-	e.submit("--campaign", "pause-term", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
+	e.submit("--campaign", "pause-term", "--reset-unlisted", "--csv", e.writeIDs("ids.csv", 1, n), "--yes")
 	if _, ok := waitFor(30*time.Second, func() bool { return e.fake.Fake().Stats().Throttled > 0 }); !ok {
 		t.Fatal("no 429 within 30s")
 	}

@@ -14,7 +14,7 @@ func (a *app) cmdReport(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	out := fs.String("o", "-", "output file (- = stdout)")
 	format := fs.String("format", "csv", "csv or jsonl")
-	only := fs.String("only", "", "only these outcomes (comma-separated: reset,not_found,invalid,failed,cancelled,pending)")
+	only := fs.String("only", "", "only these outcomes (comma-separated: reset,not_found,invalid,failed,cancelled,not_in_inventory,restored,unchanged,pending)")
 	id, store, closeFn, err := a.campaignArgs(ctx, fs, rf, args)
 	if err != nil {
 		return err

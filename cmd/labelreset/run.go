@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,14 @@ type runFlags struct {
 	outageLimit  time.Duration
 	noPreflight  bool
 	rateGiven    bool // --rate (or LABELRESET_RATE) set, which --demo keeps
+	// snapshotFile is where run writes the campaign's snapshot ("" none):
+	// --snapshot-file, else with the embedded Redis (which is gone when
+	// run exits) labelreset-<campaign>.snapshot.jsonl.gz.
+	snapshotFile      string
+	snapshotFileGiven bool
+	// undoPlan is the plan of undo --snapshot, which works its restore
+	// as run does: its --json summary carries it.
+	undoPlan *jobs.UndoPlan
 }
 
 // cmdRun submits a campaign, works it in this process and reports it. Each
@@ -44,7 +53,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if f.demo {
 		defer a.startDemo(f)()
 	}
-	def, plan, err := a.plan(f.cf, f.af)
+	def, plan, err := a.plan(ctx, f.cf, f.af)
 	if err != nil || plan == nil {
 		return err // plan == nil: a dry run, already printed
 	}
@@ -68,6 +77,9 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.runSnapshotFile(f, rs, def, id); err != nil {
+		return err
+	}
 	w, err := a.workAndWatch(ctx, f, rs, ccfg, id)
 	if err != nil {
 		return err
@@ -84,6 +96,8 @@ func (a *app) runConfig(args []string) (*runFlags, error) {
 	reportFormat := fs.String("report-format", "csv", "csv or jsonl")
 	fs.BoolVar(&f.demo, "demo", false, "serve a built-in fake PDCP in-process and run against it (no API key needed)")
 	fs.IntVar(&f.demoAssets, "demo-assets", 5000, "assets of the --demo fake")
+	fs.StringVar(&f.snapshotFile, "snapshot-file", "", "write the campaign's snapshot here as soon as it is complete, never over an existing file "+
+		"(default with the embedded Redis: labelreset-CAMPAIGN.snapshot.jsonl.gz in the working directory; .gz is gzipped)")
 	fs.DurationVar(&f.outageLimit, "redis-outage-limit", 5*time.Minute,
 		"how long to wait for an unreachable Redis before stopping with exit code 3 (the campaign stays in Redis)")
 	noPreflight := addPreflightFlag(fs)
@@ -91,6 +105,13 @@ func (a *app) runConfig(args []string) (*runFlags, error) {
 		return nil, err
 	}
 	f.noPreflight, f.rateGiven = *noPreflight, flagSet(fs, "rate")
+	f.snapshotFileGiven = f.snapshotFile != ""
+	switch {
+	case f.snapshotFileGiven && f.cf.noSnapshot:
+		return nil, usagef("--snapshot-file %s and --no-snapshot: a campaign without a snapshot writes none", f.snapshotFile)
+	case f.snapshotFileGiven && fileExists(f.snapshotFile):
+		return nil, usagef("--snapshot-file %s: %v: it is not overwritten (choose another name)", f.snapshotFile, errFileExists)
+	}
 	if f.outageLimit <= 0 {
 		return nil, usagef("--redis-outage-limit %v: want a positive duration", f.outageLimit)
 	}
@@ -244,6 +265,52 @@ func (a *app) runSubmit(ctx context.Context, f *runFlags, rs *runRedis, def *job
 	return "", exitError{exitStopped}
 }
 
+// runSnapshotFile settles where run writes the campaign's snapshot, and
+// refuses an existing file before any asset is called. The embedded Redis
+// goes away with run, so without a file its campaign could never be
+// undone; --demo writes none (its fake inventory is gone too), and
+// --no-snapshot has none to write.
+func (a *app) runSnapshotFile(f *runFlags, rs *runRedis, def *jobs.Campaign, id string) error {
+	switch {
+	case !def.Snapshot:
+		f.snapshotFile = ""
+		return nil
+	case f.snapshotFileGiven:
+	case !rs.embedded || f.demo:
+		return nil
+	default:
+		f.snapshotFile = "labelreset-" + id + ".snapshot.jsonl.gz"
+	}
+	if fileExists(f.snapshotFile) {
+		return usagef("snapshot file %s: %v: run does not overwrite it (move it, or choose another with --snapshot-file)", f.snapshotFile, errFileExists)
+	}
+	fmt.Fprintf(a.runOut(f.cf), "the snapshot will be written to %s once complete\n", f.snapshotFile)
+	return nil
+}
+
+// snapshotFileWriter writes run's snapshot file once.
+type snapshotFileWriter struct {
+	a       *app
+	store   *jobs.Store
+	path    string
+	written bool
+	assets  int64
+}
+
+// write exports campaign c's complete snapshot to the file; the line it
+// returns says where.
+func (s *snapshotFileWriter) write(ctx context.Context, c *jobs.Campaign) (string, error) {
+	if s.written || s.path == "" {
+		return "", nil
+	}
+	n, err := writeSnapshotFile(ctx, s.store, c.ID, s.path, false)
+	if err != nil {
+		return "", err
+	}
+	s.written, s.assets = true, n
+	return fmt.Sprintf("snapshot: the labels of %d assets written to %s (undo with: labelreset undo --snapshot %s)", n, s.path, s.path), nil
+}
+
 // runOut is where run writes what is not its result: stdout, or stderr
 // when --json keeps stdout for the summary object.
 func (a *app) runOut(cf *campaignFlags) io.Writer {
@@ -262,6 +329,8 @@ type worked struct {
 	// stop is the one deadline of the rest of the stop; done releases it.
 	stop context.Context
 	done func()
+	// snap writes the snapshot file.
+	snap *snapshotFileWriter
 }
 
 // workAndWatch works the campaign in this process (only this one: on a
@@ -282,8 +351,9 @@ func (a *app) workAndWatch(ctx context.Context, f *runFlags, rs *runRedis, ccfg 
 	// the status reload, the report and closing Redis all fit in
 	// --shutdown-timeout + stopGrace, also when Redis hangs.
 	sctx, endBudget := stopBudget(ctx, wf.shutdownTimeout+stopGrace)
-	w := &worked{done: endBudget}
-	w.c, w.watchErr = a.watch(ctx, rs.store, id, false, f.outageLimit)
+	w := &worked{done: endBudget, snap: &snapshotFileWriter{a: a, store: rs.store, path: f.snapshotFile}}
+	w.c, w.watchErr = a.watchWith(ctx, rs.store, id, watchOptions{outageLimit: f.outageLimit,
+		snapshotDone: func(c *jobs.Campaign, _ *jobs.SnapshotInfo) (string, error) { return w.snap.write(ctx, c) }})
 	if w.watchErr != nil {
 		// Stopped by a signal or an outage: the budget starts now even
 		// if ctx is still live (an outage).
@@ -319,9 +389,14 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 	if err := a.runReport(f, rs, id, w); err != nil {
 		return err
 	}
+	snapFile := a.runSnapshotLate(rs, w)
 	if w.c != nil {
 		if f.cf.json {
-			a.writeJSON(a.summaryJSON(w.stop, rs.store, w.c))
+			a.writeJSON(struct {
+				campaignStatus
+				SnapshotFile string         `json:"snapshot_file,omitempty"`
+				Plan         *jobs.UndoPlan `json:"plan,omitempty"`
+			}{a.summaryJSON(w.stop, rs.store, w.c), snapFile, f.undoPlan})
 		} else {
 			a.printSummary(w.c)
 			a.printFailureReasons(w.stop, rs.store, w.c, runReportHint(f, rs.embedded, w.c.ID))
@@ -355,6 +430,42 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 		return fmt.Errorf("campaign %s: no status could be read", id)
 	}
 	return a.campaignExit(w.c, embedded, func() { a.printContinue(rf, id, embedded) })
+}
+
+// runSnapshotLate writes the snapshot file if the watch ended before it
+// saw the snapshot complete (a campaign that finished between two reads),
+// and returns the file's name once written. A snapshot that never
+// completed (interrupted) has no file: run says so.
+func (a *app) runSnapshotLate(rs *runRedis, w *worked) string {
+	s := w.snap
+	if s == nil || s.path == "" {
+		return ""
+	}
+	if !s.written && w.c != nil {
+		rctx, cancel := context.WithTimeout(w.stop, time.Minute)
+		defer cancel()
+		var msg string
+		err := bounded(rctx, &a.inflight, func(ctx context.Context) error {
+			info, err := rs.store.Snapshot(ctx, w.c)
+			if err != nil || !info.Complete {
+				return err
+			}
+			msg, err = s.write(ctx, w.c)
+			return err
+		})
+		switch {
+		case err != nil:
+			fmt.Fprintf(a.stderr, "snapshot: not written to %s: %v\n", s.path, err)
+		case msg != "":
+			fmt.Fprintln(a.stderr, msg)
+		default:
+			fmt.Fprintf(a.stderr, "snapshot: not complete when run stopped; no snapshot file written\n")
+		}
+	}
+	if !s.written {
+		return ""
+	}
+	return s.path
 }
 
 // runReportHint says where run's summary finds every asset's error: its
@@ -420,9 +531,26 @@ func (a *app) printContinue(rf *redisFlags, id string, embedded bool) {
 
 func (a *app) printSummary(c *jobs.Campaign) {
 	s := statusJSON(c)
-	fmt.Fprintf(a.stdout, "campaign %s %s: %d assets — reset %d, not_found %d, invalid %d, failed %d, cancelled %d, pending %d\n",
-		c.ID, c.State, c.Total, s.Counts["reset"], s.Counts["not_found"], s.Counts["invalid"], s.Counts["failed"],
-		s.Counts["cancelled"], s.Counts["pending"])
+	var b strings.Builder
+	order := append(append([]string{}, jobs.Outcomes...), jobs.OutcomePending)
+	if c.Mode == jobs.ModeRestore {
+		// What a restore is for comes first, as reset does for the others.
+		order = append([]string{jobs.OutcomeRestored, jobs.OutcomeUnchanged}, slices.DeleteFunc(order, func(o string) bool {
+			return o == jobs.OutcomeRestored || o == jobs.OutcomeUnchanged
+		})...)
+	}
+	for _, o := range order {
+		// The outcomes of the campaign's mode always, the others (a
+		// restore's restored, a reset's not_in_inventory) when they occur.
+		if s.Counts[o] == 0 && (!outcomeOfMode(o, c.Mode) || o == jobs.OutcomeNotInInventory) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", o, s.Counts[o])
+	}
+	fmt.Fprintf(a.stdout, "campaign %s %s: %d assets — %s\n", c.ID, c.State, c.Total, b.String())
 	if c.Reason != "" {
 		fmt.Fprintf(a.stdout, "reason: %s\n", c.Reason)
 	}

@@ -41,8 +41,8 @@ func TestRunJSON(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("run --json:\n%v\nwant status --json:\n%v", got, want)
 	}
-	if counts, _ := got["counts"].(map[string]any); counts["reset"] != 3.0 || counts["not_found"] != 1.0 {
-		t.Errorf("counts %v, want reset 3 not_found 1", got["counts"])
+	if counts, _ := got["counts"].(map[string]any); counts["reset"] != 3.0 || counts["not_in_inventory"] != 1.0 {
+		t.Errorf("counts %v, want reset 3 not_in_inventory 1 (the snapshot did not find it)", got["counts"])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -13,25 +14,34 @@ import (
 // campaignStatus is the JSON form of a campaign in every status-like
 // command (and the HTTP API).
 type campaignStatus struct {
-	ID         string           `json:"id"`
-	Name       string           `json:"name"`
-	State      jobs.State       `json:"state"`
-	Reason     string           `json:"reason,omitempty"`
-	Total      int64            `json:"total"`
-	Counts     map[string]int64 `json:"counts"`
-	Mode       jobs.Mode        `json:"mode"`
-	Labels     []string         `json:"labels,omitempty"`
-	TeamID     string           `json:"team_id,omitempty"`
-	APIServer  string           `json:"api_server,omitempty"`
-	Priority   jobs.Priority    `json:"priority"`
-	Source     string           `json:"source,omitempty"`
-	Redrives   int              `json:"redrives"`
-	CreatedAt  time.Time        `json:"created_at"`
-	FinishedAt *time.Time       `json:"finished_at"`
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	State     jobs.State       `json:"state"`
+	Reason    string           `json:"reason,omitempty"`
+	Total     int64            `json:"total"`
+	Counts    map[string]int64 `json:"counts"`
+	Mode      jobs.Mode        `json:"mode"`
+	Labels    []string         `json:"labels,omitempty"`
+	TeamID    string           `json:"team_id,omitempty"`
+	APIServer string           `json:"api_server,omitempty"`
+	Priority  jobs.Priority    `json:"priority"`
+	Source    string           `json:"source,omitempty"`
+	// RestoreOf and Exact describe a restore campaign (undo).
+	RestoreOf     string `json:"restore_of,omitempty"`
+	Exact         bool   `json:"exact,omitempty"`
+	ResetUnlisted bool   `json:"reset_unlisted,omitempty"`
+	// Undoable is true for a campaign that records a snapshot.
+	Undoable   bool       `json:"undoable"`
+	Redrives   int        `json:"redrives"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at"`
 	// FailureReasons are the topReasons most frequent reasons of failed
 	// and invalid assets, in the summaries of status and run only: reading
 	// them costs a Redis call that a list of campaigns does not make.
 	FailureReasons []jobs.FailureReason `json:"failure_reasons,omitempty"`
+	// Snapshot is the snapshot's progress or, once complete, what it
+	// found; in the summaries of status and run only (a Redis call).
+	Snapshot *jobs.SnapshotInfo `json:"snapshot,omitempty"`
 }
 
 func statusJSON(c *jobs.Campaign) campaignStatus {
@@ -44,6 +54,7 @@ func statusJSON(c *jobs.Campaign) campaignStatus {
 		ID: c.ID, Name: c.Name, State: c.State, Reason: c.Reason, Total: c.Total, Counts: counts,
 		Mode: c.Mode, Labels: c.Labels, TeamID: c.TeamID, APIServer: c.Server, Priority: c.Priority, Source: c.Source,
 		Redrives: c.Gen, CreatedAt: c.CreatedAt,
+		RestoreOf: c.RestoreOf, Exact: c.Exact, ResetUnlisted: c.ResetUnlisted, Undoable: c.Snapshot,
 	}
 	if !c.FinishedAt.IsZero() {
 		t := c.FinishedAt
@@ -99,6 +110,7 @@ func (a *app) printStatusReasons(ctx context.Context, store *jobs.Store, c *jobs
 	if err := a.printStatus(c); err != nil {
 		return err
 	}
+	a.printSnapshotStatus(ctx, store, c)
 	a.printFailureReasons(ctx, store, c, reportCommand(c.ID, store.Namespace()))
 	return nil
 }
@@ -112,18 +124,109 @@ func (a *app) printStatus(c *jobs.Campaign) error {
 		fmt.Fprintf(w, " — %s", c.Reason)
 	}
 	fmt.Fprintln(w)
-	mode := "delete all labels"
-	if c.Mode == jobs.ModeRemove {
-		mode = "remove " + strings.Join(c.Labels, ",")
-	}
-	fmt.Fprintf(w, "mode:      %s\n", mode)
+	fmt.Fprintf(w, "mode:      %s\n", modeText(c))
 	fmt.Fprintf(w, "total:     %d\n", c.Total)
 	for _, o := range append(append([]string{}, jobs.Outcomes...), jobs.OutcomePending) {
-		fmt.Fprintf(w, "  %-10s %d\n", o, s.Counts[o])
+		if s.Counts[o] == 0 && !outcomeOfMode(o, c.Mode) {
+			continue // an outcome this kind of campaign never records
+		}
+		fmt.Fprintf(w, "  %-16s %d\n", o, s.Counts[o])
 	}
 	fmt.Fprintf(w, "created:   %s\n", c.CreatedAt.Format(time.RFC3339))
 	if !c.FinishedAt.IsZero() {
 		fmt.Fprintf(w, "finished:  %s\n", c.FinishedAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// modeText says what a campaign does to each asset.
+func modeText(c *jobs.Campaign) string {
+	switch c.Mode {
+	case jobs.ModeRemove:
+		return "remove " + strings.Join(c.Labels, ",")
+	case jobs.ModeRestore:
+		how := "add back the labels removed (POST)"
+		if c.Exact {
+			how = "set exactly the labels of the snapshot (PATCH update_type=replace)"
+		}
+		if c.RestoreOf != "" {
+			return "restore: undo of campaign " + c.RestoreOf + ", " + how
+		}
+		return "restore from a snapshot file, " + how
+	}
+	return "delete all labels"
+}
+
+// outcomeOfMode reports whether campaigns of mode m can record outcome o:
+// status lists those even at 0, and the others only when they occur.
+func outcomeOfMode(o string, m jobs.Mode) bool {
+	switch o {
+	case jobs.OutcomeRestored, jobs.OutcomeUnchanged:
+		return m == jobs.ModeRestore
+	case jobs.OutcomeReset, jobs.OutcomeNotInInventory:
+		return m != jobs.ModeRestore
+	}
+	return true
+}
+
+// printSnapshotStatus prints the snapshot part of status: none (the
+// campaign cannot be undone), its progress, or what it found.
+func (a *app) printSnapshotStatus(ctx context.Context, store *jobs.Store, c *jobs.Campaign) {
+	w := a.stdout
+	if c.Mode == jobs.ModeRestore {
+		return
+	}
+	if !c.Snapshot {
+		// Campaigns stored before snapshots existed read as none too.
+		fmt.Fprintf(w, "snapshot:  none (--no-snapshot, or created before snapshots existed): this campaign cannot be undone\n")
+		return
+	}
+	info, err := store.Snapshot(ctx, c)
+	if err != nil {
+		a.log.Warn("snapshot progress could not be read", "campaign", c.ID, "err", err)
+		return
+	}
+	if !info.Complete {
+		fmt.Fprintf(w, "snapshot:  %s\n", snapshotProgress(info))
+		return
+	}
+	fmt.Fprintf(w, "snapshot:  complete (%s): every asset's labels recorded before any reset; labelreset undo %s puts them back\n",
+		info.FinishedAt.Format(time.RFC3339), c.ID)
+	printSnapshotFound(w, info, c.Total, "  ")
+}
+
+// snapshotProgress is one line of a snapshot still being taken.
+func snapshotProgress(info *jobs.SnapshotInfo) string {
+	elapsed := info.Elapsed
+	if elapsed == 0 && !info.StartedAt.IsZero() {
+		elapsed = time.Since(info.StartedAt)
+	}
+	segs := ""
+	if info.Segments > 1 {
+		segs = fmt.Sprintf(" (%d of %d segments done)", info.SegmentsDone, info.Segments)
+	}
+	return fmt.Sprintf("taking%s: %s, %d assets listed, %d of the campaign's found, %s",
+		segs, count(info.Pages, "page"), info.Listed, info.Found, elapsed.Round(time.Second))
+}
+
+// snapshotCost is the pages and time a complete snapshot took.
+func snapshotCost(info *jobs.SnapshotInfo) string {
+	return fmt.Sprintf("%s (%d assets listed) in %s", count(info.Pages, "listing request"), info.Listed,
+		info.Elapsed.Round(10*time.Millisecond))
+}
+
+// printSnapshotFound prints what a complete snapshot (or a preview)
+// found among total assets.
+func printSnapshotFound(w io.Writer, info *jobs.SnapshotInfo, total int64, indent string) {
+	fmt.Fprintf(w, "%swith labels:      %d of %d\n", indent, info.WithLabels, total)
+	fmt.Fprintf(w, "%swithout labels:   %d\n", indent, info.WithoutLabels)
+	fmt.Fprintf(w, "%snot in inventory: %d\n", indent, info.NotInInventory)
+	if len(info.TopLabels) > 0 {
+		tops := make([]string, len(info.TopLabels))
+		for i, l := range info.TopLabels {
+			tops[i] = fmt.Sprintf("%q (%d)", l.Label, l.Assets)
+		}
+		fmt.Fprintf(w, "%stop labels:       %s\n", indent, strings.Join(tops, ", "))
+	}
+	fmt.Fprintf(w, "%spages and time:   %s\n", indent, snapshotCost(info))
 }

@@ -18,7 +18,7 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	def, plan, err := a.plan(cf, af)
+	def, plan, err := a.plan(ctx, cf, af)
 	if err != nil || plan == nil {
 		return err // plan == nil: a dry run, already printed
 	}
@@ -77,6 +77,9 @@ func (a *app) printSubmitTo(w io.Writer, res *jobs.SubmitResult, asJSON bool) {
 			count(int64(res.Plan.Batches), "batch"), count(res.Plan.Duplicates, "duplicate"), count(res.Plan.Bad, "bad row"))
 	default:
 		fmt.Fprintf(w, "campaign %s: %d new assets appended\n", c.ID, res.Appended)
+	}
+	if res.Created && !c.Snapshot {
+		fmt.Fprintf(w, "campaign %s takes no snapshot (--no-snapshot): it cannot be undone\n", c.ID)
 	}
 	if c.State == jobs.StatePending {
 		fmt.Fprintf(w, "campaign %s has %d assets (above --confirm-above) and waits for approval:\n  labelreset approve %s\n", c.ID, c.Total, c.ID)

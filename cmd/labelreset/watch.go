@@ -26,11 +26,11 @@ type watchOptions struct {
 	stallAfter time.Duration
 	// now is the clock of the progress bar and of the stall warning.
 	now func() time.Time
-}
-
-// watch is watchWith without the stall warning, on the wall clock.
-func (a *app) watch(ctx context.Context, store *jobs.Store, id string, stopOnHold bool, outageLimit time.Duration) (*jobs.Campaign, error) {
-	return a.watchWith(ctx, store, id, watchOptions{stopOnHold: stopOnHold, outageLimit: outageLimit})
+	// snapshotDone, when set, is called once when the campaign's
+	// snapshot is seen complete (run writes its file then, before the
+	// resets finish); the line it returns is noted above the bar. An
+	// error ends the watch.
+	snapshotDone func(*jobs.Campaign, *jobs.SnapshotInfo) (string, error)
 }
 
 // watchWith redraws progress until the campaign is final or stops making
@@ -55,6 +55,7 @@ func (a *app) watchWith(ctx context.Context, store *jobs.Store, id string, o wat
 	stall := newStallCheck(store, o.stallAfter, o.now())
 	var downSince time.Time
 	var held jobs.State
+	snap := snapshotWatch{done: o.snapshotDone}
 	for {
 		c, err := a.readDuringOutage(ctx, store, id, o.outageLimit)
 		if err != nil {
@@ -88,10 +89,23 @@ func (a *app) watchWith(ctx context.Context, store *jobs.Store, id string, o wat
 					p.note("%s", h)
 				}
 			}
-			if w := stall.check(c, o.now()); w != "" {
+			taking, err := snap.check(ctx, store, c, p)
+			if err != nil {
+				done()
+				return last, err
+			}
+			// No asset is called before the snapshot is complete: while
+			// it is taken, its listed pages are the progress to watch.
+			progress := c.Finished()
+			if taking {
+				progress = -1 - snap.pages
+			}
+			if w := stall.check(c, progress, o.now()); w != "" {
 				a.log.Warn(w, "campaign", id)
 			}
-			p.update(c)
+			if !taking {
+				p.update(c)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -142,13 +156,15 @@ func newStallCheck(store *jobs.Store, after time.Duration, now time.Time) *stall
 	return &stallCheck{store: store, after: after, done: -1, since: now}
 }
 
-// check returns a warning for c at now, once per stall.
-func (s *stallCheck) check(c *jobs.Campaign, now time.Time) string {
+// check returns a warning for c at now, once per stall: progress (the
+// finished count, or a count of the snapshot's pages) has not changed for
+// s.after.
+func (s *stallCheck) check(c *jobs.Campaign, progress int64, now time.Time) string {
 	if s.after <= 0 {
 		return ""
 	}
-	if done := c.Finished(); done != s.done || c.State != jobs.StateRunning || c.Total-done <= 0 {
-		s.done, s.since, s.warned = done, now, false
+	if progress != s.done || c.State != jobs.StateRunning || c.Total-c.Finished() <= 0 {
+		s.done, s.since, s.warned = progress, now, false
 		return ""
 	}
 	quiet := now.Sub(s.since)
@@ -166,6 +182,10 @@ func (s *stallCheck) check(c *jobs.Campaign, now time.Time) string {
 			quiet.Round(time.Second), s.store.Namespace())
 	}
 	s.warned = true
+	if progress < 0 {
+		return fmt.Sprintf("the snapshot has not listed a page for %s although %d worker(s) serve namespace %s: a worker takes only campaigns of its own API server (this one: %s); see the workers' logs",
+			quiet.Round(time.Second), n, s.store.Namespace(), orDash(c.Server))
+	}
 	return fmt.Sprintf("no asset has finished for %s although %d worker(s) serve namespace %s: a worker takes only campaigns of its own API server (this one: %s); see the workers' logs",
 		quiet.Round(time.Second), n, s.store.Namespace(), orDash(c.Server))
 }
@@ -202,4 +222,41 @@ func (a *app) readDuringOutage(ctx context.Context, store *jobs.Store, id string
 		return nil, err
 	}
 	return c, nil
+}
+
+// snapshotWatch follows the snapshot phase of a watched campaign.
+type snapshotWatch struct {
+	complete bool  // seen complete (or the campaign takes none)
+	pages    int64 // listing requests so far
+	done     func(*jobs.Campaign, *jobs.SnapshotInfo) (string, error)
+}
+
+// check draws the snapshot's progress while it is being taken and
+// reports whether it is; once it is complete it notes what it found and
+// calls done, once.
+func (s *snapshotWatch) check(ctx context.Context, store *jobs.Store, c *jobs.Campaign, p *progress) (taking bool, err error) {
+	if s.complete || !c.Snapshot || c.Mode == jobs.ModeRestore {
+		return false, nil
+	}
+	info, err := store.Snapshot(ctx, c)
+	if err != nil {
+		// Progress is a nicety: the counts still show.
+		return false, nil
+	}
+	if !info.Complete {
+		s.pages = info.Pages
+		p.updateLine("snapshot: " + snapshotProgress(info) + "  [" + string(c.State) + "]")
+		return true, nil
+	}
+	s.complete = true
+	p.note("snapshot complete: %d of %d assets with labels, %d without, %d not in the inventory; %s",
+		info.WithLabels, c.Total, info.WithoutLabels, info.NotInInventory, snapshotCost(info))
+	if s.done != nil {
+		msg, err := s.done(c, info)
+		if msg != "" {
+			p.note("%s", msg)
+		}
+		return false, err
+	}
+	return false, nil
 }
