@@ -696,25 +696,36 @@ func (s *Store) BatchLabels(ctx context.Context, c *Campaign, batch int, ids []i
 	if err != nil {
 		return nil, nil, false, err
 	}
-	m, err := s.rdb.HMGet(ctx, s.keys.snapMeta(c.ID), snapField(seg, "done"), snapField(seg, "sets")).Result()
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("campaign %s batch %d: read snapshot progress: %w", c.ID, batch, err)
-	}
-	if m[0] == nil {
-		return nil, nil, false, nil
-	}
-	setsStr, _ := m[1].(string)
-	sets, _ := strconv.ParseUint(setsStr, 10, 32)
 	set, err := s.segmentIDs(ctx, c, seg)
 	if err != nil {
 		return nil, nil, false, err
 	}
+	// One transaction with the incarnation fields: the keys may hold a
+	// campaign created again under c's ID since c was read.
+	var inc, m *redis.SliceCmd
+	var get *redis.StringCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		inc = p.HMGet(ctx, s.keys.meta(c.ID), IncarnationFields...)
+		m = p.HMGet(ctx, s.keys.snapMeta(c.ID), snapField(seg, "done"), snapField(seg, "sets"))
+		get = p.HGet(ctx, s.keys.snap(c.ID), strconv.Itoa(batch))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, false, fmt.Errorf("campaign %s batch %d: read snapshot: %w", c.ID, batch, err)
+	}
+	if !c.SameIncarnation(inc.Val()) {
+		return nil, nil, false, fmt.Errorf("campaign %s batch %d: deleted or created again since it was read: %w", c.ID, batch, ErrCampaignGone)
+	}
+	if m.Val()[0] == nil {
+		return nil, nil, false, nil
+	}
+	setsStr, _ := m.Val()[1].(string)
+	sets, _ := strconv.ParseUint(setsStr, 10, 32)
 	idx := batch - info.FirstBatch
 	lo := int64(idx) * int64(info.BatchSize)
 	size := min(int64(info.BatchSize), set.Len()-lo)
 	vals := make([]uint32, size)
-	str, err := s.rdb.HGet(ctx, s.keys.snap(c.ID), strconv.Itoa(batch)).Result()
-	switch {
+	switch str, err := get.Result(); {
 	case errors.Is(err, redis.Nil):
 		// No asset of the batch was found: its string was never written.
 	case err != nil:
@@ -871,6 +882,9 @@ func (s *Store) storeSegmentSets(ctx context.Context, c *Campaign, seg int, dict
 	args = append(args, len(keys))
 	var buf []byte
 	for _, b := range keys {
+		if want := min(int64(info.BatchSize), info.IDs-int64(b-info.FirstBatch)*int64(info.BatchSize)); int64(len(batches[b])) != want {
+			return fmt.Errorf("campaign %s batch %d: %d values for its %d assets", c.ID, b, len(batches[b]), want)
+		}
 		buf = buf[:0]
 		for _, v := range batches[b] {
 			if v > uint64(len(dict)) {

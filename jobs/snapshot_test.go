@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -428,5 +430,52 @@ func TestSnapshotBytesPerAsset(t *testing.T) {
 	t.Logf("snapshot of %d assets: %d bytes in Redis (real Redis: %v), %.2f B/asset", n, total, redistest.Real(), per)
 	if per > 16 {
 		t.Errorf("%.2f B/asset, want at most 16", per)
+	}
+}
+
+// TestSnapshotOutcomes: not_in_inventory, unchanged and restored are
+// terminal, counted, finish a campaign, never stop it by the failure
+// ratio, are accepted by Redrive and by the report's --only.
+func TestSnapshotOutcomes(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	def := newDef("oc")
+	def.Policy.MinSample = 1
+	def.Policy.MaxFailureRatio = 0.1
+	if _, err := submitIDs(t, store, def, 1, 10, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var recs []jobs.Record
+	for i := int64(1); i <= 9; i++ {
+		o := []string{jobs.OutcomeNotInInventory, jobs.OutcomeUnchanged, jobs.OutcomeRestored}[i%3]
+		recs = append(recs, jobs.Record{AssetID: i, Outcome: o, Status: 200, Attempts: 1, FinishedAt: now})
+	}
+	ch, err := store.Ledger().Record(ctx, "oc", []jobs.BatchRecords{{Batch: 0, Records: recs}}, now)
+	if err != nil || ch != jobs.ChangeNone {
+		t.Fatalf("record: %v %v, want no change (9 of 10 finished, none failed)", ch, err)
+	}
+	c, err := store.Get(ctx, "oc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{jobs.OutcomeNotInInventory, jobs.OutcomeUnchanged, jobs.OutcomeRestored} {
+		if c.Counts[o] != 3 {
+			t.Errorf("count %s = %d, want 3", o, c.Counts[o])
+		}
+	}
+	if c.State != jobs.StateRunning || c.Finished() != 9 {
+		t.Fatalf("state %s finished %d, want running with 9", c.State, c.Finished())
+	}
+	var sb strings.Builder
+	if n, err := store.WriteReport(ctx, "oc", &sb, jobs.ReportCSV, []string{jobs.OutcomeNotInInventory}); err != nil || n != 3 {
+		t.Fatalf("report --only not_in_inventory: %d rows, %v", n, err)
+	}
+	if n, err := store.Redrive(ctx, "oc", []string{jobs.OutcomeNotInInventory}); err != nil || n != 3 {
+		t.Fatalf("redrive not_in_inventory: %d, %v", n, err)
+	}
+	if c, _ = store.Get(ctx, "oc"); c.Counts[jobs.OutcomeNotInInventory] != 0 || c.Finished() != 6 {
+		t.Fatalf("after redrive: counts %v", c.Counts)
 	}
 }
