@@ -245,21 +245,8 @@ func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit in
 		return nil, &StatusError{res}
 	}
 	defer resp.Body.Close()
-	// data is required by the spec: absent is an error, not the end of
-	// the listing; null (how many servers render an empty list) is an
-	// empty page.
-	var page struct {
-		Data json.RawMessage `json:"data"`
-	}
-	var items []Asset
 	lr := &io.LimitedReader{R: resp.Body, N: maxListBody}
-	err = json.NewDecoder(lr).Decode(&page)
-	if err == nil && page.Data == nil {
-		err = errors.New(`no "data" array`)
-	}
-	if err == nil {
-		err = json.Unmarshal(page.Data, &items)
-	}
+	items, err := decodePage(json.NewDecoder(lr))
 	if err != nil {
 		// The request did succeed; the body did not. Retrying may help.
 		res.Outcome = OutcomeRetryable
@@ -269,4 +256,69 @@ func (c *Client) listPage(ctx context.Context, base url.Values, offset, limit in
 	}
 	drain(resp.Body)
 	return items, nil
+}
+
+// decodePage streams a listing body, {"message": ..., "data": [items]},
+// decoding each item on its own into an Asset: the heavy fields an item
+// carries (body, TLS, technologies, favicon) are scanned and dropped, never
+// held as a whole page. data is required by the spec: absent is an error,
+// not the end of the listing; null (how many servers render an empty list)
+// is an empty page.
+func decodePage(dec *json.Decoder) ([]Asset, error) {
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	var items []Asset
+	sawData := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		if key, _ := tok.(string); key != "data" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, fmt.Errorf("field %q: %w", key, err)
+			}
+			continue
+		}
+		sawData = true
+		tok, err = dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		if tok == nil {
+			continue // "data": null
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return nil, fmt.Errorf(`"data" is %v, not an array`, tok)
+		}
+		for dec.More() {
+			items = append(items, Asset{})
+			if err := dec.Decode(&items[len(items)-1]); err != nil {
+				return nil, fmt.Errorf("item %d: %w", len(items)-1, err)
+			}
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return nil, err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, err
+	}
+	if !sawData {
+		return nil, errors.New(`no "data" array`)
+	}
+	return items, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("got %v, want %q", tok, want)
+	}
+	return nil
 }

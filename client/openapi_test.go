@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -166,6 +167,27 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	observe(t, bad.DeleteLabels(ctx, ok))
 	observe(t, bad.RemoveLabels(ctx, ok, []string{"a"}))
+	// Restore calls: POST (append) and PATCH replace, with labels that
+	// need escaping, each answer class.
+	for _, id := range []int64{ok, invalid, failing, 999_999} {
+		observe(t, c.AddLabels(ctx, id, []string{"owner: Zoë", "a,b", `say "hi"`}))
+		observe(t, c.ReplaceLabels(ctx, id, []string{"Ünïcødé 标签", "path/to/x"}))
+	}
+	observe(t, c.ReplaceLabels(ctx, ok, nil))
+	observe(t, bad.AddLabels(ctx, ok, []string{"a"}))
+	observe(t, bad.ReplaceLabels(ctx, ok, []string{"a"}))
+	// The snapshot's listing: sorted pages, and a page that fails.
+	sorted := AssetFilter{Extra: url.Values{"sort_asc": {"created_at"}}}
+	if _, err := c.ListPage(ctx, sorted, 0, 50); err != nil {
+		t.Errorf("ListPage sort_asc=created_at: %v", err)
+	}
+	for _, throttle := range []bool{false, true} {
+		f.Update(func(o *pdcpfake.Options) { o.ListFailFraction, o.ListThrottle, o.RetryAfter = 1, throttle, "0" })
+		if _, err := c.ListPage(ctx, sorted, 50, 50); err == nil {
+			t.Errorf("ListPage with ListFailFraction 1 (throttle %v): no error", throttle)
+		}
+	}
+	f.Update(func(o *pdcpfake.Options) { o.ListFailFraction, o.ListThrottle, o.RetryAfter = 0, false, "" })
 	yes := true
 	filters := []AssetFilter{{}, {Labels: []string{"critical", "pci"}, NotSeenForDays: 3, Search: "asset", Host: "asset-1.example.org",
 		Domain: "example.org,example.com", Time: TimeLast12Months, IsInternal: &yes, CustomFilter: "x"}}
@@ -217,9 +239,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		"delete-v1-asset-id-labels 404", "delete-v1-asset-id-labels 500", "delete-v1-asset-id-labels 429",
 		"patch-v1-asset-id-labels 200", "patch-v1-asset-id-labels 400", "patch-v1-asset-id-labels 401",
 		"patch-v1-asset-id-labels 404", "patch-v1-asset-id-labels 500",
-		"post-v1-asset-id-labels 200", "post-v1-asset-id-labels 404",
+		"post-v1-asset-id-labels 200", "post-v1-asset-id-labels 400", "post-v1-asset-id-labels 401",
+		"post-v1-asset-id-labels 404", "post-v1-asset-id-labels 500",
 		"patch-v1-asset-labels 200", "patch-v1-asset-labels 400",
 		"get-v1-asset-enumerate-contents 200", "get-v1-asset-enumerate-contents 400", "get-v1-asset-enumerate-contents 401",
+		"get-v1-asset-enumerate-contents 429", "get-v1-asset-enumerate-contents 500",
 	}
 	for _, w := range want {
 		if !vt.seen[w] {
