@@ -50,6 +50,7 @@ type results struct {
 	// asset of the snapshot's keys.
 	SnapshotListedPerSec  float64 `json:"snapshot_listed_per_s"`
 	SnapshotRatio         float64 `json:"snapshot_ratio_to_listing_ceiling"`
+	SnapshotCPURatio      float64 `json:"snapshot_cpu_ratio"`
 	SnapshotBytesPerAsset float64 `json:"snapshot_bytes_per_asset"`
 
 	// Rounds are the alternating ceiling/pipeline measurements; the
@@ -133,6 +134,7 @@ func (r *results) writeTable(w io.Writer) {
 	row("worker_peak_rss_mb", "%.1f", r.WorkerPeakRSSMB, fmt.Sprintf("<= %d", targetRSSMB), r.WorkerPeakRSSMB <= targetRSSMB, r.RSS != nil)
 	row("snapshot_listed_per_s", "%.0f", r.SnapshotListedPerSec, "", true, r.Snapshot != nil)
 	row("snapshot_ratio_to_listing_ceiling", "%.3f", r.SnapshotRatio, "", true, r.Snapshot != nil)
+	row("snapshot_cpu_ratio", "%.3f", r.SnapshotCPURatio, "", true, r.Snapshot != nil)
 	row("snapshot_bytes_per_asset", "%.2f", r.SnapshotBytesPerAsset, fmt.Sprintf("<= %d", targetSnapBytes), r.SnapshotBytesPerAsset <= targetSnapBytes, r.Snapshot != nil)
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -163,9 +165,13 @@ func (r *results) writeTable(w io.Writer) {
 			"(see --rss-concurrency)", s.RPS, s.PeakRSSMB, s.CmdsPerAsset)
 	}
 	if s := r.Snapshot; s != nil {
-		fmt.Fprintf(w, "snapshot: %d-asset inventory (%s labels), pages of %d; ceiling %d assets in %.2fs = %.0f assets/s; snapshot %d pages, %d listed, %d found (%d with labels, %d without) in %.2fs (wall %.2fs after a %.2fs submit); %.1f µs CPU/listed asset (worker+fake)\n",
-			s.Inventory, s.Distribution, s.PageSize, s.Ceiling.Assets, s.Ceiling.Seconds, s.Ceiling.AssetsPerSec,
-			s.Pages, s.Listed, s.Found, s.WithLabels, s.WithoutLabels, s.Seconds, s.WallSeconds, s.SubmitSeconds, s.WorkerCPUUs)
+		fmt.Fprintf(w, "snapshot: %d-asset inventory (%s labels), pages of %d; ceiling %.0f assets/s (mean of", s.Inventory, s.Distribution, s.PageSize, s.CeilingPerSec)
+		for _, c := range s.Ceiling {
+			fmt.Fprintf(w, " %.0f", c.AssetsPerSec)
+		}
+		fmt.Fprintf(w, "), %.2f µs CPU/asset (client+fake)\n", s.CeilingCPUUs)
+		fmt.Fprintf(w, "  snapshot %d pages, %d listed, %d found (%d with labels, %d without) in %.2fs (wall %.2fs after a %.2fs submit); %.2f µs CPU/listed asset (worker+fake); cpu_ratio %.3f\n",
+			s.Pages, s.Listed, s.Found, s.WithLabels, s.WithoutLabels, s.Seconds, s.WallSeconds, s.SubmitSeconds, s.WorkerCPUUs, s.CPURatio)
 		fmt.Fprintf(w, "  Redis: snap %d B, snapsets %d B (%d label sets), snapmeta %d B = %.2f B/asset; whole campaign %d keys, %d B = %.2f B/asset\n",
 			s.SnapBytes, s.SnapSetsBytes, s.LabelSets, s.SnapMetaBytes, s.BytesPerAsset, s.CampaignKeys, s.CampaignBytes, s.CampaignPerAsst)
 	}

@@ -30,21 +30,31 @@ type snapshotRun struct {
 	// Distribution is the fake's label seeding (pdcpfake.LabelsBench).
 	Distribution string `json:"label_distribution"`
 	PageSize     int    `json:"page_size"`
-	// Ceiling is one raw paging of the whole inventory (bodies read,
-	// nothing decoded): what this host's fake and one client can list.
-	Ceiling pdcpfake.ListingRate `json:"ceiling"`
+	// Ceiling is two raw pagings of the whole inventory (bodies read,
+	// nothing decoded), one before and one after the snapshot: what this
+	// host's fake and one client can list. CeilingPerSec is their mean,
+	// so that a change of the host's load during the phase moves both
+	// sides of the ratio; CeilingCPUUs is this process's CPU (client and
+	// fake) per asset over both.
+	Ceiling       []pdcpfake.ListingRate `json:"ceiling"`
+	CeilingPerSec float64                `json:"ceiling_assets_per_s"`
+	CeilingCPUUs  float64                `json:"ceiling_cpu_us_per_asset"`
 	// Seconds is the snapshot's own duration (its first checkpointed start
 	// to its completion, as the campaign records them); Listed counts
 	// inventory rows read (pages overlap a little), Found the campaign's
 	// assets among them.
-	Seconds         float64 `json:"seconds"`
-	Pages           int64   `json:"pages"`
-	Listed          int64   `json:"listed"`
-	Found           int64   `json:"found"`
-	WithLabels      int64   `json:"with_labels"`
-	WithoutLabels   int64   `json:"without_labels"`
-	ListedPerSec    float64 `json:"listed_per_s"`
-	RatioToCeiling  float64 `json:"ratio_to_ceiling"`
+	Seconds        float64 `json:"seconds"`
+	Pages          int64   `json:"pages"`
+	Listed         int64   `json:"listed"`
+	Found          int64   `json:"found"`
+	WithLabels     int64   `json:"with_labels"`
+	WithoutLabels  int64   `json:"without_labels"`
+	ListedPerSec   float64 `json:"listed_per_s"`
+	RatioToCeiling float64 `json:"ratio_to_ceiling"`
+	// CPURatio is CeilingCPUUs over WorkerCPUUs: the ratio a CPU-bound
+	// host would show, which moves less with other load than
+	// RatioToCeiling does.
+	CPURatio        float64 `json:"cpu_ratio"`
 	WallSeconds     float64 `json:"wall_seconds"`
 	SubmitSeconds   float64 `json:"submit_seconds"`
 	WorkerCPUUs     float64 `json:"worker_and_fake_cpu_us_per_listed_asset"`
@@ -77,13 +87,25 @@ func (e *env) snapshot(ctx context.Context, r *results) (err error) {
 
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	defer hc.CloseIdleConnections()
-	if run.Ceiling, err = pdcpfake.MeasureListing(ctx, hc, srv.URL, benchKey, client.MaxPageSize); err != nil {
+	var ceilingCPU float64
+	ceiling := func() error {
+		c0, _ := procCPU(os.Getpid())
+		lr, err := pdcpfake.MeasureListing(ctx, hc, srv.URL, benchKey, client.MaxPageSize)
+		if err != nil {
+			return err
+		}
+		c1, _ := procCPU(os.Getpid())
+		if lr.Assets != n {
+			return fmt.Errorf("listing ceiling: %d assets listed, want %d", lr.Assets, n)
+		}
+		ceilingCPU += c1 - c0
+		run.Ceiling = append(run.Ceiling, lr)
+		e.logf("snapshot: listing ceiling %d assets in %.2fs = %.0f assets/s", lr.Assets, lr.Seconds, lr.AssetsPerSec)
+		return nil
+	}
+	if err := ceiling(); err != nil {
 		return err
 	}
-	if run.Ceiling.Assets != n {
-		return fmt.Errorf("listing ceiling: %d assets listed, want %d", run.Ceiling.Assets, n)
-	}
-	e.logf("snapshot: listing ceiling %d assets in %.2fs = %.0f assets/s", run.Ceiling.Assets, run.Ceiling.Seconds, run.Ceiling.AssetsPerSec)
 
 	ns := "benchsnap" + randomHex(4)
 	defer func() {
@@ -146,6 +168,14 @@ func (e *env) snapshot(ctx context.Context, r *results) (err error) {
 	stopWorker()
 	stopWorker = nil
 
+	if err := ceiling(); err != nil {
+		return err
+	}
+	for _, lr := range run.Ceiling {
+		run.CeilingPerSec += lr.AssetsPerSec / float64(len(run.Ceiling))
+	}
+	run.CeilingCPUUs = ceilingCPU * 1e6 / float64(len(run.Ceiling)*n)
+
 	run.Seconds = info.Elapsed.Seconds()
 	run.Pages, run.Listed, run.Found = info.Pages, info.Listed, info.Found
 	run.WithLabels, run.WithoutLabels = info.WithLabels, info.WithoutLabels
@@ -154,20 +184,21 @@ func (e *env) snapshot(ctx context.Context, r *results) (err error) {
 	}
 	if run.Seconds > 0 {
 		run.ListedPerSec = float64(run.Listed) / run.Seconds
-		run.RatioToCeiling = run.ListedPerSec / run.Ceiling.AssetsPerSec
+		run.RatioToCeiling = run.ListedPerSec / run.CeilingPerSec
 	}
 	if run.Listed > 0 {
 		// The worker and the fake share this process: their CPU together.
 		run.WorkerCPUUs = (cpu1 - cpu0) * 1e6 / float64(run.Listed)
+		run.CPURatio = run.CeilingCPUUs / run.WorkerCPUUs
 	}
 	if err := e.snapshotBytes(ctx, ns, id, run); err != nil {
 		return err
 	}
-	e.logf("snapshot: %d listed in %.2fs = %.0f assets/s (%.3f of the ceiling); %d label sets; %.2f B/asset (snap %d, snapsets %d, snapmeta %d B); campaign %.2f B/asset over %d keys",
-		run.Listed, run.Seconds, run.ListedPerSec, run.RatioToCeiling, run.LabelSets, run.BytesPerAsset,
+	e.logf("snapshot: %d listed in %.2fs = %.0f assets/s (%.3f of the ceiling, cpu_ratio %.3f); %d label sets; %.2f B/asset (snap %d, snapsets %d, snapmeta %d B); campaign %.2f B/asset over %d keys",
+		run.Listed, run.Seconds, run.ListedPerSec, run.RatioToCeiling, run.CPURatio, run.LabelSets, run.BytesPerAsset,
 		run.SnapBytes, run.SnapSetsBytes, run.SnapMetaBytes, run.CampaignPerAsst, run.CampaignKeys)
 	r.Snapshot = run
-	r.SnapshotListedPerSec, r.SnapshotRatio, r.SnapshotBytesPerAsset = run.ListedPerSec, run.RatioToCeiling, run.BytesPerAsset
+	r.SnapshotListedPerSec, r.SnapshotRatio, r.SnapshotCPURatio, r.SnapshotBytesPerAsset = run.ListedPerSec, run.RatioToCeiling, run.CPURatio, run.BytesPerAsset
 	if err := store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
