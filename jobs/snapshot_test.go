@@ -301,6 +301,9 @@ func TestSnapshotHoldsBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.Enqueued != 0 {
+		t.Fatalf("submit: %d batches before the snapshot", res.Enqueued)
+	}
 	if _, err := store.Cancel(ctx, "cx"); err != nil {
 		t.Fatal(err)
 	}
@@ -477,6 +480,59 @@ func TestSnapshotOutcomes(t *testing.T) {
 	}
 	if c, _ = store.Get(ctx, "oc"); c.Counts[jobs.OutcomeNotInInventory] != 0 || c.Finished() != 6 {
 		t.Fatalf("after redrive: counts %v", c.Counts)
+	}
+}
+
+// TestSnapshotFields: the fields round-trip through the meta hash; a
+// campaign stored without them reads as taking no snapshot; restore mode
+// and queries are validated.
+func TestSnapshotFields(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	def := snapDef("f")
+	def.ResetUnlisted, def.Query = true, "labels=a,b&port=443"
+	if _, err := submitIDs(t, store, def, 1, 3, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.Get(ctx, "f")
+	if err != nil || !c.Snapshot || !c.ResetUnlisted || c.Query != def.Query {
+		t.Fatalf("read back %+v, %v", c, err)
+	}
+	r, err := store.BeginSnapshot(ctx, c, 0, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := r.Filter(); !reflect.DeepEqual(f.Labels, []string{"a", "b"}) || f.Query().Get("port") != "443" {
+		t.Errorf("filter of %q: %+v", c.Query, f)
+	}
+	f := jobs.QueryFilter("search=x y&offset=5&limit=7&is_internal=true")
+	if q := f.Query(); f.Search != "x y" || f.IsInternal == nil || !*f.IsInternal || q.Has("offset") || q.Has("limit") {
+		t.Errorf("QueryFilter: %+v (%s)", f, q.Encode())
+	}
+	if f := jobs.QueryFilter(""); !reflect.DeepEqual(f, client.AssetFilter{}) {
+		t.Errorf("no query: %+v, want the zero filter", f)
+	}
+	env.Client.HDel(ctx, jobs.MetaKey(env.Namespace, "f"), "snapshot", "reset_unlisted", "query")
+	if c, err = store.Get(ctx, "f"); err != nil || c.Snapshot || c.ResetUnlisted || c.Query != "" {
+		t.Fatalf("stored without the fields: %+v, %v", c, err)
+	}
+	for name, mod := range map[string]func(*jobs.Campaign){
+		"restore with labels":   func(c *jobs.Campaign) { c.Mode, c.Snapshot, c.Labels = jobs.ModeRestore, false, []string{"a"} },
+		"restore with snapshot": func(c *jobs.Campaign) { c.Mode = jobs.ModeRestore },
+		"exact outside restore": func(c *jobs.Campaign) { c.Exact = true },
+		"bad query":             func(c *jobs.Campaign) { c.Query = "a=%zz" },
+	} {
+		d := snapDef("v")
+		mod(d)
+		if err := d.Validate(); !errors.Is(err, jobs.ErrInvalidCampaign) {
+			t.Errorf("%s: %v, want ErrInvalidCampaign", name, err)
+		}
+	}
+	d := snapDef("v")
+	d.Mode, d.Snapshot = jobs.ModeRestore, false
+	if err := d.Validate(); err != nil {
+		t.Errorf("restore campaign: %v", err)
 	}
 }
 
