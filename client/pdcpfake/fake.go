@@ -352,7 +352,7 @@ func (f *Fake) kind(id int64, o *Options) string {
 func (f *Fake) Kind(assetID int64) string { return f.kind(assetID, f.opts.Load()) }
 
 // Update changes options at runtime, thread-safely; fn may run more than
-// once. Seeded assets (Assets, FirstID, AssetIDs, LabelsPerAsset) are not
+// once. Seeded assets (Assets, FirstID, AssetIDs, LabelsPerAsset, Labels) are not
 // re-seeded. To change the script, assign a new Script map (never mutate the
 // old one): a new map starts every asset's script from its first reply.
 func (f *Fake) Update(fn func(*Options)) {

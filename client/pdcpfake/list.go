@@ -325,11 +325,7 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request, o *Options) {
 			}
 		}
 	}
-	body, _ := json.Marshal(struct {
-		Message string `json:"message"`
-		Data    []item `json:"data"`
-	}{"Enumeration contents", items})
-	f.write(w, http.StatusOK, body)
+	f.write(w, http.StatusOK, appendPage(make([]byte, 0, 64+512*len(items)), items))
 }
 
 // empty reports whether flt matches every asset.
