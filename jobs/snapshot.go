@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"slices"
 	"sort"
@@ -987,17 +986,4 @@ const SnapshotFormat = "labelreset-snapshot/1"
 type SnapshotLine struct {
 	AssetID int64    `json:"asset_id"`
 	Labels  []string `json:"labels"`
-}
-
-// ExportSnapshot writes campaign id's snapshot as JSON lines: the header,
-// then one line per asset found in the inventory, in ID order. It returns
-// the number of asset lines.
-func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int64, error) {
-	panic("not implemented")
-}
-
-// ReadSnapshot reads an exported snapshot (gzip or plain) named name,
-// for messages: a bad line is an error naming the file, line and value.
-func ReadSnapshot(r io.Reader, name string) (*SnapshotHeader, []SnapshotLine, error) {
-	panic("not implemented")
 }

@@ -1,10 +1,21 @@
 // Undo: a restore campaign that puts back the labels a campaign removed.
+//
+// The restore campaign mirrors its source: segment k holds the source's
+// segment k IDs with the same batch size, so restore batch b is source
+// batch b. Its label data (what each asset gets back) is written in the
+// snapshot's own form (storeSegmentSets) before any of its batches can
+// be enqueued, and the worker reads it with BatchLabels like a snapshot.
 
 package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // UndoOptions are the knobs of an undo.
@@ -41,23 +52,456 @@ type UndoPlan struct {
 // complete snapshot (created with --no-snapshot, or a restore campaign).
 var ErrNoSnapshot = errors.New("campaign has no snapshot")
 
+// undoField is the field of the source's meta hash that names its
+// restore campaign: set (HSETNX) before that campaign is created, so
+// that two undos, or an undo retried after a crash, make one.
+const undoField = "undo"
+
 // PlanUndo computes the undo of campaign source without changing anything.
+// For a source that can still run it counts as undo would after
+// cancelling it: every asset without a final outcome, and every one
+// cancelled, may have a call in flight.
 func (s *Store) PlanUndo(ctx context.Context, source string, exact bool) (*UndoPlan, error) {
-	panic("not implemented")
+	c, err := s.Get(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	plan := &UndoPlan{Source: source, Cancels: canRun(c.State)}
+	if plan.Existing, err = s.restoreOf(ctx, source); err != nil {
+		return nil, err
+	}
+	if plan.Existing != "" {
+		if rc, err := s.Get(ctx, plan.Existing); err == nil {
+			return s.planOfRestore(ctx, c, rc)
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	if _, err := s.snapshotReady(ctx, c); err != nil {
+		return nil, err
+	}
+	if _, err := s.collectRestore(ctx, c, exact, plan.Cancels, plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
 }
+
+// canRun reports whether a campaign in state st can still call PDCP
+// (now or after a resume or an approval): undo cancels it first.
+func canRun(st State) bool { return !st.Final() }
+
+// restoreOf returns the ID recorded as campaign source's restore
+// campaign, "" when it was never undone.
+func (s *Store) restoreOf(ctx context.Context, source string) (string, error) {
+	id, err := s.rdb.HGet(ctx, s.keys.meta(source), undoField).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("campaign %s: read its undo: %w", source, err)
+	}
+	return id, nil
+}
+
+// claimUndoScript records ARGV[2] as the restore campaign of the source
+// (KEYS meta) unless one is recorded already, for incarnation ARGV[1] of
+// the source only, never for one being deleted. Returns the recorded ID,
+// "" when the source is gone, "~" when it is being deleted.
+var claimUndoScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting')
+if not m[1] or (m[2] or '') ~= ARGV[1] then return '' end
+if m[3] then return '~' end
+redis.call('HSETNX', KEYS[1], '` + undoField + `', ARGV[2])
+return redis.call('HGET', KEYS[1], '` + undoField + `')
+`)
 
 // Undo creates the restore campaign of campaign source (mode restore, one
 // asset per asset of source, same batches), cancelling source first if it
 // can still run. It is idempotent: a second undo returns the first
 // restore campaign (SubmitResult.Existing).
 func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*SubmitResult, *UndoPlan, error) {
-	panic("not implemented")
+	c, err := s.Get(ctx, source)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := &UndoPlan{Source: source}
+	if plan.Existing, err = s.restoreOf(ctx, source); err != nil {
+		return nil, nil, err
+	}
+	if plan.Existing != "" {
+		rc, err := s.Get(ctx, plan.Existing)
+		if err == nil {
+			return s.existingUndo(ctx, c, rc)
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, nil, err
+		}
+		// Recorded, but the creation did not happen (a crash between
+		// the two steps): create it now, under the recorded ID.
+	}
+	if _, err := s.snapshotReady(ctx, c); err != nil {
+		return nil, nil, err
+	}
+	if canRun(c.State) {
+		// Before the ledger is read: a call in flight now records its
+		// outcome while Cancel waits for the workers to see the change,
+		// and no resume can delete the restored labels again later.
+		plan.Cancels = true
+		if _, err := s.Cancel(ctx, source); err != nil && !errors.Is(err, ErrTransition) {
+			return nil, nil, fmt.Errorf("undo of campaign %s: cancel it first: %w", source, err)
+		}
+		if c, err = s.Get(ctx, source); err != nil {
+			return nil, nil, err
+		}
+	}
+	segs, err := s.collectRestore(ctx, c, opts.Exact, plan.Cancels, plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	rid := plan.Existing
+	if rid == "" {
+		rid = NewCampaignID(s.now())
+	}
+	got, err := claimUndoScript.Run(ctx, s.rdb, []string{s.keys.meta(source)}, c.Incarnation, rid).Text()
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("undo of campaign %s: record its restore campaign: %w", source, err)
+	case got == "":
+		return nil, nil, fmt.Errorf("undo of campaign %s: %w", source, ErrCampaignGone)
+	case got == "~":
+		return nil, nil, fmt.Errorf("undo of campaign %s: %w", source, ErrDeleting)
+	}
+	if got != rid {
+		// Another undo came first: its campaign is the one.
+		plan.Existing = got
+		if rc, err := s.Get(ctx, got); err == nil {
+			return s.existingUndo(ctx, c, rc)
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, nil, err
+		}
+	}
+	name := opts.Name
+	if name == "" {
+		name = "undo of " + source
+	}
+	def := &Campaign{
+		ID: got, Name: name, Mode: ModeRestore, RestoreOf: source, Exact: opts.Exact,
+		TeamID: c.TeamID, Server: c.Server, Source: "undo of " + source, Priority: c.Priority,
+		BatchSize: c.BatchSize, Policy: c.Policy, Snapshot: false,
+	}
+	res, err := s.createRestore(ctx, def, segs, plan.Restore, opts.Submit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("undo of campaign %s: %w", source, err)
+	}
+	if res.Existing {
+		// A concurrent undo created it between our claim and create.
+		return s.existingUndo(ctx, c, res.Campaign)
+	}
+	plan.Existing = ""
+	return res, plan, nil
+}
+
+// existingUndo answers an undo of source whose restore campaign rc exists.
+func (s *Store) existingUndo(ctx context.Context, source, rc *Campaign) (*SubmitResult, *UndoPlan, error) {
+	plan, err := s.planOfRestore(ctx, source, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &SubmitResult{Campaign: rc, Existing: true, Plan: restorePlan(rc, rc.Total)}
+	return res, plan, nil
+}
+
+// planOfRestore describes the existing restore campaign rc of source, as
+// its label data says: what it restores, not what an undo would compute
+// from the source's ledger now.
+func (s *Store) planOfRestore(ctx context.Context, source, rc *Campaign) (*UndoPlan, error) {
+	plan := &UndoPlan{Source: source.ID, Existing: rc.ID, Cancels: canRun(source.State)}
+	counts := map[string]int64{}
+	err := s.EachAsset(ctx, rc, func(a AssetState) error {
+		plan.count(counts, a.Labels)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore campaign %s of %s: %w", rc.ID, source.ID, err)
+	}
+	plan.Labels = topLabels(counts, len(counts))
+	return plan, nil
+}
+
+func (p *UndoPlan) count(counts map[string]int64, labels []string) {
+	if len(labels) == 0 {
+		p.Unchanged++
+		return
+	}
+	p.Restore++
+	for _, l := range labels {
+		counts[l]++
+	}
+}
+
+// restoreSegment is the label data of one segment of a restore campaign,
+// in storeSegmentSets' form: a dictionary of label sets (set 0 empty) and
+// per batch one value per asset in the batch's ID order (0 = nothing to
+// restore, n+1 = set n).
+type restoreSegment struct {
+	ids       *IDSet
+	batchSize int
+	dict      [][]string
+	index     map[string]uint64
+	batches   map[int][]uint64
+}
+
+func newRestoreSegment(ids *IDSet, batchSize int) *restoreSegment {
+	return &restoreSegment{ids: ids, batchSize: batchSize, dict: [][]string{{}}, index: map[string]uint64{}, batches: map[int][]uint64{}}
+}
+
+// add appends the next asset of batch b (in ID order) with the labels it
+// gets back (none: 0, no call).
+func (r *restoreSegment) add(b int, labels []string) {
+	v := uint64(0)
+	if len(labels) > 0 {
+		set := slices.Clone(labels)
+		slices.Sort(set)
+		set = slices.Compact(set)
+		key, _ := json.Marshal(set)
+		n, ok := r.index[string(key)]
+		if !ok {
+			n = uint64(len(r.dict))
+			r.dict = append(r.dict, set)
+			r.index[string(key)] = n
+		}
+		v = n + 1
+	}
+	r.batches[b] = append(r.batches[b], v)
+}
+
+// restoreLabels returns what an asset whose snapshot labels were snap
+// gets back from an undo of a campaign in mode with removal list removed:
+// nil when the campaign removed none of its labels. Exact restores put
+// the whole snapshot set (PATCH replace sets exactly), others only the
+// labels removed (POST adds, so labels added since stay).
+func restoreLabels(mode Mode, removed []string, exact bool, snap []string) []string {
+	took := snap
+	if mode == ModeRemove {
+		took = nil
+		for _, l := range snap {
+			if slices.Contains(removed, l) {
+				took = append(took, l)
+			}
+		}
+	}
+	if len(took) == 0 {
+		return nil
+	}
+	if exact {
+		return snap
+	}
+	return took
+}
+
+// mayHaveBeenCalled reports whether the asset with record r may have lost
+// labels to source's calls. reset: yes. failed or cancelled after a call:
+// a timed-out call may have been applied. Cancelled by this undo
+// (cancelling) or without a final outcome: a call may be in flight (its
+// outcome may replace "cancelled" after the ledger was read). not_found,
+// invalid, not_in_inventory, and failed or cancelled without any call:
+// PDCP changed nothing.
+func mayHaveBeenCalled(r Record, cancelling bool) bool {
+	switch r.Outcome {
+	case OutcomeReset:
+		return true
+	case OutcomeFailed:
+		return r.Attempts > 0
+	case OutcomeCancelled:
+		return cancelling || r.Attempts > 0
+	case OutcomeNotFound, OutcomeInvalid, OutcomeNotInInventory, OutcomeUnchanged, OutcomeRestored:
+		return false
+	}
+	return true // pending, retrying, requeued
+}
+
+// collectRestore reads the ledger and snapshot of campaign c and returns
+// the label data of its restore campaign, segment by segment, counting it
+// into plan. cancelling says that the undo cancels (or cancelled) c. It
+// holds one uint64 per asset (the form storeSegmentSets takes) and one
+// copy of each distinct label set.
+func (s *Store) collectRestore(ctx context.Context, c *Campaign, exact, cancelling bool, plan *UndoPlan) ([]*restoreSegment, error) {
+	segs := make([]*restoreSegment, c.Segments)
+	var last []int // first batch of each segment
+	for k := range segs {
+		info, err := s.segmentInfo(ctx, c.ID, k)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := s.segmentIDs(ctx, c, k)
+		if err != nil {
+			return nil, err
+		}
+		segs[k] = newRestoreSegment(ids, info.BatchSize)
+		last = append(last, info.FirstBatch)
+	}
+	counts := map[string]int64{}
+	seg := 0
+	err := s.EachAsset(ctx, c, func(a AssetState) error {
+		for seg+1 < len(last) && a.Batch >= last[seg+1] {
+			seg++
+		}
+		var labels []string
+		if a.Listed && mayHaveBeenCalled(a.Record, cancelling) {
+			labels = restoreLabels(c.Mode, c.Labels, exact, a.Labels)
+		}
+		plan.count(counts, labels)
+		segs[seg].add(a.Batch, labels)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("undo of campaign %s: %w", c.ID, err)
+	}
+	plan.Labels = topLabels(counts, len(counts))
+	return segs, nil
+}
+
+// restorePlan is the submit Plan of restore campaign c of n assets.
+func restorePlan(c *Campaign, n int64) *Plan {
+	return &Plan{
+		Campaign: c.ID, Name: c.Name, Mode: ModeRestore, TeamID: c.TeamID, Priority: c.Priority,
+		Rows: n, Valid: n, New: n, BatchSize: c.BatchSize, Batches: batchesFor(n, c.BatchSize),
+	}
+}
+
+// createRestore creates restore campaign def with segments segs (their
+// label data written before any batch can be enqueued), waiting for
+// approval as Submit would when restore assets (those that get a call)
+// exceed the confirmation threshold. A campaign that exists already under
+// def.ID is returned with Existing when it is a restore campaign of the
+// same assets, else refused.
+func (s *Store) createRestore(ctx context.Context, def *Campaign, segs []*restoreSegment, restore int64, opts SubmitOptions) (*SubmitResult, error) {
+	if def.CreatedAt.IsZero() {
+		def.CreatedAt = s.now().UTC()
+	}
+	if def.ID == "" {
+		def.ID = NewCampaignID(def.CreatedAt)
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	all := NewIDSet()
+	for _, sg := range segs {
+		all.Union(sg.ids)
+	}
+	res := &SubmitResult{Plan: restorePlan(def, all.Len())}
+	confirm := opts.ConfirmAbove
+	if confirm == 0 {
+		confirm = DefaultConfirmAbove
+	}
+	def.State = StateRunning
+	if opts.RequireApproval || confirm > 0 && restore > confirm && !opts.Approved {
+		def.State = StatePending
+	}
+	var approved int64
+	if def.State == StateRunning {
+		approved = all.Len()
+	}
+	created, err := s.create(ctx, def, approved)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		existing, err := s.Get(ctx, def.ID)
+		if err != nil {
+			return nil, err
+		}
+		if existing.Mode != ModeRestore || existing.RestoreOf != def.RestoreOf || existing.Fingerprint != all.Fingerprint() {
+			return nil, fmt.Errorf("campaign %s exists and is not this restore campaign: %w", def.ID, ErrInputMismatch)
+		}
+		res.Existing, res.Campaign = true, existing
+		return res, nil
+	}
+	res.Created = true
+	union := NewIDSet()
+	for k, sg := range segs {
+		union.Union(sg.ids)
+		if _, err := s.addSegment(ctx, def.ID, def.Incarnation, k, sg.ids, sg.batchSize, union.Fingerprint(), nil); err != nil {
+			return nil, err
+		}
+		if err := s.storeSegmentSets(ctx, def, k, sg.dict, sg.batches); err != nil {
+			return nil, fmt.Errorf("restore campaign %s: store the labels of segment %d: %w", def.ID, k, err)
+		}
+	}
+	res.Appended = all.Len()
+	c, err := s.Get(ctx, def.ID)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != StatePending && !c.State.Final() {
+		if res.Enqueued, err = s.EnsureEnqueued(ctx, c); err != nil {
+			return res, err
+		}
+	}
+	res.Campaign = c
+	return res, nil
 }
 
 // UndoFromSnapshot creates a restore campaign from an exported snapshot:
-// every asset in it gets its labels back. def carries the campaign's
-// definition (ID, team, server, priority, batch size, policy) as for
-// Submit; mode and labels are set here.
+// every asset in it gets back the labels its campaign removed (delete
+// mode: all of them; remove mode: those of the header's removal list;
+// Exact: the whole set, where the campaign removed any). An asset with
+// nothing to restore is recorded unchanged without a call. def carries the
+// campaign's definition (ID, team, server, priority, batch size, policy)
+// as for Submit; mode and labels are set here.
+//
+// Whether def.TeamID and def.Server match the header's team and API
+// server is the caller's to check: the IDs of a snapshot name those
+// assets on that server for that team only, and the CLI refuses a
+// mismatch unless told explicitly. UndoFromSnapshot uses def's.
 func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines []SnapshotLine, def *Campaign, opts UndoOptions) (*SubmitResult, error) {
-	panic("not implemented")
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("snapshot of campaign %s holds no assets: %w", hdr.Campaign, ErrNoValidIDs)
+	}
+	sorted := slices.Clone(lines)
+	slices.SortFunc(sorted, func(a, b SnapshotLine) int {
+		switch {
+		case a.AssetID < b.AssetID:
+			return -1
+		case a.AssetID > b.AssetID:
+			return 1
+		}
+		return 0
+	})
+	if def.BatchSize < 1 || def.BatchSize > MaxBatchSize {
+		return nil, fmt.Errorf("%w: batch size %d: want 1..%d", ErrInvalidCampaign, def.BatchSize, MaxBatchSize)
+	}
+	ids := NewIDSet()
+	for i, l := range sorted {
+		if l.AssetID <= 0 {
+			return nil, fmt.Errorf("snapshot of campaign %s: asset ID %d: must be > 0", hdr.Campaign, l.AssetID)
+		}
+		if i > 0 && sorted[i-1].AssetID == l.AssetID {
+			return nil, fmt.Errorf("snapshot of campaign %s: asset %d appears twice", hdr.Campaign, l.AssetID)
+		}
+		ids.Add(l.AssetID)
+	}
+	sg := newRestoreSegment(ids, def.BatchSize)
+	plan := &UndoPlan{Source: hdr.Campaign}
+	counts := map[string]int64{}
+	for i, l := range sorted {
+		labels := restoreLabels(hdr.Mode, hdr.Labels, opts.Exact, l.Labels)
+		plan.count(counts, labels)
+		sg.add(i/def.BatchSize, labels)
+	}
+	d := *def
+	d.Mode, d.Labels, d.Snapshot, d.ResetUnlisted, d.Query = ModeRestore, nil, false, false, ""
+	d.RestoreOf, d.Exact = "", opts.Exact
+	if opts.Name != "" {
+		d.Name = opts.Name
+	}
+	if d.Name == "" {
+		d.Name = "undo of " + hdr.Campaign + " (snapshot file)"
+	}
+	res, err := s.createRestore(ctx, &d, []*restoreSegment{sg}, plan.Restore, opts.Submit)
+	if err != nil {
+		return nil, fmt.Errorf("undo of campaign %s from its snapshot: %w", hdr.Campaign, err)
+	}
+	*def = d
+	return res, nil
 }

@@ -28,6 +28,7 @@ type queueCollector struct {
 	store *jobs.Store
 
 	size, latency, campAssets, campTotal, campState *prometheus.Desc
+	snapDone, snapListed, snapFound                 *prometheus.Desc
 
 	mu      sync.Mutex
 	last    time.Time
@@ -54,6 +55,13 @@ func newQueueCollector(rdb redis.UniversalClient, ns string, store *jobs.Store) 
 			[]string{"campaign"}, nil),
 		campState: prometheus.NewDesc("labelreset_campaign_state", "1 for the campaign's current state.",
 			[]string{"campaign", "state"}, nil),
+		snapDone: prometheus.NewDesc("labelreset_campaign_snapshot_complete",
+			"1 once the campaign's snapshot is complete (its assets may be reset), 0 while it lists; campaigns with a snapshot only.",
+			[]string{"campaign"}, nil),
+		snapListed: prometheus.NewDesc("labelreset_campaign_snapshot_listed_assets",
+			"Inventory items the campaign's snapshot has read so far.", []string{"campaign"}, nil),
+		snapFound: prometheus.NewDesc("labelreset_campaign_snapshot_found_assets",
+			"Assets of the campaign its snapshot has found in the inventory so far.", []string{"campaign"}, nil),
 	}
 }
 
@@ -63,6 +71,9 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.campAssets
 	ch <- c.campTotal
 	ch <- c.campState
+	ch <- c.snapDone
+	ch <- c.snapListed
+	ch <- c.snapFound
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -120,6 +131,20 @@ func (c *queueCollector) gather() []prometheus.Metric {
 				v = 1
 			}
 			g(c.campState, v, cp.ID, string(s))
+		}
+		if !cp.Snapshot {
+			continue
+		}
+		// One small hash read per campaign with a snapshot, at most every
+		// refreshEvery; an unreadable one is left out of this scrape.
+		if info, err := c.store.Snapshot(ctx, cp); err == nil {
+			done := 0.0
+			if info.Complete {
+				done = 1
+			}
+			g(c.snapDone, done, cp.ID)
+			g(c.snapListed, float64(info.Listed), cp.ID)
+			g(c.snapFound, float64(info.Found), cp.ID)
 		}
 	}
 	return out

@@ -239,6 +239,7 @@ func (s *segmentSnapshot) list(ctx context.Context) error {
 			ids[i] = a.ID
 		}
 		if slices.Equal(ids, s.prev) {
+			w.metrics.pageError(pageErrRejected)
 			return s.rejected(ctx, fmt.Sprintf("the page at offset %d repeats the one before it: the API server ignores offset, so the inventory cannot be listed", s.offset))
 		}
 		s.prev = ids

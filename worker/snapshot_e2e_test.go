@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
@@ -93,21 +95,6 @@ func (l *pacedLimiter) Wait(ctx context.Context, _ string) error {
 }
 func (l *pacedLimiter) PauseUntil(context.Context, time.Time) error { return nil }
 func (l *pacedLimiter) Throttled(context.Context)                   {}
-
-// counter is the value of a counter without labels in reg (0 if absent).
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
-}
 
 // labelled is the value of one labelled counter series in reg.
 func labelled(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
@@ -255,16 +242,47 @@ func TestSnapshotBeforeReset(t *testing.T) {
 	if got := labelled(t, reg, "labelreset_assets_processed_total", "outcome", jobs.OutcomeNotInInventory); got != unlisted {
 		t.Errorf("assets_processed_total{outcome=not_in_inventory} = %v, want %d", got, unlisted)
 	}
-	pages := counter(t, reg, "labelreset_snapshot_pages_total")
+	pages := counterValue(t, reg, "labelreset_snapshot_pages_total")
 	errs := labelled(t, reg, "labelreset_snapshot_page_errors_total", "reason", "server_error")
 	t.Logf("snapshot: %v pages (%v failed with 5xx and were asked for again), %d list requests", pages, errs, pdcp.fake.Stats().ListCalls)
 	if pages < seeded/300 || errs == 0 || int64(pages+errs) != pdcp.fake.Stats().ListCalls {
 		t.Errorf("metrics: %v pages + %v page errors, fake answered %d listing requests; want ≥ %d pages, some errors, and the sum",
 			pages, errs, pdcp.fake.Stats().ListCalls, seeded/300)
 	}
-	if got := counter(t, reg, "labelreset_snapshot_assets_found_total"); got < listed {
+	if got := counterValue(t, reg, "labelreset_snapshot_assets_found_total"); got < listed {
 		t.Errorf("snapshot_assets_found_total = %v, want ≥ %d", got, listed)
 	}
+	if got := gauge(t, reg, "labelreset_campaign_snapshot_complete", "snap"); got != 1 {
+		t.Errorf(`labelreset_campaign_snapshot_complete{campaign="snap"} = %v, want 1`, got)
+	}
+	if got := gauge(t, reg, "labelreset_campaign_snapshot_found_assets", "snap"); got != listed {
+		t.Errorf(`labelreset_campaign_snapshot_found_assets{campaign="snap"} = %v, want %d`, got, listed)
+	}
+	if probs, err := testutil.GatherAndLint(reg); err != nil || len(probs) > 0 {
+		t.Errorf("metrics lint: %v %v", err, probs)
+	}
+}
+
+// gauge is the value of a campaign's series of a gauge in reg (-1 if absent).
+func gauge(t *testing.T, reg *prometheus.Registry, name, campaign string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "campaign" && lp.GetValue() == campaign {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // TestSnapshotResetUnlisted: with ResetUnlisted, assets the snapshot did
@@ -303,14 +321,14 @@ func TestSnapshotContinuesAfterStop(t *testing.T) {
 	reg1, stop1 := h.startWorker(8, func(c *worker.Config) { c.Limiter = &pacedLimiter{every: 4 * time.Millisecond} })
 	h.submit(&jobs.Campaign{ID: "resume", Snapshot: true}, campaign, jobs.SubmitOptions{})
 	deadline := time.Now().Add(time.Minute)
-	for counter(t, reg1, "labelreset_snapshot_pages_total") < 60 {
+	for counterValue(t, reg1, "labelreset_snapshot_pages_total") < 60 {
 		if time.Now().After(deadline) {
 			t.Fatal("the first worker read fewer than 60 pages in a minute")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop1()
-	first := counter(t, reg1, "labelreset_snapshot_pages_total")
+	first := counterValue(t, reg1, "labelreset_snapshot_pages_total")
 	c, err := h.store.Get(context.Background(), "resume")
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +346,7 @@ func TestSnapshotContinuesAfterStop(t *testing.T) {
 
 	reg2, _ := h.startWorker(8, nil)
 	c = h.waitState("resume", 2*time.Minute, jobs.StateDone)
-	second := counter(t, reg2, "labelreset_snapshot_pages_total")
+	second := counterValue(t, reg2, "labelreset_snapshot_pages_total")
 	full := float64(seeded/(pageCap-pageCap/10) + 1)
 	t.Logf("first worker read %v pages, the second %v; a full listing takes about %v", first, second, full)
 	if second > full-first/2 {
@@ -478,5 +496,48 @@ func TestUndoExact(t *testing.T) {
 	}
 	if patched == 0 {
 		t.Error("no PATCH call was made: undo --exact must replace labels")
+	}
+}
+
+// TestBatchHeldUntilSnapshot: a batch task that reaches a worker while its
+// campaign's snapshot is incomplete (whoever enqueued it) is handed back
+// without a call. Here every listing page fails, so the snapshot cannot
+// complete, and the batch is enqueued by hand.
+func TestBatchHeldUntilSnapshot(t *testing.T) {
+	h, pdcp := newOrderedHarness(t, pdcpfake.Options{Assets: 100, ListFailFraction: 1})
+	reg, _ := h.startWorker(4, nil)
+	res := h.submit(&jobs.Campaign{ID: "held", Snapshot: true}, ids(1, 100), jobs.SubmitOptions{})
+	if res.Enqueued != 0 {
+		t.Fatalf("submit enqueued %d batches before the snapshot, want 0", res.Enqueued)
+	}
+	b := &jobs.Batch{Campaign: "held", Incarnation: res.Campaign.Incarnation, Batch: 0}
+	for id := int64(1); id <= 100; id++ {
+		b.IDs = append(b.IDs, id)
+	}
+	p, err := jobs.EncodeBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := asynq.NewClientFromRedisClient(h.redis.Client)
+	if _, err := qc.Enqueue(asynq.NewTask(jobs.TypeBatch, p), asynq.Queue(jobs.Queue(h.redis.Namespace, jobs.PriorityNormal)),
+		asynq.TaskID(b.TaskID()+":byhand")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	// Both the snapshot (failing) and the batch (handed back) have run.
+	for pdcp.fake.Stats().LabelCalls == 0 && (labelled(t, reg, "labelreset_batches_processed_total", "result", "requeued") == 0 ||
+		labelled(t, reg, "labelreset_snapshot_page_errors_total", "reason", "server_error") == 0) {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch was not handed back, or the snapshot did not run, within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := pdcp.fake.Stats().LabelCalls; n != 0 {
+		t.Errorf("%d label calls while the snapshot was incomplete, want 0", n)
+	}
+	// Nor recorded: an incomplete snapshot has not found an asset yet,
+	// which does not make it one that is not in the inventory.
+	if c, err := h.store.Get(context.Background(), "held"); err != nil || c.Finished() != 0 {
+		t.Errorf("campaign: %v finished assets (err %v), want none (counts %v)", c.Finished(), err, c.Counts)
 	}
 }

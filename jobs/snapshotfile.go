@@ -1,0 +1,240 @@
+// The snapshot file: a campaign's snapshot exported as JSON lines (a
+// header, then one line per asset found in the inventory), and read back
+// by `undo --snapshot FILE` when the Redis that held the campaign is gone
+// (the embedded one of `run`).
+
+package jobs
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/labelreset/labelreset/jobs/idfile"
+)
+
+// maxSnapshotLine bounds one line of a snapshot file: an asset's labels
+// are far below it (PDCP labels are short and few), so a longer line is a
+// wrong file, and the bound keeps a reader's memory per line small.
+const maxSnapshotLine = 1 << 20
+
+// ExportSnapshot writes campaign id's snapshot as JSON lines: the header,
+// then one line per asset found in the inventory, in ID order. It returns
+// the number of asset lines.
+//
+// It streams (EachAsset): memory does not grow with the campaign. The
+// header's asset count comes from the snapshot's summary, which is
+// written with the snapshot and never changes once it is complete; a
+// campaign whose lines do not add up to it (its data changed under the
+// export) is an error after the last line.
+func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int64, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.snapshotReady(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	hdr := SnapshotHeader{
+		Format: SnapshotFormat, Campaign: c.ID, Mode: c.Mode, TeamID: c.TeamID, Server: c.Server,
+		TakenAt: info.FinishedAt, Assets: info.WithLabels + info.WithoutLabels,
+	}
+	if c.Mode == ModeRemove {
+		hdr.Labels = c.Labels
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	// Labels are written as they are: "<", ">" and "&" need no escaping
+	// in a file that no browser renders.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&hdr); err != nil {
+		return 0, fmt.Errorf("export snapshot of campaign %s: %w", id, err)
+	}
+	var n int64
+	line := SnapshotLine{}
+	err = s.EachAsset(ctx, c, func(a AssetState) error {
+		if !a.Listed {
+			return nil
+		}
+		line.AssetID, line.Labels = a.Record.AssetID, a.Labels
+		if line.Labels == nil {
+			line.Labels = []string{}
+		}
+		n++
+		return enc.Encode(&line)
+	})
+	if err != nil {
+		return n, fmt.Errorf("export snapshot of campaign %s: %w", id, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return n, fmt.Errorf("export snapshot of campaign %s: %w", id, err)
+	}
+	if n != hdr.Assets {
+		return n, fmt.Errorf("export snapshot of campaign %s: wrote %d assets but its header says %d: the campaign's data changed during the export",
+			id, n, hdr.Assets)
+	}
+	return n, nil
+}
+
+// snapshotReady returns the snapshot summary of campaign c, or
+// ErrNoSnapshot (wrapped, saying why) when c has no complete snapshot.
+func (s *Store) snapshotReady(ctx context.Context, c *Campaign) (*SnapshotInfo, error) {
+	switch {
+	case c.Mode == ModeRestore:
+		return nil, fmt.Errorf("campaign %s is a restore campaign (it puts labels back and takes no snapshot): %w", c.ID, ErrNoSnapshot)
+	case !c.Snapshot:
+		return nil, fmt.Errorf("campaign %s was created with --no-snapshot: %w", c.ID, ErrNoSnapshot)
+	}
+	info, err := s.Snapshot(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Complete {
+		if info.SegmentsDone == 0 {
+			// No batch of a segment is enqueued before its snapshot is
+			// complete: nothing of the campaign was called.
+			return nil, fmt.Errorf("campaign %s: its snapshot is still running (%d of %d segments done): %w; "+
+				"nothing was reset yet; cancel it instead (labelreset cancel %s)",
+				c.ID, info.SegmentsDone, info.Segments, ErrNoSnapshot, c.ID)
+		}
+		return nil, fmt.Errorf("campaign %s: the snapshot of assets appended to it is still running (%d of %d segments done): %w; "+
+			"try again once it is complete",
+			c.ID, info.SegmentsDone, info.Segments, ErrNoSnapshot)
+	}
+	return info, nil
+}
+
+// ReadSnapshot reads an exported snapshot (gzip or plain) named name,
+// for messages: a bad line is an error naming the file, line and value.
+//
+// The header must be the first line and name SnapshotFormat; every other
+// non-blank line must be an object with an integer asset_id > 0 and a
+// labels array, and no asset may appear twice. A bad line is an
+// *idfile.BadRow (`file:line: "value": reason`). Lines longer than 1 MiB
+// are refused, so a wrong file cannot make the reader hold it whole in one
+// line.
+func ReadSnapshot(r io.Reader, name string) (*SnapshotHeader, []SnapshotLine, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	src := io.Reader(br)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: reading gzip data: %w", name, err)
+		}
+		defer gz.Close()
+		src = gz
+	}
+	sc := bufio.NewScanner(src)
+	sc.Buffer(make([]byte, 0, 64<<10), maxSnapshotLine)
+	bad := func(line int, value, reason string) error {
+		return &idfile.BadRow{File: name, Line: line, Value: value, Reason: reason}
+	}
+	var hdr *SnapshotHeader
+	var lines []SnapshotLine
+	seen := map[int64]int{}
+	n := 0
+	for sc.Scan() {
+		n++
+		b := bytes.TrimSpace(sc.Bytes())
+		if n == 1 {
+			h, err := parseSnapshotHeader(b)
+			if err != nil {
+				return nil, nil, bad(n, string(b), err.Error())
+			}
+			hdr = h
+			continue
+		}
+		if len(b) == 0 {
+			continue
+		}
+		l, err := parseSnapshotLine(b)
+		if err != nil {
+			return nil, nil, bad(n, err.value(string(b)), err.reason)
+		}
+		if first, dup := seen[l.AssetID]; dup {
+			return nil, nil, bad(n, strconv.FormatInt(l.AssetID, 10), fmt.Sprintf("asset ID also on line %d: an asset appears once", first))
+		}
+		seen[l.AssetID] = n
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, nil, fmt.Errorf("%s:%d: line longer than %d bytes: not a snapshot line", name, n+1, maxSnapshotLine)
+		}
+		return nil, nil, fmt.Errorf("%s:%d: %w", name, n+1, err)
+	}
+	if hdr == nil {
+		return nil, nil, fmt.Errorf("%s: empty file: want a %s header line", name, SnapshotFormat)
+	}
+	if hdr.Assets != int64(len(lines)) {
+		return nil, nil, fmt.Errorf("%s: the header says %d assets, the file has %d: the file is truncated or was edited",
+			name, hdr.Assets, len(lines))
+	}
+	return hdr, lines, nil
+}
+
+// parseSnapshotHeader checks the first line of a snapshot file.
+func parseSnapshotHeader(b []byte) (*SnapshotHeader, error) {
+	var h SnapshotHeader
+	if err := json.Unmarshal(b, &h); err != nil || h.Format == "" {
+		return nil, fmt.Errorf("not a snapshot header: the first line must be the %s header", SnapshotFormat)
+	}
+	if h.Format != SnapshotFormat {
+		return nil, fmt.Errorf("snapshot format %q: this version reads %s", h.Format, SnapshotFormat)
+	}
+	switch h.Mode {
+	case ModeDelete, ModeRemove:
+	default:
+		return nil, fmt.Errorf("mode %q: want delete or remove", h.Mode)
+	}
+	if h.Mode == ModeRemove && len(h.Labels) == 0 {
+		return nil, errors.New("remove mode without the removed labels")
+	}
+	if h.Assets < 0 {
+		return nil, fmt.Errorf("assets %d: want >= 0", h.Assets)
+	}
+	return &h, nil
+}
+
+// lineError is why a snapshot line is bad; field, when set, is the
+// offending value to show instead of the whole line.
+type lineError struct {
+	field  string
+	reason string
+}
+
+func (e *lineError) value(line string) string {
+	if e.field != "" {
+		return e.field
+	}
+	return line
+}
+
+// parseSnapshotLine decodes one asset line.
+func parseSnapshotLine(b []byte) (SnapshotLine, *lineError) {
+	var raw struct {
+		AssetID json.RawMessage `json:"asset_id"`
+		Labels  *[]string       `json:"labels"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return SnapshotLine{}, &lineError{reason: "not a JSON object {\"asset_id\":N,\"labels\":[...]}: " + err.Error()}
+	}
+	if raw.AssetID == nil {
+		return SnapshotLine{}, &lineError{reason: "no asset_id"}
+	}
+	id, err := strconv.ParseInt(string(raw.AssetID), 10, 64)
+	if err != nil || id <= 0 {
+		return SnapshotLine{}, &lineError{field: string(raw.AssetID), reason: "asset_id must be an integer > 0"}
+	}
+	if raw.Labels == nil {
+		return SnapshotLine{}, &lineError{reason: "no labels array (an asset without labels has \"labels\":[])"}
+	}
+	return SnapshotLine{AssetID: id, Labels: *raw.Labels}, nil
+}
