@@ -272,6 +272,11 @@ type SnapshotRun struct {
 	sets  [][]string        // set n, sorted and unique; sets[0] is empty
 	index map[string]uint32 // JSON of a set → its number
 	saved int               // sets[:saved] are stored
+	// byListed maps a label list as listed (unsorted, length-prefixed: see
+	// listedKey) to its set number, so that the common case, a list seen
+	// before, costs one map lookup instead of a sort and a JSON encoding.
+	byListed map[string]uint32
+	keyBuf   []byte
 
 	dirty  []bool // per batch of the segment: changed since the last checkpoint
 	offset int
@@ -490,6 +495,35 @@ func (r *SnapshotRun) intern(labels []string) uint32 {
 	if len(labels) == 0 {
 		return 0
 	}
+	r.keyBuf = listedKey(r.keyBuf[:0], labels)
+	if n, ok := r.byListed[string(r.keyBuf)]; ok {
+		return n
+	}
+	n := r.internSorted(labels)
+	if r.byListed == nil {
+		r.byListed = map[string]uint32{}
+	}
+	// A server that lists a set's labels in ever new orders would grow
+	// the map without bound; past this size it falls back to the sort.
+	if len(r.byListed) < 4*len(r.sets)+1024 {
+		r.byListed[string(r.keyBuf)] = n
+	}
+	return n
+}
+
+// listedKey appends labels, in their order, each prefixed by its length:
+// two different lists never share a key, whatever bytes labels hold.
+func listedKey(dst []byte, labels []string) []byte {
+	for _, l := range labels {
+		dst = binary.AppendUvarint(dst, uint64(len(l)))
+		dst = append(dst, l...)
+	}
+	return dst
+}
+
+// internSorted is intern's slow path: the set's canonical (sorted,
+// unique) form, looked up or added.
+func (r *SnapshotRun) internSorted(labels []string) uint32 {
 	set := slices.Clone(labels)
 	slices.Sort(set)
 	set = slices.Compact(set)

@@ -535,3 +535,41 @@ func TestSnapshotFields(t *testing.T) {
 		t.Errorf("restore campaign: %v", err)
 	}
 }
+
+// TestSnapshotInternListedOrder: label lists that a careless key would
+// confuse (joined without a separator, or with one a label holds) stay
+// apart, and the same set listed in two orders is one set.
+func TestSnapshotInternListedOrder(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	res, err := submitIDs(t, store, snapDef("order"), 1, 8, jobs.SubmitOptions{Approved: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Campaign
+	r, err := store.BeginSnapshot(ctx, c, 0, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := [][]string{{"ab"}, {"a", "b"}, {"b", "a"}, {"a\x01b"}, {"a", "\x01b"}, {"", "ab"}, {"a", "b"}, {"ab", ""}}
+	page := make([]client.Asset, len(in))
+	for i, ls := range in {
+		page[i] = client.Asset{ID: int64(i + 1), Labels: ls}
+	}
+	r.Add(page)
+	if err := r.Complete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	labels, _, ready, err := store.BatchLabels(ctx, c, 0, []int64{1, 2, 3, 4, 5, 6, 7, 8})
+	if err != nil || !ready {
+		t.Fatalf("BatchLabels: ready %v, %v", ready, err)
+	}
+	want := [][]string{{"ab"}, {"a", "b"}, {"a", "b"}, {"a\x01b"}, {"\x01b", "a"}, {"", "ab"}, {"a", "b"}, {"", "ab"}}
+	if !reflect.DeepEqual(labels, want) {
+		t.Errorf("labels %q, want %q", labels, want)
+	}
+	if n, err := env.Client.HLen(ctx, env.Namespace+":{order}:snapsets").Result(); err != nil || n != 5 {
+		t.Errorf("%d label sets stored (%v), want 5", n, err)
+	}
+}

@@ -29,14 +29,22 @@ type config struct {
 	cpuProfile    string
 	keepWorkerLog bool
 	labelresetBin string // prebuilt labelreset, instead of building this tree's
+	// snapshotAssets is the inventory and campaign size of the snapshot
+	// phase.
+	snapshotAssets int
 }
 
-var allPhases = []string{"ceiling", "pipeline", "peer", "enqueue", "rss"}
+var allPhases = []string{"ceiling", "pipeline", "peer", "enqueue", "rss", "snapshot"}
+
+// defaultPhases leaves out snapshot: it seeds a million-asset inventory
+// in this process and takes minutes, and it answers a question of its own
+// (--phases snapshot).
+var defaultPhases = allPhases[:5]
 
 func parseFlags(args []string) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/9", "Redis URL; its DB is FLUSHDB'd before each phase")
+	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/9", "Redis URL; its DB is FLUSHDB'd before each phase but snapshot (which uses a namespace of its own and deletes it)")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "PDCP calls in flight, the same in every phase")
 	fs.IntVar(&c.assets, "assets", 200_000, "assets of the pipeline and per-asset-task campaigns")
 	fs.IntVar(&c.enqueueIDs, "enqueue-ids", 1_000_000, "IDs in the CSV of the enqueue phase")
@@ -46,11 +54,12 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.ceilingGC, "ceiling-gc-percent", 0, "GC target (GOGC) of this process, whose client loop is the ceiling; 0 leaves Go's default. "+
 		"labelreset worker runs at 400 unless GOGC is set: pass 400 to compare like with like")
 	fs.StringVar(&c.workerMode, "worker", "subprocess", "pipeline worker: subprocess (`labelreset worker`) or inprocess (worker.New + Run, for --cpuprofile)")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
+	phases := fs.String("phases", strings.Join(defaultPhases, ","), "phases to run, of "+strings.Join(allPhases, ","))
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process per phase to FILE.<phase> (use --worker inprocess to profile the worker)")
 	fs.BoolVar(&c.keepWorkerLog, "worker-log", false, "copy worker subprocess logs to stderr")
 	fs.StringVar(&c.labelresetBin, "labelreset", "", "run this labelreset binary as the worker subprocess instead of building this tree's (to compare two builds on the same host)")
+	fs.IntVar(&c.snapshotAssets, "snapshot-assets", 1_000_000, "inventory (and campaign) size of the snapshot phase")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -67,13 +76,19 @@ func parseFlags(args []string) (*config, error) {
 	if c.workerMode != "subprocess" && c.workerMode != "inprocess" {
 		return nil, fmt.Errorf("--worker %q: want subprocess or inprocess", c.workerMode)
 	}
-	if c.concurrency < 1 || c.assets < 1 || c.enqueueIDs < 1 || c.rounds < 1 {
-		return nil, fmt.Errorf("--concurrency, --assets, --enqueue-ids and --rounds must be positive")
+	if c.concurrency < 1 || c.assets < 1 || c.enqueueIDs < 1 || c.rounds < 1 || c.snapshotAssets < 1 {
+		return nil, fmt.Errorf("--concurrency, --assets, --enqueue-ids, --rounds and --snapshot-assets must be positive")
 	}
 	return c, nil
 }
 
 func (c *config) has(phase string) bool { return slices.Contains(c.phases, phase) }
+
+// needsProcesses reports whether a phase uses the built binaries and the
+// fake PDCP process (every phase but snapshot).
+func (c *config) needsProcesses() bool {
+	return slices.ContainsFunc(c.phases, func(p string) bool { return p != "snapshot" })
+}
 
 // run builds the binaries, starts the fake PDCP and runs the phases in
 // order, then prints the results.
@@ -119,6 +134,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 				return env.peer(ctx, res)
 			case "enqueue":
 				return env.enqueue(ctx, res)
+			case "snapshot":
+				return env.snapshot(ctx, res)
 			default:
 				return env.rss(ctx, res)
 			}

@@ -55,6 +55,9 @@ func newEnv(ctx context.Context, cfg *config, logf func(string, ...any)) (*env, 
 	if err := e.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis %s: %w", jobs.RedactURL(cfg.redisURL), err)
 	}
+	if !cfg.needsProcesses() {
+		return e, nil
+	}
 	if e.dir, err = os.MkdirTemp("", "labelreset-bench-"); err != nil {
 		return nil, err
 	}

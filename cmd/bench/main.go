@@ -6,6 +6,7 @@
 //	go run ./cmd/bench --phases ceiling,pipeline --rounds 5   # the ratio alone, 5 rounds
 //	go run ./cmd/bench --json > bench.json
 //	go run ./cmd/bench --phases pipeline --worker inprocess --cpuprofile cpu.out
+//	go run ./cmd/bench --phases snapshot        # a 1M-asset snapshot (not a default phase)
 //
 // See BENCHMARKS.md for what each figure means and how it is measured.
 package main

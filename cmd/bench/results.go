@@ -9,11 +9,14 @@ import (
 
 // Targets the figures are held to.
 const (
-	targetRatio      = 0.8
-	targetBytes      = 24
-	targetEnqueue    = 100_000
-	targetCmds       = 1.5
-	targetRSSMB      = 150
+	targetRatio   = 0.8
+	targetBytes   = 24
+	targetEnqueue = 100_000
+	targetCmds    = 1.5
+	targetRSSMB   = 150
+	// targetSnapBytes is issue 17's bound on the snapshot's Redis bytes
+	// per snapshotted asset.
+	targetSnapBytes  = 16
 	peerRatioOfPeers = 0.2
 )
 
@@ -42,6 +45,13 @@ type results struct {
 	RedisBytesPerQueuedAsset float64 `json:"redis_bytes_per_queued_asset"`
 	RedisCmdsPerAsset        float64 `json:"redis_cmds_per_asset"`
 	WorkerPeakRSSMB          float64 `json:"worker_peak_rss_mb"`
+	// The snapshot phase: inventory rows listed per second, that over the
+	// raw listing ceiling of the same run, and Redis bytes per snapshotted
+	// asset of the snapshot's keys.
+	SnapshotListedPerSec  float64 `json:"snapshot_listed_per_s"`
+	SnapshotRatio         float64 `json:"snapshot_ratio_to_listing_ceiling"`
+	SnapshotCPURatio      float64 `json:"snapshot_cpu_ratio"`
+	SnapshotBytesPerAsset float64 `json:"snapshot_bytes_per_asset"`
 
 	// Rounds are the alternating ceiling/pipeline measurements; the
 	// headline figures come from the round with the median ratio.
@@ -51,6 +61,7 @@ type results struct {
 	Peer     *peerRun       `json:"per_asset_task,omitempty"`
 	Enqueue  *enqueueRun    `json:"enqueue,omitempty"`
 	RSS      *campaignRun   `json:"rss,omitempty"`
+	Snapshot *snapshotRun   `json:"snapshot,omitempty"`
 }
 
 // round is one pipeline run between two ceiling samples.
@@ -121,6 +132,10 @@ func (r *results) writeTable(w io.Writer) {
 	row("redis_bytes_per_queued_asset", "%.1f", r.RedisBytesPerQueuedAsset, fmt.Sprintf("<= %d", targetBytes), r.RedisBytesPerQueuedAsset <= targetBytes, r.Enqueue != nil)
 	row("redis_cmds_per_asset", "%.3f", r.RedisCmdsPerAsset, fmt.Sprintf("<= %.1f", targetCmds), r.RedisCmdsPerAsset <= targetCmds, r.Pipeline != nil)
 	row("worker_peak_rss_mb", "%.1f", r.WorkerPeakRSSMB, fmt.Sprintf("<= %d", targetRSSMB), r.WorkerPeakRSSMB <= targetRSSMB, r.RSS != nil)
+	row("snapshot_listed_per_s", "%.0f", r.SnapshotListedPerSec, "", true, r.Snapshot != nil)
+	row("snapshot_ratio_to_listing_ceiling", "%.3f", r.SnapshotRatio, "", true, r.Snapshot != nil)
+	row("snapshot_cpu_ratio", "%.3f", r.SnapshotCPURatio, "", true, r.Snapshot != nil)
+	row("snapshot_bytes_per_asset", "%.2f", r.SnapshotBytesPerAsset, fmt.Sprintf("<= %d", targetSnapBytes), r.SnapshotBytesPerAsset <= targetSnapBytes, r.Snapshot != nil)
 	tw.Flush()
 	fmt.Fprintln(w)
 	if p := r.Pipeline; p != nil {
@@ -148,5 +163,16 @@ func (r *results) writeTable(w io.Writer) {
 	if s := r.RSS; s != nil {
 		fmt.Fprintf(w, "rss: worker --concurrency %s: %.0f assets/s, peak RSS %.1f MB, %.3f Redis commands/asset\n",
 			"(see --rss-concurrency)", s.RPS, s.PeakRSSMB, s.CmdsPerAsset)
+	}
+	if s := r.Snapshot; s != nil {
+		fmt.Fprintf(w, "snapshot: %d-asset inventory (%s labels), pages of %d; ceiling %.0f assets/s (mean of", s.Inventory, s.Distribution, s.PageSize, s.CeilingPerSec)
+		for _, c := range s.Ceiling {
+			fmt.Fprintf(w, " %.0f", c.AssetsPerSec)
+		}
+		fmt.Fprintf(w, "), %.2f µs CPU/asset (client+fake)\n", s.CeilingCPUUs)
+		fmt.Fprintf(w, "  snapshot %d pages, %d listed, %d found (%d with labels, %d without) in %.2fs (wall %.2fs after a %.2fs submit); %.2f µs CPU/listed asset (worker+fake); cpu_ratio %.3f\n",
+			s.Pages, s.Listed, s.Found, s.WithLabels, s.WithoutLabels, s.Seconds, s.WallSeconds, s.SubmitSeconds, s.WorkerCPUUs, s.CPURatio)
+		fmt.Fprintf(w, "  Redis: snap %d B, snapsets %d B (%d label sets), snapmeta %d B = %.2f B/asset; whole campaign %d keys, %d B = %.2f B/asset\n",
+			s.SnapBytes, s.SnapSetsBytes, s.LabelSets, s.SnapMetaBytes, s.BytesPerAsset, s.CampaignKeys, s.CampaignBytes, s.CampaignPerAsst)
 	}
 }
