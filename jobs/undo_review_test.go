@@ -1,0 +1,103 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/redistest"
+)
+
+// reviewStore is newUndoStore with its Redis and namespace, for tests
+// that set a meta field by hand.
+func reviewStore(t *testing.T) (*jobs.Store, *redistest.Env) {
+	env := redistest.New(t)
+	return jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, ControlDelay: time.Millisecond}), env
+}
+
+// appendIDs appends ids to campaign src (made by undoSource over 1..6).
+func appendIDs(store *jobs.Store, src string, ids ...int64) (*jobs.SubmitResult, error) {
+	d := undoDef(src, jobs.ModeDelete)
+	d.Snapshot = true
+	var vals []string
+	for i := int64(1); i <= 6; i++ {
+		vals = append(vals, strconv.FormatInt(i, 10))
+	}
+	for _, id := range ids {
+		vals = append(vals, strconv.FormatInt(id, 10))
+	}
+	plan, err := jobs.ReadPlan(d, jobs.IDList("test", vals))
+	if err != nil {
+		return nil, err
+	}
+	return store.Submit(context.Background(), d, plan, jobs.SubmitOptions{Append: true, Approved: true})
+}
+
+func sixReset() map[int64]undoAsset {
+	assets := map[int64]undoAsset{}
+	for i := int64(1); i <= 6; i++ {
+		assets[i] = undoAsset{labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1}
+	}
+	return assets
+}
+
+func wantUndone(t *testing.T, what string, err error, rc string) {
+	t.Helper()
+	if !errors.Is(err, jobs.ErrUndone) {
+		t.Fatalf("%s of an undone source: %v, want ErrUndone", what, err)
+	}
+	if !strings.Contains(err.Error(), rc) || !strings.Contains(err.Error(), "create a new campaign") {
+		t.Fatalf("%s: message %q does not name restore campaign %s and the way out", what, err, rc)
+	}
+}
+
+// Once undone, a source never calls PDCP again: re-drive, append, resume
+// and approve are refused, so nothing deletes the labels its restore puts
+// back and no asset is added that no restore campaign covers.
+func TestUndoneSourceRefusesRestart(t *testing.T) {
+	ctx := context.Background()
+	store, env := reviewStore(t)
+	assets := sixReset()
+	assets[3] = undoAsset{labels: []string{"a"}, listed: true, outcome: jobs.OutcomeFailed, attempts: 3}
+	src := undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	if src.State != jobs.StateDone {
+		t.Fatalf("source %s", src.State)
+	}
+	res, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := res.Campaign.ID
+	n, err := store.Redrive(ctx, "src", []string{jobs.OutcomeFailed})
+	wantUndone(t, "re-drive", err, rc)
+	if n != 0 {
+		t.Fatalf("re-drive re-queued %d", n)
+	}
+	_, err = appendIDs(store, "src", 100)
+	wantUndone(t, "append", err, rc)
+	_, err = store.Resume(ctx, "src")
+	wantUndone(t, "resume", err, rc)
+	c, err := store.Get(ctx, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != jobs.StateDone || c.Total != 6 {
+		t.Fatalf("source changed: %s, %d assets", c.State, c.Total)
+	}
+	// Approve: a pending source that an undo claimed but did not yet
+	// cancel (the race the script closes).
+	p := undoDef("pend", jobs.ModeDelete)
+	undoSource(t, store, p, map[int64]undoAsset{1: {labels: []string{"a"}, listed: true}}, jobs.SubmitOptions{RequireApproval: true})
+	if err := env.Client.HSet(ctx, jobs.MetaKey(env.Namespace, "pend"), "undo", "c-x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Approve(ctx, "pend")
+	wantUndone(t, "approve", err, "c-x")
+	if c, _ := store.Get(ctx, "pend"); c.State != jobs.StatePending {
+		t.Fatalf("pending source is %s", c.State)
+	}
+}
