@@ -101,3 +101,73 @@ func TestUndoneSourceRefusesRestart(t *testing.T) {
 		t.Fatalf("pending source is %s", c.State)
 	}
 }
+
+// A complete segment's label data is never rewritten: a second writer (a
+// concurrent undo that read done=false before the first finished) would
+// renumber the dictionary under batches already enqueued.
+func TestStoreSegmentSetsKeepsCompleteSegment(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+		2: {labels: []string{"b"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+	}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	res, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := res.Campaign
+	before, _, _, err := store.BatchLabels(ctx, rc, 0, []int64{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.StoreSegmentSets(ctx, rc, 0, [][]string{{}, {"b"}, {"a"}}, map[int][]uint64{0: {2, 3}}); err != nil {
+		t.Fatalf("second write: %v", err)
+	}
+	after, _, _, err := store.BatchLabels(ctx, rc, 0, []int64{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 2 || len(after[0]) != 1 || after[0][0] != "a" || after[1][0] != "b" {
+		t.Fatalf("complete segment rewritten: before %v after %v", before, after)
+	}
+}
+
+// storeSegmentSets for an old incarnation of a campaign writes nothing:
+// the token it used to set outside its script took the snapshot of the
+// campaign created again under the same ID away from its run.
+func TestStoreSegmentSetsOtherIncarnation(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1}}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	res, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := res.Campaign
+	if err := store.Delete(ctx, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := undoDef(old.ID, jobs.ModeDelete)
+	d.Snapshot = true
+	plan, err := jobs.ReadPlan(d, jobs.IDList("test", []string{"1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := store.Submit(ctx, d, plan, jobs.SubmitOptions{Approved: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := store.BeginSnapshot(ctx, again.Campaign, 0, "run-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.StoreSegmentSets(ctx, old, 0, [][]string{{}, {"a"}}, map[int][]uint64{0: {2}}); !errors.Is(err, jobs.ErrCampaignGone) {
+		t.Fatalf("store into an old incarnation: %v, want ErrCampaignGone", err)
+	}
+	if err := run.Checkpoint(ctx, 1); err != nil {
+		t.Fatalf("the new incarnation's snapshot run lost its segment: %v", err)
+	}
+}
