@@ -906,6 +906,10 @@ type AssetState struct {
 	// snapshot found, or for a restore campaign the labels to put back.
 	Listed bool
 	Labels []string
+	// NoSnapshot is true for an asset of a segment whose snapshot is not
+	// complete (partial walks only, see eachAsset): no batch of such a
+	// segment was ever enqueued, so PDCP never got a call for it.
+	NoSnapshot bool
 }
 
 // EachAsset calls fn for every asset of campaign c, batch by batch in ID
@@ -913,6 +917,13 @@ type AssetState struct {
 // ErrNoSnapshot when a segment's snapshot is not complete (or was never
 // taken) and c is not a restore campaign.
 func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) error) error {
+	return s.eachAsset(ctx, c, false, fn)
+}
+
+// eachAsset is EachAsset; with partial, the assets of a segment whose
+// snapshot is not complete are passed with NoSnapshot (and not Listed)
+// instead of failing: undo and export work on the complete segments.
+func (s *Store) eachAsset(ctx context.Context, c *Campaign, partial bool, fn func(AssetState) error) error {
 	if !c.Snapshot && c.Mode != ModeRestore {
 		return fmt.Errorf("campaign %s: %w", c.ID, ErrNoSnapshot)
 	}
@@ -921,7 +932,7 @@ func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) 
 		if err != nil {
 			return err
 		}
-		if !ready && c.Mode != ModeRestore {
+		if !ready && c.Mode != ModeRestore && !partial {
 			return fmt.Errorf("campaign %s batch %d: snapshot not complete: %w", c.ID, batch, ErrNoSnapshot)
 		}
 		recs, err := s.ledger.Load(ctx, c.ID, batch, ids)
@@ -935,6 +946,8 @@ func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) 
 			}
 			if ready {
 				st.Listed, st.Labels = listed[i], labels[i]
+			} else {
+				st.NoSnapshot = c.Mode != ModeRestore
 			}
 			if err := fn(st); err != nil {
 				return err
@@ -1032,6 +1045,12 @@ type SnapshotHeader struct {
 	Server   string    `json:"api_server,omitempty"`
 	TakenAt  time.Time `json:"taken_at"`
 	Assets   int64     `json:"assets"`
+	// IncompleteSegments counts the campaign's segments (appends) whose
+	// snapshot never completed when it was exported: their assets are
+	// not in the file. No batch of such a segment ever called PDCP (its
+	// batches wait for its snapshot), so nothing of them needs restoring.
+	// Absent (0) in a file of a complete snapshot.
+	IncompleteSegments int `json:"incomplete_segments,omitempty"`
 }
 
 // SnapshotFormat names the export format in its header.

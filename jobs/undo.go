@@ -419,7 +419,9 @@ func (s *Store) collectRestore(ctx context.Context, c *Campaign, exact, cancelli
 	}
 	counts := map[string]int64{}
 	seg := 0
-	err := s.EachAsset(ctx, c, func(a AssetState) error {
+	// partial: the assets of a segment whose snapshot is not complete
+	// (NoSnapshot) were never called and are counted unchanged.
+	err := s.eachAsset(ctx, c, true, func(a AssetState) error {
 		for seg+1 < len(last) && a.Batch >= last[seg+1] {
 			seg++
 		}

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -169,5 +170,59 @@ func TestStoreSegmentSetsOtherIncarnation(t *testing.T) {
 	}
 	if err := run.Checkpoint(ctx, 1); err != nil {
 		t.Fatalf("the new incarnation's snapshot run lost its segment: %v", err)
+	}
+}
+
+// Segment 0 reset asset 1; segment 1 (appended) never gets its snapshot
+// (the campaign is cancelled, and snapshot tasks stop for it). Its assets
+// were never called: undo restores segment 0 and counts segment 1
+// unchanged, and the export holds segment 0 and says one is missing.
+func TestUndoWithIncompleteAppendedSegment(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+	}
+	for i := int64(2); i <= 6; i++ {
+		assets[i] = undoAsset{labels: []string{"b"}, listed: true}
+	}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	if res, err := appendIDs(store, "src", 100, 101); err != nil || res.Appended != 2 {
+		t.Fatalf("append: %v", err)
+	}
+	if _, err := store.Cancel(ctx, "src"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := store.ExportSnapshot(ctx, "src", &buf)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	hdr, lines, err := jobs.ReadSnapshot(&buf, "export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 || len(lines) != 6 || hdr.IncompleteSegments != 1 || hdr.TakenAt.IsZero() {
+		t.Fatalf("export: %d lines, header %+v", n, hdr)
+	}
+	res, plan, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatalf("undo of a cancelled campaign whose asset 1 was reset: %v", err)
+	}
+	if plan.Restore != 1 || plan.Unchanged != 7 || res.Campaign.Total != 8 {
+		t.Fatalf("plan %+v, restore campaign of %d assets", plan, res.Campaign.Total)
+	}
+	got := map[int64][]string{}
+	err = store.EachAsset(ctx, res.Campaign, func(a jobs.AssetState) error {
+		if len(a.Labels) > 0 {
+			got[a.Record.AssetID] = a.Labels
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[1]) != 1 || got[1][0] != "a" {
+		t.Fatalf("restores %v, want only asset 1: [a]", got)
 	}
 }
