@@ -290,8 +290,8 @@ type Campaign struct {
 	Query string `json:"query,omitempty"`
 	// RestoreOf is the campaign a restore campaign undoes ("" for one
 	// made from a snapshot file); Exact makes it replace labels exactly.
-	RestoreOf string    `json:"restore_of,omitempty"`
-	Exact     bool      `json:"exact,omitempty"`
+	RestoreOf string `json:"restore_of,omitempty"`
+	Exact     bool   `json:"exact,omitempty"`
 	// NotBefore, for a restore campaign, is the earliest time its
 	// batches may call PDCP: the time its source stopped calling plus
 	// RestoreGrace, when the source was undone while a call of it could
