@@ -176,7 +176,9 @@ return redis.call('HGET', KEYS[1], '` + undoField + `')
 // Undo creates the restore campaign of campaign source (mode restore, one
 // asset per asset of source, same batches), cancelling source first if it
 // can still run. It is idempotent: a second undo returns the first
-// restore campaign (SubmitResult.Existing).
+// restore campaign (SubmitResult.Existing), and one with another Exact
+// than the first's is refused (ErrInputMismatch naming the restore
+// campaign and its exact): a campaign is undone once.
 func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*SubmitResult, *UndoPlan, error) {
 	c, err := s.Get(ctx, source)
 	if err != nil {
@@ -189,7 +191,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	if plan.Existing != "" {
 		rc, err := s.Get(ctx, plan.Existing)
 		if err == nil {
-			return s.existingUndo(ctx, c, rc)
+			return s.existingUndo(ctx, c, rc, opts.Exact)
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, nil, err
@@ -230,7 +232,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 		// Another undo came first: its campaign is the one.
 		plan.Existing = got
 		if rc, err := s.Get(ctx, got); err == nil {
-			return s.existingUndo(ctx, c, rc)
+			return s.existingUndo(ctx, c, rc, opts.Exact)
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, nil, err
 		}
@@ -276,7 +278,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	}
 	if res.Existing {
 		// A concurrent undo created it between our claim and create.
-		return s.existingUndo(ctx, c, res.Campaign)
+		return s.existingUndo(ctx, c, res.Campaign, opts.Exact)
 	}
 	plan.Existing = ""
 	return res, plan, nil
@@ -326,11 +328,19 @@ func (s *Store) restoreNotBefore(ctx context.Context, c *Campaign, was State) (t
 }
 
 // existingUndo answers an undo of source whose restore campaign rc
-// exists, completing it first if an earlier undo stopped half way.
-func (s *Store) existingUndo(ctx context.Context, source, rc *Campaign) (*SubmitResult, *UndoPlan, error) {
+// exists, completing it first if an earlier undo stopped half way. An
+// undo asking for another exact than rc's is refused (ErrInputMismatch
+// naming rc): returning rc would let the caller believe its choice was
+// applied.
+func (s *Store) existingUndo(ctx context.Context, source, rc *Campaign, exact bool) (*SubmitResult, *UndoPlan, error) {
 	if rc.Mode != ModeRestore || rc.RestoreOf != source.ID {
 		return nil, nil, fmt.Errorf("undo of campaign %s: campaign %s, recorded as its restore campaign, is not (mode %s, restore of %q): %w",
 			source.ID, rc.ID, rc.Mode, rc.RestoreOf, ErrInputMismatch)
+	}
+	if rc.Exact != exact {
+		return nil, nil, fmt.Errorf("undo of campaign %s: it was undone already by restore campaign %s with exact=%v, not exact=%v: %w; "+
+			"a campaign is undone once: see campaign %s, or undo again with exact=%v to get it",
+			source.ID, rc.ID, rc.Exact, exact, ErrInputMismatch, rc.ID, rc.Exact)
 	}
 	full, err := s.resumeRestore(ctx, source, rc)
 	if err != nil {

@@ -295,3 +295,23 @@ func TestUndoNotBeforePaused(t *testing.T) {
 		t.Fatalf("source paused a moment ago: restore waits until %v, want about %v", nb, lo)
 	}
 }
+
+// A campaign is undone once: a second undo with the same exact returns
+// the first restore campaign, one with another exact is refused naming it.
+func TestUndoAgainOtherExact(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), sixReset(), jobs.SubmitOptions{Approved: true})
+	first, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil || !again.Existing || again.Campaign.ID != first.Campaign.ID {
+		t.Fatalf("same undo again: %v", err)
+	}
+	_, _, err = store.Undo(ctx, "src", jobs.UndoOptions{Exact: true, Submit: jobs.SubmitOptions{Approved: true}})
+	if !errors.Is(err, jobs.ErrInputMismatch) || !strings.Contains(err.Error(), first.Campaign.ID) || !strings.Contains(err.Error(), "exact=false") {
+		t.Fatalf("undo --exact after an undo without: %v, want ErrInputMismatch naming %s and exact=false", err, first.Campaign.ID)
+	}
+}
