@@ -315,3 +315,19 @@ func TestUndoAgainOtherExact(t *testing.T) {
 		t.Fatalf("undo --exact after an undo without: %v, want ErrInputMismatch naming %s and exact=false", err, first.Campaign.ID)
 	}
 }
+
+// reset_unlisted with a query is refused: a query's assets drift out of
+// its listing and would be reset with nothing recorded to undo.
+func TestValidateResetUnlistedQuery(t *testing.T) {
+	d := undoDef("q", jobs.ModeDelete)
+	d.Snapshot, d.ResetUnlisted, d.Query = true, true, "labels=critical"
+	d.CreatedAt = time.Now()
+	err := d.Validate()
+	if err == nil || !strings.Contains(err.Error(), "reset_unlisted") {
+		t.Fatalf("reset_unlisted with a query: %v", err)
+	}
+	d.Query = ""
+	if err := d.Validate(); err != nil {
+		t.Fatalf("reset_unlisted alone: %v", err)
+	}
+}
