@@ -654,11 +654,21 @@ func (s *Store) resumeRestore(ctx context.Context, source, rc *Campaign) (*Campa
 	return rc, err
 }
 
+// ErrSnapshotNoOutcomes is returned by UndoFromSnapshot with Exact for a
+// file whose lines do not all say whether the asset was reset
+// (SnapshotLine.Reset): an exact restore replaces an asset's labels, so
+// on an asset never reset it would remove the labels added since.
+var ErrSnapshotNoOutcomes = errors.New("this file does not say which assets were reset: --exact would replace labels on assets never reset; use undo CAMPAIGN or drop --exact")
+
 // UndoFromSnapshot creates a restore campaign from an exported snapshot:
 // every asset in it gets back the labels its campaign removed (delete
 // mode: all of them; remove mode: those of the header's removal list;
 // Exact: the whole set, where the campaign removed any). An asset with
-// nothing to restore is recorded unchanged without a call. def carries the
+// nothing to restore is recorded unchanged without a call, and so is one
+// whose line says it was not reset (reset false). A line without the
+// field (unknown) is restored (a POST only adds labels), but with Exact
+// (PATCH replace) every line must say (ErrSnapshotNoOutcomes), and only
+// those reset get a call. def carries the
 // campaign's definition (ID, team, server, priority, batch size, policy)
 // as for Submit; mode and labels are set here.
 //
@@ -696,11 +706,21 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 		}
 		ids.Add(l.AssetID)
 	}
+	if opts.Exact {
+		for _, l := range sorted {
+			if l.Reset == nil {
+				return nil, fmt.Errorf("snapshot of campaign %s: asset %d: %w", hdr.Campaign, l.AssetID, ErrSnapshotNoOutcomes)
+			}
+		}
+	}
 	sg := newRestoreSegment(ids, def.BatchSize)
 	plan := &UndoPlan{Source: hdr.Campaign}
 	counts := map[string]int64{}
 	for i, l := range sorted {
-		labels := restoreLabels(hdr.Mode, hdr.Labels, opts.Exact, l.Labels)
+		var labels []string
+		if l.Reset == nil || *l.Reset {
+			labels = restoreLabels(hdr.Mode, hdr.Labels, opts.Exact, l.Labels)
+		}
 		plan.count(counts, labels)
 		sg.add(i/def.BatchSize, labels)
 	}
