@@ -142,6 +142,21 @@ func (s *Store) lastSegmentDone(ctx context.Context, c *Campaign) (time.Time, er
 	return last, nil
 }
 
+// labelSets interns the label sets of a snapshot file while it is read,
+// by their JSON text: lines with the same set share one []string (callers
+// only read Labels). A campaign's assets hold few distinct sets, so a
+// file of a million lines holds a million slice headers and a few sets,
+// not a million copies.
+type labelSets map[string][]string
+
+// resetValues are the shared targets of SnapshotLine.Reset in lines read
+// from files: false and true. Callers only read them.
+var resetValues = [2]bool{false, true}
+
+// maxInternedSets bounds the interning map: a file of mostly distinct
+// sets (nothing to share) must not hold a second copy of each.
+const maxInternedSets = 1 << 16
+
 // ReadSnapshot reads an exported snapshot (gzip or plain) named name,
 // for messages: a bad line is an error naming the file, line and value.
 //
@@ -169,7 +184,26 @@ func ReadSnapshot(r io.Reader, name string) (*SnapshotHeader, []SnapshotLine, er
 	}
 	var hdr *SnapshotHeader
 	var lines []SnapshotLine
-	seen := map[int64]int{}
+	// A bitmap, not a map of line numbers: a few bits per asset instead
+	// of tens of bytes. A duplicate (rare: a wrong file) finds its first
+	// line again by scanning lines.
+	seen := NewIDSet()
+	var blanks []int // file lines of blank lines after the header, ascending
+	lineNo := func(id int64) int {
+		for i, l := range lines {
+			if l.AssetID == id {
+				line := i + 2 // the header is line 1
+				for _, b := range blanks {
+					if b <= line {
+						line++
+					}
+				}
+				return line
+			}
+		}
+		return 0
+	}
+	sets := labelSets{}
 	n := 0
 	for sc.Scan() {
 		n++
@@ -183,16 +217,16 @@ func ReadSnapshot(r io.Reader, name string) (*SnapshotHeader, []SnapshotLine, er
 			continue
 		}
 		if len(b) == 0 {
+			blanks = append(blanks, n)
 			continue
 		}
-		l, err := parseSnapshotLine(b)
+		l, err := parseSnapshotLine(b, sets)
 		if err != nil {
 			return nil, nil, bad(n, err.value(string(b)), err.reason)
 		}
-		if first, dup := seen[l.AssetID]; dup {
-			return nil, nil, bad(n, strconv.FormatInt(l.AssetID, 10), fmt.Sprintf("asset ID also on line %d: an asset appears once", first))
+		if !seen.Add(l.AssetID) {
+			return nil, nil, bad(n, strconv.FormatInt(l.AssetID, 10), fmt.Sprintf("asset ID also on line %d: an asset appears once", lineNo(l.AssetID)))
 		}
-		seen[l.AssetID] = n
 		lines = append(lines, l)
 	}
 	if err := sc.Err(); err != nil {
@@ -258,10 +292,10 @@ func (e *lineError) value(line string) string {
 }
 
 // parseSnapshotLine decodes one asset line.
-func parseSnapshotLine(b []byte) (SnapshotLine, *lineError) {
+func parseSnapshotLine(b []byte, sets labelSets) (SnapshotLine, *lineError) {
 	var raw struct {
 		AssetID json.RawMessage `json:"asset_id"`
-		Labels  *[]string       `json:"labels"`
+		Labels  json.RawMessage `json:"labels"`
 		Reset   *bool           `json:"reset"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -274,8 +308,29 @@ func parseSnapshotLine(b []byte) (SnapshotLine, *lineError) {
 	if err != nil || id <= 0 {
 		return SnapshotLine{}, &lineError{field: string(raw.AssetID), reason: "asset_id must be an integer > 0"}
 	}
-	if raw.Labels == nil {
-		return SnapshotLine{}, &lineError{reason: "no labels array (an asset without labels has \"labels\":[])"}
+	noLabels := &lineError{reason: "no labels array (an asset without labels has \"labels\":[])"}
+	if raw.Labels == nil || string(raw.Labels) == "null" {
+		return SnapshotLine{}, noLabels
 	}
-	return SnapshotLine{AssetID: id, Labels: *raw.Labels, Reset: raw.Reset}, nil
+	labels, ok := sets[string(raw.Labels)]
+	if !ok {
+		if err := json.Unmarshal(raw.Labels, &labels); err != nil {
+			return SnapshotLine{}, &lineError{reason: "labels: want an array of strings: " + err.Error()}
+		}
+		if labels == nil {
+			return SnapshotLine{}, noLabels
+		}
+		if len(sets) < maxInternedSets {
+			sets[string(raw.Labels)] = labels
+		}
+	}
+	reset := raw.Reset
+	if reset != nil {
+		// Shared: one allocation per line less.
+		reset = &resetValues[0]
+		if *raw.Reset {
+			reset = &resetValues[1]
+		}
+	}
+	return SnapshotLine{AssetID: id, Labels: labels, Reset: reset}, nil
 }

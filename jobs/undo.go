@@ -683,8 +683,7 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 	if len(lines) == 0 {
 		return nil, fmt.Errorf("snapshot of campaign %s holds no assets: %w", hdr.Campaign, ErrNoValidIDs)
 	}
-	sorted := slices.Clone(lines)
-	slices.SortFunc(sorted, func(a, b SnapshotLine) int {
+	byID := func(a, b SnapshotLine) int {
 		switch {
 		case a.AssetID < b.AssetID:
 			return -1
@@ -692,7 +691,14 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 			return 1
 		}
 		return 0
-	})
+	}
+	// An exported file is in ID order: use its lines as they are, and
+	// copy them (the caller's slice is left alone) only to sort others.
+	sorted := lines
+	if !slices.IsSortedFunc(sorted, byID) {
+		sorted = slices.Clone(lines)
+		slices.SortFunc(sorted, byID)
+	}
 	if def.BatchSize < 1 || def.BatchSize > MaxBatchSize {
 		return nil, fmt.Errorf("%w: batch size %d: want 1..%d", ErrInvalidCampaign, def.BatchSize, MaxBatchSize)
 	}
