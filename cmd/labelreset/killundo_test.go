@@ -288,7 +288,7 @@ func TestKillWorkerDuringSnapshotAndRestore(t *testing.T) {
 	t.Logf("killed the worker with the snapshot at %d pages, %d assets listed (checkpointed); fake answered %d listing requests (%d failed)",
 		atKill.Snapshot.Pages, atKill.Snapshot.Listed, killStats.ListCalls, killStats.ByStatus[500])
 
-	e.startWorker()
+	successor := e.startWorker()
 	src := e.waitSnap("src", 5*time.Minute)
 	endStats := fake.stats()
 	okPages := func(s pdcpfake.Stats) int64 { return s.ListCalls - s.ByStatus[500] }
@@ -356,7 +356,13 @@ func TestKillWorkerDuringSnapshotAndRestore(t *testing.T) {
 		t.Fatalf("%d assets edited after their reset, want about 30%%", edited)
 	}
 
-	// The restore, killed halfway.
+	// The restore, killed halfway: by then its worker is the only one.
+	successor.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-successor.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the snapshot's successor did not stop within a minute of SIGTERM")
+	}
 	var undone struct {
 		ID string `json:"id"`
 	}
