@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/labelreset/labelreset/client"
@@ -748,4 +749,55 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 	}
 	*def = d
 	return res, nil
+}
+
+// NeverCalled reports, for the IDs of batch batch of restore campaign rc
+// (in order), which assets its source certainly never called, read from
+// the source's ledger now. Undo of a campaign that was still running has
+// to plan before the source's batches record how they ended: an asset
+// whose batch had not started is still pending then, and could as well
+// be one whose call is in flight, so the plan restores both. By the time
+// the restore runs (after Campaign.NotBefore) the source has recorded
+// them: cancelled, or still without an outcome, and never called. The
+// worker records those unchanged instead of calling them, so that labels
+// never come back on assets nobody reset. ok is false (nothing known,
+// restore as planned) for a restore made from a snapshot file, and for a
+// source that is gone or is not the one rc undoes any more (deleted and
+// created again under its ID). Source batch b holds the same IDs as the
+// restore's batch b: Undo mirrors the source's segments.
+func (s *Store) NeverCalled(ctx context.Context, rc *Campaign, batch int, ids []int64) (never []bool, ok bool, err error) {
+	if rc.Mode != ModeRestore || rc.RestoreOf == "" || len(ids) == 0 {
+		return nil, false, nil
+	}
+	fields := make([]string, len(ids))
+	for i, id := range ids {
+		fields[i] = strconv.FormatInt(id, 10)
+	}
+	var undo *redis.StringCmd
+	var recs *redis.SliceCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		undo = p.HGet(ctx, s.keys.meta(rc.RestoreOf), undoField)
+		recs = p.HMGet(ctx, s.keys.ledger(rc.RestoreOf, batch), fields...)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) || (err == nil && undo.Val() != rc.ID) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read the ledger of %s, the campaign %s undoes: %w", rc.RestoreOf, rc.ID, err)
+	}
+	never = make([]bool, len(ids))
+	for i, v := range recs.Val() {
+		str, _ := v.(string)
+		if str == "" {
+			never[i] = true // no record: its batch never ran
+			continue
+		}
+		r, err := decodeRecord(ids[i], str)
+		if err != nil {
+			return nil, false, fmt.Errorf("campaign %s batch %d: %w", rc.RestoreOf, batch, err)
+		}
+		never[i] = r.Attempts == 0 && (r.Outcome == OutcomeCancelled || !r.Terminal())
+	}
+	return never, true, nil
 }

@@ -44,6 +44,22 @@ func (w *Worker) batchLabels(ctx context.Context, ci *campaignInfo, b *jobs.Batc
 		// worker call with another asset's labels: hold, and say so.
 		return nil, w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "snapshot answered for another set of IDs"})
 	}
+	if ci.def.Mode == jobs.ModeRestore {
+		// The plan restored every asset its source might have called;
+		// the source's ledger says now which it never did.
+		never, ok, err := w.store.NeverCalled(ctx, ci.def, b.Batch, b.IDs)
+		if err != nil {
+			return nil, w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "source ledger unreadable: " + err.Error()})
+		}
+		if ok {
+			labels = slices.Clone(labels)
+			for i := range never {
+				if never[i] {
+					labels[i] = nil
+				}
+			}
+		}
+	}
 	return &batchSnapshot{ids: b.IDs, labels: labels, listed: listed}, nil
 }
 
