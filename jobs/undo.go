@@ -10,6 +10,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -743,12 +745,37 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 	if d.Name == "" {
 		d.Name = "undo of " + hdr.Campaign + " (snapshot file)"
 	}
+	if d.ID == "" {
+		d.ID = fileRestoreID(hdr, ids)
+	}
 	res, err := s.createRestore(ctx, &d, []*restoreSegment{sg}, plan.Restore, opts.Submit)
+	if err == nil && res.Existing && res.Campaign.Exact != opts.Exact {
+		err = fmt.Errorf("restore campaign %s from this file exists with exact=%t: %w", d.ID, res.Campaign.Exact, ErrInputMismatch)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("undo of campaign %s from its snapshot: %w", hdr.Campaign, err)
 	}
 	*def = d
 	return res, nil
+}
+
+// fileRestoreID is the default ID of the restore campaign of a snapshot
+// file: the same file (its campaign, time and assets) always names the
+// same restore campaign, so that running undo --snapshot twice returns the
+// first restore instead of calling every asset again.
+func fileRestoreID(hdr *SnapshotHeader, ids *IDSet) string {
+	src := []byte(hdr.Campaign)
+	if len(src) > 40 {
+		src = src[:40]
+	}
+	for i, c := range src {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			src[i] = '-'
+		}
+	}
+	h := sha256.Sum256([]byte(hdr.Campaign + "\x00" + hdr.TeamID + "\x00" + hdr.Server + "\x00" +
+		hdr.TakenAt.UTC().Format(time.RFC3339Nano) + "\x00" + ids.Fingerprint()))
+	return "undo-" + string(src) + "-" + hex.EncodeToString(h[:4])
 }
 
 // NeverCalled reports, for the IDs of batch batch of restore campaign rc

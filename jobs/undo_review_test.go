@@ -392,3 +392,43 @@ func TestUndoFromSnapshotResetField(t *testing.T) {
 		t.Fatalf("--exact from a file without reset: %v, want ErrSnapshotNoOutcomes", err)
 	}
 }
+
+// TestUndoFromSnapshotTwice: undo --snapshot of the same file, run twice
+// without --campaign, returns the first restore campaign instead of
+// calling every asset again; asking the other --exact is refused, naming it.
+func TestUndoFromSnapshotTwice(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+		2: {labels: []string{"b"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+	}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	var buf bytes.Buffer
+	if _, err := store.ExportSnapshot(ctx, "src", &buf); err != nil {
+		t.Fatal(err)
+	}
+	hdr, lines, err := jobs.ReadSnapshot(&buf, "src.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo := func(exact bool) (*jobs.SubmitResult, error) {
+		def := &jobs.Campaign{Priority: jobs.PriorityNormal, BatchSize: 10, Policy: jobs.DefaultPolicy()}
+		return store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Exact: exact, Submit: jobs.SubmitOptions{Approved: true}})
+	}
+	first, err := undo(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := undo(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Created || second.Created || !second.Existing || second.Campaign.ID != first.Campaign.ID {
+		t.Fatalf("second undo of the same file: created %v existing %v ID %s; want the first restore %s",
+			second.Created, second.Existing, second.Campaign.ID, first.Campaign.ID)
+	}
+	if _, err := undo(true); !errors.Is(err, jobs.ErrInputMismatch) || !strings.Contains(err.Error(), first.Campaign.ID) {
+		t.Fatalf("undo --exact of the same file: %v; want ErrInputMismatch naming %s", err, first.Campaign.ID)
+	}
+}
