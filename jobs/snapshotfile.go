@@ -108,9 +108,9 @@ func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int
 func (s *Store) snapshotReady(ctx context.Context, c *Campaign) (*SnapshotInfo, error) {
 	switch {
 	case c.Mode == ModeRestore:
-		return nil, fmt.Errorf("campaign %s is a restore campaign (it puts labels back and takes no snapshot): %w", c.ID, ErrNoSnapshot)
+		return nil, noSnapshotf("campaign %s is a restore campaign: it puts labels back and takes no snapshot, so it has none to undo or export", c.ID)
 	case !c.Snapshot:
-		return nil, fmt.Errorf("campaign %s was created with --no-snapshot: %w", c.ID, ErrNoSnapshot)
+		return nil, noSnapshotf("campaign %s was created with --no-snapshot: it has no snapshot, so it cannot be undone", c.ID)
 	}
 	info, err := s.Snapshot(ctx, c)
 	if err != nil {
@@ -119,9 +119,9 @@ func (s *Store) snapshotReady(ctx context.Context, c *Campaign) (*SnapshotInfo, 
 	if info.SegmentsDone == 0 {
 		// No batch of a segment is enqueued before its snapshot is
 		// complete: nothing of the campaign was called.
-		return nil, fmt.Errorf("campaign %s: its snapshot is still running (%d of %d segments done): %w; "+
-			"nothing was reset yet; cancel it instead (labelreset cancel %s)",
-			c.ID, info.SegmentsDone, info.Segments, ErrNoSnapshot, c.ID)
+		return nil, noSnapshotf("campaign %s has nothing to undo yet: its snapshot is still being taken (%d of %d segments done), "+
+			"and no asset is reset before it completes; to stop the campaign, run: labelreset cancel %s",
+			c.ID, info.SegmentsDone, info.Segments, c.ID)
 	}
 	return info, nil
 }
@@ -333,4 +333,15 @@ func parseSnapshotLine(b []byte, sets labelSets) (SnapshotLine, *lineError) {
 		}
 	}
 	return SnapshotLine{AssetID: id, Labels: labels, Reset: reset}, nil
+}
+
+// noSnapshotError is an ErrNoSnapshot whose text is the whole reason,
+// without the sentinel's words tacked on.
+type noSnapshotError struct{ msg string }
+
+func (e *noSnapshotError) Error() string        { return e.msg }
+func (e *noSnapshotError) Is(target error) bool { return target == ErrNoSnapshot }
+
+func noSnapshotf(format string, args ...any) error {
+	return &noSnapshotError{fmt.Sprintf(format, args...)}
 }

@@ -377,7 +377,7 @@ func TestUndoNoSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for id, want := range map[string]string{"nosnap": "--no-snapshot", "snapping": "nothing was reset yet; cancel it instead",
+	for id, want := range map[string]string{"nosnap": "--no-snapshot", "snapping": "nothing to undo yet",
 		res.Campaign.ID: "restore campaign"} {
 		_, _, err := store.Undo(ctx, id, jobs.UndoOptions{})
 		if !errors.Is(err, jobs.ErrNoSnapshot) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), id) {
