@@ -93,27 +93,28 @@ func (s *Store) NewVerification(ctx context.Context, c *Campaign, opts VerifyOpt
 		return n
 	}
 	removed := intern(c.Labels)
+	exact, err := s.verifiesExact(ctx, c, opts)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", c.ID, err)
+	}
 	add := func(r Record, labels []string) {
-		check, set := checkNone, uint32(0)
-		switch {
-		case c.Mode == ModeRestore && r.Outcome == OutcomeRestored:
-			check, set = checkPresent, intern(labels)
-			if opts.Exact || c.Exact {
-				check = checkExact
+		check, set := verifyCheck(c.Mode, r.Outcome, exact, labels), uint32(0)
+		switch check {
+		case checkAbsent:
+			if c.Mode == ModeRemove {
+				set = removed
+			} else {
+				set = intern(labels)
 			}
-		case c.Mode == ModeRemove && r.Outcome == OutcomeReset:
-			check, set = checkAbsent, removed
-		case c.Mode == ModeDelete && r.Outcome == OutcomeReset:
-			// Called without a snapshot entry (--reset-unlisted): no
-			// label is known to have been there.
-			check, set = checkAbsent, intern(labels)
+		case checkPresent, checkExact:
+			set = intern(labels)
 		}
 		v.ids = append(v.ids, r.AssetID)
 		v.outcome = append(v.outcome, uint8(max(slices.Index(outcomeNames, r.Outcome), 0)))
 		v.check = append(v.check, check)
 		v.set = append(v.set, set)
 	}
-	err := s.EachAsset(ctx, c, func(st AssetState) error {
+	err = s.EachAsset(ctx, c, func(st AssetState) error {
 		add(st.Record, st.Labels)
 		return nil
 	})
@@ -134,6 +135,46 @@ func (s *Store) NewVerification(ctx context.Context, c *Campaign, opts VerifyOpt
 	v.sortByID()
 	v.seen = make([]uint8, len(v.ids))
 	return v, nil
+}
+
+// verifiesExact reports whether restore campaign c's restored assets are
+// checked for exactly their restored labels. A restore with Exact put
+// back the whole snapshot set, so yes. A restore without it put back, for
+// a source in delete mode, the whole snapshot set too (opts.Exact asks for
+// the exact check), but for a source in remove mode only the removed
+// labels: the asset's other labels were never touched and are not in the
+// restore's data, so an exact check would call each of them wrong; those
+// restores (and those from a snapshot file, whose source mode is not
+// stored) are checked for the restored labels being present.
+func (s *Store) verifiesExact(ctx context.Context, c *Campaign, opts VerifyOptions) (bool, error) {
+	if c.Mode != ModeRestore || c.Exact || !opts.Exact {
+		return c.Mode == ModeRestore && c.Exact, nil
+	}
+	if c.RestoreOf == "" {
+		return false, nil
+	}
+	src, err := s.Get(ctx, c.RestoreOf)
+	if err != nil {
+		return false, fmt.Errorf("the campaign it restores, %s: %w", c.RestoreOf, err)
+	}
+	return src.Mode == ModeDelete, nil
+}
+
+// verifyCheck is what a verification checks on an asset with outcome
+// of a campaign in mode whose snapshot (or restored) labels are labels.
+func verifyCheck(mode Mode, outcome string, exact bool, labels []string) uint8 {
+	switch {
+	case mode == ModeRestore && outcome == OutcomeRestored:
+		if exact {
+			return checkExact
+		}
+		return checkPresent
+	case mode == ModeRemove && outcome == OutcomeReset:
+		return checkAbsent
+	case mode == ModeDelete && outcome == OutcomeReset:
+		return checkAbsent
+	}
+	return checkNone
 }
 
 // sortByID orders the assets by ID (segments appended later hold IDs
