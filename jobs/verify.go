@@ -25,10 +25,16 @@ const (
 	// VerifySkipped: nothing to check (the asset was not reset, or not
 	// restored, by the campaign).
 	VerifySkipped = "skipped"
+	// VerifyUnchecked: a delete campaign reset the asset, but its snapshot
+	// holds no label for it (it had none, or the listing did not return
+	// it and --reset-unlisted reset it anyway): no label is known to have
+	// been removed, so an "ok" would claim what nothing checked. Counted
+	// apart from skipped, which the campaign did not reset.
+	VerifyUnchecked = "unchecked"
 )
 
 // VerifyResults lists the verdicts in report order.
-var VerifyResults = []string{VerifyOK, VerifyWrong, VerifyMissing, VerifySkipped}
+var VerifyResults = []string{VerifyOK, VerifyWrong, VerifyMissing, VerifyUnchecked, VerifySkipped}
 
 // What a verification checks on one asset.
 const (
@@ -36,6 +42,7 @@ const (
 	checkAbsent               // none of the labels may remain
 	checkPresent              // every label must be there
 	checkExact                // exactly these labels
+	checkUnknown              // reset, but no label known: unchecked
 )
 
 // Per-asset state of a verification.
@@ -172,6 +179,9 @@ func verifyCheck(mode Mode, outcome string, exact bool, labels []string) uint8 {
 	case mode == ModeRemove && outcome == OutcomeReset:
 		return checkAbsent
 	case mode == ModeDelete && outcome == OutcomeReset:
+		if len(labels) == 0 {
+			return checkUnknown
+		}
 		return checkAbsent
 	}
 	return checkNone
@@ -216,7 +226,7 @@ func (v *Verification) Add(page []client.Asset) int {
 			continue
 		}
 		n++
-		if v.check[i] == checkNone {
+		if v.check[i] == checkNone || v.check[i] == checkUnknown {
 			continue
 		}
 		bad := v.judge(v.check[i], v.sets[v.set[i]], a.Labels)
@@ -279,6 +289,8 @@ func (v *Verification) Each(fn func(VerifyRow) error) error {
 		switch {
 		case v.check[i] == checkNone:
 			row.Result, row.Labels = VerifySkipped, nil
+		case v.check[i] == checkUnknown:
+			row.Result, row.Labels = VerifyUnchecked, nil
 		case v.seen[i] == seenOK:
 			row.Result = VerifyOK
 		case v.seen[i] == seenWrong:

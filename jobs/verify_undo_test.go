@@ -61,3 +61,25 @@ func TestVerifyExactOfNonExactRestore(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyResetWithoutKnownLabels: an asset a delete campaign reset but
+// whose snapshot holds no label (it had none; --reset-unlisted reset it
+// though the listing missed it) is "unchecked", not "ok", and counted
+// apart.
+func TestVerifyResetWithoutKnownLabels(t *testing.T) {
+	store := newUndoStore(t)
+	src := undoSource(t, store, undoDef("src", jobs.ModeDelete), outcomeFixture(), jobs.SubmitOptions{Approved: true})
+	var page []client.Asset
+	for id := range outcomeFixture() {
+		page = append(page, client.Asset{ID: id})
+	}
+	rows, counts := verifyRows(t, store, src, jobs.VerifyOptions{}, page)
+	for id, want := range map[int64]string{1: jobs.VerifyOK, 2: jobs.VerifyUnchecked, 11: jobs.VerifyUnchecked, 8: jobs.VerifySkipped} {
+		if got := rows[id].Result; got != want {
+			t.Errorf("asset %d: got %s, want %s", id, got, want)
+		}
+	}
+	if counts[jobs.VerifyUnchecked] != 2 || counts[jobs.VerifyOK] != 3 {
+		t.Errorf("counts %v, want unchecked 2, ok 3 (assets 1, 9, 12)", counts)
+	}
+}

@@ -261,7 +261,7 @@ func TestUndoCampaignAndVerify(t *testing.T) {
 		}
 	}
 
-	if out, errs, code := e.run("verify", "src"); code != 0 || !strings.Contains(out, "all 200 checked assets ok") {
+	if out, errs, code := e.run("verify", "src"); code != 0 || !strings.Contains(out, fmt.Sprintf("all %d checked assets ok; %d assets reset with no label known to check", with, 200-with)) {
 		t.Errorf("verify after the reset: exit %d, want 0\n%s\n%s", code, out, errs)
 	}
 	// Someone puts a removed label back on one asset: verify sees it.
@@ -297,7 +297,9 @@ func TestUndoCampaignAndVerify(t *testing.T) {
 			}
 		case id > 200 && (r[1] != "not_in_inventory" || r[2] != "skipped"):
 			t.Errorf("report row of an unlisted asset: %q", r)
-		case id != wrongID && id <= 200 && r[2] != "ok":
+		case id <= 200 && len(before[id]) == 0 && r[2] != "unchecked":
+			t.Errorf("report row of an asset reset without labels: %q, want unchecked (nothing to check)", r)
+		case id != wrongID && id <= 200 && len(before[id]) > 0 && r[2] != "ok":
 			t.Errorf("report row: %q, want ok", r)
 		}
 	}
