@@ -188,6 +188,9 @@ func (a *app) printSnapshotStatus(ctx context.Context, store *jobs.Store, c *job
 	}
 	if !info.Complete {
 		fmt.Fprintf(w, "snapshot:  %s\n", snapshotProgress(info))
+		if lf := info.ListingFailing; lf != nil {
+			fmt.Fprintf(w, "  %s; it keeps retrying\n", listingFailing(lf))
+		}
 		return
 	}
 	fmt.Fprintf(w, "snapshot:  complete (%s): every asset's labels recorded before any reset; labelreset undo %s puts them back\n",
@@ -207,6 +210,12 @@ func snapshotProgress(info *jobs.SnapshotInfo) string {
 	}
 	return fmt.Sprintf("taking%s: %s, %d assets listed, %d of the campaign's found, %s",
 		segs, count(info.Pages, "page"), info.Listed, info.Found, elapsed.Round(time.Second))
+}
+
+// listingFailing names the snapshot's last listing failure: without it a
+// snapshot stuck on a PDCP outage reads as one that merely does not move.
+func listingFailing(lf *jobs.ListingFailure) string {
+	return fmt.Sprintf("listing failing: %s (%s, last %s)", lf.Error, count(lf.Failures, "attempt"), lf.At.Local().Format(time.TimeOnly))
 }
 
 // snapshotCost is the pages and time a complete snapshot took.
