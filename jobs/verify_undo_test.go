@@ -83,3 +83,21 @@ func TestVerifyResetWithoutKnownLabels(t *testing.T) {
 		t.Errorf("counts %v, want unchecked 2, ok 3 (assets 1, 9, 12)", counts)
 	}
 }
+
+// TestUndoPlanNotRestorable: an asset the source reset although its
+// snapshot did not find it (--reset-unlisted) has no recorded labels, and
+// the undo plan counts it as not restorable; an unlisted asset never
+// called is not counted.
+func TestUndoPlanNotRestorable(t *testing.T) {
+	store := newUndoStore(t)
+	def := undoDef("src", jobs.ModeDelete)
+	def.ResetUnlisted = true
+	undoSource(t, store, def, outcomeFixture(), jobs.SubmitOptions{Approved: true})
+	plan, err := store.PlanUndo(context.Background(), "src", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.NotRestorable != 1 {
+		t.Errorf("plan %+v: not restorable %d, want 1 (asset 11)", plan, plan.NotRestorable)
+	}
+}

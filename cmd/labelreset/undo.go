@@ -288,6 +288,13 @@ func snapshotUndoPlan(hdr *jobs.SnapshotHeader, lines []jobs.SnapshotLine) *jobs
 	return p
 }
 
+// notRestorable says why undo leaves n assets as they are although the
+// source may have reset them.
+func notRestorable(n int64) string {
+	return fmt.Sprintf("%s reset without a snapshot of their labels (--reset-unlisted: the snapshot did not find them); undo cannot restore them",
+		count(n, "asset"))
+}
+
 // shownLabels bounds the labels an undo plan lists as text (--json has
 // them all).
 const shownLabels = 20
@@ -315,6 +322,9 @@ func writeUndoPlan(w io.Writer, plan *jobs.UndoPlan, exact bool) {
 	fmt.Fprintf(w, "Undo of %s\n", orDash(plan.Source))
 	fmt.Fprintf(w, "  restore:    %s get labels back (%s)\n", count(plan.Restore, "asset"), how)
 	fmt.Fprintf(w, "  unchanged:  %s (no labels removed, or never called: no call)\n", count(plan.Unchanged, "asset"))
+	if plan.NotRestorable > 0 {
+		fmt.Fprintf(w, "  not restorable: %s\n", notRestorable(plan.NotRestorable))
+	}
 	for i, l := range plan.Labels {
 		if i == shownLabels {
 			fmt.Fprintf(w, "              ... and %d more labels\n", len(plan.Labels)-shownLabels)
@@ -375,6 +385,9 @@ func (a *app) printUndone(res *jobs.SubmitResult, plan *jobs.UndoPlan, asJSON bo
 		fmt.Fprintf(w, "campaign %s was already undone by restore campaign %s (%s): nothing new created\n", plan.Source, c.ID, c.State)
 	} else {
 		fmt.Fprintf(w, "restore campaign %s created: %s get labels back, %s unchanged\n", c.ID, count(plan.Restore, "asset"), count(plan.Unchanged, "asset"))
+		if plan.NotRestorable > 0 {
+			fmt.Fprintf(w, "not restorable: %s\n", notRestorable(plan.NotRestorable))
+		}
 	}
 	if c.State == jobs.StatePending {
 		fmt.Fprintf(w, "restore campaign %s waits for approval:\n  labelreset approve %s%s\n", c.ID, c.ID, nsFlag)
