@@ -29,8 +29,10 @@ import (
 // their task is queued, and a second task could call them twice. One lost
 // in a crash between this script and the enqueue has no outcome and is
 // re-enqueued by the workers' orphan repair (Store.Repair).
-// A campaign being deleted, gone, or created again since the re-drive
-// read it is an error reply (scriptError): a re-drive must not re-open
+// A campaign being deleted, gone, created again since the re-drive
+// read it, or undone (its meta names a restore campaign: a re-driven call
+// would remove the labels the restore put back) is an error reply
+// (scriptError): a re-drive must not re-open
 // data that is about to go, nor another campaign with the same ID.
 // The first call of a re-drive that re-queues assets (ARGV[2] not empty)
 // also writes the audit event of the retry.
@@ -43,6 +45,8 @@ var requeueScript = redis.NewScript(luaChunked + auditLua + failureLua + `
 local g = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting', 'state')
 if g[3] then return redis.error_reply('LRDELETING campaign is being deleted') end
 if not g[1] or not g[4] or (g[2] or '') ~= ARGV[5] then return redis.error_reply('LRGONE campaign data no longer exists') end
+local undo = redis.call('HGET', KEYS[1], '` + undoField + `')
+if undo then return redis.error_reply('LRUNDONE ' .. undo) end
 local st = g[4]
 if st == 'cancelled' then return {st} end
 local want = {}
@@ -100,7 +104,8 @@ return out
 // of assets re-enqueued; with none, the campaign is left as it was. A done
 // or stopped campaign runs again; a paused, blocked or pending one stays
 // so, its re-enqueued assets waiting with the rest for resume or approve;
-// a cancelled one is refused (ErrTransition).
+// a cancelled one is refused (ErrTransition), and so is one that was
+// undone (ErrUndone).
 func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int64, error) {
 	if len(outcomes) == 0 {
 		outcomes = []string{OutcomeFailed}
@@ -143,7 +148,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		}
 		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id), s.keys.failures(id), s.keys.errors(id)}, codes...).StringSlice()
 		if err != nil {
-			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, scriptError(err))
+			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, s.undoneError(ctx, id, scriptError(err)))
 		}
 		switch {
 		case len(res) == 0 || res[0] == "":

@@ -35,11 +35,14 @@ import (
 // confirmation threshold (<= 0: never), confirmed ("1": the caller
 // approved these assets), require ("1": always wait for approval), reason
 // of the hold. Returns the segment index, -1 (another append came first),
-// -2 (being deleted) or -3 (not that incarnation).
+// -2 (being deleted), -3 (not that incarnation) or -4 (undone: the
+// restore campaign covers only the assets it held, so new ones could
+// never be undone, and a done source re-opened would run again).
 var addSegmentScript = redis.NewScript(auditLua + `
 local g = redis.call('HMGET', KEYS[1], 'inc', 'deleting', 'id')
 if g[2] then return -2 end
 if not g[3] or (g[1] or '') ~= ARGV[9] then return -3 end
+if redis.call('HEXISTS', KEYS[1], '` + undoField + `') == 1 then return -4 end
 local seg = tonumber(redis.call('HGET', KEYS[1], 'segments') or '-1')
 if seg ~= tonumber(ARGV[1]) then return -1 end
 local ids = tonumber(ARGV[3]); local bs = tonumber(ARGV[4])

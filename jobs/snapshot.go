@@ -662,30 +662,66 @@ func (r *SnapshotRun) write(ctx context.Context, next int, extra []any) error {
 // field, token, nb, nb (batch, string) pairs, ns, ns (set field, JSON)
 // pairs, then snapmeta field/value pairs. Returns 1, -1 (taken over) or
 // -2 (campaign gone).
-var snapCheckpointScript = redis.NewScript(luaChunked + `
+var snapCheckpointScript = redis.NewScript(luaChunked + snapWriteLua + `
 local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting')
 if not m[1] or m[3] or (m[2] or '') ~= ARGV[1] then return -2 end
 if redis.call('HGET', KEYS[4], ARGV[2]) ~= ARGV[3] then return -1 end
-local i = 4
-local nb = tonumber(ARGV[i]); i = i + 1
-if nb > 0 then
-  local t = {}
-  for j = i, i + 2*nb - 1 do t[#t+1] = ARGV[j] end
-  chunked('HSET', KEYS[2], t)
-end
-i = i + 2*nb
-local ns = tonumber(ARGV[i]); i = i + 1
-if ns > 0 then
-  local t = {}
-  for j = i, i + 2*ns - 1 do t[#t+1] = ARGV[j] end
-  chunked('HSET', KEYS[3], t)
-end
-i = i + 2*ns
-local t = {}
-for j = i, #ARGV do t[#t+1] = ARGV[j] end
-chunked('HSET', KEYS[4], t)
+write_snap(4)
 return 1
 `)
+
+// storeSetsScript is snapCheckpointScript for storeSegmentSets: it
+// takes the segment (token field ARGV[2] := ARGV[3]) and writes the
+// whole of it in one step, unless the segment is complete already
+// (done field ARGV[4] set): a complete segment's batch strings and
+// dictionary may be in use by enqueued batches (BatchLabels), so they
+// are never rewritten, and a second writer's numbering could mix with
+// the first's. Taking the segment in the script also means that nothing
+// is written for a campaign deleted or created again (no snapmeta key
+// recreated). ARGV from 5 on as snapCheckpointScript's from 4. Returns
+// 1, 0 (complete already) or -2 (campaign gone).
+var storeSetsScript = redis.NewScript(luaChunked + snapWriteLua + `
+local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting')
+if not m[1] or m[3] or (m[2] or '') ~= ARGV[1] then return -2 end
+if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return 0 end
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+write_snap(5)
+return 1
+`)
+
+// snapWriteLua defines write_snap(i), the write of a checkpoint whose
+// arguments start at ARGV[i]: nb, nb (batch, string) pairs, ns, ns (set
+// field, JSON) pairs, then snapmeta field/value pairs. KEYS as
+// snapCheckpointScript's.
+//
+// Dictionary entries (snapsets) are immutable once written within an
+// incarnation: a run writes only the sets it added after loading the
+// checkpoint (SnapshotRun.saved), a run that lost the segment writes
+// nothing (token check), and storeSetsScript writes only a segment that
+// is not complete. So once a segment is complete (its done field set),
+// its batch strings and dictionary never change, which BatchLabels
+// relies on.
+const snapWriteLua = `
+local function write_snap(i)
+  local nb = tonumber(ARGV[i]); i = i + 1
+  if nb > 0 then
+    local t = {}
+    for j = i, i + 2*nb - 1 do t[#t+1] = ARGV[j] end
+    chunked('HSET', KEYS[2], t)
+  end
+  i = i + 2*nb
+  local ns = tonumber(ARGV[i]); i = i + 1
+  if ns > 0 then
+    local t = {}
+    for j = i, i + 2*ns - 1 do t[#t+1] = ARGV[j] end
+    chunked('HSET', KEYS[3], t)
+  end
+  i = i + 2*ns
+  local t = {}
+  for j = i, #ARGV do t[#t+1] = ARGV[j] end
+  chunked('HSET', KEYS[4], t)
+end
+`
 
 // encodeSnapValues appends vals as uvarints.
 func encodeSnapValues(dst []byte, vals []uint32) []byte {
@@ -810,9 +846,29 @@ func (s *Store) BatchLabels(ctx context.Context, c *Campaign, batch int, ids []i
 		nums = append(nums, n)
 		fields = append(fields, snapField(seg, strconv.FormatUint(uint64(n), 10)))
 	}
-	got, err := hmgetChunked(ctx, s.rdb, s.keys.snapSets(c.ID), fields)
+	// The segment is complete, so its dictionary no longer changes in
+	// this incarnation (see snapWriteLua): the entries read now are those
+	// the batch string above numbers, provided the campaign is still the
+	// same incarnation, which the same transaction checks.
+	var parts []*redis.SliceCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		inc = p.HMGet(ctx, s.keys.meta(c.ID), IncarnationFields...)
+		for f := fields; len(f) > 0; {
+			n := min(len(f), 1000)
+			parts = append(parts, p.HMGet(ctx, s.keys.snapSets(c.ID), f[:n]...))
+			f = f[n:]
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("campaign %s batch %d: read label sets: %w", c.ID, batch, err)
+	}
+	if !c.SameIncarnation(inc.Val()) {
+		return nil, nil, false, fmt.Errorf("campaign %s batch %d: deleted or created again since it was read: %w", c.ID, batch, ErrCampaignGone)
+	}
+	got := make([]any, 0, len(fields))
+	for _, p := range parts {
+		got = append(got, p.Val()...)
 	}
 	for j, v := range got {
 		str, ok := v.(string)
@@ -862,6 +918,10 @@ type AssetState struct {
 	// snapshot found, or for a restore campaign the labels to put back.
 	Listed bool
 	Labels []string
+	// NoSnapshot is true for an asset of a segment whose snapshot is not
+	// complete (partial walks only, see eachAsset): no batch of such a
+	// segment was ever enqueued, so PDCP never got a call for it.
+	NoSnapshot bool
 }
 
 // EachAsset calls fn for every asset of campaign c, batch by batch in ID
@@ -869,6 +929,13 @@ type AssetState struct {
 // ErrNoSnapshot when a segment's snapshot is not complete (or was never
 // taken) and c is not a restore campaign.
 func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) error) error {
+	return s.eachAsset(ctx, c, false, fn)
+}
+
+// eachAsset is EachAsset; with partial, the assets of a segment whose
+// snapshot is not complete are passed with NoSnapshot (and not Listed)
+// instead of failing: undo and export work on the complete segments.
+func (s *Store) eachAsset(ctx context.Context, c *Campaign, partial bool, fn func(AssetState) error) error {
 	if !c.Snapshot && c.Mode != ModeRestore {
 		return fmt.Errorf("campaign %s: %w", c.ID, ErrNoSnapshot)
 	}
@@ -877,7 +944,7 @@ func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) 
 		if err != nil {
 			return err
 		}
-		if !ready && c.Mode != ModeRestore {
+		if !ready && c.Mode != ModeRestore && !partial {
 			return fmt.Errorf("campaign %s batch %d: snapshot not complete: %w", c.ID, batch, ErrNoSnapshot)
 		}
 		recs, err := s.ledger.Load(ctx, c.ID, batch, ids)
@@ -891,6 +958,8 @@ func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) 
 			}
 			if ready {
 				st.Listed, st.Labels = listed[i], labels[i]
+			} else {
+				st.NoSnapshot = c.Mode != ModeRestore
 			}
 			if err := fn(st); err != nil {
 				return err
@@ -901,7 +970,8 @@ func (s *Store) EachAsset(ctx context.Context, c *Campaign, fn func(AssetState) 
 }
 
 // storeSegmentSets writes the labels of segment seg of campaign c as a
-// complete snapshot: dict[n] is set n (dict[0] empty), batches maps a
+// complete snapshot, unless the segment is complete already (then it
+// changes nothing and returns nil: see storeSetsScript): dict[n] is set n (dict[0] empty), batches maps a
 // batch number to its assets' values in the batch's ID order (0 = none,
 // n+1 = set n). A restore campaign stores the labels it puts back so.
 func (s *Store) storeSegmentSets(ctx context.Context, c *Campaign, seg int, dict [][]string, batches map[int][]uint64) error {
@@ -913,7 +983,7 @@ func (s *Store) storeSegmentSets(ctx context.Context, c *Campaign, seg int, dict
 		return err
 	}
 	r := &SnapshotRun{s: s, c: c, seg: seg, token: "store:" + NewIncarnation(), info: info}
-	args := []any{c.Incarnation, snapField(seg, "token"), r.token}
+	args := []any{c.Incarnation, snapField(seg, "token"), r.token, snapField(seg, "done")}
 	var with, without, notin int64
 	perSet := make([]int64, len(dict))
 	keys := make([]int, 0, len(batches))
@@ -964,18 +1034,16 @@ func (s *Store) storeSegmentSets(ctx context.Context, c *Campaign, seg int, dict
 	args = append(args, snapField(seg, "offset"), 0, snapField(seg, "sets"), len(dict),
 		snapField(seg, "started"), now, snapField(seg, "with"), with, snapField(seg, "without"), without,
 		snapField(seg, "notin"), notin, snapField(seg, "top"), string(top), snapField(seg, "done"), now)
-	// Own the segment first, as a run does, so the script's check holds.
-	if err := s.rdb.HSet(ctx, s.keys.snapMeta(c.ID), snapField(seg, "token"), r.token).Err(); err != nil {
-		return fmt.Errorf("campaign %s segment %d: store label sets: %w", c.ID, seg, err)
-	}
 	ks := []string{s.keys.meta(c.ID), s.keys.snap(c.ID), s.keys.snapSets(c.ID), s.keys.snapMeta(c.ID)}
-	n, err := snapCheckpointScript.Run(ctx, s.rdb, ks, args...).Int()
+	n, err := storeSetsScript.Run(ctx, s.rdb, ks, args...).Int()
 	if err != nil {
 		return fmt.Errorf("campaign %s segment %d: store label sets: %w", c.ID, seg, err)
 	}
-	if n != 1 {
+	if n == -2 {
 		return fmt.Errorf("campaign %s segment %d: store label sets: %w", c.ID, seg, ErrCampaignGone)
 	}
+	// n == 0: complete already (an earlier or concurrent writer): its
+	// data stands, it is what the segment's batches read.
 	return nil
 }
 
@@ -989,6 +1057,12 @@ type SnapshotHeader struct {
 	Server   string    `json:"api_server,omitempty"`
 	TakenAt  time.Time `json:"taken_at"`
 	Assets   int64     `json:"assets"`
+	// IncompleteSegments counts the campaign's segments (appends) whose
+	// snapshot never completed when it was exported: their assets are
+	// not in the file. No batch of such a segment ever called PDCP (its
+	// batches wait for its snapshot), so nothing of them needs restoring.
+	// Absent (0) in a file of a complete snapshot.
+	IncompleteSegments int `json:"incomplete_segments,omitempty"`
 }
 
 // SnapshotFormat names the export format in its header.

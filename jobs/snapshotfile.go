@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/labelreset/labelreset/jobs/idfile"
 )
@@ -26,7 +27,10 @@ const maxSnapshotLine = 1 << 20
 
 // ExportSnapshot writes campaign id's snapshot as JSON lines: the header,
 // then one line per asset found in the inventory, in ID order. It returns
-// the number of asset lines.
+// the number of asset lines. A campaign whose appended segments' snapshots
+// never completed (an append cancelled before its snapshot ran) exports
+// its complete segments, the header counting the others
+// (IncompleteSegments): none of their assets was ever called.
 //
 // It streams (EachAsset): memory does not grow with the campaign. The
 // header's asset count comes from the snapshot's summary, which is
@@ -45,6 +49,12 @@ func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int
 	hdr := SnapshotHeader{
 		Format: SnapshotFormat, Campaign: c.ID, Mode: c.Mode, TeamID: c.TeamID, Server: c.Server,
 		TakenAt: info.FinishedAt, Assets: info.WithLabels + info.WithoutLabels,
+		IncompleteSegments: info.Segments - info.SegmentsDone,
+	}
+	if !info.Complete {
+		if hdr.TakenAt, err = s.lastSegmentDone(ctx, c); err != nil {
+			return 0, err
+		}
 	}
 	if c.Mode == ModeRemove {
 		hdr.Labels = c.Labels
@@ -59,7 +69,7 @@ func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int
 	}
 	var n int64
 	line := SnapshotLine{}
-	err = s.EachAsset(ctx, c, func(a AssetState) error {
+	err = s.eachAsset(ctx, c, true, func(a AssetState) error {
 		if !a.Listed {
 			return nil
 		}
@@ -84,7 +94,13 @@ func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int
 }
 
 // snapshotReady returns the snapshot summary of campaign c, or
-// ErrNoSnapshot (wrapped, saying why) when c has no complete snapshot.
+// ErrNoSnapshot (wrapped, saying why) when c has no complete snapshot of
+// any segment. Segments whose snapshot is not complete may remain (an
+// append whose snapshot is running, or stopped for good because the
+// campaign was cancelled): none of their batches was ever enqueued (a
+// batch waits for its segment's snapshot), so PDCP changed nothing of
+// their assets, and undo and export work on the complete segments
+// (eachAsset with partial).
 func (s *Store) snapshotReady(ctx context.Context, c *Campaign) (*SnapshotInfo, error) {
 	switch {
 	case c.Mode == ModeRestore:
@@ -96,19 +112,30 @@ func (s *Store) snapshotReady(ctx context.Context, c *Campaign) (*SnapshotInfo, 
 	if err != nil {
 		return nil, err
 	}
-	if !info.Complete {
-		if info.SegmentsDone == 0 {
-			// No batch of a segment is enqueued before its snapshot is
-			// complete: nothing of the campaign was called.
-			return nil, fmt.Errorf("campaign %s: its snapshot is still running (%d of %d segments done): %w; "+
-				"nothing was reset yet; cancel it instead (labelreset cancel %s)",
-				c.ID, info.SegmentsDone, info.Segments, ErrNoSnapshot, c.ID)
-		}
-		return nil, fmt.Errorf("campaign %s: the snapshot of assets appended to it is still running (%d of %d segments done): %w; "+
-			"try again once it is complete",
-			c.ID, info.SegmentsDone, info.Segments, ErrNoSnapshot)
+	if info.SegmentsDone == 0 {
+		// No batch of a segment is enqueued before its snapshot is
+		// complete: nothing of the campaign was called.
+		return nil, fmt.Errorf("campaign %s: its snapshot is still running (%d of %d segments done): %w; "+
+			"nothing was reset yet; cancel it instead (labelreset cancel %s)",
+			c.ID, info.SegmentsDone, info.Segments, ErrNoSnapshot, c.ID)
 	}
 	return info, nil
+}
+
+// lastSegmentDone is when the last complete segment of c's snapshot
+// completed: the time of a partial snapshot.
+func (s *Store) lastSegmentDone(ctx context.Context, c *Campaign) (time.Time, error) {
+	metas, err := s.snapMetas(ctx, c)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var last time.Time
+	for _, m := range metas {
+		if m.done.After(last) {
+			last = m.done
+		}
+	}
+	return last, nil
 }
 
 // ReadSnapshot reads an exported snapshot (gzip or plain) named name,

@@ -241,6 +241,8 @@ func scriptError(err error) error {
 		return ErrDeleting
 	case strings.HasPrefix(msg, "LRGONE"):
 		return ErrCampaignGone
+	case strings.HasPrefix(msg, "LRUNDONE"):
+		return &undoneError{restore: strings.TrimSpace(strings.TrimPrefix(msg, "LRUNDONE"))}
 	}
 	return err
 }

@@ -388,6 +388,8 @@ func (s *Store) addSegment(ctx context.Context, cid, inc string, seg int, ids *I
 		return 0, fmt.Errorf("campaign %s: %w: the IDs were not added", cid, ErrDeleting)
 	case -3:
 		return 0, fmt.Errorf("campaign %s was deleted (or created again) meanwhile: %w: the IDs were not added", cid, ErrCampaignGone)
+	case -4:
+		return 0, fmt.Errorf("the IDs were not added: %w", s.undoneError(ctx, cid, errUndoneUnknown))
 	}
 	if n < 0 {
 		return 0, fmt.Errorf("campaign %s was changed by another submit at the same time; try again", cid)

@@ -28,14 +28,19 @@ var ErrTransition = errors.New("state change not allowed")
 // from pending, resume otherwise).
 // KEYS meta, events. ARGV: new state, reason, actor, now (ms), incarnation
 // ("*" = any), allowed states... Returns the old state, or "!<state>" when
-// not allowed, "~" when it is being deleted, or "" when missing (or
-// another incarnation).
+// not allowed, "~" when it is being deleted, "" when missing (or
+// another incarnation), or "^<restore campaign>" for a change to running
+// of an undone campaign (it would delete the labels its undo restores).
 var transitionScript = redis.NewScript(auditLua + `
 local m = redis.call('HMGET', KEYS[1], 'state', 'inc', 'deleting')
 local st = m[1]
 if not st then return '' end
 if m[3] then return '~' end
 if ARGV[5] ~= '*' and (m[2] or '') ~= ARGV[5] then return '' end
+if ARGV[1] == 'running' then
+  local undo = redis.call('HGET', KEYS[1], '` + undoField + `')
+  if undo then return '^' .. undo end
+end
 local actions = {paused='pause', cancelled='cancel', blocked='block', pending='hold', stopped='stop', done='done'}
 for i = 6, #ARGV do
   if ARGV[i] == st then
@@ -72,6 +77,8 @@ func (s *Store) transitionIncarnation(ctx context.Context, id, inc string, to St
 		return "", fmt.Errorf("campaign %s: %w", id, ErrNotFound)
 	case old == "~":
 		return "", fmt.Errorf("campaign %s: %w", id, ErrDeleting)
+	case strings.HasPrefix(old, "^"):
+		return "", undone(id, old[1:])
 	case strings.HasPrefix(old, "!"):
 		return State(old[1:]), fmt.Errorf("campaign %s is %s, cannot become %s: %w", id, old[1:], to, ErrTransition)
 	}
@@ -102,13 +109,15 @@ type ApproveOptions struct {
 // stagers, after checking in the same step what ApproveOptions ask.
 // KEYS meta, events. ARGV actor, now (ms), expected total ("" any),
 // "1" = refuse a stager. Returns "pending", "" (missing), "~" (being
-// deleted), "!<state>" (not pending), "#<total>" (another total) or "@"
-// (the actor staged assets).
+// deleted), "!<state>" (not pending), "#<total>" (another total), "@"
+// (the actor staged assets) or "^<restore campaign>" (undone).
 var approveScript = redis.NewScript(auditLua + `
 local m = redis.call('HMGET', KEYS[1], 'state', 'deleting', 'total', 'stagers', 'id')
 if not m[1] or not m[5] then return '' end
 if m[2] then return '~' end
 if m[1] ~= 'pending' then return '!' .. m[1] end
+local undo = redis.call('HGET', KEYS[1], '` + undoField + `')
+if undo then return '^' .. undo end
 if ARGV[3] ~= '' and (m[3] or '0') ~= ARGV[3] then return '#' .. (m[3] or '0') end
 if ARGV[4] == '1' and m[4] and m[4] ~= '' then
   for _, a in ipairs(cjson.decode(m[4])) do
@@ -148,6 +157,8 @@ func (s *Store) ApproveChecked(ctx context.Context, id string, o ApproveOptions)
 		return nil, fmt.Errorf("campaign %s: %w", id, ErrDeleting)
 	case old == "@":
 		return nil, fmt.Errorf("campaign %s: %w", id, ErrSelfApproval)
+	case strings.HasPrefix(old, "^"):
+		return nil, undone(id, old[1:])
 	case strings.HasPrefix(old, "#"):
 		return nil, fmt.Errorf("campaign %s holds %s assets now, not the %d approved: %w; read it again and approve what it holds",
 			id, old[1:], o.Total, ErrChanged)

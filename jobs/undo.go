@@ -62,6 +62,51 @@ type UndoPlan struct {
 // complete snapshot (created with --no-snapshot, or a restore campaign).
 var ErrNoSnapshot = errors.New("campaign has no snapshot")
 
+// ErrUndone is returned for a re-drive, append, resume or approval of a
+// campaign that was undone: its calls would remove the labels its restore
+// campaign puts back, and assets added to it would be covered by no
+// restore campaign. The refusal is made in the same script as the change,
+// so it holds against an undo that races with it.
+var ErrUndone = errors.New("campaign was undone")
+
+// errUndoneUnknown stands for ErrUndone when the restore campaign's ID
+// is not known yet (undoneError reads it).
+var errUndoneUnknown = &undoneError{}
+
+// undoneError is ErrUndone naming the restore campaign.
+type undoneError struct{ source, restore string }
+
+func (e *undoneError) Error() string {
+	src := e.source
+	if src == "" {
+		src = "this campaign"
+	}
+	rc := e.restore
+	if rc == "" {
+		rc = "(unknown)"
+	}
+	return fmt.Sprintf("campaign %s was undone by restore campaign %s; create a new campaign instead", src, rc)
+}
+
+func (e *undoneError) Unwrap() error { return ErrUndone }
+
+// undone is the ErrUndone of source undone by restore campaign rc.
+func undone(source, rc string) error { return &undoneError{source: source, restore: rc} }
+
+// undoneError completes err, when it is an undoneError, with source's ID
+// and (when missing) its restore campaign's, read from Redis.
+func (s *Store) undoneError(ctx context.Context, source string, err error) error {
+	var ue *undoneError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	rc := ue.restore
+	if rc == "" {
+		rc, _ = s.restoreOf(ctx, source)
+	}
+	return undone(source, rc)
+}
+
 // undoField is the field of the source's meta hash that names its
 // restore campaign: set (HSETNX) before that campaign is created, so
 // that two undos, or an undo retried after a crash, make one.
@@ -152,22 +197,6 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	if _, err := s.snapshotReady(ctx, c); err != nil {
 		return nil, nil, err
 	}
-	if canRun(c.State) {
-		// Before the ledger is read: a call in flight now records its
-		// outcome while Cancel waits for the workers to see the change,
-		// and no resume can delete the restored labels again later.
-		plan.Cancels = true
-		if _, err := s.Cancel(ctx, source); err != nil && !errors.Is(err, ErrTransition) {
-			return nil, nil, fmt.Errorf("undo of campaign %s: cancel it first: %w", source, err)
-		}
-		if c, err = s.Get(ctx, source); err != nil {
-			return nil, nil, err
-		}
-	}
-	segs, err := s.collectRestore(ctx, c, opts.Exact, plan.Cancels, plan)
-	if err != nil {
-		return nil, nil, err
-	}
 	rid := plan.Existing
 	for rid == "" {
 		// Generated IDs of one second differ in 16 random bits: make
@@ -181,6 +210,10 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 			rid = ""
 		}
 	}
+	// Claimed before the source is cancelled and its ledger read: from
+	// here on no re-drive, append, resume or approval of the source can
+	// start a call (their scripts refuse an undone campaign, ErrUndone),
+	// so the ledger read below is the last word on what it may have done.
 	got, err := claimUndoScript.Run(ctx, s.rdb, []string{s.keys.meta(source)}, c.Incarnation, rid).Text()
 	switch {
 	case err != nil:
@@ -198,6 +231,24 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, nil, err
 		}
+	}
+	if canRun(c.State) {
+		// Before the ledger is read: a call in flight now records its
+		// outcome while Cancel waits for the workers to see the change,
+		// and no resume can delete the restored labels again later.
+		plan.Cancels = true
+		if _, err := s.Cancel(ctx, source); err != nil && !errors.Is(err, ErrTransition) {
+			return nil, nil, fmt.Errorf("undo of campaign %s: cancel it first: %w", source, err)
+		}
+	}
+	// Read again: an append may have come between the first read and
+	// the claim.
+	if c, err = s.Get(ctx, source); err != nil {
+		return nil, nil, err
+	}
+	segs, err := s.collectRestore(ctx, c, opts.Exact, plan.Cancels, plan)
+	if err != nil {
+		return nil, nil, err
 	}
 	name := opts.Name
 	if name == "" {
@@ -374,7 +425,9 @@ func (s *Store) collectRestore(ctx context.Context, c *Campaign, exact, cancelli
 	}
 	counts := map[string]int64{}
 	seg := 0
-	err := s.EachAsset(ctx, c, func(a AssetState) error {
+	// partial: the assets of a segment whose snapshot is not complete
+	// (NoSnapshot) were never called and are counted unchanged.
+	err := s.eachAsset(ctx, c, true, func(a AssetState) error {
 		for seg+1 < len(last) && a.Batch >= last[seg+1] {
 			seg++
 		}

@@ -97,6 +97,8 @@ func storeError(err error) error {
 		return errorf(http.StatusBadRequest, "invalid_campaign_id", "%v", err)
 	case errors.Is(err, jobs.ErrTransition):
 		return errorf(http.StatusConflict, "conflict", "%v", err)
+	case errors.Is(err, jobs.ErrUndone):
+		return errorf(http.StatusConflict, "campaign_undone", "%v", err)
 	case errors.Is(err, jobs.ErrChanged):
 		return errorf(http.StatusConflict, "campaign_changed", "%v", err)
 	}

@@ -445,6 +445,8 @@ func (s *Server) submitError(ctx context.Context, def *jobs.Campaign, err error)
 			"%s: set append=true to add the new IDs (same mode and labels only), or choose another campaign_id", msg)
 	case errors.Is(err, jobs.ErrTransition):
 		return errorf(http.StatusConflict, "conflict", "%v", err)
+	case errors.Is(err, jobs.ErrUndone):
+		return errorf(http.StatusConflict, "campaign_undone", "%v", err)
 	case errors.Is(err, jobs.ErrDeleting), errors.Is(err, jobs.ErrCampaignGone):
 		return errorf(http.StatusConflict, "campaign_deleting",
 			"campaign %s is being deleted (or was deleted meanwhile): send the request again in a moment", def.ID)

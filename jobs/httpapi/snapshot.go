@@ -30,7 +30,10 @@ func (s *Server) snapshotReady(ctx context.Context, c *jobs.Campaign) error {
 	if err != nil {
 		return storeError(err)
 	}
-	if !info.Complete {
+	if info.SegmentsDone == 0 {
+		// Segments appended later whose snapshot is not complete are no
+		// reason to refuse: none of their batches ever ran, and undo and
+		// export work on the complete segments (jobs.Store.ExportSnapshot).
 		return errorf(http.StatusConflict, "snapshot_incomplete",
 			"the snapshot of campaign %s is not complete yet (%d of %d segments, %d pages listed, %d of its %d assets found so far): retry when GET /v1/campaigns/%s shows snapshot.complete",
 			c.ID, info.SegmentsDone, info.Segments, info.Pages, info.Found, c.Total, c.ID)

@@ -1,0 +1,228 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/redistest"
+)
+
+// reviewStore is newUndoStore with its Redis and namespace, for tests
+// that set a meta field by hand.
+func reviewStore(t *testing.T) (*jobs.Store, *redistest.Env) {
+	env := redistest.New(t)
+	return jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, ControlDelay: time.Millisecond}), env
+}
+
+// appendIDs appends ids to campaign src (made by undoSource over 1..6).
+func appendIDs(store *jobs.Store, src string, ids ...int64) (*jobs.SubmitResult, error) {
+	d := undoDef(src, jobs.ModeDelete)
+	d.Snapshot = true
+	var vals []string
+	for i := int64(1); i <= 6; i++ {
+		vals = append(vals, strconv.FormatInt(i, 10))
+	}
+	for _, id := range ids {
+		vals = append(vals, strconv.FormatInt(id, 10))
+	}
+	plan, err := jobs.ReadPlan(d, jobs.IDList("test", vals))
+	if err != nil {
+		return nil, err
+	}
+	return store.Submit(context.Background(), d, plan, jobs.SubmitOptions{Append: true, Approved: true})
+}
+
+func sixReset() map[int64]undoAsset {
+	assets := map[int64]undoAsset{}
+	for i := int64(1); i <= 6; i++ {
+		assets[i] = undoAsset{labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1}
+	}
+	return assets
+}
+
+func wantUndone(t *testing.T, what string, err error, rc string) {
+	t.Helper()
+	if !errors.Is(err, jobs.ErrUndone) {
+		t.Fatalf("%s of an undone source: %v, want ErrUndone", what, err)
+	}
+	if !strings.Contains(err.Error(), rc) || !strings.Contains(err.Error(), "create a new campaign") {
+		t.Fatalf("%s: message %q does not name restore campaign %s and the way out", what, err, rc)
+	}
+}
+
+// Once undone, a source never calls PDCP again: re-drive, append, resume
+// and approve are refused, so nothing deletes the labels its restore puts
+// back and no asset is added that no restore campaign covers.
+func TestUndoneSourceRefusesRestart(t *testing.T) {
+	ctx := context.Background()
+	store, env := reviewStore(t)
+	assets := sixReset()
+	assets[3] = undoAsset{labels: []string{"a"}, listed: true, outcome: jobs.OutcomeFailed, attempts: 3}
+	src := undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	if src.State != jobs.StateDone {
+		t.Fatalf("source %s", src.State)
+	}
+	res, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := res.Campaign.ID
+	n, err := store.Redrive(ctx, "src", []string{jobs.OutcomeFailed})
+	wantUndone(t, "re-drive", err, rc)
+	if n != 0 {
+		t.Fatalf("re-drive re-queued %d", n)
+	}
+	_, err = appendIDs(store, "src", 100)
+	wantUndone(t, "append", err, rc)
+	_, err = store.Resume(ctx, "src")
+	wantUndone(t, "resume", err, rc)
+	c, err := store.Get(ctx, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != jobs.StateDone || c.Total != 6 {
+		t.Fatalf("source changed: %s, %d assets", c.State, c.Total)
+	}
+	// Approve: a pending source that an undo claimed but did not yet
+	// cancel (the race the script closes).
+	p := undoDef("pend", jobs.ModeDelete)
+	undoSource(t, store, p, map[int64]undoAsset{1: {labels: []string{"a"}, listed: true}}, jobs.SubmitOptions{RequireApproval: true})
+	if err := env.Client.HSet(ctx, jobs.MetaKey(env.Namespace, "pend"), "undo", "c-x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Approve(ctx, "pend")
+	wantUndone(t, "approve", err, "c-x")
+	if c, _ := store.Get(ctx, "pend"); c.State != jobs.StatePending {
+		t.Fatalf("pending source is %s", c.State)
+	}
+}
+
+// A complete segment's label data is never rewritten: a second writer (a
+// concurrent undo that read done=false before the first finished) would
+// renumber the dictionary under batches already enqueued.
+func TestStoreSegmentSetsKeepsCompleteSegment(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+		2: {labels: []string{"b"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+	}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	res, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := res.Campaign
+	before, _, _, err := store.BatchLabels(ctx, rc, 0, []int64{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.StoreSegmentSets(ctx, rc, 0, [][]string{{}, {"b"}, {"a"}}, map[int][]uint64{0: {2, 3}}); err != nil {
+		t.Fatalf("second write: %v", err)
+	}
+	after, _, _, err := store.BatchLabels(ctx, rc, 0, []int64{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 2 || len(after[0]) != 1 || after[0][0] != "a" || after[1][0] != "b" {
+		t.Fatalf("complete segment rewritten: before %v after %v", before, after)
+	}
+}
+
+// storeSegmentSets for an old incarnation of a campaign writes nothing:
+// the token it used to set outside its script took the snapshot of the
+// campaign created again under the same ID away from its run.
+func TestStoreSegmentSetsOtherIncarnation(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1}}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	res, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := res.Campaign
+	if err := store.Delete(ctx, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := undoDef(old.ID, jobs.ModeDelete)
+	d.Snapshot = true
+	plan, err := jobs.ReadPlan(d, jobs.IDList("test", []string{"1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := store.Submit(ctx, d, plan, jobs.SubmitOptions{Approved: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := store.BeginSnapshot(ctx, again.Campaign, 0, "run-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.StoreSegmentSets(ctx, old, 0, [][]string{{}, {"a"}}, map[int][]uint64{0: {2}}); !errors.Is(err, jobs.ErrCampaignGone) {
+		t.Fatalf("store into an old incarnation: %v, want ErrCampaignGone", err)
+	}
+	if err := run.Checkpoint(ctx, 1); err != nil {
+		t.Fatalf("the new incarnation's snapshot run lost its segment: %v", err)
+	}
+}
+
+// Segment 0 reset asset 1; segment 1 (appended) never gets its snapshot
+// (the campaign is cancelled, and snapshot tasks stop for it). Its assets
+// were never called: undo restores segment 0 and counts segment 1
+// unchanged, and the export holds segment 0 and says one is missing.
+func TestUndoWithIncompleteAppendedSegment(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+	}
+	for i := int64(2); i <= 6; i++ {
+		assets[i] = undoAsset{labels: []string{"b"}, listed: true}
+	}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	if res, err := appendIDs(store, "src", 100, 101); err != nil || res.Appended != 2 {
+		t.Fatalf("append: %v", err)
+	}
+	if _, err := store.Cancel(ctx, "src"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := store.ExportSnapshot(ctx, "src", &buf)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	hdr, lines, err := jobs.ReadSnapshot(&buf, "export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 || len(lines) != 6 || hdr.IncompleteSegments != 1 || hdr.TakenAt.IsZero() {
+		t.Fatalf("export: %d lines, header %+v", n, hdr)
+	}
+	res, plan, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatalf("undo of a cancelled campaign whose asset 1 was reset: %v", err)
+	}
+	if plan.Restore != 1 || plan.Unchanged != 7 || res.Campaign.Total != 8 {
+		t.Fatalf("plan %+v, restore campaign of %d assets", plan, res.Campaign.Total)
+	}
+	got := map[int64][]string{}
+	err = store.EachAsset(ctx, res.Campaign, func(a jobs.AssetState) error {
+		if len(a.Labels) > 0 {
+			got[a.Record.AssetID] = a.Labels
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[1]) != 1 || got[1][0] != "a" {
+		t.Fatalf("restores %v, want only asset 1: [a]", got)
+	}
+}
