@@ -144,6 +144,12 @@ func TestRunWritesSnapshotFileAndUndoRestoresIt(t *testing.T) {
 	if sum.SnapshotFile != "labelreset-c1.snapshot.jsonl.gz" || !strings.Contains(errs, "labelreset-c1.snapshot.jsonl.gz") {
 		t.Errorf("run --json snapshot_file %q, stderr:\n%s\nwant the file named in both", sum.SnapshotFile, errs)
 	}
+	if !strings.Contains(errs, "labelreset-c1.snapshot.jsonl.gz rewritten with the outcomes") {
+		t.Errorf("run did not say that it rewrote the snapshot file with the outcomes:\n%s", errs)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%d files in run's directory, want only the snapshot file (no temporary file left)", len(ents))
+	}
 	if sum.Counts["reset"] != 300 || sum.Counts["not_in_inventory"] != 10 {
 		t.Errorf("counts %v, want reset 300 and not_in_inventory 10", sum.Counts)
 	}
