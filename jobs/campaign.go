@@ -292,6 +292,13 @@ type Campaign struct {
 	// made from a snapshot file); Exact makes it replace labels exactly.
 	RestoreOf string    `json:"restore_of,omitempty"`
 	Exact     bool      `json:"exact,omitempty"`
+	// NotBefore, for a restore campaign, is the earliest time its
+	// batches may call PDCP: the time its source stopped calling plus
+	// RestoreGrace, when the source was undone while a call of it could
+	// still be in flight (a call lasts up to client.DefaultTimeout, and
+	// one applied after the restore would remove the restored labels
+	// again). Zero: no wait. Workers hold the batches until then.
+	NotBefore time.Time `json:"not_before,omitzero"`
 	Priority  Priority  `json:"priority"`
 	BatchSize int       `json:"batch_size"`
 	Policy    Policy    `json:"policy"`

@@ -26,7 +26,16 @@ func (c *Campaign) metaFields() []any {
 		"max_failure_ratio", strconv.FormatFloat(c.Policy.MaxFailureRatio, 'g', -1, 64),
 		"min_sample", c.Policy.MinSample,
 		"retention_s", int64(c.Policy.Retention / time.Second),
+		"not_before", notBeforeMS(c.NotBefore),
 	}
+}
+
+// notBeforeMS renders Campaign.NotBefore: 0 for none.
+func notBeforeMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 // decodeCampaign builds a Campaign from its meta hash.
@@ -79,6 +88,9 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 				return nil, fmt.Errorf("campaign %s: corrupt stagers field: %w", c.ID, err)
 			}
 		}
+	}
+	if nb := i("not_before"); nb > 0 {
+		c.NotBefore = time.UnixMilli(nb).UTC()
 	}
 	if f := i("finished"); f > 0 {
 		c.FinishedAt = time.UnixMilli(f).UTC()

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/labelreset/labelreset/client"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -57,6 +59,13 @@ type UndoPlan struct {
 	// is idempotent and returns it.
 	Existing string `json:"existing,omitempty"`
 }
+
+// RestoreGrace is how long after its source stopped calling PDCP a
+// restore campaign waits before its first call (Campaign.NotBefore): a
+// call of the source sent just before it was cancelled may take up to
+// client.DefaultTimeout, twice that leaves room for a retry's send, and a
+// call applied after the restore would remove the labels it put back.
+const RestoreGrace = 2 * client.DefaultTimeout
 
 // ErrNoSnapshot is returned for the undo of a campaign that has no
 // complete snapshot (created with --no-snapshot, or a restore campaign).
@@ -232,6 +241,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 			return nil, nil, err
 		}
 	}
+	was := c.State
 	if canRun(c.State) {
 		// Before the ledger is read: a call in flight now records its
 		// outcome while Cancel waits for the workers to see the change,
@@ -254,8 +264,12 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	if name == "" {
 		name = "undo of " + source
 	}
+	notBefore, err := s.restoreNotBefore(ctx, c, was)
+	if err != nil {
+		return nil, nil, fmt.Errorf("undo of campaign %s: %w", source, err)
+	}
 	def := &Campaign{
-		ID: got, Name: name, Mode: ModeRestore, RestoreOf: source, Exact: opts.Exact,
+		ID: got, Name: name, Mode: ModeRestore, RestoreOf: source, Exact: opts.Exact, NotBefore: notBefore,
 		TeamID: c.TeamID, Server: c.Server, Source: "undo of " + source, Priority: c.Priority,
 		BatchSize: c.BatchSize, Policy: c.Policy, Snapshot: false, Owner: opts.Owner,
 	}
@@ -272,6 +286,49 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	}
 	plan.Existing = ""
 	return res, plan, nil
+}
+
+// restoreNotBefore is the NotBefore of the restore campaign of source c,
+// which was in state was when the undo read it: zero when no call of c
+// can still be in flight (it was done, or it stopped calling more than
+// RestoreGrace ago, or never called), else the time it stopped calling
+// plus RestoreGrace. c stopped calling now when it was running (this
+// undo cancelled it); otherwise at its last audited change out of
+// running (pause, block, stop, cancel, an append's hold), or, with
+// none recorded for a campaign that ran, now (the safe side). One that
+// never ran (pending since its creation) needs no wait.
+func (s *Store) restoreNotBefore(ctx context.Context, c *Campaign, was State) (time.Time, error) {
+	now := s.now().UTC()
+	var quiet time.Time
+	switch {
+	case was == StateDone:
+		return time.Time{}, nil
+	case was == StateRunning:
+		quiet = now
+	default:
+		events, err := s.Events(ctx, c.ID)
+		if err != nil {
+			return time.Time{}, err
+		}
+		ran := false
+		for _, e := range events {
+			ran = ran || e.To == StateRunning || e.From == StateRunning
+			if e.From == StateRunning && e.To != StateRunning && e.Time.After(quiet) {
+				quiet = e.Time
+			}
+		}
+		if quiet.IsZero() {
+			if !ran {
+				return time.Time{}, nil
+			}
+			quiet = now
+		}
+	}
+	nb := quiet.Add(RestoreGrace)
+	if !nb.After(now) {
+		return time.Time{}, nil
+	}
+	return nb, nil
 }
 
 // existingUndo answers an undo of source whose restore campaign rc

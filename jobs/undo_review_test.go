@@ -226,3 +226,72 @@ func TestUndoWithIncompleteAppendedSegment(t *testing.T) {
 		t.Fatalf("restores %v, want only asset 1: [a]", got)
 	}
 }
+
+// The undo of a running source makes its restore campaign wait
+// RestoreGrace (NotBefore): a call of the source sent just before the
+// cancel may still be applied. A done source needs no wait, nor does one
+// stopped longer ago than the grace.
+func TestUndoNotBefore(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := sixReset()
+	assets[6] = undoAsset{labels: []string{"a"}, listed: true} // in flight
+	undoSource(t, store, undoDef("run", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	before := time.Now()
+	res, plan, err := store.Undo(ctx, "run", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := res.Campaign.NotBefore
+	if !plan.Cancels || nb.Before(before.Add(jobs.RestoreGrace).Truncate(time.Millisecond)) || nb.After(after.Add(jobs.RestoreGrace)) {
+		t.Fatalf("restore of a running source: not before %v, want %v..%v (cancels %v)", nb, before.Add(jobs.RestoreGrace), after.Add(jobs.RestoreGrace), plan.Cancels)
+	}
+	if got, err := store.Get(ctx, res.Campaign.ID); err != nil || !got.NotBefore.Equal(nb) {
+		t.Fatalf("stored not before %v (%v), want %v", got.NotBefore, err, nb)
+	}
+	undoSource(t, store, undoDef("done", jobs.ModeDelete), sixReset(), jobs.SubmitOptions{Approved: true})
+	res, _, err = store.Undo(ctx, "done", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Campaign.NotBefore.IsZero() {
+		t.Fatalf("restore of a done source waits until %v", res.Campaign.NotBefore)
+	}
+}
+
+// A source paused longer ago than RestoreGrace has no call in flight: no
+// wait; one paused a moment ago waits the rest of the grace.
+func TestUndoNotBeforePaused(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	var skew time.Duration // the store's clock runs ahead of the real one by skew
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, ControlDelay: time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(skew) }})
+	assets := sixReset()
+	assets[6] = undoAsset{labels: []string{"a"}, listed: true}
+	undoSource(t, store, undoDef("old", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	if err := store.Pause(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	skew = jobs.RestoreGrace + time.Second
+	undoSource(t, store, undoDef("new", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	paused := time.Now().Add(skew)
+	if err := store.Pause(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := store.Undo(ctx, "old", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Campaign.NotBefore.IsZero() {
+		t.Fatalf("source paused long ago: restore waits until %v", res.Campaign.NotBefore)
+	}
+	res, _, err = store.Undo(ctx, "new", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nb, lo := res.Campaign.NotBefore, paused.Add(jobs.RestoreGrace).Truncate(time.Millisecond); nb.Before(lo) || nb.After(lo.Add(5*time.Second)) {
+		t.Fatalf("source paused a moment ago: restore waits until %v, want about %v", nb, lo)
+	}
+}
