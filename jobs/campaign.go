@@ -290,8 +290,8 @@ type Campaign struct {
 	Query string `json:"query,omitempty"`
 	// RestoreOf is the campaign a restore campaign undoes ("" for one
 	// made from a snapshot file); Exact makes it replace labels exactly.
-	RestoreOf string    `json:"restore_of,omitempty"`
-	Exact     bool      `json:"exact,omitempty"`
+	RestoreOf string `json:"restore_of,omitempty"`
+	Exact     bool   `json:"exact,omitempty"`
 	// NotBefore, for a restore campaign, is the earliest time its
 	// batches may call PDCP: the time its source stopped calling plus
 	// RestoreGrace, when the source was undone while a call of it could
@@ -482,6 +482,13 @@ func (c *Campaign) validate() error {
 	}
 	if c.Mode != ModeRestore && (c.RestoreOf != "" || c.Exact) {
 		return errors.New("restore_of and exact are only used in restore mode")
+	}
+	if c.ResetUnlisted && c.Query != "" {
+		// The snapshot lists what the query selects at the time of the
+		// listing: an asset the query picked that drifts out of it (a
+		// time-relative filter, a label changed meanwhile) is "unlisted",
+		// and reset_unlisted would call it with nothing recorded to undo.
+		return errors.New("reset_unlisted cannot be used with a query-defined campaign: its assets can drift out of the query's listing (time-relative filters), and those would be reset without a snapshot; drop reset_unlisted")
 	}
 	if c.Query != "" {
 		if _, err := url.ParseQuery(c.Query); err != nil {

@@ -1072,4 +1072,11 @@ const SnapshotFormat = "labelreset-snapshot/1"
 type SnapshotLine struct {
 	AssetID int64    `json:"asset_id"`
 	Labels  []string `json:"labels"`
+	// Reset says whether the campaign may have called PDCP for the asset
+	// (mayHaveBeenCalled on its final outcome) when the file was written:
+	// false means PDCP changed nothing of it, so an undo leaves it alone.
+	// nil (absent) when unknown: the asset had no final outcome yet (a
+	// file written when the snapshot completed, before any call), or a
+	// file written by a version without the field.
+	Reset *bool `json:"reset,omitempty"`
 }

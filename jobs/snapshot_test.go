@@ -490,13 +490,22 @@ func TestSnapshotFields(t *testing.T) {
 	ctx := context.Background()
 	env := redistest.New(t)
 	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	// reset_unlisted and a query exclude each other (Validate).
+	unl := snapDef("u")
+	unl.ResetUnlisted = true
+	if _, err := submitIDs(t, store, unl, 1, 3, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := store.Get(ctx, "u"); err != nil || !c.Snapshot || !c.ResetUnlisted {
+		t.Fatalf("read back %+v, %v", c, err)
+	}
 	def := snapDef("f")
-	def.ResetUnlisted, def.Query = true, "labels=a,b&port=443"
+	def.Query = "labels=a,b&port=443"
 	if _, err := submitIDs(t, store, def, 1, 3, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := store.Get(ctx, "f")
-	if err != nil || !c.Snapshot || !c.ResetUnlisted || c.Query != def.Query {
+	if err != nil || !c.Snapshot || c.ResetUnlisted || c.Query != def.Query {
 		t.Fatalf("read back %+v, %v", c, err)
 	}
 	r, err := store.BeginSnapshot(ctx, c, 0, "q")

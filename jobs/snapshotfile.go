@@ -73,7 +73,11 @@ func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int
 		if !a.Listed {
 			return nil
 		}
-		line.AssetID, line.Labels = a.Record.AssetID, a.Labels
+		line.AssetID, line.Labels, line.Reset = a.Record.AssetID, a.Labels, nil
+		if a.Record.Outcome != OutcomePending {
+			called := mayHaveBeenCalled(a.Record, false)
+			line.Reset = &called
+		}
 		if line.Labels == nil {
 			line.Labels = []string{}
 		}
@@ -258,6 +262,7 @@ func parseSnapshotLine(b []byte) (SnapshotLine, *lineError) {
 	var raw struct {
 		AssetID json.RawMessage `json:"asset_id"`
 		Labels  *[]string       `json:"labels"`
+		Reset   *bool           `json:"reset"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return SnapshotLine{}, &lineError{reason: "not a JSON object {\"asset_id\":N,\"labels\":[...]}: " + err.Error()}
@@ -272,5 +277,5 @@ func parseSnapshotLine(b []byte) (SnapshotLine, *lineError) {
 	if raw.Labels == nil {
 		return SnapshotLine{}, &lineError{reason: "no labels array (an asset without labels has \"labels\":[])"}
 	}
-	return SnapshotLine{AssetID: id, Labels: *raw.Labels}, nil
+	return SnapshotLine{AssetID: id, Labels: *raw.Labels, Reset: raw.Reset}, nil
 }

@@ -182,7 +182,9 @@ return redis.call('HGET', KEYS[1], '` + undoField + `')
 // Undo creates the restore campaign of campaign source (mode restore, one
 // asset per asset of source, same batches), cancelling source first if it
 // can still run. It is idempotent: a second undo returns the first
-// restore campaign (SubmitResult.Existing).
+// restore campaign (SubmitResult.Existing), and one with another Exact
+// than the first's is refused (ErrInputMismatch naming the restore
+// campaign and its exact): a campaign is undone once.
 func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*SubmitResult, *UndoPlan, error) {
 	c, err := s.Get(ctx, source)
 	if err != nil {
@@ -195,7 +197,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	if plan.Existing != "" {
 		rc, err := s.Get(ctx, plan.Existing)
 		if err == nil {
-			return s.existingUndo(ctx, c, rc)
+			return s.existingUndo(ctx, c, rc, opts.Exact)
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, nil, err
@@ -236,7 +238,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 		// Another undo came first: its campaign is the one.
 		plan.Existing = got
 		if rc, err := s.Get(ctx, got); err == nil {
-			return s.existingUndo(ctx, c, rc)
+			return s.existingUndo(ctx, c, rc, opts.Exact)
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, nil, err
 		}
@@ -282,7 +284,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	}
 	if res.Existing {
 		// A concurrent undo created it between our claim and create.
-		return s.existingUndo(ctx, c, res.Campaign)
+		return s.existingUndo(ctx, c, res.Campaign, opts.Exact)
 	}
 	plan.Existing = ""
 	return res, plan, nil
@@ -332,11 +334,19 @@ func (s *Store) restoreNotBefore(ctx context.Context, c *Campaign, was State) (t
 }
 
 // existingUndo answers an undo of source whose restore campaign rc
-// exists, completing it first if an earlier undo stopped half way.
-func (s *Store) existingUndo(ctx context.Context, source, rc *Campaign) (*SubmitResult, *UndoPlan, error) {
+// exists, completing it first if an earlier undo stopped half way. An
+// undo asking for another exact than rc's is refused (ErrInputMismatch
+// naming rc): returning rc would let the caller believe its choice was
+// applied.
+func (s *Store) existingUndo(ctx context.Context, source, rc *Campaign, exact bool) (*SubmitResult, *UndoPlan, error) {
 	if rc.Mode != ModeRestore || rc.RestoreOf != source.ID {
 		return nil, nil, fmt.Errorf("undo of campaign %s: campaign %s, recorded as its restore campaign, is not (mode %s, restore of %q): %w",
 			source.ID, rc.ID, rc.Mode, rc.RestoreOf, ErrInputMismatch)
+	}
+	if rc.Exact != exact {
+		return nil, nil, fmt.Errorf("undo of campaign %s: it was undone already by restore campaign %s with exact=%v, not exact=%v: %w; "+
+			"a campaign is undone once: see campaign %s, or undo again with exact=%v to get it",
+			source.ID, rc.ID, rc.Exact, exact, ErrInputMismatch, rc.ID, rc.Exact)
 	}
 	full, err := s.resumeRestore(ctx, source, rc)
 	if err != nil {
@@ -653,11 +663,21 @@ func (s *Store) resumeRestore(ctx context.Context, source, rc *Campaign) (*Campa
 	return rc, err
 }
 
+// ErrSnapshotNoOutcomes is returned by UndoFromSnapshot with Exact for a
+// file whose lines do not all say whether the asset was reset
+// (SnapshotLine.Reset): an exact restore replaces an asset's labels, so
+// on an asset never reset it would remove the labels added since.
+var ErrSnapshotNoOutcomes = errors.New("this file does not say which assets were reset: --exact would replace labels on assets never reset; use undo CAMPAIGN or drop --exact")
+
 // UndoFromSnapshot creates a restore campaign from an exported snapshot:
 // every asset in it gets back the labels its campaign removed (delete
 // mode: all of them; remove mode: those of the header's removal list;
 // Exact: the whole set, where the campaign removed any). An asset with
-// nothing to restore is recorded unchanged without a call. def carries the
+// nothing to restore is recorded unchanged without a call, and so is one
+// whose line says it was not reset (reset false). A line without the
+// field (unknown) is restored (a POST only adds labels), but with Exact
+// (PATCH replace) every line must say (ErrSnapshotNoOutcomes), and only
+// those reset get a call. def carries the
 // campaign's definition (ID, team, server, priority, batch size, policy)
 // as for Submit; mode and labels are set here.
 //
@@ -695,11 +715,21 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 		}
 		ids.Add(l.AssetID)
 	}
+	if opts.Exact {
+		for _, l := range sorted {
+			if l.Reset == nil {
+				return nil, fmt.Errorf("snapshot of campaign %s: asset %d: %w", hdr.Campaign, l.AssetID, ErrSnapshotNoOutcomes)
+			}
+		}
+	}
 	sg := newRestoreSegment(ids, def.BatchSize)
 	plan := &UndoPlan{Source: hdr.Campaign}
 	counts := map[string]int64{}
 	for i, l := range sorted {
-		labels := restoreLabels(hdr.Mode, hdr.Labels, opts.Exact, l.Labels)
+		var labels []string
+		if l.Reset == nil || *l.Reset {
+			labels = restoreLabels(hdr.Mode, hdr.Labels, opts.Exact, l.Labels)
+		}
 		plan.count(counts, labels)
 		sg.add(i/def.BatchSize, labels)
 	}

@@ -295,3 +295,100 @@ func TestUndoNotBeforePaused(t *testing.T) {
 		t.Fatalf("source paused a moment ago: restore waits until %v, want about %v", nb, lo)
 	}
 }
+
+// A campaign is undone once: a second undo with the same exact returns
+// the first restore campaign, one with another exact is refused naming it.
+func TestUndoAgainOtherExact(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), sixReset(), jobs.SubmitOptions{Approved: true})
+	first, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := store.Undo(ctx, "src", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if err != nil || !again.Existing || again.Campaign.ID != first.Campaign.ID {
+		t.Fatalf("same undo again: %v", err)
+	}
+	_, _, err = store.Undo(ctx, "src", jobs.UndoOptions{Exact: true, Submit: jobs.SubmitOptions{Approved: true}})
+	if !errors.Is(err, jobs.ErrInputMismatch) || !strings.Contains(err.Error(), first.Campaign.ID) || !strings.Contains(err.Error(), "exact=false") {
+		t.Fatalf("undo --exact after an undo without: %v, want ErrInputMismatch naming %s and exact=false", err, first.Campaign.ID)
+	}
+}
+
+// reset_unlisted with a query is refused: a query's assets drift out of
+// its listing and would be reset with nothing recorded to undo.
+func TestValidateResetUnlistedQuery(t *testing.T) {
+	d := undoDef("q", jobs.ModeDelete)
+	d.Snapshot, d.ResetUnlisted, d.Query = true, true, "labels=critical"
+	d.CreatedAt = time.Now()
+	err := d.Validate()
+	if err == nil || !strings.Contains(err.Error(), "reset_unlisted") {
+		t.Fatalf("reset_unlisted with a query: %v", err)
+	}
+	d.Query = ""
+	if err := d.Validate(); err != nil {
+		t.Fatalf("reset_unlisted alone: %v", err)
+	}
+}
+
+// The export says per asset whether it may have been reset; undo from the
+// file leaves reset=false assets alone, and --exact (PATCH replace)
+// restores only reset=true ones and refuses a file that does not say.
+func TestUndoFromSnapshotResetField(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+		2: {labels: []string{"b"}, listed: true, outcome: jobs.OutcomeNotFound, attempts: 1},
+		3: {labels: []string{"c"}, listed: true, outcome: jobs.OutcomeFailed, attempts: 0},
+	}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	var buf bytes.Buffer
+	if _, err := store.ExportSnapshot(ctx, "src", &buf); err != nil {
+		t.Fatal(err)
+	}
+	hdr, lines, err := jobs.ReadSnapshot(&buf, "src.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset := map[int64]bool{}
+	for _, l := range lines {
+		if l.Reset == nil {
+			t.Fatalf("asset %d: no reset field", l.AssetID)
+		}
+		reset[l.AssetID] = *l.Reset
+	}
+	if !reset[1] || reset[2] || reset[3] {
+		t.Fatalf("reset %v, want only 1", reset)
+	}
+	undoFile := func(id string, lines []jobs.SnapshotLine, exact bool) (map[int64][]string, error) {
+		def := &jobs.Campaign{ID: id, Priority: jobs.PriorityNormal, BatchSize: 10, Policy: jobs.DefaultPolicy()}
+		res, err := store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Exact: exact, Submit: jobs.SubmitOptions{Approved: true}})
+		if err != nil {
+			return nil, err
+		}
+		return restoreLabelsOf(t, store, res.Campaign, []int64{1, 2, 3}), nil
+	}
+	for _, exact := range []bool{false, true} {
+		got, err := undoFile("f-"+strconv.FormatBool(exact), lines, exact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameLabels(t, got, map[int64][]string{1: {"a"}})
+	}
+	// A file without the field (written before any outcome, or by an
+	// older version): restored without --exact, refused with it.
+	old := make([]jobs.SnapshotLine, len(lines))
+	for i, l := range lines {
+		old[i] = jobs.SnapshotLine{AssetID: l.AssetID, Labels: l.Labels}
+	}
+	got, err := undoFile("old", old, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameLabels(t, got, map[int64][]string{1: {"a"}, 2: {"b"}, 3: {"c"}})
+	if _, err := undoFile("old-exact", old, true); !errors.Is(err, jobs.ErrSnapshotNoOutcomes) || !strings.Contains(err.Error(), "drop --exact") {
+		t.Fatalf("--exact from a file without reset: %v, want ErrSnapshotNoOutcomes", err)
+	}
+}

@@ -171,6 +171,11 @@ func undoError(id string, err error) error {
 	if errors.Is(err, jobs.ErrNoSnapshot) {
 		return errorf(http.StatusConflict, "no_snapshot", "cannot undo campaign %s: %v", id, err)
 	}
+	if errors.Is(err, jobs.ErrInputMismatch) {
+		// Undone already with another exact (or its recorded restore
+		// campaign is not one): the message names the campaign.
+		return errorf(http.StatusConflict, "conflict", "%v", err)
+	}
 	return storeError(err)
 }
 

@@ -128,6 +128,11 @@ func (s *Schedule) compileSnapshot(errs *fieldErrors) {
 	if s.ResetUnlisted && !s.snap {
 		errs.add("reset_unlisted", "reset_unlisted calls the assets the snapshot did not find: it needs snapshot: true (drop one of them)")
 	}
+	if s.ResetUnlisted && s.Source.PDCPQuery != nil {
+		// As jobs.Campaign.Validate refuses it: a query's assets drift
+		// out of its listing, and would be reset without a snapshot.
+		errs.add("reset_unlisted", "reset_unlisted cannot be used with a pdcp_query source: its assets can drift out of the query's listing and would be reset without a snapshot (drop reset_unlisted)")
+	}
 }
 
 // compileLimits checks the priority and the size limits.
