@@ -150,6 +150,11 @@ func TestRunWritesSnapshotFileAndUndoRestoresIt(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("%d files in run's directory, want only the snapshot file (no temporary file left)", len(ents))
 	}
+	// Rewritten with the outcomes, the file says which assets were reset:
+	// --exact can use it (the file as first written could not).
+	if out, errs, code := e.runIn(dir, "undo", "--snapshot", "labelreset-c1.snapshot.jsonl.gz", "--exact", "--dry-run"); code != 0 {
+		t.Errorf("undo --snapshot --exact --dry-run of run's rewritten file: exit %d, want 0\n%s\n%s", code, out, errs)
+	}
 	if sum.Counts["reset"] != 300 || sum.Counts["not_in_inventory"] != 10 {
 		t.Errorf("counts %v, want reset 300 and not_in_inventory 10", sum.Counts)
 	}
