@@ -22,6 +22,15 @@ func TestUndoneCampaignRefused(t *testing.T) {
 	if out, errs, code := e.run("undo", "src", "--yes"); code != 0 {
 		t.Fatalf("undo: exit %d\n%s\n%s", code, out, errs)
 	}
+	// Undone already without --exact: an undo asking --exact is refused,
+	// naming the restore campaign, instead of answering it silently.
+	if out, errs, code := e.run("undo", "src", "--exact", "--yes"); code != exitUsage ||
+		!strings.Contains(errs, "by restore campaign") || !strings.Contains(errs, "exact=false") {
+		t.Errorf("undo --exact of a campaign undone without: exit %d, want %d naming the restore\n%s\n%s", code, exitUsage, out, errs)
+	}
+	if _, errs, code := e.run("undo", "src", "--yes"); code != 0 {
+		t.Errorf("undo again the same way: exit %d, want 0 (idempotent): %s", code, errs)
+	}
 	// A campaign pending approval, undone (which cancels it): approving
 	// it is refused too.
 	if out, errs, code := e.run("submit", "--campaign", "staged", "--ids", idRange(1, 20), "--confirm-above", "5"); code != 0 {
