@@ -117,6 +117,11 @@ type SnapshotInfo struct {
 	StartedAt  time.Time     `json:"started_at,omitzero"`
 	FinishedAt time.Time     `json:"finished_at,omitzero"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
+	// ListingFailing is the most recent listing failure of an incomplete
+	// segment that has not listed a page since (nil when none): the
+	// snapshot keeps retrying through a PDCP outage, and this says why it
+	// does not move.
+	ListingFailing *ListingFailure `json:"listing_failing,omitempty"`
 }
 
 // Snapshot returns the snapshot progress of campaign c: the sum over its
@@ -138,6 +143,9 @@ func (s *Store) Snapshot(ctx context.Context, c *Campaign) (*SnapshotInfo, error
 			info.StartedAt = m.started
 		}
 		if m.done.IsZero() {
+			if m.lerrs > 0 && (info.ListingFailing == nil || m.lerrat.After(info.ListingFailing.At)) {
+				info.ListingFailing = &ListingFailure{Error: m.lerr, Failures: m.lerrs, At: m.lerrat}
+			}
 			continue
 		}
 		info.SegmentsDone++
@@ -176,12 +184,15 @@ type segSnapMeta struct {
 	started, done              time.Time
 	token                      string
 	top                        []LabelCount
+	lerr                       string // see snapListingFields
+	lerrs                      int64
+	lerrat                     time.Time
 }
 
 // snapMetaFields are the per-segment fields of the snapmeta hash, in the
 // order readSnapMeta reads them.
-var snapMetaFields = []string{"offset", "pages", "listed", "found", "sets", "with", "without", "notin",
-	"started", "done", "token", "top"}
+var snapMetaFields = append([]string{"offset", "pages", "listed", "found", "sets", "with", "without", "notin",
+	"started", "done", "token", "top"}, snapListingFields...)
 
 func snapField(seg int, f string) string { return strconv.Itoa(seg) + ":" + f }
 
@@ -216,6 +227,7 @@ func (s *Store) snapMetas(ctx context.Context, c *Campaign) ([]segSnapMeta, erro
 		m.pages, m.listed, m.found, m.sets = num(1), num(2), num(3), num(4)
 		m.with, m.without, m.notin = num(5), num(6), num(7)
 		m.started, m.done, m.token = ms(8), ms(9), str(10)
+		m.lerr, m.lerrs, m.lerrat = str(12), num(13), ms(14)
 		if t := str(11); t != "" {
 			if err := json.Unmarshal([]byte(t), &m.top); err != nil {
 				return nil, fmt.Errorf("campaign %s segment %d: corrupt snapshot top labels: %w", c.ID, seg, err)

@@ -46,6 +46,12 @@ type UndoPlan struct {
 	// those that need no call (no labels removed, or never called).
 	Restore   int64 `json:"restore"`
 	Unchanged int64 `json:"unchanged"`
+	// NotRestorable counts, among Unchanged, the assets the source may
+	// have reset although its snapshot did not find them
+	// (--reset-unlisted): no label set was recorded, so undo cannot put
+	// anything back on them. An existing restore's plan (Existing) does
+	// not count them.
+	NotRestorable int64 `json:"not_restorable,omitempty"`
 	// Labels are the labels put back, most common first.
 	Labels []LabelCount `json:"labels,omitempty"`
 	// Cancels is true when the source is still running, paused, pending
@@ -496,8 +502,11 @@ func (s *Store) collectRestore(ctx context.Context, c *Campaign, exact, cancelli
 			seg++
 		}
 		var labels []string
-		if a.Listed && mayHaveBeenCalled(a.Record, cancelling) {
+		switch called := mayHaveBeenCalled(a.Record, cancelling); {
+		case a.Listed && called:
 			labels = restoreLabels(c.Mode, c.Labels, exact, a.Labels)
+		case called:
+			plan.NotRestorable++
 		}
 		plan.count(counts, labels)
 		segs[seg].add(a.Batch, labels)

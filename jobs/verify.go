@@ -25,10 +25,16 @@ const (
 	// VerifySkipped: nothing to check (the asset was not reset, or not
 	// restored, by the campaign).
 	VerifySkipped = "skipped"
+	// VerifyUnchecked: a delete campaign reset the asset, but its snapshot
+	// holds no label for it (it had none, or the listing did not return
+	// it and --reset-unlisted reset it anyway): no label is known to have
+	// been removed, so an "ok" would claim what nothing checked. Counted
+	// apart from skipped, which the campaign did not reset.
+	VerifyUnchecked = "unchecked"
 )
 
 // VerifyResults lists the verdicts in report order.
-var VerifyResults = []string{VerifyOK, VerifyWrong, VerifyMissing, VerifySkipped}
+var VerifyResults = []string{VerifyOK, VerifyWrong, VerifyMissing, VerifyUnchecked, VerifySkipped}
 
 // What a verification checks on one asset.
 const (
@@ -36,6 +42,7 @@ const (
 	checkAbsent               // none of the labels may remain
 	checkPresent              // every label must be there
 	checkExact                // exactly these labels
+	checkUnknown              // reset, but no label known: unchecked
 )
 
 // Per-asset state of a verification.
@@ -93,27 +100,28 @@ func (s *Store) NewVerification(ctx context.Context, c *Campaign, opts VerifyOpt
 		return n
 	}
 	removed := intern(c.Labels)
+	exact, err := s.verifiesExact(ctx, c, opts)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", c.ID, err)
+	}
 	add := func(r Record, labels []string) {
-		check, set := checkNone, uint32(0)
-		switch {
-		case c.Mode == ModeRestore && r.Outcome == OutcomeRestored:
-			check, set = checkPresent, intern(labels)
-			if opts.Exact || c.Exact {
-				check = checkExact
+		check, set := verifyCheck(c.Mode, r.Outcome, exact, labels), uint32(0)
+		switch check {
+		case checkAbsent:
+			if c.Mode == ModeRemove {
+				set = removed
+			} else {
+				set = intern(labels)
 			}
-		case c.Mode == ModeRemove && r.Outcome == OutcomeReset:
-			check, set = checkAbsent, removed
-		case c.Mode == ModeDelete && r.Outcome == OutcomeReset:
-			// Called without a snapshot entry (--reset-unlisted): no
-			// label is known to have been there.
-			check, set = checkAbsent, intern(labels)
+		case checkPresent, checkExact:
+			set = intern(labels)
 		}
 		v.ids = append(v.ids, r.AssetID)
 		v.outcome = append(v.outcome, uint8(max(slices.Index(outcomeNames, r.Outcome), 0)))
 		v.check = append(v.check, check)
 		v.set = append(v.set, set)
 	}
-	err := s.EachAsset(ctx, c, func(st AssetState) error {
+	err = s.EachAsset(ctx, c, func(st AssetState) error {
 		add(st.Record, st.Labels)
 		return nil
 	})
@@ -134,6 +142,49 @@ func (s *Store) NewVerification(ctx context.Context, c *Campaign, opts VerifyOpt
 	v.sortByID()
 	v.seen = make([]uint8, len(v.ids))
 	return v, nil
+}
+
+// verifiesExact reports whether restore campaign c's restored assets are
+// checked for exactly their restored labels. A restore with Exact put
+// back the whole snapshot set, so yes. A restore without it put back, for
+// a source in delete mode, the whole snapshot set too (opts.Exact asks for
+// the exact check), but for a source in remove mode only the removed
+// labels: the asset's other labels were never touched and are not in the
+// restore's data, so an exact check would call each of them wrong; those
+// restores (and those from a snapshot file, whose source mode is not
+// stored) are checked for the restored labels being present.
+func (s *Store) verifiesExact(ctx context.Context, c *Campaign, opts VerifyOptions) (bool, error) {
+	if c.Mode != ModeRestore || c.Exact || !opts.Exact {
+		return c.Mode == ModeRestore && c.Exact, nil
+	}
+	if c.RestoreOf == "" {
+		return false, nil
+	}
+	src, err := s.Get(ctx, c.RestoreOf)
+	if err != nil {
+		return false, fmt.Errorf("the campaign it restores, %s: %w", c.RestoreOf, err)
+	}
+	return src.Mode == ModeDelete, nil
+}
+
+// verifyCheck is what a verification checks on an asset with outcome
+// of a campaign in mode whose snapshot (or restored) labels are labels.
+func verifyCheck(mode Mode, outcome string, exact bool, labels []string) uint8 {
+	switch {
+	case mode == ModeRestore && outcome == OutcomeRestored:
+		if exact {
+			return checkExact
+		}
+		return checkPresent
+	case mode == ModeRemove && outcome == OutcomeReset:
+		return checkAbsent
+	case mode == ModeDelete && outcome == OutcomeReset:
+		if len(labels) == 0 {
+			return checkUnknown
+		}
+		return checkAbsent
+	}
+	return checkNone
 }
 
 // sortByID orders the assets by ID (segments appended later hold IDs
@@ -175,7 +226,7 @@ func (v *Verification) Add(page []client.Asset) int {
 			continue
 		}
 		n++
-		if v.check[i] == checkNone {
+		if v.check[i] == checkNone || v.check[i] == checkUnknown {
 			continue
 		}
 		bad := v.judge(v.check[i], v.sets[v.set[i]], a.Labels)
@@ -238,6 +289,8 @@ func (v *Verification) Each(fn func(VerifyRow) error) error {
 		switch {
 		case v.check[i] == checkNone:
 			row.Result, row.Labels = VerifySkipped, nil
+		case v.check[i] == checkUnknown:
+			row.Result, row.Labels = VerifyUnchecked, nil
 		case v.seen[i] == seenOK:
 			row.Result = VerifyOK
 		case v.seen[i] == seenWrong:

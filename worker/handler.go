@@ -210,8 +210,19 @@ func (w *Worker) gate(ctx context.Context, b *jobs.Batch, ci *campaignInfo) (run
 	case st.Holding():
 		return false, w.requeue(&retryLater{delay: w.cfg.HoldDelay, reason: "campaign " + string(st)})
 	}
+	if wait := time.Until(ci.def.NotBefore); wait > 0 {
+		// A restore whose source may still have calls in flight: one that
+		// lands after the restore's would delete the labels put back.
+		// Looked at again every HoldDelay at most, so that a pause or
+		// cancel meanwhile is seen as for any held batch.
+		return false, w.requeue(&retryLater{delay: min(wait, w.cfg.HoldDelay), reason: restoreWaitReason})
+	}
 	return true, nil
 }
+
+// restoreWaitReason is why a restore campaign's batch is held until its
+// NotBefore.
+const restoreWaitReason = "waiting for the undone campaign's calls to end"
 
 // runAssets runs the assets of a batch and returns once each has an
 // outcome on its way to the ledger or is handed back. The batch claims a

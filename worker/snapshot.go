@@ -195,6 +195,9 @@ type segmentSnapshot struct {
 	dirty   bool
 	started time.Time
 	pages   int
+	// listingFailed says that a listing failure was recorded since the
+	// last page that listed.
+	listingFailed bool
 }
 
 // list pages through the inventory until an empty page, a stop or a
@@ -238,6 +241,13 @@ func (s *segmentSnapshot) list(ctx context.Context) error {
 		}
 		failures = 0
 		retry.Reset()
+		if s.pages == 0 || s.listingFailed {
+			// An earlier run may have recorded a failure: clear it once.
+			if err := s.run.ListingRecovered(ctx); err != nil {
+				w.log.Warn("snapshot: listing failure not cleared", "campaign", ci.def.ID, "segment", s.seg, "err", err)
+			}
+			s.listingFailed = false
+		}
 		ok := client.Result{Outcome: client.OutcomeReset, Status: http.StatusOK, Duration: time.Since(start)}
 		w.metrics.request(&ok)
 		w.metrics.snapshotPages.Inc()
@@ -308,6 +318,12 @@ func (s *segmentSnapshot) pageFailed(ctx context.Context, err error, retry *back
 		w.metrics.pageError(pageErrRejected)
 		return 0, s.rejected(ctx, fmt.Sprintf("PDCP refused the listing at offset %d: %s", s.offset, res.Error()))
 	}
+	// Recorded for status and the API: the snapshot keeps retrying through
+	// an outage, and this is what shows that it is stuck, and why.
+	if err := s.run.ListingFailed(ctx, res.Error()); err != nil {
+		w.log.Warn("snapshot: listing failure not recorded", "campaign", ci.def.ID, "segment", s.seg, "err", err)
+	}
+	s.listingFailed = true
 	if failures >= budget {
 		w.log.Warn("snapshot: a page keeps failing; handing the task back to try again later",
 			"campaign", ci.def.ID, "segment", s.seg, "offset", s.offset, "failures", failures, "err", res.Error(), "retry_in", delay)

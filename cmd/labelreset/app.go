@@ -174,6 +174,12 @@ func (a *app) exitCode(err error) int {
 		errors.Is(err, jobs.ErrStrict), errors.Is(err, jobs.ErrInputMismatch):
 		fmt.Fprintln(a.stderr, "labelreset:", err)
 		return exitUsage
+	case errors.Is(err, jobs.ErrUndone):
+		// A refusal, not a usage error: the same command was right before
+		// the undo. The error names the restore campaign; say why.
+		fmt.Fprintln(a.stderr, "labelreset:", err)
+		fmt.Fprintln(a.stderr, "labelreset: its restore campaign puts the removed labels back; running this campaign again would remove them again")
+		return exitFailed
 	}
 	fmt.Fprintln(a.stderr, "labelreset:", err)
 	return exitFailed

@@ -260,11 +260,13 @@ func snapshotRequests() string {
 
 // planSnapshot is the snapshot part of a plan's JSON.
 type planSnapshot struct {
-	Enabled       bool               `json:"enabled"`
-	Undoable      bool               `json:"undoable"`
-	ResetUnlisted bool               `json:"reset_unlisted"`
-	Requests      string             `json:"requests,omitempty"`
-	Preview       *jobs.SnapshotInfo `json:"preview,omitempty"`
+	Enabled       bool `json:"enabled"`
+	Undoable      bool `json:"undoable"`
+	ResetUnlisted bool `json:"reset_unlisted"`
+	// Warning says what --reset-unlisted costs the undo.
+	Warning  string             `json:"warning,omitempty"`
+	Requests string             `json:"requests,omitempty"`
+	Preview  *jobs.SnapshotInfo `json:"preview,omitempty"`
 }
 
 // printPlan shows what a submit will do.
@@ -277,6 +279,9 @@ func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSO
 	snap := planSnapshot{Enabled: def.Snapshot, Undoable: def.Snapshot, ResetUnlisted: def.ResetUnlisted, Preview: preview}
 	if def.Snapshot {
 		snap.Requests = snapshotRequests()
+	}
+	if def.Snapshot && def.ResetUnlisted {
+		snap.Warning = resetUnlistedWarning(preview)
 	}
 	if asJSON {
 		out := struct {
@@ -341,6 +346,7 @@ func (a *app) printPlanSnapshot(def *jobs.Campaign, plan *jobs.Plan, preview *jo
 	fmt.Fprintf(w, "  snapshot:       the labels of every asset are recorded before any reset (%s)\n", snapshotRequests())
 	if def.ResetUnlisted {
 		fmt.Fprintf(w, "  not listed:     assets the snapshot does not find are called anyway (--reset-unlisted)\n")
+		fmt.Fprintf(w, "  WARNING:        %s\n", resetUnlistedWarning(preview))
 	} else {
 		fmt.Fprintf(w, "  not listed:     assets the snapshot does not find end not_in_inventory, uncalled\n")
 	}
@@ -350,6 +356,16 @@ func (a *app) printPlanSnapshot(def *jobs.Campaign, plan *jobs.Plan, preview *jo
 	}
 	fmt.Fprintf(w, "Snapshot preview (listed now; assets may change before the campaign runs)\n")
 	printSnapshotFound(w, preview, plan.Valid, "  ")
+}
+
+// resetUnlistedWarning says that --reset-unlisted resets assets whose
+// labels nothing recorded, with how many the preview (if any) found so.
+func resetUnlistedWarning(preview *jobs.SnapshotInfo) string {
+	n := "assets the snapshot does not find"
+	if preview != nil {
+		n = fmt.Sprintf("the %s the preview did not find", count(preview.NotInInventory, "asset"))
+	}
+	return n + " are reset WITHOUT a recorded label set: undo cannot restore them"
 }
 
 // idsName names a campaign made from n comma-separated --ids entries.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,13 +290,16 @@ func (a *app) runSnapshotFile(f *runFlags, rs *runRedis, def *jobs.Campaign, id 
 	return nil
 }
 
-// snapshotFileWriter writes run's snapshot file once.
+// snapshotFileWriter writes run's snapshot file once, when the snapshot
+// completes, and rewrites it with the outcomes when the run ends.
 type snapshotFileWriter struct {
 	a       *app
 	store   *jobs.Store
 	path    string
 	written bool
 	assets  int64
+	// file is the file as written: the rewrite replaces only that one.
+	file os.FileInfo
 }
 
 // write exports campaign c's complete snapshot to the file; the line it
@@ -308,7 +313,60 @@ func (s *snapshotFileWriter) write(ctx context.Context, c *jobs.Campaign) (strin
 		return "", err
 	}
 	s.written, s.assets = true, n
+	if s.file, err = os.Stat(s.path); err != nil {
+		return "", fmt.Errorf("snapshot file %s: %w", s.path, err)
+	}
 	return fmt.Sprintf("snapshot: the labels of %d assets written to %s (undo with: labelreset undo --snapshot %s)", n, s.path, s.path), nil
+}
+
+// errSnapshotFileChanged is a snapshot file that is no longer the one run
+// wrote (moved, replaced or edited since): run leaves it alone.
+var errSnapshotFileChanged = errors.New("no longer the file run wrote")
+
+// rewrite writes the file again, now with the campaign's outcomes (which
+// assets it may have reset: what undo --snapshot --exact needs), when run
+// wrote it and it is still the file run wrote. Atomically: a temporary
+// file in the same directory renamed over it, so the file is always the
+// complete old or the complete new export.
+func (s *snapshotFileWriter) rewrite(ctx context.Context, c *jobs.Campaign) error {
+	if !s.written {
+		return nil
+	}
+	if err := s.unchanged(); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".labelreset-snapshot-*")
+	if err != nil {
+		return fmt.Errorf("snapshot file %s: %w", s.path, err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename, there is nothing to remove
+	_, err = exportTo(ctx, s.store, c.ID, tmp, strings.HasSuffix(s.path, ".gz"))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.unchanged() // again: the export took a while
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.path)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot file %s: %w", s.path, err)
+	}
+	s.file, err = os.Stat(s.path)
+	return err
+}
+
+// unchanged checks that the file at the path is still the one written.
+func (s *snapshotFileWriter) unchanged() error {
+	now, err := os.Stat(s.path)
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(now, s.file) || now.Size() != s.file.Size() || !now.ModTime().Equal(s.file.ModTime()) {
+		return errSnapshotFileChanged
+	}
+	return nil
 }
 
 // runOut is where run writes what is not its result: stdout, or stderr
@@ -464,6 +522,16 @@ func (a *app) runSnapshotLate(rs *runRedis, w *worked) string {
 	}
 	if !s.written {
 		return ""
+	}
+	if w.c != nil {
+		rctx, cancel := context.WithTimeout(w.stop, time.Minute)
+		defer cancel()
+		err := bounded(rctx, &a.inflight, func(ctx context.Context) error { return s.rewrite(ctx, w.c) })
+		if err != nil {
+			fmt.Fprintf(a.stderr, "snapshot: %s not rewritten with the outcomes (it holds the labels, not which assets were reset: undo --snapshot without --exact): %v\n", s.path, err)
+		} else {
+			fmt.Fprintf(a.stderr, "snapshot: %s rewritten with the outcomes: undo --snapshot %s --exact replaces labels only on the assets the campaign reset\n", s.path, s.path)
+		}
 	}
 	return s.path
 }

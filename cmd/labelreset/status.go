@@ -30,6 +30,9 @@ type campaignStatus struct {
 	RestoreOf     string `json:"restore_of,omitempty"`
 	Exact         bool   `json:"exact,omitempty"`
 	ResetUnlisted bool   `json:"reset_unlisted,omitempty"`
+	// NotBefore is when a restore campaign makes its first call: the
+	// calls its source had in flight when undone have ended by then.
+	NotBefore *time.Time `json:"not_before,omitempty"`
 	// Undoable is true for a campaign that records a snapshot.
 	Undoable   bool       `json:"undoable"`
 	Redrives   int        `json:"redrives"`
@@ -60,7 +63,20 @@ func statusJSON(c *jobs.Campaign) campaignStatus {
 		t := c.FinishedAt
 		s.FinishedAt = &t
 	}
+	if !c.NotBefore.IsZero() {
+		t := c.NotBefore
+		s.NotBefore = &t
+	}
 	return s
+}
+
+// restoreWaits is the line of a restore campaign that waits for its
+// source's in-flight calls, "" when it does not (any more).
+func restoreWaits(c *jobs.Campaign, now time.Time) string {
+	if c.NotBefore.IsZero() || !c.NotBefore.After(now) || c.State.Final() {
+		return ""
+	}
+	return fmt.Sprintf("restore starts at %s (waits for the source's in-flight calls)", c.NotBefore.Local().Format(time.TimeOnly))
 }
 
 func (a *app) cmdStatus(ctx context.Context, args []string) error {
@@ -125,6 +141,9 @@ func (a *app) printStatus(c *jobs.Campaign) error {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "mode:      %s\n", modeText(c))
+	if wait := restoreWaits(c, time.Now()); wait != "" {
+		fmt.Fprintf(w, "waiting:   %s\n", wait)
+	}
 	fmt.Fprintf(w, "total:     %d\n", c.Total)
 	for _, o := range append(append([]string{}, jobs.Outcomes...), jobs.OutcomePending) {
 		if s.Counts[o] == 0 && !outcomeOfMode(o, c.Mode) {
@@ -188,6 +207,9 @@ func (a *app) printSnapshotStatus(ctx context.Context, store *jobs.Store, c *job
 	}
 	if !info.Complete {
 		fmt.Fprintf(w, "snapshot:  %s\n", snapshotProgress(info))
+		if lf := info.ListingFailing; lf != nil {
+			fmt.Fprintf(w, "  %s; it keeps retrying\n", listingFailing(lf))
+		}
 		return
 	}
 	fmt.Fprintf(w, "snapshot:  complete (%s): every asset's labels recorded before any reset; labelreset undo %s puts them back\n",
@@ -207,6 +229,12 @@ func snapshotProgress(info *jobs.SnapshotInfo) string {
 	}
 	return fmt.Sprintf("taking%s: %s, %d assets listed, %d of the campaign's found, %s",
 		segs, count(info.Pages, "page"), info.Listed, info.Found, elapsed.Round(time.Second))
+}
+
+// listingFailing names the snapshot's last listing failure: without it a
+// snapshot stuck on a PDCP outage reads as one that merely does not move.
+func listingFailing(lf *jobs.ListingFailure) string {
+	return fmt.Sprintf("listing failing: %s (%s, last %s)", lf.Error, count(lf.Failures, "attempt"), lf.At.Local().Format(time.TimeOnly))
 }
 
 // snapshotCost is the pages and time a complete snapshot took.

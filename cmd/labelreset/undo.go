@@ -118,7 +118,10 @@ func (a *app) undoSnapshot(ctx context.Context, u *undoFlags) error {
 	if err != nil {
 		return err
 	}
-	plan := snapshotUndoPlan(hdr, lines)
+	plan, err := snapshotUndoPlan(hdr, lines, u.exact)
+	if err != nil {
+		return usageError{fmt.Errorf("snapshot %s: %w", u.snapshot, err)}
+	}
 	if u.dryRun {
 		fmt.Fprintf(a.stderr, "snapshot %s: campaign %s, team %s, API server %s, taken %s\n", u.snapshot, hdr.Campaign,
 			orDash(team), server, hdr.TakenAt.Format(time.RFC3339))
@@ -261,18 +264,37 @@ func (a *app) undoTarget(u *undoFlags, hdr *jobs.SnapshotHeader) (team, server s
 	return hdr.TeamID, hdrServer, nil
 }
 
-// snapshotUndoPlan is the undo plan of a snapshot file: every asset with
-// labels gets them back, the others need no call.
-func snapshotUndoPlan(hdr *jobs.SnapshotHeader, lines []jobs.SnapshotLine) *jobs.UndoPlan {
+// snapshotUndoPlan is the undo plan of a snapshot file, as
+// jobs.Store.UndoFromSnapshot will make it: an asset whose line says it
+// was not reset needs no call, nor one with nothing removed to put back
+// (remove mode: none of the header's labels); with exact every line must
+// say whether its asset was reset (jobs.ErrSnapshotNoOutcomes), so that a
+// dry run refuses what the undo would.
+func snapshotUndoPlan(hdr *jobs.SnapshotHeader, lines []jobs.SnapshotLine, exact bool) (*jobs.UndoPlan, error) {
 	p := &jobs.UndoPlan{Source: hdr.Campaign}
 	counts := map[string]int64{}
 	for _, l := range lines {
-		if len(l.Labels) == 0 {
+		if exact && l.Reset == nil {
+			return nil, fmt.Errorf("asset %d: %w", l.AssetID, jobs.ErrSnapshotNoOutcomes)
+		}
+		took := l.Labels
+		if hdr.Mode == jobs.ModeRemove {
+			took = nil
+			for _, lb := range l.Labels {
+				if slices.Contains(hdr.Labels, lb) {
+					took = append(took, lb)
+				}
+			}
+		}
+		if len(took) == 0 || (l.Reset != nil && !*l.Reset) {
 			p.Unchanged++
 			continue
 		}
+		if exact {
+			took = l.Labels
+		}
 		p.Restore++
-		for _, lb := range l.Labels {
+		for _, lb := range took {
 			counts[lb]++
 		}
 	}
@@ -285,7 +307,14 @@ func snapshotUndoPlan(hdr *jobs.SnapshotHeader, lines []jobs.SnapshotLine) *jobs
 		}
 		return cmp.Compare(a.Label, b.Label)
 	})
-	return p
+	return p, nil
+}
+
+// notRestorable says why undo leaves n assets as they are although the
+// source may have reset them.
+func notRestorable(n int64) string {
+	return fmt.Sprintf("%s reset without a snapshot of their labels (--reset-unlisted: the snapshot did not find them); undo cannot restore them",
+		count(n, "asset"))
 }
 
 // shownLabels bounds the labels an undo plan lists as text (--json has
@@ -315,6 +344,9 @@ func writeUndoPlan(w io.Writer, plan *jobs.UndoPlan, exact bool) {
 	fmt.Fprintf(w, "Undo of %s\n", orDash(plan.Source))
 	fmt.Fprintf(w, "  restore:    %s get labels back (%s)\n", count(plan.Restore, "asset"), how)
 	fmt.Fprintf(w, "  unchanged:  %s (no labels removed, or never called: no call)\n", count(plan.Unchanged, "asset"))
+	if plan.NotRestorable > 0 {
+		fmt.Fprintf(w, "  not restorable: %s\n", notRestorable(plan.NotRestorable))
+	}
 	for i, l := range plan.Labels {
 		if i == shownLabels {
 			fmt.Fprintf(w, "              ... and %d more labels\n", len(plan.Labels)-shownLabels)
@@ -375,6 +407,9 @@ func (a *app) printUndone(res *jobs.SubmitResult, plan *jobs.UndoPlan, asJSON bo
 		fmt.Fprintf(w, "campaign %s was already undone by restore campaign %s (%s): nothing new created\n", plan.Source, c.ID, c.State)
 	} else {
 		fmt.Fprintf(w, "restore campaign %s created: %s get labels back, %s unchanged\n", c.ID, count(plan.Restore, "asset"), count(plan.Unchanged, "asset"))
+		if plan.NotRestorable > 0 {
+			fmt.Fprintf(w, "not restorable: %s\n", notRestorable(plan.NotRestorable))
+		}
 	}
 	if c.State == jobs.StatePending {
 		fmt.Fprintf(w, "restore campaign %s waits for approval:\n  labelreset approve %s%s\n", c.ID, c.ID, nsFlag)

@@ -144,6 +144,17 @@ func TestRunWritesSnapshotFileAndUndoRestoresIt(t *testing.T) {
 	if sum.SnapshotFile != "labelreset-c1.snapshot.jsonl.gz" || !strings.Contains(errs, "labelreset-c1.snapshot.jsonl.gz") {
 		t.Errorf("run --json snapshot_file %q, stderr:\n%s\nwant the file named in both", sum.SnapshotFile, errs)
 	}
+	if !strings.Contains(errs, "labelreset-c1.snapshot.jsonl.gz rewritten with the outcomes") {
+		t.Errorf("run did not say that it rewrote the snapshot file with the outcomes:\n%s", errs)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%d files in run's directory, want only the snapshot file (no temporary file left)", len(ents))
+	}
+	// Rewritten with the outcomes, the file says which assets were reset:
+	// --exact can use it (the file as first written could not).
+	if out, errs, code := e.runIn(dir, "undo", "--snapshot", "labelreset-c1.snapshot.jsonl.gz", "--exact", "--dry-run"); code != 0 {
+		t.Errorf("undo --snapshot --exact --dry-run of run's rewritten file: exit %d, want 0\n%s\n%s", code, out, errs)
+	}
 	if sum.Counts["reset"] != 300 || sum.Counts["not_in_inventory"] != 10 {
 		t.Errorf("counts %v, want reset 300 and not_in_inventory 10", sum.Counts)
 	}
@@ -261,7 +272,7 @@ func TestUndoCampaignAndVerify(t *testing.T) {
 		}
 	}
 
-	if out, errs, code := e.run("verify", "src"); code != 0 || !strings.Contains(out, "all 200 checked assets ok") {
+	if out, errs, code := e.run("verify", "src"); code != 0 || !strings.Contains(out, fmt.Sprintf("all %d checked assets ok; %d assets reset with no label known to check", with, 200-with)) {
 		t.Errorf("verify after the reset: exit %d, want 0\n%s\n%s", code, out, errs)
 	}
 	// Someone puts a removed label back on one asset: verify sees it.
@@ -297,7 +308,9 @@ func TestUndoCampaignAndVerify(t *testing.T) {
 			}
 		case id > 200 && (r[1] != "not_in_inventory" || r[2] != "skipped"):
 			t.Errorf("report row of an unlisted asset: %q", r)
-		case id != wrongID && id <= 200 && r[2] != "ok":
+		case id <= 200 && len(before[id]) == 0 && r[2] != "unchecked":
+			t.Errorf("report row of an asset reset without labels: %q, want unchecked (nothing to check)", r)
+		case id != wrongID && id <= 200 && len(before[id]) > 0 && r[2] != "ok":
 			t.Errorf("report row: %q, want ok", r)
 		}
 	}

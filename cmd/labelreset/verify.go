@@ -151,7 +151,7 @@ func (a *app) printVerify(c *jobs.Campaign, counts map[string]int64, pages, list
 	fmt.Fprintf(w, "verify %s (%s): %s\n", c.ID, intent, verdict(counts))
 	fmt.Fprintf(w, "  listed:   %d assets in %s, %s\n", listed, count(pages, "page"), elapsed.Round(10*time.Millisecond))
 	for _, r := range jobs.VerifyResults {
-		fmt.Fprintf(w, "  %-9s %d\n", r+":", counts[r])
+		fmt.Fprintf(w, "  %-11s %d\n", r+":", counts[r])
 	}
 	for i, r := range bad {
 		if i == shownWrong {
@@ -171,11 +171,17 @@ func (a *app) printVerify(c *jobs.Campaign, counts map[string]int64, pages, list
 }
 
 func verdict(counts map[string]int64) string {
-	if counts[jobs.VerifyWrong] == 0 && counts[jobs.VerifyMissing] == 0 {
-		return fmt.Sprintf("all %d checked assets ok", counts[jobs.VerifyOK])
+	var unchecked string
+	if n := counts[jobs.VerifyUnchecked]; n > 0 {
+		// Said in the verdict: "all ok" must not read as covering assets
+		// whose removed labels nothing recorded.
+		unchecked = fmt.Sprintf("; %s reset with no label known to check", count(n, "asset"))
 	}
-	return fmt.Sprintf("%d wrong, %d missing of %d checked", counts[jobs.VerifyWrong], counts[jobs.VerifyMissing],
-		counts[jobs.VerifyOK]+counts[jobs.VerifyWrong]+counts[jobs.VerifyMissing])
+	if counts[jobs.VerifyWrong] == 0 && counts[jobs.VerifyMissing] == 0 {
+		return fmt.Sprintf("all %d checked assets ok%s", counts[jobs.VerifyOK], unchecked)
+	}
+	return fmt.Sprintf("%d wrong, %d missing of %d checked%s", counts[jobs.VerifyWrong], counts[jobs.VerifyMissing],
+		counts[jobs.VerifyOK]+counts[jobs.VerifyWrong]+counts[jobs.VerifyMissing], unchecked)
 }
 
 func quoteLabels(labels []string) string {

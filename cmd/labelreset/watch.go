@@ -245,7 +245,11 @@ func (s *snapshotWatch) check(ctx context.Context, store *jobs.Store, c *jobs.Ca
 	}
 	if !info.Complete {
 		s.pages = info.Pages
-		p.updateLine("snapshot: " + snapshotProgress(info) + "  [" + string(c.State) + "]")
+		line := "snapshot: " + snapshotProgress(info)
+		if info.ListingFailing != nil {
+			line += "; " + listingFailing(info.ListingFailing)
+		}
+		p.updateLine(line + "  [" + string(c.State) + "]")
 		return true, nil
 	}
 	s.complete = true

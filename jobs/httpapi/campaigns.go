@@ -41,6 +41,9 @@ type campaignJSON struct {
 	Query         string `json:"query,omitempty"`
 	RestoreOf     string `json:"restore_of,omitempty"`
 	Exact         bool   `json:"exact,omitempty"`
+	// NotBefore: see jobs.Campaign (a restore waiting for its source's
+	// in-flight calls).
+	NotBefore *time.Time `json:"not_before,omitempty"`
 	// Snapshot is the snapshot's progress and, once complete, its
 	// summary; enabled false means the campaign cannot be undone. Absent
 	// only when it could not be read (the error is logged): the status
@@ -64,6 +67,10 @@ func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
 	if !c.FinishedAt.IsZero() {
 		t := c.FinishedAt
 		j.FinishedAt = &t
+	}
+	if !c.NotBefore.IsZero() {
+		t := c.NotBefore
+		j.NotBefore = &t
 	}
 	return j
 }

@@ -403,6 +403,7 @@ func TestUndoOptionsAndErrors(t *testing.T) {
 	}{
 		{"unknown campaign", "/v1/campaigns/missing/undo", "", http.StatusNotFound, "not_found"},
 		{"no snapshot", "/v1/campaigns/nosnap/undo", "", http.StatusConflict, "no_snapshot"},
+		{"undone with the other exact", "/v1/campaigns/exact/undo", `{"exact":false}`, http.StatusConflict, "conflict"},
 		{"snapshot running", "/v1/campaigns/running-snap/undo", "", http.StatusConflict, "snapshot_incomplete"},
 		{"unknown field", "/v1/campaigns/keyed/undo", `{"exactly":true}`, http.StatusBadRequest, "malformed_json"},
 		{"wrong type", "/v1/campaigns/keyed/undo", `{"exact":"yes"}`, http.StatusBadRequest, "malformed_json"},
