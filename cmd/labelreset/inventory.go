@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/labelreset/labelreset/client"
@@ -59,7 +60,7 @@ func listInventory(ctx context.Context, c *client.Client, f client.AssetFilter, 
 		if len(page) == 0 {
 			return pages, nil
 		}
-		if samePage(page, prev) {
+		if slices.EqualFunc(page, prev, func(a, b client.Asset) bool { return a.ID == b.ID }) {
 			return pages, fmt.Errorf("list assets at offset %d: the page repeats the one before: the server does not advance by offset", offset)
 		}
 		if err := fn(page); err != nil {
@@ -68,16 +69,4 @@ func listInventory(ctx context.Context, c *client.Client, f client.AssetFilter, 
 		offset += len(page)
 		prev = page
 	}
-}
-
-func samePage(a, b []client.Asset) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].ID != b[i].ID {
-			return false
-		}
-	}
-	return true
 }
