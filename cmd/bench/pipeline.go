@@ -120,33 +120,44 @@ func (e *env) startWorker(ctx context.Context, conc int, mode string) (runner, e
 		}
 		return subWorker{p}, nil
 	}
-	// The same wiring as `labelreset worker` (cmd/labelreset/worker.go):
-	// a client with MaxConns = concurrency and an unlimited shared limiter.
-	c, err := client.New(client.Config{APIKey: benchKey, Server: e.url, MaxConns: conc, Timeout: 30 * time.Second})
+	cancel, done, err := e.inProcessWorker(e.url, benchNS, benchNS+"-bench", conc)
 	if err != nil {
 		return nil, err
+	}
+	return inWorker{cancel: cancel, done: done}, nil
+}
+
+// inProcessWorker runs a worker in this process wired as `labelreset
+// worker` wires it (cmd/labelreset/worker.go): a client with MaxConns =
+// concurrency and an unlimited shared limiter under limKey, on namespace
+// ns. It returns once the worker is ready; cancel stops it and done
+// carries Run's error.
+func (e *env) inProcessWorker(url, ns, limKey string, conc int) (cancel func(), done chan error, err error) {
+	c, err := client.New(client.Config{APIKey: benchKey, Server: url, MaxConns: conc, Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, nil, err
 	}
 	reg := prometheus.NewRegistry()
-	lim, err := ratelimit.New(e.rdb, ratelimit.Config{Key: benchNS + "-bench"}, reg)
+	lim, err := ratelimit.New(e.rdb, ratelimit.Config{Key: limKey}, reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w, err := worker.New(worker.Config{
-		Redis: e.ropts, Namespace: benchNS, Concurrency: conc, Limiter: lim, Registerer: reg,
+		Redis: e.ropts, Namespace: ns, Concurrency: conc, Limiter: lim, Registerer: reg,
 		API:             func(string) worker.Caller { return c },
 		ShutdownTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		lim.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx); lim.Close() }()
+	done = make(chan error, 1)
+	go func() { done <- w.Run(wctx); lim.Close(); c.CloseIdleConnections() }()
 	for w.Ready() != nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return inWorker{cancel: cancel, done: done}, nil
+	return cancel, done, nil
 }
 
 // runCampaign flushes the DB, starts a worker, submits a campaign of

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,14 +13,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/client/backoff"
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
-	"github.com/labelreset/labelreset/worker"
-	"github.com/labelreset/labelreset/worker/ratelimit"
 )
 
 // snapshotRun is what the snapshot phase measured.
@@ -226,29 +221,9 @@ func (e *env) snapshot(ctx context.Context, r *results) (err error) {
 // startSnapshotWorker runs a worker in this process as `labelreset
 // worker` wires it, with an unlimited shared rate, on namespace ns.
 func (e *env) startSnapshotWorker(url, ns string) (stop func(), err error) {
-	c, err := client.New(client.Config{APIKey: benchKey, Server: url, MaxConns: 4, Timeout: 30 * time.Second})
+	cancel, done, err := e.inProcessWorker(url, ns, ns, 4)
 	if err != nil {
 		return nil, err
-	}
-	reg := prometheus.NewRegistry()
-	lim, err := ratelimit.New(e.rdb, ratelimit.Config{Key: ns}, reg)
-	if err != nil {
-		return nil, err
-	}
-	w, err := worker.New(worker.Config{
-		Redis: e.ropts, Namespace: ns, Concurrency: 4, Limiter: lim, Registerer: reg,
-		API:             func(string) worker.Caller { return c },
-		ShutdownTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		lim.Close()
-		return nil, err
-	}
-	wctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx); lim.Close(); c.CloseIdleConnections() }()
-	for w.Ready() != nil {
-		time.Sleep(20 * time.Millisecond)
 	}
 	return func() {
 		cancel()
