@@ -768,10 +768,19 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 	return res, nil
 }
 
-// fileRestoreID is the default ID of the restore campaign of a snapshot
-// file: the same file (its campaign, time and assets) always names the
-// same restore campaign, so that running undo --snapshot twice returns the
-// first restore instead of calling every asset again.
+// FileRestoreID is the default ID of the restore campaign of a snapshot
+// file (UndoFromSnapshot with no def.ID): the same file (its campaign,
+// team, server, time and assets) always names the same restore campaign,
+// so that running undo --snapshot twice returns the first restore instead
+// of calling every asset again.
+func FileRestoreID(hdr *SnapshotHeader, lines []SnapshotLine) string {
+	ids := NewIDSet()
+	for _, l := range lines {
+		ids.Add(l.AssetID)
+	}
+	return fileRestoreID(hdr, ids)
+}
+
 func fileRestoreID(hdr *SnapshotHeader, ids *IDSet) string {
 	src := []byte(hdr.Campaign)
 	if len(src) > 40 {

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -134,11 +132,10 @@ func (a *app) undoSnapshot(ctx context.Context, u *undoFlags) error {
 	def := &jobs.Campaign{ID: u.id, Name: u.name, TeamID: team, Server: server, Priority: prio, BatchSize: u.batchSize,
 		Policy: jobs.DefaultPolicy(), Source: "snapshot file " + u.snapshot}
 	if def.ID == "" {
-		// Random too: two restores started within a second on one Redis
-		// are two campaigns.
-		var r [3]byte
-		rand.Read(r[:])
-		def.ID = "undo-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(r[:])
+		// Named by the file: undo of the same file again, on the same
+		// Redis, finds the first restore instead of calling every asset
+		// once more.
+		def.ID = jobs.FileRestoreID(hdr, lines)
 	}
 	if err := jobs.ValidateCampaignID(def.ID); err != nil {
 		return usageError{err}

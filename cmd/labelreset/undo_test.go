@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // The end-to-end tests of snapshot, undo and verify (issue 17): the
@@ -517,4 +518,49 @@ func TestUndoAboveConfirmAbove(t *testing.T) {
 	}
 	e.waitState(undone.ID, time.Minute, "done")
 	sameLabels(t, "after the approved undo", before, e.fakeLabels())
+}
+
+// TestUndoSnapshotFileTwiceOnRedis: undo --snapshot of the same file,
+// twice, on a Redis the workers share, creates one restore campaign: the
+// second run finds it instead of calling every asset again, and asking
+// the other --exact is refused, naming it.
+func TestUndoSnapshotFileTwiceOnRedis(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 20, Labels: pdcpfake.LabelsVaried})
+	file := filepath.Join(t.TempDir(), "c.jsonl")
+	reset := true
+	var b strings.Builder
+	hdr, _ := json.Marshal(jobs.SnapshotHeader{Format: jobs.SnapshotFormat, Campaign: "c", Mode: jobs.ModeDelete,
+		Server: e.fake.URL(), TakenAt: time.Now().UTC(), Assets: 3})
+	b.Write(append(hdr, '\n'))
+	for id := int64(1); id <= 3; id++ {
+		l, _ := json.Marshal(jobs.SnapshotLine{AssetID: id, Labels: []string{"x"}, Reset: &reset})
+		b.Write(append(l, '\n'))
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 2)
+	for i := range ids {
+		out, errs, code := e.run("undo", "--snapshot", file, "--yes", "--json")
+		if code != 0 {
+			t.Fatalf("undo --snapshot #%d: exit %d\n%s\n%s", i+1, code, out, errs)
+		}
+		var res struct {
+			ID       string `json:"id"`
+			Existing bool   `json:"existing"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("undo --snapshot --json: %v\n%s", err, out)
+		}
+		if res.Existing != (i == 1) {
+			t.Errorf("undo --snapshot #%d: existing %v, want %v", i+1, res.Existing, i == 1)
+		}
+		ids[i] = res.ID
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("the same file undone twice made two restore campaigns, %s and %s", ids[0], ids[1])
+	}
+	if _, errs, code := e.run("undo", "--snapshot", file, "--yes", "--exact"); code == 0 || !strings.Contains(errs, ids[0]) {
+		t.Errorf("undo --snapshot --exact after a plain one: exit %d, want a refusal naming %s: %s", code, ids[0], errs)
+	}
 }
