@@ -70,6 +70,10 @@ type UndoPlan struct {
 // call applied after the restore would remove the labels it put back.
 const RestoreGrace = 2 * client.DefaultTimeout
 
+// ErrSourceRunning is returned by UndoFromSnapshot when the campaign the
+// file was taken of can still run in this store.
+var ErrSourceRunning = errors.New("the snapshot's campaign can still run")
+
 // ErrNoSnapshot is returned for the undo of a campaign that has no
 // complete snapshot (created with --no-snapshot, or a restore campaign).
 var ErrNoSnapshot = errors.New("campaign has no snapshot")
@@ -756,6 +760,12 @@ func (s *Store) UndoFromSnapshot(ctx context.Context, hdr *SnapshotHeader, lines
 	}
 	if d.ID == "" {
 		d.ID = fileRestoreID(hdr, ids)
+	}
+	if src, err := s.Get(ctx, hdr.Campaign); err == nil && !src.State.Final() && (src.Server == "" || src.Server == d.Server) {
+		// Its batches would go on resetting next to the restore, and
+		// nothing would wait for its calls in flight.
+		return nil, fmt.Errorf("undo of campaign %s from its snapshot: %w: the campaign is still %s here; undo it by name "+
+			"(labelreset undo %s: it cancels it first and waits for its calls), or cancel it first", hdr.Campaign, ErrSourceRunning, src.State, hdr.Campaign)
 	}
 	res, err := s.createRestore(ctx, &d, []*restoreSegment{sg}, plan.Restore, opts.Submit)
 	if err == nil && res.Existing && res.Campaign.Exact != opts.Exact {

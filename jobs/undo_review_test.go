@@ -432,3 +432,37 @@ func TestUndoFromSnapshotTwice(t *testing.T) {
 		t.Fatalf("undo --exact of the same file: %v; want ErrInputMismatch naming %s", err, first.Campaign.ID)
 	}
 }
+
+// TestUndoFromSnapshotRefusesRunningSource: a file undo of a campaign that
+// can still run in the same store is refused: its batches would go on
+// resetting next to the restore, and nothing would wait for its calls.
+// Undo by name cancels it first and waits.
+func TestUndoFromSnapshotRefusesRunningSource(t *testing.T) {
+	ctx := context.Background()
+	store := newUndoStore(t)
+	assets := map[int64]undoAsset{
+		1: {labels: []string{"a"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
+		2: {labels: []string{"b"}, listed: true},
+	}
+	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
+	var buf bytes.Buffer
+	if _, err := store.ExportSnapshot(ctx, "src", &buf); err != nil {
+		t.Fatal(err)
+	}
+	hdr, lines, err := jobs.ReadSnapshot(&buf, "src.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := &jobs.Campaign{TeamID: hdr.TeamID, Server: hdr.Server, Priority: jobs.PriorityNormal, BatchSize: 10, Policy: jobs.DefaultPolicy()}
+	_, err = store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	if !errors.Is(err, jobs.ErrSourceRunning) || !strings.Contains(err.Error(), "labelreset undo src") {
+		t.Fatalf("file undo of a running source: %v; want ErrSourceRunning pointing to undo by name", err)
+	}
+	if _, err := store.Cancel(ctx, "src"); err != nil {
+		t.Fatal(err)
+	}
+	def = &jobs.Campaign{TeamID: hdr.TeamID, Server: hdr.Server, Priority: jobs.PriorityNormal, BatchSize: 10, Policy: jobs.DefaultPolicy()}
+	if _, err := store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}}); err != nil {
+		t.Fatalf("file undo once the source is cancelled: %v", err)
+	}
+}

@@ -171,7 +171,7 @@ func (a *app) exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue), errors.Is(err, client.ErrNoAPIKey), errors.Is(err, client.ErrConfig),
 		errors.Is(err, jobs.ErrInvalidCampaignID), errors.Is(err, jobs.ErrInvalidCampaign), errors.Is(err, jobs.ErrUnknownOutcome),
-		errors.Is(err, jobs.ErrStrict), errors.Is(err, jobs.ErrInputMismatch):
+		errors.Is(err, jobs.ErrStrict), errors.Is(err, jobs.ErrInputMismatch), errors.Is(err, jobs.ErrSourceRunning):
 		fmt.Fprintln(a.stderr, "labelreset:", err)
 		return exitUsage
 	case errors.Is(err, jobs.ErrUndone):

@@ -402,6 +402,13 @@ func (a *app) printUndone(res *jobs.SubmitResult, plan *jobs.UndoPlan, asJSON bo
 	}
 	if res.Existing {
 		fmt.Fprintf(w, "campaign %s was already undone by restore campaign %s (%s): nothing new created\n", plan.Source, c.ID, c.State)
+		if c.State == jobs.StateCancelled {
+			// The source stays undone (it can never run again); its
+			// snapshot still holds the labels.
+			fmt.Fprintf(w, "that restore was cancelled; to put back what it did not, restore from the snapshot:\n"+
+				"  labelreset snapshot %s%s -o %s.snapshot.jsonl && labelreset undo --snapshot %s.snapshot.jsonl%s\n",
+				plan.Source, nsFlag, plan.Source, plan.Source, nsFlag)
+		}
 	} else {
 		fmt.Fprintf(w, "restore campaign %s created: %s get labels back, %s unchanged\n", c.ID, count(plan.Restore, "asset"), count(plan.Unchanged, "asset"))
 		if plan.NotRestorable > 0 {
