@@ -148,7 +148,10 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		}
 		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id), s.keys.failures(id), s.keys.errors(id)}, codes...).StringSlice()
 		if err != nil {
-			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, s.undoneError(ctx, id, scriptError(err)))
+			if err := s.undoneError(ctx, id, scriptError(err)); errors.Is(err, ErrUndone) {
+				return err // says all: which batch is beside the point
+			}
+			return fmt.Errorf("campaign %s batch %d: requeue: %w", id, batch, scriptError(err))
 		}
 		switch {
 		case len(res) == 0 || res[0] == "":
