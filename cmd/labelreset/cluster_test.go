@@ -29,8 +29,11 @@ func testPipeline(t *testing.T, e *e2e, n int) {
 		ws = append(ws, e.startWorker("--concurrency", strconv.Itoa(conc)))
 	}
 	f := e.fake.Fake()
+	// --reset-unlisted: the IDs past the fake's inventory must reach it,
+	// so that its 404s are counted not_found (the snapshot would record
+	// them not_in_inventory without a call).
 	e.submit("--campaign", "pipe", "--csv", e.writeIDs("ids.csv", 1, n), "--yes", "--max-attempts", "2",
-		"--backoff-base", "10ms", "--backoff-cap", "50ms", "--max-failure-ratio", "1")
+		"--backoff-base", "10ms", "--backoff-cap", "50ms", "--max-failure-ratio", "1", "--reset-unlisted")
 	e.waitFinished("pipe", int64(n/5), 2*time.Minute)
 
 	// Pause: once the command returns, at most the calls in flight finish.
