@@ -243,6 +243,14 @@ func TestPipelineOutcomes(t *testing.T) {
 // counterVec finds one labelled series in a gathered registry.
 func counterVec(t *testing.T, reg *prometheus.Registry, name, label, value string) prometheus.Collector {
 	t.Helper()
+	v, _ := seriesValue(t, reg, name, label, value)
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"}, func() float64 { return v })
+}
+
+// seriesValue is the value of the series of metric name (a counter or a
+// gauge) whose label is value, and whether there is one.
+func seriesValue(t *testing.T, reg *prometheus.Registry, name, label, value string) (float64, bool) {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -254,13 +262,13 @@ func counterVec(t *testing.T, reg *prometheus.Registry, name, label, value strin
 		for _, m := range mf.GetMetric() {
 			for _, lp := range m.GetLabel() {
 				if lp.GetName() == label && lp.GetValue() == value {
-					return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"},
-						func() float64 { return m.GetCounter().GetValue() })
+					// One of the two is nil, and reads 0.
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue(), true
 				}
 			}
 		}
 	}
-	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"}, func() float64 { return 0 })
+	return 0, false
 }
 
 // TestUnauthorizedBlocksAndResumes: PDCP starts answering 401 after 1,000

@@ -97,26 +97,12 @@ func (l *pacedLimiter) Wait(ctx context.Context, _ string) error {
 func (l *pacedLimiter) PauseUntil(context.Context, time.Time) error { return nil }
 func (l *pacedLimiter) Throttled(context.Context)                   {}
 
-// labelled is the value of one labelled counter series in reg.
+// labelled is the value of one labelled counter series in reg (0 if
+// absent).
 func labelled(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := seriesValue(t, reg, name, label, value)
+	return v
 }
 
 // assetStates is every asset of campaign id as EachAsset sees it.
@@ -267,21 +253,8 @@ func TestSnapshotBeforeReset(t *testing.T) {
 // gauge is the value of a campaign's series of a gauge in reg (-1 if absent).
 func gauge(t *testing.T, reg *prometheus.Registry, name, campaign string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "campaign" && lp.GetValue() == campaign {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
+	if v, ok := seriesValue(t, reg, name, "campaign", campaign); ok {
+		return v
 	}
 	return -1
 }
