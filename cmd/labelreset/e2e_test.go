@@ -86,18 +86,7 @@ func keyOf(o pdcpfake.Options) string {
 // exit code.
 func (e *e2e) run(args ...string) (string, string, int) {
 	e.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = e.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("run %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return e.runIn("", args...)
 }
 
 // proc is a long-running binary (a worker).

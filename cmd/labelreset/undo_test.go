@@ -25,7 +25,7 @@ import (
 // (REDIS_ADDR) or the embedded one for run and undo --snapshot.
 
 // runIn is run with dir as the working directory (run writes its
-// snapshot file there).
+// snapshot file there; "" is the test's own).
 func (e *e2e) runIn(dir string, args ...string) (string, string, int) {
 	e.t.Helper()
 	cmd := exec.Command(binary, args...)
