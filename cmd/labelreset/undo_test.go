@@ -58,24 +58,7 @@ func (e *e2e) withoutRedis() {
 // (GET /_fake/labels), as a test driving a pdcp-fake process would.
 func (e *e2e) fakeLabels() map[int64][]string {
 	e.t.Helper()
-	resp, err := http.Get(e.fake.URL() + "/_fake/labels")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var raw map[string][]string
-	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
-		e.t.Fatalf("GET /_fake/labels: %v", err)
-	}
-	out := make(map[int64][]string, len(raw))
-	for k, v := range raw {
-		id, err := strconv.ParseInt(k, 10, 64)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out[id] = v
-	}
-	return out
+	return (&fakeProc{t: e.t, url: e.fake.URL()}).labels()
 }
 
 // sameLabels compares label sets asset by asset, order ignored, and
