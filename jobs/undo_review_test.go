@@ -344,14 +344,7 @@ func TestUndoFromSnapshotResetField(t *testing.T) {
 		3: {labels: []string{"c"}, listed: true, outcome: jobs.OutcomeFailed, attempts: 0},
 	}
 	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
-	var buf bytes.Buffer
-	if _, err := store.ExportSnapshot(ctx, "src", &buf); err != nil {
-		t.Fatal(err)
-	}
-	hdr, lines, err := jobs.ReadSnapshot(&buf, "src.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hdr, lines := exported(t, store, "src")
 	reset := map[int64]bool{}
 	for _, l := range lines {
 		if l.Reset == nil {
@@ -404,14 +397,7 @@ func TestUndoFromSnapshotTwice(t *testing.T) {
 		2: {labels: []string{"b"}, listed: true, outcome: jobs.OutcomeReset, attempts: 1},
 	}
 	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
-	var buf bytes.Buffer
-	if _, err := store.ExportSnapshot(ctx, "src", &buf); err != nil {
-		t.Fatal(err)
-	}
-	hdr, lines, err := jobs.ReadSnapshot(&buf, "src.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hdr, lines := exported(t, store, "src")
 	undo := func(exact bool) (*jobs.SubmitResult, error) {
 		def := &jobs.Campaign{Priority: jobs.PriorityNormal, BatchSize: 10, Policy: jobs.DefaultPolicy()}
 		return store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Exact: exact, Submit: jobs.SubmitOptions{Approved: true}})
@@ -445,16 +431,9 @@ func TestUndoFromSnapshotRefusesRunningSource(t *testing.T) {
 		2: {labels: []string{"b"}, listed: true},
 	}
 	undoSource(t, store, undoDef("src", jobs.ModeDelete), assets, jobs.SubmitOptions{Approved: true})
-	var buf bytes.Buffer
-	if _, err := store.ExportSnapshot(ctx, "src", &buf); err != nil {
-		t.Fatal(err)
-	}
-	hdr, lines, err := jobs.ReadSnapshot(&buf, "src.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hdr, lines := exported(t, store, "src")
 	def := &jobs.Campaign{TeamID: hdr.TeamID, Server: hdr.Server, Priority: jobs.PriorityNormal, BatchSize: 10, Policy: jobs.DefaultPolicy()}
-	_, err = store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
+	_, err := store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}})
 	if !errors.Is(err, jobs.ErrSourceRunning) || !strings.Contains(err.Error(), "labelreset undo src") {
 		t.Fatalf("file undo of a running source: %v; want ErrSourceRunning pointing to undo by name", err)
 	}
@@ -465,4 +444,19 @@ func TestUndoFromSnapshotRefusesRunningSource(t *testing.T) {
 	if _, err := store.UndoFromSnapshot(ctx, hdr, lines, def, jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true}}); err != nil {
 		t.Fatalf("file undo once the source is cancelled: %v", err)
 	}
+}
+
+// exported is campaign id's snapshot as ExportSnapshot writes it, read
+// back with ReadSnapshot.
+func exported(t *testing.T, store *jobs.Store, id string) (*jobs.SnapshotHeader, []jobs.SnapshotLine) {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := store.ExportSnapshot(context.Background(), id, &buf); err != nil {
+		t.Fatal(err)
+	}
+	hdr, lines, err := jobs.ReadSnapshot(&buf, id+".jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hdr, lines
 }
