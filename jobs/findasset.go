@@ -267,14 +267,10 @@ func (s *Store) loadSegments(ctx context.Context, cands []*candidate) error {
 		if err != nil {
 			return fmt.Errorf("campaign %s segment %d: %w", cd.c.ID, ld.seg, err)
 		}
-		set, err := unmarshalIDSet(b)
+		l, err := decodeSegment(b, cd.segs[ld.seg].IDs)
 		if err != nil {
 			return fmt.Errorf("campaign %s segment %d: %w", cd.c.ID, ld.seg, err)
 		}
-		if set.Len() != cd.segs[ld.seg].IDs {
-			return fmt.Errorf("campaign %s segment %d: %d IDs stored, its info says %d", cd.c.ID, ld.seg, set.Len(), cd.segs[ld.seg].IDs)
-		}
-		l := newSegmentLookup(set)
 		cd.looks[ld.seg] = l
 		s.assetCache.put(cd.segmentKey(ld.seg), l)
 	}

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -83,4 +84,89 @@ func TestSegmentLookupRank(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDecodeSegment: a stored segment decodes to the same sorted IDs as
+// the roaring library reads, for every container kind (array, bitmap,
+// run; one bucket and many), and a damaged one is an error, never a panic
+// or a wrong answer.
+func TestDecodeSegment(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	for _, tc := range []struct {
+		name string
+		add  func(s *idSetBuilder)
+	}{
+		{"scattered", func(s *idSetBuilder) {
+			for range 20000 {
+				s.add(1 + r.Int64N(1<<50))
+			}
+		}},
+		{"consecutive runs", func(s *idSetBuilder) {
+			for base := int64(1 << 40); s.rows < 200000; base += 1000 + r.Int64N(100000) {
+				for i := range r.Int64N(5000) {
+					s.add(base + i)
+				}
+			}
+		}},
+		{"bitmap containers", func(s *idSetBuilder) {
+			for i := int64(0); i < 300000; i += 2 {
+				s.add(5_000_000_000 + i)
+			}
+		}},
+		{"mixed", func(s *idSetBuilder) {
+			for i := range int64(3) {
+				s.add(1 + i) // one container of a run in its bucket: no offsets
+			}
+			for i := int64(0); i < 70000; i += 3 {
+				s.add(1<<33 + i)
+			}
+			for range 50000 {
+				s.add(1 + r.Int64N(1<<62))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bld := newIDSetBuilder()
+			tc.add(bld)
+			set, _ := bld.done()
+			b, err := set.marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := set.bm.ToArray()
+			got, err := sortedIDs(b, set.Len())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("sortedIDs: %d IDs, want %d (first difference at %d)", len(got), len(want), firstDiff(got, want))
+			}
+			l, err := decodeSegment(b, set.Len())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < len(want); i += 1 + len(want)/500 {
+				if pos, ok := l.rank(int64(want[i])); !ok || pos != int64(i) {
+					t.Fatalf("decodeSegment rank(%d) = %d, %v; want %d", want[i], pos, ok, i)
+				}
+			}
+			if _, err := decodeSegment(b, set.Len()+1); err == nil {
+				t.Error("a segment with one ID fewer than its info says decoded")
+			}
+			for _, cut := range []int{0, 7, 12, len(b) / 2, len(b) - 1} {
+				if _, err := sortedIDs(b[:cut], set.Len()); err == nil {
+					t.Errorf("cut at %d of %d bytes: decoded", cut, len(b))
+				}
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []uint64) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
