@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -235,5 +237,46 @@ func TestFindAssetRoundTrips(t *testing.T) {
 		if got := trips.Load(); got != tc.want {
 			t.Errorf("%s: %d round trips for 30 campaigns, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestFindAssetConcurrent: lookups at once through a cache too small for
+// every campaign (entries evicted while others read them) all answer
+// right.
+func TestFindAssetConcurrent(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, AssetCacheBytes: 1000})
+	run := jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}
+	for i := range 6 {
+		if _, err := submitIDs(t, store, newDef("con"+string(rune('a'+i))), 1+i*100, 150, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				asset := int64(1 + (g*37+i*53)%700)
+				hits, err := store.FindAsset(ctx, asset, nil)
+				// Campaign k holds 1+100k .. 150+100k.
+				want := 0
+				for k := range 6 {
+					if asset >= int64(1+100*k) && asset <= int64(150+100*k) {
+						want++
+					}
+				}
+				if err != nil || len(hits) != want {
+					errs <- fmt.Sprintf("asset %d: %v, %v; want %d hits", asset, hitOutcomes(hits), err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
