@@ -134,7 +134,14 @@ type fileNotifier struct {
 //
 // Errors name the file and the line of the notifier, never a secret. A
 // secret_file is read whole, without its trailing line break.
-func LoadFile(path string) (*Config, error) {
+func LoadFile(path string) (*Config, error) { return load(path, true) }
+
+// LoadNames reads the notifiers of a notifiers file without their
+// secrets (Secret is empty): what a process that only checks the names a
+// campaign gives (Check), and sends nothing, needs.
+func LoadNames(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, secrets bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("notifiers file: %w", err)
@@ -161,6 +168,8 @@ func LoadFile(path string) (*Config, error) {
 		}
 		n := Notifier{Name: fn.Name, URL: fn.URL}
 		switch {
+		case !secrets:
+			n.Secret = "-" // not read: Validate checks the rest
 		case fn.SecretFile != "" && fn.SecretEnv != "":
 			return nil, fmt.Errorf("notifiers file %s line %d: notifier %q: set secret_file or secret_env, not both", path, node.Line, fn.Name)
 		case fn.SecretFile != "":
@@ -183,6 +192,11 @@ func LoadFile(path string) (*Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("notifiers file %s: %w", path, err)
+	}
+	if !secrets {
+		for i := range cfg.Notifiers {
+			cfg.Notifiers[i].Secret = ""
+		}
 	}
 	return cfg, nil
 }
