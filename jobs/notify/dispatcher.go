@@ -269,7 +269,8 @@ func (d *Dispatcher) deliverCampaign(ctx context.Context, cid string) error {
 // deliverEntry sends entry raw to each of its notifiers that has not got
 // it yet. It returns true when the entry can go (delivered to all, or
 // dropped as corrupt or too old), false (and no error) when it must stay
-// for a process that knows one of its notifiers.
+// for a process that knows one of its notifiers (those this process knows
+// got it, and are recorded: that process sends to the rest only).
 func (d *Dispatcher) deliverEntry(ctx context.Context, cid, raw, lease, token, notified string) (bool, error) {
 	e, err := parseEntry(raw)
 	if err != nil {
@@ -282,12 +283,6 @@ func (d *Dispatcher) deliverEntry(ctx context.Context, cid, raw, lease, token, n
 		return true, nil
 	}
 	names := e.notifiers()
-	for _, name := range names {
-		if _, ok := d.byName[name]; !ok {
-			d.unknownOnce(name, cid)
-			return false, nil
-		}
-	}
 	got, err := d.rdb.HGetAll(ctx, notified).Result()
 	if err != nil {
 		return false, fmt.Errorf("read deliveries of entry %s: %w", e.ID, err)
@@ -296,8 +291,15 @@ func (d *Dispatcher) deliverEntry(ctx context.Context, cid, raw, lease, token, n
 	if err != nil {
 		return false, fmt.Errorf("entry %s: %w", e.ID, err)
 	}
+	missing := false
 	for _, name := range names {
 		if got[e.ID+":"+name] != "" {
+			continue
+		}
+		if _, ok := d.byName[name]; !ok {
+			// Sent by a process that knows it; the others go now.
+			d.unknownOnce(name, cid)
+			missing = true
 			continue
 		}
 		if err := d.send(ctx, d.byName[name], e, body); err != nil {
@@ -311,7 +313,7 @@ func (d *Dispatcher) deliverEntry(ctx context.Context, cid, raw, lease, token, n
 			return false, nil
 		}
 	}
-	return true, nil
+	return !missing, nil
 }
 
 // unknownOnce logs, once per process and name, that an entry waits for

@@ -392,3 +392,35 @@ func TestTakeOverAfterKill(t *testing.T) {
 		t.Errorf("got %+v, want needs_approval then done", got)
 	}
 }
+
+// TestUnknownNotifierWaits: a dispatcher that knows only one of an
+// entry's notifiers sends to it and leaves the entry; a dispatcher that
+// knows the other sends to that one only, and the entry goes.
+func TestUnknownNotifierWaits(t *testing.T) {
+	env := redistest.New(t)
+	rcv := newReceiver(t, "ops", "audit")
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, ControlDelay: time.Millisecond})
+	full := rcv.config()
+	only := func(name string) *notify.Config {
+		for _, n := range full.Notifiers {
+			if n.Name == name {
+				return &notify.Config{Notifiers: []notify.Notifier{n}}
+			}
+		}
+		t.Fatalf("no notifier %s", name)
+		return nil
+	}
+	stop := run(t, env, only("ops"), nil)
+	submit(t, context.Background(), store, newDef("split", "ops", "audit"), 3)
+	waitFor(t, "the delivery to ops", func() bool { return len(rcv.deliveries()) >= 1 })
+	stop()
+	if outboxEmpty(t, env, "split") {
+		t.Fatal("the entry went before audit got it")
+	}
+	run(t, env, only("audit"), nil)
+	waitFor(t, "the delivery to audit", func() bool { return outboxEmpty(t, env, "split") })
+	got := rcv.deliveries()
+	if len(got) != 2 || got[0].notifier != "ops" || got[1].notifier != "audit" || got[0].header != got[1].header {
+		t.Errorf("got %+v, want the entry once to ops, then once to audit", got)
+	}
+}
