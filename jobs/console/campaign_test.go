@@ -105,7 +105,7 @@ func TestCampaignPageShowsFactsCountersSnapshotAndAudit(t *testing.T) {
 	}
 	for id, want := range map[string]string{
 		"count-reset": "2", "count-failed": "1", "count-not_found": "0", "count-pending": "2",
-		"finished": "3", "total": "5", "limiter": "", "team": "team-a", "mode": "remove", "priority": "normal",
+		"finished": "3", "total": "5", "limiter": "", "team": "team-a", "mode": "remove", "priority": "normal", "state": "running",
 	} {
 		if got := text(b, id); got != want {
 			t.Errorf("#%s: %q, want %q", id, got, want)

@@ -225,8 +225,12 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 	}
 	wt, sub, err := c.hub.subscribe(r.PathValue("id"))
 	if err != nil {
+		msg := "The console is stopping; reload the page shortly."
+		if errors.Is(err, errTooManyStreams) {
+			msg = "Too many live views are open; the page works without one, reload it to see new counts."
+		}
 		w.Header().Set("Retry-After", "10")
-		c.renderError(w, r, id, http.StatusServiceUnavailable, "Too many live views are open; the page works without one, reload it.")
+		c.renderError(w, r, id, http.StatusServiceUnavailable, msg)
 		return
 	}
 	defer c.hub.unsubscribe(wt, sub)
