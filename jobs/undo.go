@@ -174,6 +174,13 @@ func (s *Store) restoreOf(ctx context.Context, source string) (string, error) {
 	return id, nil
 }
 
+// RestoreOf returns the restore campaign that undid campaign source, ""
+// when it was never undone: one read of its meta hash, for pages that
+// link a source to its restore campaign.
+func (s *Store) RestoreOf(ctx context.Context, source string) (string, error) {
+	return s.restoreOf(ctx, source)
+}
+
 // claimUndoScript records ARGV[2] as the restore campaign of the source
 // (KEYS meta, events) unless one is recorded already, for incarnation
 // ARGV[1] of the source only, never for one being deleted, and audits the

@@ -9,18 +9,48 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/console"
 	"github.com/labelreset/labelreset/jobs/httpapi"
+	"github.com/labelreset/labelreset/worker/ratelimit"
 )
 
 // consoleConfig is the web console's configuration, nil when --console=false.
-func (a *app) consoleConfig(f *serveFlags, server string) *console.Config {
+func (a *app) consoleConfig(f *serveFlags, server string, rdb redis.UniversalClient) *console.Config {
 	if !f.console {
 		return nil
 	}
-	return &console.Config{SessionTTL: f.sessionTTL, Secure: f.certFile != "", APIServer: server, Logger: a.log}
+	return &console.Config{SessionTTL: f.sessionTTL, Secure: f.certFile != "", APIServer: server, Logger: a.log,
+		Limiter: a.consoleLimiter(f, server, rdb)}
+}
+
+// consoleLimiter reads, for the console's campaign page, the state of the
+// rate limiter the workers share for serve's PDCP account: the limiter
+// key is the workers' (limiterKey of the same server and API key, as
+// worker resolves them), the rate serve's --rate, which should be the
+// workers'. Without an API key there is no key to read: the page says
+// "not known". So it does for campaigns of another API server, whose
+// workers share another budget.
+func (a *app) consoleLimiter(f *serveFlags, server string, rdb redis.UniversalClient) func(context.Context, *jobs.Campaign) (*console.LimiterState, error) {
+	ccfg, err := client.ResolveConfig(client.Config{Server: f.apiServer, AllowInsecureHTTP: true}, a.getenv, f.credentials)
+	if err != nil || ccfg.APIKey == "" {
+		a.log.Info("console: the rate limiter's state is not shown: serve has no PDCP API key to name the workers' shared budget (PDCP_API_KEY or the credentials file)")
+		return nil
+	}
+	cfg := ratelimit.Config{Key: limiterKey(f.rf.namespace, ccfg), Rate: f.rate}
+	return func(ctx context.Context, c *jobs.Campaign) (*console.LimiterState, error) {
+		if c.Server != "" && c.Server != server {
+			return nil, nil
+		}
+		st, err := ratelimit.ReadState(ctx, rdb, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &console.LimiterState{Rate: st.Rate, EffectiveRate: st.EffectiveRate, PausedUntil: st.PausedUntil}, nil
+	}
 }
 
 func (a *app) cmdServe(ctx context.Context, args []string) error {
@@ -63,7 +93,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		Defaults: httpapi.Defaults{BatchSize: f.batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: f.confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team, Server: server},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
-		ShutdownTimeout: f.shutdownTimeout, Console: a.consoleConfig(f, server), Notifiers: notifiers,
+		ShutdownTimeout: f.shutdownTimeout, Console: a.consoleConfig(f, server, rdb), Notifiers: notifiers,
 	})
 	if err != nil {
 		return usageError{err}
@@ -90,6 +120,7 @@ type serveFlags struct {
 	tokensReload, shutdownTimeout                                       time.Duration
 	noAuth, console                                                     bool
 	sessionTTL                                                          time.Duration
+	rate                                                                float64
 	maxBody, maxRows, maxUploadMem, confirmAbove                        int64
 	maxUploads, batchSize                                               int
 }
@@ -101,6 +132,7 @@ func (a *app) parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.addr, "addr", ":8080", "listen address (API, /metrics, /healthz, /readyz, /openapi.yaml)")
 	fs.BoolVar(&f.console, "console", true, "serve the web console under /ui/ (sign in with an API token)")
 	fs.DurationVar(&f.sessionTTL, "console-session", console.DefaultSessionTTL, "how long a console sign-in lasts")
+	fs.Float64Var(&f.rate, "rate", DefaultRate, "the workers' shared requests/s (their --rate), to show the rate limiter's state on the console's campaign pages")
 	fs.StringVar(&f.certFile, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fs.StringVar(&f.keyFile, "tls-key", "", "TLS key file")
 	fs.StringVar(&f.tokensFile, "tokens-file", "",

@@ -52,7 +52,10 @@
 //     tr[data-asset], a#failures-next), a#download-report,
 //     a#download-failures, a#download-snapshot.
 //   - GET /ui/campaigns/{id}/live: server-sent events "progress" with the
-//     campaign's counts, rate, ETA, limiter and snapshot state.
+//     campaign's counts, rate, ETA, limiter and snapshot state; the stream
+//     ends after a final state ("gone" when the campaign is deleted).
+//   - GET /ui/campaigns/{id}/report.csv, failures.csv, snapshot.jsonl: the
+//     API's report and snapshot, streamed.
 //   - GET /ui/new, POST /ui/new/plan, POST /ui/new: a new campaign.
 //   - GET /ui/assets?id=: an asset's outcome in every campaign.
 //   - Every page: a#nav-campaigns, a#nav-new (operators), form#asset-search

@@ -2,18 +2,272 @@ package console
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
 )
 
-// hub reads each watched campaign once per interval and fans the result
-// out to every stream watching it (built on branch h/ui-campaign).
-type hub struct{ c *Console }
+// heartbeat is how often an idle stream sends a comment line, so that
+// proxies and browsers keep a quiet connection open.
+const heartbeat = 15 * time.Second
 
-func newHub(c *Console) *hub { return &hub{c: c} }
+// hub reads each watched campaign once per Config.PollInterval and fans
+// the result out to every stream watching it: fifty people watching a
+// campaign cost Redis what one does. A campaign's poller starts with its
+// first stream and stops when its last stream leaves; every poller is
+// started under the hub's WaitGroup, which run waits for once its ctx
+// ends (after which no stream starts and every open one ends).
+type hub struct {
+	c *Console
+	// base is cancelled when run's ctx ends: pollers and streams stop.
+	base   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
-func (h *hub) run(ctx context.Context) { <-ctx.Done() }
+	mu      sync.Mutex
+	closed  bool
+	streams int
+	watched map[string]*watch
+}
 
-// live streams a campaign's progress as server-sent events.
+// watch is one watched campaign: its poller and its subscribers.
+type watch struct {
+	id     string
+	cancel context.CancelFunc
+	subs   map[*subscriber]struct{}
+	// last is the newest event, sent at once to a stream that joins.
+	last *event
+}
+
+// subscriber is one stream. ch holds the newest event not yet written: a
+// slow stream skips events rather than holding up the others.
+type subscriber struct{ ch chan *event }
+
+// event is one "progress" message; final marks a campaign that will not
+// change any more (done, cancelled, or gone).
+type event struct {
+	name  string
+	data  []byte
+	final bool
+}
+
+func newHub(c *Console) *hub {
+	base, cancel := context.WithCancel(context.Background())
+	return &hub{c: c, base: base, cancel: cancel, watched: map[string]*watch{}}
+}
+
+// run waits for ctx, then ends every stream and poller and returns once
+// the pollers have.
+func (h *hub) run(ctx context.Context) {
+	<-ctx.Done()
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.cancel()
+	h.wg.Wait()
+}
+
+var errTooManyStreams = errors.New("too many live streams")
+
+// subscribe adds a stream to campaign id's watch, starting its poller
+// when it is the first.
+func (h *hub) subscribe(id string) (*watch, *subscriber, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.base.Err() != nil {
+		return nil, nil, context.Canceled
+	}
+	if h.streams >= h.c.cfg.MaxStreams {
+		return nil, nil, errTooManyStreams
+	}
+	w := h.watched[id]
+	if w == nil {
+		ctx, cancel := context.WithCancel(h.base)
+		w = &watch{id: id, cancel: cancel, subs: map[*subscriber]struct{}{}}
+		h.watched[id] = w
+		h.wg.Go(func() { h.poll(ctx, w) })
+	}
+	s := &subscriber{ch: make(chan *event, 1)}
+	w.subs[s] = struct{}{}
+	h.streams++
+	if w.last != nil {
+		s.ch <- w.last
+	}
+	return w, s, nil
+}
+
+// unsubscribe removes a stream; the last one out stops the poller.
+func (h *hub) unsubscribe(w *watch, s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(w.subs, s)
+	h.streams--
+	if len(w.subs) == 0 {
+		w.cancel()
+		if h.watched[w.id] == w {
+			delete(h.watched, w.id)
+		}
+	}
+}
+
+// publish hands ev to every subscriber of w, replacing an event a slow
+// stream has not written yet.
+func (h *hub) publish(w *watch, ev *event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.last = ev
+	if ev.final && h.watched[w.id] == w {
+		// Streams that join from now on start a watch of their own,
+		// which reads the final state once and ends.
+		delete(h.watched, w.id)
+	}
+	for s := range w.subs {
+		select {
+		case <-s.ch:
+		default:
+		}
+		s.ch <- ev
+	}
+}
+
+// poll reads campaign w.id at once and then every PollInterval until ctx
+// ends or the campaign is final.
+func (h *hub) poll(ctx context.Context, w *watch) {
+	defer w.cancel()
+	t := time.NewTicker(h.c.cfg.PollInterval)
+	defer t.Stop()
+	var snap *jobs.SnapshotInfo
+	for {
+		ev := h.read(ctx, w.id, &snap)
+		if ev != nil {
+			h.publish(w, ev)
+			if ev.final {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// progress is the data of a "progress" event (the console contract).
+type progress struct {
+	State      jobs.State         `json:"state"`
+	Reason     string             `json:"reason,omitempty"`
+	Total      int64              `json:"total"`
+	Finished   int64              `json:"finished"`
+	Counts     map[string]int64   `json:"counts"`
+	Rate       float64            `json:"rate"`
+	ETASeconds float64            `json:"eta_seconds"`
+	Limiter    *LimiterState      `json:"limiter"`
+	Snapshot   *jobs.SnapshotInfo `json:"snapshot"`
+}
+
+// read reads the campaign (one HGETALL), its snapshot while that is not
+// complete, and the limiter, and returns the event; nil when Redis did
+// not answer (the next tick tries again).
+func (h *hub) read(ctx context.Context, id string, snap **jobs.SnapshotInfo) *event {
+	c := h.c
+	cp, err := c.store.Get(ctx, id)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return &event{name: "gone", data: []byte(`{"state":"gone"}`), final: true}
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("console live: campaign not readable", "campaign", id, "err", err)
+		}
+		return nil
+	}
+	v := c.view(cp)
+	p := progress{State: cp.State, Reason: cp.Reason, Total: cp.Total, Finished: v.Finished,
+		Counts: make(map[string]int64, len(v.Outcomes)), Rate: v.Rate, ETASeconds: v.ETA.Seconds()}
+	for _, o := range v.Outcomes {
+		p.Counts[o.Outcome] = o.Count
+	}
+	if cp.Snapshot {
+		if s := *snap; s == nil || !s.Complete || s.Segments != cp.Segments {
+			info, err := c.store.Snapshot(ctx, cp)
+			if err != nil {
+				c.log.Warn("console live: snapshot not readable", "campaign", id, "err", err)
+			} else {
+				*snap = info
+			}
+		}
+		p.Snapshot = *snap
+	}
+	if !cp.State.Final() {
+		p.Limiter = c.limiter(ctx, cp)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		c.log.Error("console live: encode", "campaign", id, "err", err)
+		return nil
+	}
+	return &event{name: "progress", data: b, final: cp.State.Final()}
+}
+
+// live streams a campaign's progress as server-sent events: one
+// "progress" event per poll of the hub, a comment line every heartbeat,
+// and the end of the stream after the event of a final state, when the
+// console stops, or when the campaign is gone ("gone").
 func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
-	c.renderError(w, r, id, http.StatusNotImplemented, "Live updates are not built yet.")
+	if _, err := c.visible(r.Context(), id, r.PathValue("id")); err != nil {
+		c.campaignError(w, r, id, err)
+		return
+	}
+	wt, sub, err := c.hub.subscribe(r.PathValue("id"))
+	if err != nil {
+		msg := "The console is stopping; reload the page shortly."
+		if errors.Is(err, errTooManyStreams) {
+			msg = "Too many live views are open; the page works without one, reload it to see new counts."
+		}
+		w.Header().Set("Retry-After", "10")
+		c.renderError(w, r, id, http.StatusServiceUnavailable, msg)
+		return
+	}
+	defer c.hub.unsubscribe(wt, sub)
+	rc := http.NewResponseController(w)
+	// The server's WriteTimeout would cut the stream; a stream lasts as
+	// long as the campaign runs.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 5000\n\n")
+	if rc.Flush() != nil {
+		return
+	}
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-c.hub.base.Done():
+			return
+		case <-beat.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case ev := <-sub.ch:
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data)
+			if ev.final {
+				rc.Flush()
+				return
+			}
+		}
+		if rc.Flush() != nil {
+			return
+		}
+	}
 }
