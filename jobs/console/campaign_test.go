@@ -13,6 +13,8 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/httpapi"
+	"github.com/labelreset/labelreset/jobs/notify"
 )
 
 // actionIDs are the action buttons of the campaign page.
@@ -423,5 +425,21 @@ func TestCampaignDownloads(t *testing.T) {
 		if len(lines) != tc.rows || !strings.Contains(res.body, tc.has) || (tc.lacks != "" && strings.Contains(res.body, tc.lacks)) {
 			t.Errorf("%s: %d lines, want %d with %q without %q:\n%s", tc.file, len(lines), tc.rows, tc.has, tc.lacks, res.body)
 		}
+	}
+}
+
+func TestCampaignPageNamesItsNotifiersAndNeverTheirURLOrSecret(t *testing.T) {
+	const url, secret = "https://hooks.example.invalid/labelreset-7f3a", "notifier-secret-9c1e"
+	u := newUI(t, func(c *httpapi.Config) {
+		c.Notifiers = &notify.Config{Notifiers: []notify.Notifier{{Name: "ops-chat", URL: url, Secret: secret}}}
+	})
+	id := u.create(operatorToken, map[string]any{"campaign_id": "notified", "team_id": "team-a",
+		"asset_ids": ids(1, 5), "notify": []string{"ops-chat"}})
+	b := u.get(u.signIn(viewerToken), "/ui/campaigns/"+id).body
+	if !strings.Contains(b, `id="notifications"><code>ops-chat</code>`) {
+		t.Errorf("no #notifications naming ops-chat:\n%s", b)
+	}
+	if strings.Contains(b, url) || strings.Contains(b, secret) {
+		t.Fatal("the page shows a notifier's URL or secret")
 	}
 }
