@@ -32,6 +32,7 @@ const DefaultNamespace = "lr"
 //	<ns>:janitor                  string: lease of the janitor pass
 //	<ns>:idem:<sha(owner)>:<sha(key)>  string: record of an HTTP Idempotency-Key
 //	<ns>:sched:<slug>             hash: state of a schedule
+//	<ns>:ui:session:<sha(cookie)> hash: a console session (token name and reference, no secret)
 //	<ns>:sched:<slug>:<fireUnix>  string: the replica that claimed a fire time
 //
 // Keys of one campaign share the hash tag "{<id>}" so that the scripts
@@ -84,6 +85,11 @@ func (k keys) repairLock(cid string) string { return k.ns + ":{" + cid + "}:repa
 // MetaKey is the key of the meta hash of campaign cid in namespace ns,
 // for packages that read or set a campaign's fields without a Store.
 func MetaKey(ns, cid string) string { return keys{ns}.meta(cid) }
+
+// SessionKey is the key of a console session whose cookie value has the
+// SHA-256 hex digest sum: the cookie itself is never stored, so a copy of
+// Redis signs nobody in.
+func SessionKey(ns, sum string) string { return ns + ":ui:session:" + sum }
 
 // IdempotencyKey is the key of an HTTP Idempotency-Key sent by owner:
 // both parts hashed on their own, so that no owner and key can spell

@@ -11,8 +11,17 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/console"
 	"github.com/labelreset/labelreset/jobs/httpapi"
 )
+
+// consoleConfig is the web console's configuration, nil when --console=false.
+func (a *app) consoleConfig(f *serveFlags, server string) *console.Config {
+	if !f.console {
+		return nil
+	}
+	return &console.Config{SessionTTL: f.sessionTTL, Secure: f.certFile != "", APIServer: server, Logger: a.log}
+}
 
 func (a *app) cmdServe(ctx context.Context, args []string) error {
 	f, err := a.parseServeFlags(args)
@@ -50,7 +59,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		Defaults: httpapi.Defaults{BatchSize: f.batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: f.confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team, Server: server},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
-		ShutdownTimeout: f.shutdownTimeout,
+		ShutdownTimeout: f.shutdownTimeout, Console: a.consoleConfig(f, server),
 	})
 	if err != nil {
 		return usageError{err}
@@ -66,7 +75,8 @@ type serveFlags struct {
 	rf                                                                  *redisFlags
 	addr, certFile, keyFile, tokensFile, teamID, credentials, apiServer string
 	tokensReload, shutdownTimeout                                       time.Duration
-	noAuth                                                              bool
+	noAuth, console                                                     bool
+	sessionTTL                                                          time.Duration
 	maxBody, maxRows, maxUploadMem, confirmAbove                        int64
 	maxUploads, batchSize                                               int
 }
@@ -76,6 +86,8 @@ func (a *app) parseServeFlags(args []string) (*serveFlags, error) {
 	fs := a.newFlagSet("serve")
 	f.rf = a.addRedisFlags(fs)
 	fs.StringVar(&f.addr, "addr", ":8080", "listen address (API, /metrics, /healthz, /readyz, /openapi.yaml)")
+	fs.BoolVar(&f.console, "console", true, "serve the web console under /ui/ (sign in with an API token)")
+	fs.DurationVar(&f.sessionTTL, "console-session", console.DefaultSessionTTL, "how long a console sign-in lasts")
 	fs.StringVar(&f.certFile, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fs.StringVar(&f.keyFile, "tls-key", "", "TLS key file")
 	fs.StringVar(&f.tokensFile, "tokens-file", "",

@@ -121,7 +121,13 @@ var insecurePrincipal = &Principal{Name: "insecure-no-auth", owner: "insecure-no
 func (s *Server) authenticate(role Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p *Principal
-		if s.cfg.InsecureNoAuth {
+		if cp := consolePrincipal(r.Context()); cp != nil {
+			// A console session, already resolved by ServeAs. It acts
+			// under the token's own actor, so that the stagers a
+			// self-approval check compares are one identity per token
+			// whichever way it came.
+			p = cp
+		} else if s.cfg.InsecureNoAuth {
 			p = insecurePrincipal
 		} else {
 			scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")

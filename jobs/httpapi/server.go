@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/console"
 )
 
 // Limits and timeouts of the server.
@@ -110,6 +111,9 @@ type Config struct {
 	Ready func() error
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Console serves the web console under /ui/ when set; New fills in
+	// its Store, Backend and NoAuth.
+	Console *console.Config
 	// ShutdownTimeout bounds how long Run waits, once its context is
 	// done, for requests in progress (an upload, a request waiting for an
 	// unreachable Redis) before closing their connections. Default 10s.
@@ -159,6 +163,7 @@ type Server struct {
 	routes   []string
 	uploads  uploadSlots
 	handler  http.Handler
+	console  *console.Console
 	now      func() time.Time
 }
 
@@ -185,6 +190,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = m
 	s.routesInit()
+	if err := s.initConsole(); err != nil {
+		return nil, err
+	}
 	s.handler = s.mux
 	return s, nil
 }
@@ -384,6 +392,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		wctx, stop := context.WithCancel(ctx)
 		defer stop() // runs before wg.Wait
 		wg.Go(func() { s.watchTokens(wctx) })
+	}
+	if s.console != nil {
+		// The live streams end when ctx does, before Shutdown waits for
+		// their connections.
+		wg.Go(func() { s.console.Run(ctx) })
 	}
 	errc := make(chan error, 1)
 	wg.Go(func() {

@@ -1,0 +1,60 @@
+// Package console is the campaign console: the web pages under /ui/ of
+// "labelreset serve" for the people who approve, watch and stop campaigns.
+//
+// The pages are rendered on the server with html/template from files
+// embedded in the binary, with one stylesheet and one small script and no
+// build step, so the console works without internet and without a CDN.
+// Reads come from the store's counters (jobs.Store), never from the
+// ledger, so a page costs the same for a campaign of ten assets or of a
+// million. Every state change is a form POST that the console hands to the
+// HTTP API in process (Backend.ServeAs), acting as the signed-in token:
+// the API's own role, team, self-approval and state checks decide, and the
+// store writes the audit event with the change. The console adds no rule
+// of its own that the API lacks, so the two cannot disagree.
+//
+// # Sessions
+//
+// POST /ui/login takes an API token and answers with a session cookie
+// (HttpOnly, SameSite=Strict, Path=/ui/, Secure under TLS). Redis keeps the
+// session under the SHA-256 of the cookie value, with an expiry, holding the
+// token's name and a reference derived from its digest (Identity.Ref), never
+// the token. Every request looks the reference up in the token set in force
+// (Backend.Lookup), so a token removed from the token file ends its sessions
+// at once.
+//
+// # Safety
+//
+// Responses carry a strict Content-Security-Policy (no inline script or
+// style), X-Frame-Options DENY and no-store caching. Unsafe methods from
+// another origin are refused (http.CrossOriginProtection, which reads
+// Sec-Fetch-Site and Origin), so no CSRF token is needed; state changes are
+// POST only. A viewer's page shows no action buttons and its POSTs are
+// refused by the API's role check anyway.
+//
+// # Contract
+//
+// The routes and element IDs below are stable: the browser tests (module
+// e2e) and the handler tests rely on them.
+//
+//   - GET /ui/login, POST /ui/login (form field token), POST /ui/logout.
+//   - GET /ui/ : the campaigns list; form#filter (state, q), table#campaigns
+//     with rows tr[data-campaign][data-state]; a#page-next, a#page-prev;
+//     fragment=1 answers only tbody#campaigns-body (the script refreshes it).
+//   - GET /ui/campaigns/{id}: section#campaign[data-campaign][data-state],
+//     #state, progress#progress, #count-<outcome> (and #count-pending),
+//     #finished, #total, #rate, #eta, #limiter, #snapshot; forms
+//     #approve-form (#approve-count, #approve-team, #approve-server, input
+//     #approve-confirm = the campaign ID), #pause-form, #resume-form,
+//     #cancel-form (#cancel-confirm), #retry-form, #undo-form
+//     (#undo-confirm), each POSTing to /ui/campaigns/{id}/<action> and
+//     answered 303 with ?flash=; section#audit (table#audit-log),
+//     section#failures (form#failures-filter, table#failures-table rows
+//     tr[data-asset], a#failures-next), a#download-report,
+//     a#download-failures, a#download-snapshot.
+//   - GET /ui/campaigns/{id}/live: server-sent events "progress" with the
+//     campaign's counts, rate, ETA, limiter and snapshot state.
+//   - GET /ui/new, POST /ui/new/plan, POST /ui/new: a new campaign.
+//   - GET /ui/assets?id=: an asset's outcome in every campaign.
+//   - Every page: a#nav-campaigns, a#nav-new (operators), form#asset-search
+//     (input#asset-id), span#whoami, form#logout, #flash, #error.
+package console
