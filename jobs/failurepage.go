@@ -103,7 +103,7 @@ func (s *Store) Failures(ctx context.Context, id string, q FailureQuery) (Failur
 	if q.Asset < 0 || q.After < 0 {
 		return FailurePage{}, fmt.Errorf("%w: asset %d, after %d: want >= 0", ErrFailureQuery, q.Asset, q.After)
 	}
-	r, err := s.failureRead(ctx, id, outcomes, q.Reason != "")
+	r, err := s.failureRead(ctx, id, q.Reason != "")
 	if err != nil {
 		return FailurePage{}, err
 	}
@@ -166,7 +166,7 @@ type failureState struct {
 	reasons map[string]string
 }
 
-func (s *Store) failureRead(ctx context.Context, id string, outcomes []string, reasons bool) (*failureState, error) {
+func (s *Store) failureRead(ctx context.Context, id string, reasons bool) (*failureState, error) {
 	var meta *redis.MapStringStringCmd
 	var hash *redis.MapStringStringCmd
 	cards := make([]*redis.IntCmd, len(FailureOutcomes))
@@ -217,15 +217,13 @@ func (r *failureState) total(outcomes []string, reason string) int64 {
 		}
 		return n
 	}
-	// The reason counts cover failed and invalid assets together, and are
-	// exact while no reason went to "other".
-	if !slices.Contains(outcomes, OutcomeFailed) || !slices.Contains(outcomes, OutcomeInvalid) {
-		if !slices.Contains(outcomes, OutcomeFailed) && !slices.Contains(outcomes, OutcomeInvalid) {
-			return 0
-		}
-		return -1
+	// Only failed and invalid assets have a reason. The reason counts
+	// cover both together, and are exact while no reason went to "other".
+	failed, invalid := slices.Contains(outcomes, OutcomeFailed), slices.Contains(outcomes, OutcomeInvalid)
+	if !failed && !invalid {
+		return 0
 	}
-	if _, ok := r.reasons[OtherFailureReason]; ok {
+	if _, other := r.reasons[OtherFailureReason]; other || !failed || !invalid {
 		return -1
 	}
 	n, _ := strconv.ParseInt(r.reasons[reason], 10, 64)
@@ -428,11 +426,6 @@ func (l *Ledger) loadRefs(ctx context.Context, campaign string, refs []failRef) 
 		}
 	}
 	return out, nil
-}
-
-// indexMember renders a failure index member (see failIndexLua).
-func indexMember(asset int64, batch int) string {
-	return fmt.Sprintf("%019d:%d", asset, batch)
 }
 
 // parseIndexMember reads a failure index member.

@@ -57,7 +57,7 @@ func scanFailures(t *testing.T, store *jobs.Store, id string, q jobs.FailureQuer
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(out, func(a, b jobs.Record) int { return int(a.AssetID - b.AssetID) })
+	slices.SortFunc(out, func(a, b jobs.Record) int { return int(min(max(a.AssetID-b.AssetID, -1), 1)) }) // test IDs are small
 	return out
 }
 
