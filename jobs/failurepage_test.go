@@ -419,3 +419,54 @@ for r in pairs(t) do return r end`
 		}
 	}
 }
+
+// TestFailuresOtherReason: with more reasons than FailureReasons keeps,
+// the reason "other" pages through the assets whose reason has no count
+// of its own, as many as "other" counts, and Total is unknown.
+func TestFailuresOtherReason(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	if _, err := submitIDs(t, store, newDef("many"), 1, 100, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var recs []jobs.Record
+	for a := int64(1); a <= 50; a++ {
+		recs = append(recs, jobs.Record{AssetID: a, Outcome: jobs.OutcomeFailed, Status: 500, Attempts: 1, FinishedAt: now,
+			Error: "HTTP 500: error " + letters(a)})
+	}
+	if _, err := store.Ledger().Record(ctx, "many", []jobs.BatchRecords{{Batch: 0, Records: recs}}, now); err != nil {
+		t.Fatal(err)
+	}
+	reasons, err := store.FailureReasons(ctx, "many", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other int64
+	own := map[string]bool{}
+	for _, r := range reasons {
+		if r.Reason == jobs.OtherFailureReason {
+			other = r.Count
+		} else {
+			own[r.Reason] = true
+		}
+	}
+	if other != 50-jobs.MaxFailureReasons {
+		t.Fatalf("other counts %d, want %d", other, 50-jobs.MaxFailureReasons)
+	}
+	got, _, total := allPages(t, store, "many", jobs.FailureQuery{Reason: jobs.OtherFailureReason, Limit: 5})
+	if int64(len(got)) != other || total != -1 {
+		t.Errorf("reason other: %d records, total %d; want %d, -1", len(got), total, other)
+	}
+	for _, r := range got {
+		if own[jobs.FailureReasonOf(r)] {
+			t.Errorf("asset %d: reason %q has its own count, listed under other", r.AssetID, jobs.FailureReasonOf(r))
+		}
+	}
+	for r := range own {
+		if p, err := store.Failures(ctx, "many", jobs.FailureQuery{Reason: r}); err != nil || len(p.Records) != 1 || p.Total != -1 {
+			t.Errorf("reason %q: %d records, total %d, %v; want 1, -1 (the split beyond the kept reasons is approximate)", r, len(p.Records), p.Total, err)
+		}
+	}
+}
