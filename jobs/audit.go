@@ -100,6 +100,7 @@ const (
 	ActionAppend  = "append" // assets were appended (From -> To: the state it left the campaign in)
 	ActionDone    = "done"
 	ActionStop    = "stop" // the failure threshold stopped the campaign
+	ActionUndo    = "undo" // a restore campaign was recorded for the campaign
 )
 
 // auditLua defines audit(key, now_ms, actor, action, from, to, reason,
@@ -107,10 +108,12 @@ const (
 // into the same script call as the change, so a change is never without its
 // event and an event never without its change. The list is bounded to
 // MaxEvents entries: past the bound, the oldest event after the first
-// KeepFirstEvents goes.
-var auditLua = fmt.Sprintf(`
+// KeepFirstEvents goes. The change's notification, if any, goes into the
+// campaign's outbox in the same step (notifyLua).
+var auditLua = notifyLua + fmt.Sprintf(`
 local function audit(key, now, actor, action, from, to, reason, count)
   if actor == nil or actor == '' then actor = %q end
+  notify(key, now, actor, action, from, to, reason)
   local n = redis.call('RPUSH', key, cjson.encode({t=tostring(now), actor=actor, action=action, from=from or '', to=to or '', reason=reason or '', count=tostring(count or 0)}))
   if n > %d then
     redis.call('LSET', key, %d, '\0trimmed')

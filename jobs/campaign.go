@@ -301,6 +301,11 @@ type Campaign struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	Priority  Priority  `json:"priority"`
 	BatchSize int       `json:"batch_size"`
+	// Notify names the operator's notifiers (package jobs/notify) that
+	// get a signed POST when the campaign needs approval, is blocked,
+	// stopped, cancelled, done or undone. Names only: the URLs and
+	// secrets are the operator's configuration, never a client's input.
+	Notify    []string  `json:"notify,omitempty"`
 	Policy    Policy    `json:"policy"`
 	CreatedAt time.Time `json:"created_at"`
 	// Owner is an opaque identity of the creator (e.g. a hash of the
@@ -444,6 +449,9 @@ func (c *Campaign) validate() error {
 		return err
 	}
 	if err := CheckTeamID(c.TeamID); err != nil {
+		return err
+	}
+	if err := ValidateNotify(c.Notify); err != nil {
 		return err
 	}
 	if c.Server != "" {

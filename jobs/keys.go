@@ -28,6 +28,9 @@ const DefaultNamespace = "lr"
 //	<ns>:{<id>}:snap              hash: batch number → uvarint string of the batch's label set numbers (snapshot.go)
 //	<ns>:{<id>}:snapsets          hash: "<seg>:<n>" → JSON array of label set n of segment seg
 //	<ns>:{<id>}:snapmeta          hash: "<seg>:<field>" → snapshot progress and summary of segment seg
+//	<ns>:{<id>}:outbox            list: notifications of the campaign not yet delivered (notifyfield.go)
+//	<ns>:{<id>}:notified          hash: "<event id>:<notifier>" → 1 for the outbox head's deliveries done
+//	<ns>:{<id>}:notifylease       string: lease of the process delivering the campaign's outbox
 //	<ns>:campaigns                sorted set: campaign IDs by creation time
 //	<ns>:janitor                  string: lease of the janitor pass
 //	<ns>:idem:<sha(owner)>:<sha(key)>  string: record of an HTTP Idempotency-Key
@@ -74,13 +77,27 @@ func (k keys) failIndexes(cid string) []string {
 	}
 	return out
 }
-func (k keys) snap(cid string) string       { return k.ns + ":{" + cid + "}:snap" }
-func (k keys) snapSets(cid string) string   { return k.ns + ":{" + cid + "}:snapsets" }
-func (k keys) snapMeta(cid string) string   { return k.ns + ":{" + cid + "}:snapmeta" }
-func (k keys) index() string                { return k.ns + ":campaigns" }
-func (k keys) idempotency(h string) string  { return k.ns + ":idem:" + h }
-func (k keys) janitorLock() string          { return k.ns + ":janitor" }
-func (k keys) repairLock(cid string) string { return k.ns + ":{" + cid + "}:repair" }
+func (k keys) snap(cid string) string        { return k.ns + ":{" + cid + "}:snap" }
+func (k keys) snapSets(cid string) string    { return k.ns + ":{" + cid + "}:snapsets" }
+func (k keys) snapMeta(cid string) string    { return k.ns + ":{" + cid + "}:snapmeta" }
+func (k keys) index() string                 { return k.ns + ":campaigns" }
+func (k keys) outbox(cid string) string      { return k.ns + ":{" + cid + "}:outbox" }
+func (k keys) notified(cid string) string    { return k.ns + ":{" + cid + "}:notified" }
+func (k keys) notifyLease(cid string) string { return k.ns + ":{" + cid + "}:notifylease" }
+func (k keys) idempotency(h string) string   { return k.ns + ":idem:" + h }
+func (k keys) janitorLock() string           { return k.ns + ":janitor" }
+func (k keys) repairLock(cid string) string  { return k.ns + ":{" + cid + "}:repair" }
+
+// OutboxKey, NotifiedKey and NotifyLeaseKey are the keys of campaign
+// cid's notification outbox, of the deliveries done of its head entry and
+// of the lease of the process delivering it (package jobs/notify).
+func OutboxKey(ns, cid string) string      { return keys{ns}.outbox(cid) }
+func NotifiedKey(ns, cid string) string    { return keys{ns}.notified(cid) }
+func NotifyLeaseKey(ns, cid string) string { return keys{ns}.notifyLease(cid) }
+
+// IndexKey is the key of the sorted set of every campaign ID of
+// namespace ns, by creation time.
+func IndexKey(ns string) string { return keys{ns}.index() }
 
 // MetaKey is the key of the meta hash of campaign cid in namespace ns,
 // for packages that read or set a campaign's fields without a Store.

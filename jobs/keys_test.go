@@ -25,7 +25,12 @@ func TestKeyLayout(t *testing.T) {
 		{"snap", k.snap("c1"), "lr:{c1}:snap"},
 		{"snapsets", k.snapSets("c1"), "lr:{c1}:snapsets"},
 		{"snapmeta", k.snapMeta("c1"), "lr:{c1}:snapmeta"},
+		{"outbox", k.outbox("c1"), "lr:{c1}:outbox"},
+		{"OutboxKey", OutboxKey("lr", "c1"), "lr:{c1}:outbox"},
+		{"notified", NotifiedKey("lr", "c1"), "lr:{c1}:notified"},
+		{"notifylease", NotifyLeaseKey("lr", "c1"), "lr:{c1}:notifylease"},
 		{"index", k.index(), "lr:campaigns"},
+		{"IndexKey", IndexKey("lr"), "lr:campaigns"},
 		{"janitor", k.janitorLock(), "lr:janitor"},
 		{"IdempotencyKey", IdempotencyKey("lr", "team-a", "req-1"),
 			"lr:idem:" +

@@ -27,6 +27,7 @@ func (c *Campaign) metaFields() []any {
 		"min_sample", c.Policy.MinSample,
 		"retention_s", int64(c.Policy.Retention / time.Second),
 		"not_before", notBeforeMS(c.NotBefore),
+		"notify", notifyField(c.Notify),
 	}
 }
 
@@ -75,6 +76,7 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 	c.Snapshot, c.ResetUnlisted, c.Exact = m["snapshot"] == "1", m["reset_unlisted"] == "1", m["exact"] == "1"
 	c.Query, c.RestoreOf = m["query"], m["restore_of"]
 	c.CreatedBy, c.ApprovedBy = m["created_by"], m["approved_by"]
+	c.Notify = parseNotifyField(m["notify"])
 	if v, ok := m["approved_total"]; ok {
 		c.ApprovedTotal, _ = strconv.ParseInt(v, 10, 64)
 	} else if c.State != StatePending {

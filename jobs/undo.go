@@ -175,14 +175,18 @@ func (s *Store) restoreOf(ctx context.Context, source string) (string, error) {
 }
 
 // claimUndoScript records ARGV[2] as the restore campaign of the source
-// (KEYS meta) unless one is recorded already, for incarnation ARGV[1] of
-// the source only, never for one being deleted. Returns the recorded ID,
-// "" when the source is gone, "~" when it is being deleted.
-var claimUndoScript = redis.NewScript(`
-local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting')
+// (KEYS meta, events) unless one is recorded already, for incarnation
+// ARGV[1] of the source only, never for one being deleted, and audits the
+// claim (actor ARGV[3], now ARGV[4] ms) in the same step: the claim is
+// what seals the source, so it is the "undone" notification. Returns the
+// recorded ID, "" when the source is gone, "~" when it is being deleted.
+var claimUndoScript = redis.NewScript(auditLua + `
+local m = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting', 'state')
 if not m[1] or (m[2] or '') ~= ARGV[1] then return '' end
 if m[3] then return '~' end
-redis.call('HSETNX', KEYS[1], '` + undoField + `', ARGV[2])
+if redis.call('HSETNX', KEYS[1], '` + undoField + `', ARGV[2]) == 1 then
+  audit(KEYS[2], ARGV[4], ARGV[3], 'undo', m[4], m[4], 'restore campaign ' .. ARGV[2])
+end
 return redis.call('HGET', KEYS[1], '` + undoField + `')
 `)
 
@@ -232,7 +236,8 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 	// here on no re-drive, append, resume or approval of the source can
 	// start a call (their scripts refuse an undone campaign, ErrUndone),
 	// so the ledger read below is the last word on what it may have done.
-	got, err := claimUndoScript.Run(ctx, s.rdb, []string{s.keys.meta(source)}, c.Incarnation, rid).Text()
+	got, err := claimUndoScript.Run(ctx, s.rdb, []string{s.keys.meta(source), s.keys.events(source)},
+		c.Incarnation, rid, s.actor(ctx), s.nowMS()).Text()
 	switch {
 	case err != nil:
 		return nil, nil, fmt.Errorf("undo of campaign %s: record its restore campaign: %w", source, err)
@@ -281,6 +286,7 @@ func (s *Store) Undo(ctx context.Context, source string, opts UndoOptions) (*Sub
 		ID: got, Name: name, Mode: ModeRestore, RestoreOf: source, Exact: opts.Exact, NotBefore: notBefore,
 		TeamID: c.TeamID, Server: c.Server, Source: "undo of " + source, Priority: c.Priority,
 		BatchSize: c.BatchSize, Policy: c.Policy, Snapshot: false, Owner: opts.Owner,
+		Notify: c.Notify, // who heard of the source hears of its undo
 	}
 	if def.Owner == "" {
 		def.Owner = c.Owner

@@ -24,6 +24,7 @@ var envNames = map[string]string{
 	"team-id":     client.EnvTeamID,
 	"tokens-file": "LABELRESET_API_TOKENS_FILE",
 	"config":      "LABELRESET_SCHEDULES",
+	"notifiers":   "LABELRESET_NOTIFIERS_FILE",
 }
 
 // noEnv are the flags that have no environment variable.
@@ -47,7 +48,7 @@ var noEnv = map[string]bool{
 	"reset-unlisted": true, "exact": true, "use-configured-target": true, "force": true,
 	// what to act on
 	"campaign": true, "append": true, "name": true, "csv": true, "ids": true, "labels": true, "column": true,
-	"o": true, "only": true, "outcome": true, "snapshot": true,
+	"o": true, "only": true, "outcome": true, "snapshot": true, "notify": true,
 	// what this one invocation writes or waits for: a stale
 	// LABELRESET_REPORT would overwrite a file nobody named, a stale
 	// LABELRESET_WATCH would make every status block until its campaign ends

@@ -14,6 +14,7 @@ import (
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/idfile"
+	"github.com/labelreset/labelreset/jobs/notify"
 )
 
 // campaignFlags define a campaign and its input; shared by submit and run.
@@ -33,6 +34,9 @@ type campaignFlags struct {
 	labelsSet                          bool // --labels given, even empty
 	confirmAbove                       int64
 	rate                               float64
+	// notify names the campaign's notifiers, checked against the
+	// notifiers file (names only: this process sends nothing).
+	notify, notifiers string
 }
 
 func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
@@ -64,6 +68,8 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.BoolVar(&f.json, "json", false, "machine-readable output")
 	fs.BoolVar(&f.noSnapshot, "no-snapshot", false, "do not record the assets' labels before resetting them: the campaign cannot be undone")
 	fs.BoolVar(&f.resetUnlisted, "reset-unlisted", false, "also call assets the snapshot did not find in the inventory (default: they end not_in_inventory, uncalled)")
+	fs.StringVar(&f.notify, "notify", "", "comma-separated notifier names to tell when the campaign needs approval, is blocked, stopped, cancelled, done or undone (checked against --notifiers)")
+	fs.StringVar(&f.notifiers, "notifiers", "", notifiersUsage)
 	fs.BoolVar(&f.preview, "preview", false, "with --dry-run: list the inventory (GET requests only) and show what the snapshot would find")
 	return f
 }
@@ -98,6 +104,20 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 	if def.ID != "" {
 		if err := jobs.ValidateCampaignID(def.ID); err != nil {
 			return nil, usageError{err}
+		}
+	}
+	if def.Notify, err = jobs.ParseNotifyList(f.notify); err != nil {
+		return nil, usageError{fmt.Errorf("--notify: %w", err)}
+	}
+	if len(def.Notify) > 0 {
+		var known *notify.Config
+		if f.notifiers != "" {
+			if known, err = notify.LoadNames(f.notifiers); err != nil {
+				return nil, usageError{err}
+			}
+		}
+		if err := known.Check(def.Notify); err != nil {
+			return nil, usageError{fmt.Errorf("--notify: %w", err)}
 		}
 	}
 	if err := def.Policy.Validate(); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/notify"
 	"github.com/labelreset/labelreset/jobs/schedule"
 	"github.com/labelreset/labelreset/worker"
 )
@@ -19,6 +20,7 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	af := a.addAPIFlags(fs)
 	config := fs.String("config", "", "schedules YAML file")
 	metricsAddr := fs.String("metrics-addr", ":9091", "serve /metrics, /healthz and /readyz here (empty = off)")
+	notifiersFile := fs.String("notifiers", "", notifiersUsage+"; the scheduler checks the names of notify against it and sends nothing")
 	shutdownTimeout := fs.Duration("shutdown-timeout", schedule.DefaultShutdownTimeout, "graceful stop bound: firings in progress get this long, then they are cancelled")
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
@@ -26,6 +28,12 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	cfg, err := a.loadSchedules(*config)
 	if err != nil {
 		return err
+	}
+	var notifiers *notify.Config
+	if *notifiersFile != "" {
+		if notifiers, err = notify.LoadNames(*notifiersFile); err != nil {
+			return usageError{err}
+		}
 	}
 	listerFor, err := a.listerFor(cfg, af)
 	if err != nil {
@@ -57,7 +65,7 @@ func (a *app) cmdScheduler(ctx context.Context, args []string) error {
 	s, err := schedule.New(cfg, schedule.Options{
 		Store: store, ListerFor: listerFor, AllowInsecureHTTP: af.insecureHTTP,
 		Defaults:   schedule.Defaults{BatchSize: jobs.DefaultBatchSize, Policy: jobs.DefaultPolicy(), TeamID: team, Server: server},
-		Registerer: reg, Logger: a.log, ShutdownTimeout: *shutdownTimeout,
+		Registerer: reg, Logger: a.log, ShutdownTimeout: *shutdownTimeout, Notifiers: notifiers,
 	})
 	if err != nil {
 		return usageError{err}

@@ -52,6 +52,10 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	defer a.closeRedis(rdb)
 	reg := newRegistry()
 	health := newRedisHealth(rdb, reg)
+	notifiers, err := loadNotifiers(f.notifiers)
+	if err != nil {
+		return err
+	}
 	srv, err := httpapi.New(httpapi.Config{
 		Store: jobs.NewStore(rdb, jobs.StoreOptions{Namespace: f.rf.namespace}), Tokens: tokens, TokenFile: f.tokensFile,
 		TokenReloadInterval: reload, InsecureNoAuth: f.noAuth, MaxBodyBytes: f.maxBody, MaxRows: f.maxRows,
@@ -59,11 +63,19 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		Defaults: httpapi.Defaults{BatchSize: f.batchSize, Policy: jobs.DefaultPolicy(), ConfirmAbove: f.confirmAbove,
 			Priority: jobs.PriorityNormal, TeamID: team, Server: server},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
-		ShutdownTimeout: f.shutdownTimeout, Console: a.consoleConfig(f, server),
+		ShutdownTimeout: f.shutdownTimeout, Console: a.consoleConfig(f, server), Notifiers: notifiers,
 	})
 	if err != nil {
 		return usageError{err}
 	}
+	// The dispatcher stops with the API: a POST in flight is cancelled and
+	// its entry stays in the outbox for the next process (or start). It
+	// has stopped before the deferred closeRedis.
+	waitDispatch, err := a.startDispatcher(ctx, rdb, f.rf.namespace, notifiers, reg)
+	if err != nil {
+		return err
+	}
+	defer waitDispatch()
 	if f.noAuth {
 		a.log.Warn("serving WITHOUT authentication (--insecure-no-auth): anyone who reaches this port can start campaigns")
 	}
@@ -74,6 +86,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 type serveFlags struct {
 	rf                                                                  *redisFlags
 	addr, certFile, keyFile, tokensFile, teamID, credentials, apiServer string
+	notifiers                                                           string
 	tokensReload, shutdownTimeout                                       time.Duration
 	noAuth, console                                                     bool
 	sessionTTL                                                          time.Duration
@@ -104,6 +117,7 @@ func (a *app) parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.teamID, "team-id", "", "team of campaigns whose request names none (env PDCP_TEAM_ID, then the credentials file)")
 	fs.StringVar(&f.credentials, "credentials", client.DefaultCredentialsPath(), "ProjectDiscovery credentials file (for its team-id and server)")
 	fs.StringVar(&f.apiServer, "api-server", "", "PDCP API server recorded in campaigns; only workers for this server work them (env PDCP_API_SERVER, then the credentials file, default "+client.DefaultServer+")")
+	fs.StringVar(&f.notifiers, "notifiers", "", notifiersUsage)
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", httpapi.DefaultShutdownTimeout, "graceful stop bound: requests in progress get this long, then their connections are closed")
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return nil, err

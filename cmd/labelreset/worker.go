@@ -194,10 +194,15 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 	rf := a.addRedisFlags(fs)
 	af := a.addAPIFlags(fs)
 	wf := a.addWorkerFlags(fs, ":9090")
+	notifiersFile := fs.String("notifiers", "", notifiersUsage)
 	if _, err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	ccfg, err := af.resolve(a.getenv, wf.concurrency)
+	if err != nil {
+		return err
+	}
+	notifiers, err := loadNotifiers(*notifiersFile)
 	if err != nil {
 		return err
 	}
@@ -214,6 +219,12 @@ func (a *app) cmdWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Stops with the worker, before the deferred closeRedis.
+	waitDispatch, err := a.startDispatcher(ctx, rdb, rf.namespace, notifiers, rw.reg)
+	if err != nil {
+		return err
+	}
+	defer waitDispatch()
 	return rw.run(ctx)
 }
 

@@ -41,6 +41,9 @@ type campaignJSON struct {
 	Query         string `json:"query,omitempty"`
 	RestoreOf     string `json:"restore_of,omitempty"`
 	Exact         bool   `json:"exact,omitempty"`
+	// Notify names the notifiers told of the campaign's changes (names
+	// only: the URLs are the operator's).
+	Notify []string `json:"notify,omitempty"`
 	// NotBefore: see jobs.Campaign (a restore waiting for its source's
 	// in-flight calls).
 	NotBefore *time.Time `json:"not_before,omitempty"`
@@ -63,6 +66,7 @@ func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
 		Priority: c.Priority, Source: c.Source, BatchSize: c.BatchSize, Batches: c.Batches, Redrives: c.Gen,
 		ApprovedTotal: c.ApprovedTotal, CreatedBy: c.CreatedBy, ApprovedBy: c.ApprovedBy,
 		ResetUnlisted: c.ResetUnlisted, Query: c.Query, RestoreOf: c.RestoreOf, Exact: c.Exact,
+		Notify: c.Notify,
 	}
 	if !c.FinishedAt.IsZero() {
 		t := c.FinishedAt

@@ -410,9 +410,13 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 		ID: id, Name: name, Mode: mode, Labels: p.labels, TeamID: cmp.Or(p.teamID, d.TeamID),
 		Server: d.Server, Source: "api/" + req.source, Priority: prio, BatchSize: d.BatchSize, Policy: d.Policy,
 		CreatedAt: now, Owner: req.owner, Snapshot: p.snapshot, ResetUnlisted: p.resetUnlisted,
+		Notify: p.notify,
 	}
 	if err := def.Validate(); err != nil {
 		return nil, bad("%v", err)
+	}
+	if err := s.cfg.Notifiers.Check(def.Notify); err != nil {
+		return nil, errorf(http.StatusUnprocessableEntity, "unknown_notifier", "notify: %v", err)
 	}
 	if p := req.principal; p != nil && !p.AllowsTeam(def.TeamID) {
 		team := def.TeamID

@@ -60,6 +60,18 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 				return s.jsonError(err, key)
 			}
 			p.hasLabels, p.labelsNull, p.labels = true, null, labels
+		case "notify":
+			// An array of names; a string is the comma list of the
+			// other forms.
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				return s.jsonError(err, key)
+			}
+			names, err := jsonNotify(v)
+			if err != nil {
+				return err
+			}
+			p.notify = names
 		case "dry_run", "strict", "append", "snapshot", "reset_unlisted":
 			var v bool
 			if err := dec.Decode(&v); err != nil {
@@ -251,4 +263,40 @@ func (j *jsonIDs) Next() (idfile.Row, error) {
 		val = val[:256]
 	}
 	return idfile.Row{}, &idfile.BadRow{File: "asset_ids", Line: j.n, Value: val, Reason: reason}
+}
+
+// jsonNotify reads the "notify" value: an array of notifier names (or a
+// string, their comma list).
+func jsonNotify(v any) ([]string, error) {
+	bad := func(format string, args ...any) error {
+		return errorf(http.StatusBadRequest, "invalid_parameter", "field \"notify\": "+format, args...)
+	}
+	var names []string
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		n, err := jobs.ParseNotifyList(v)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		return n, nil
+	case []any:
+		if len(v) > jobs.MaxNotifiers {
+			return nil, bad("%d notifiers: want at most %d", len(v), jobs.MaxNotifiers)
+		}
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, bad("want an array of notifier names (strings)")
+			}
+			names = append(names, s)
+		}
+	default:
+		return nil, bad("want an array of notifier names")
+	}
+	if err := jobs.ValidateNotify(names); err != nil {
+		return nil, bad("%v", err)
+	}
+	return names, nil
 }

@@ -17,14 +17,15 @@ import (
 // createParamNames are the parameters of POST /v1/campaigns, accepted as
 // query parameters, multipart form fields or JSON fields.
 var createParamNames = []string{"name", "campaign_id", "labels", "mode", "team_id", "priority", "dry_run", "strict", "append", "column",
-	"snapshot", "reset_unlisted"}
+	"snapshot", "reset_unlisted", "notify"}
 
 // createParams are the settings of one create request.
 type createParams struct {
 	name, campaignID, teamID, priority, mode string
 	column                                   string // the ID file's ID column (idfile.Options.Column)
 	labels                                   []string
-	labelsNull                               bool // JSON "labels": null
+	notify                                   []string // notifier names
+	labelsNull                               bool     // JSON "labels": null
 	hasLabels                                bool
 	dryRun, strict, append                   bool
 	// snapshot defaults to true: every campaign records the labels it
@@ -82,6 +83,12 @@ func (p *createParams) set(key, val, where string) error {
 			return errorf(http.StatusBadRequest, "invalid_parameter", "%s %v", where, err)
 		}
 		p.labels = append(p.labels, labels...)
+	case "notify":
+		names, err := jobs.ParseNotifyList(val)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_parameter", "%s %v", where, err)
+		}
+		p.notify = names
 	default: // booleans
 		b := true // a bare "?dry_run" means true
 		if val != "" {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/console"
+	"github.com/labelreset/labelreset/jobs/notify"
 )
 
 // Limits and timeouts of the server.
@@ -102,6 +103,10 @@ type Config struct {
 	IdempotencyClaimTTL time.Duration
 	// Defaults apply to every campaign created through the API.
 	Defaults Defaults
+	// Notifiers are the operator's notifiers a created campaign may name
+	// (its notify parameter: names only, never a URL). Nil: none, and a
+	// create that names one is refused.
+	Notifiers *notify.Config
 	// Registerer receives the HTTP metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Gatherer is served at GET /metrics when non-nil.
@@ -286,6 +291,7 @@ func (s *Server) routesInit() {
 	s.handle("GET /v1/campaigns/{id}/failures", RoleViewer, s.failures)
 	s.handle("GET /v1/campaigns/{id}/snapshot", RoleViewer, s.snapshot)
 	s.handle("POST /v1/campaigns/{id}/undo", RoleOperator, s.undo)
+	s.handle("GET /v1/assets/{id}", RoleViewer, s.findAsset)
 	for _, a := range actions {
 		role := RoleOperator
 		if a == "approve" {

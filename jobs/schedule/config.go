@@ -89,6 +89,11 @@ type Schedule struct {
 	// inventory instead of recording them not_in_inventory. It needs the
 	// snapshot. Default false.
 	ResetUnlisted bool `yaml:"reset_unlisted"`
+	// Notify names the operator's notifiers (docs/notifications.md) that
+	// hear of the state changes of the schedule's campaigns (a firing that
+	// needs approval above all). Names only; checked against
+	// Options.Notifiers.
+	Notify []string `yaml:"notify"`
 
 	next func(time.Time) time.Time // fire time after t; zero = never
 	loc  *time.Location            // of Timezone

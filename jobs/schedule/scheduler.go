@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/notify"
 )
 
 // Options configure a Scheduler. Zero values take the documented defaults.
@@ -41,6 +42,9 @@ type Options struct {
 	AllowInsecureHTTP bool
 	// Defaults are the process-wide campaign settings.
 	Defaults Defaults
+	// Notifiers are the notifiers a schedule's notify may name; nil: none,
+	// and New refuses a schedule that names one.
+	Notifiers *notify.Config
 	// Registerer receives the metrics; nil means none are registered.
 	Registerer prometheus.Registerer
 	// Logger; default slog.Default().
@@ -195,6 +199,11 @@ func New(cfg *Config, opts Options) (*Scheduler, error) {
 	}
 	if err := s.addSchedules(cfg, opts.AllowInsecureHTTP); err != nil {
 		return nil, err
+	}
+	for _, sc := range s.schedules {
+		if err := opts.Notifiers.Check(sc.Notify); err != nil {
+			return nil, fmt.Errorf("schedule %q: notify: %w", sc.Name, err)
+		}
 	}
 	names := make([]string, len(s.schedules))
 	for i, sc := range s.schedules {
@@ -472,6 +481,7 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 		ID: id, Name: id, Mode: sc.Mode, Labels: sc.Labels, TeamID: cmp.Or(sc.TeamID, s.defaults.TeamID),
 		Server: s.defaults.Server, Source: sc.desc, Priority: sc.prio, BatchSize: sc.BatchSize, Policy: s.defaults.Policy,
 		CreatedAt: s.now().UTC(), Owner: sc.owner(), Snapshot: sc.snap, ResetUnlisted: sc.ResetUnlisted,
+		Notify: sc.Notify,
 	}
 	if q := sc.Source.PDCPQuery; q != nil {
 		def.Query = q.campaignQuery()

@@ -109,6 +109,9 @@ func (s *Schedule) compileAction(errs *fieldErrors) {
 	case s.Mode == jobs.ModeDelete && len(s.Labels) > 0:
 		errs.add("labels", "labels %q are only used in mode remove; drop them to delete all labels, or set mode: remove", s.Labels)
 	}
+	if err := jobs.ValidateNotify(s.Notify); err != nil {
+		errs.add("notify", "%v", err)
+	}
 	if len(s.Labels) > jobs.MaxLabels {
 		errs.add("labels", "%d labels: want at most %d", len(s.Labels), jobs.MaxLabels)
 		return
