@@ -74,7 +74,7 @@ func (s *Store) deleteIf(ctx context.Context, id string, expect *deleteExpect) (
 		s.deleteMarked(id)
 	}
 	segments, batches := int(res[1]), int(res[2])
-	ks := make([]string, 0, segments+batches+10)
+	ks := make([]string, 0, segments+batches+10+len(FailureOutcomes))
 	for seg := 0; seg < segments; seg++ {
 		ks = append(ks, s.keys.segment(id, seg))
 	}
@@ -84,6 +84,7 @@ func (s *Store) deleteIf(ctx context.Context, id string, expect *deleteExpect) (
 	ks = append(ks, s.keys.errors(id), s.keys.events(id), s.keys.failures(id),
 		s.keys.snap(id), s.keys.snapSets(id), s.keys.snapMeta(id),
 		s.keys.outbox(id), s.keys.notified(id), s.keys.notifyLease(id))
+	ks = append(ks, s.keys.failIndexes(id)...)
 	ks = append(ks, s.keys.meta(id)) // last: it holds the deleting mark
 	for len(ks) > 0 {
 		n := min(len(ks), 500)

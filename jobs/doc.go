@@ -10,6 +10,8 @@
 //	<ns>:{<id>}:l:<b>    hash: ledger of batch b, asset ID -> packed record
 //	<ns>:{<id>}:errors   hash: asset ID -> error_id and error text of a failed
 //	                     or invalid asset whose error does not fit its record
+//	<ns>:{<id>}:fail:<outcome>  sorted set: the assets of one failure
+//	                     outcome, by asset ID, for the failures table
 //	<ns>:campaigns       sorted set: campaign IDs by creation time
 //
 // keys.go holds the whole layout, with the keys of the HTTP API and the

@@ -126,3 +126,70 @@ func (s *Store) FailureReasons(ctx context.Context, id string, n int) ([]Failure
 	}
 	return out, nil
 }
+
+// FailureReasonOf is the reason r is counted under in FailureReasons: the
+// Go twin of failureLua's count_failure and failure_reason, which must
+// agree byte for byte (TestFailureReasonOfMatchesLua), because Failures
+// filters records by the reasons the script counted. Meaningful for
+// failed and invalid records.
+func FailureReasonOf(r Record) string {
+	if r.Error == "" {
+		if r.Status == 0 {
+			return "no answer"
+		}
+		return "HTTP " + strconv.Itoa(r.Status)
+	}
+	return failureReason(r.Error)
+}
+
+// failureReason is failureLua's failure_reason: Lua's %x and %d are the C
+// locale's ASCII classes, and its byte positions are 1-based.
+func failureReason(s string) string {
+	head, rest := "", s
+	if len(s) >= 8 && s[:5] == "HTTP " && isDigit(s[5]) && isDigit(s[6]) && isDigit(s[7]) {
+		head, rest = s[:8], s[8:]
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, head...)
+	// Pass 1: runs of 4 or more hex digits holding a decimal digit.
+	hexed := make([]byte, 0, len(rest))
+	for i := 0; i < len(rest); {
+		if !isHex(rest[i]) {
+			hexed = append(hexed, rest[i])
+			i++
+			continue
+		}
+		j, digit := i, false
+		for ; j < len(rest) && isHex(rest[j]); j++ {
+			digit = digit || isDigit(rest[j])
+		}
+		if j-i >= 4 && digit {
+			hexed = append(hexed, '#')
+		} else {
+			hexed = append(hexed, rest[i:j]...)
+		}
+		i = j
+	}
+	// Pass 2: the remaining runs of digits.
+	for i := 0; i < len(hexed); {
+		if !isDigit(hexed[i]) {
+			b = append(b, hexed[i])
+			i++
+			continue
+		}
+		for i < len(hexed) && isDigit(hexed[i]) {
+			i++
+		}
+		b = append(b, '#')
+	}
+	if n := MaxFailureReasonBytes; len(b) > n {
+		for n > 0 && b[n] >= 128 && b[n] < 192 {
+			n--
+		}
+		b = b[:n]
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isHex(c byte) bool   { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }

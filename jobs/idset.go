@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
@@ -192,3 +193,25 @@ func (b *idSetBuilder) done() (*IDSet, int64) {
 	b.buf = nil
 	return &IDSet{bm: b.set}, b.rows - int64(b.set.GetCardinality())
 }
+
+// after returns up to n IDs of the set greater than id, ascending, and
+// the position (0-based rank) of the first of them in the set.
+func (s *IDSet) after(id int64, n int) ([]int64, int64) {
+	if id < 0 {
+		id = 0
+	}
+	rank := int64(s.bm.Rank(uint64(id)))
+	if id == math.MaxInt64 {
+		return nil, rank
+	}
+	it := s.bm.Iterator()
+	it.AdvanceIfNeeded(uint64(id) + 1)
+	out := make([]int64, 0, n)
+	for len(out) < n && it.HasNext() {
+		out = append(out, int64(it.Next()))
+	}
+	return out, rank
+}
+
+// rank returns the number of IDs of the set up to id.
+func (s *IDSet) rank(id int64) int64 { return int64(s.bm.Rank(uint64(id))) }

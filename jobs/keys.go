@@ -21,6 +21,8 @@ const DefaultNamespace = "lr"
 //	<ns>:{<id>}:l:<b>             hash: ledger of batch b
 //	<ns>:{<id>}:errors            hash: asset ID → error_id and full error of failed and invalid assets
 //	<ns>:{<id>}:failures          hash: failure reason → count of failed and invalid assets
+//	<ns>:{<id>}:fail:<outcome>    sorted set (lex, score 0): "<asset ID, 19 digits>:<batch>" of the assets
+//	                              whose outcome is failed, invalid, not_found, not_in_inventory or cancelled
 //	<ns>:{<id>}:events            list: audit events of the campaign
 //	<ns>:{<id>}:repair            string: lease of the process repairing the campaign
 //	<ns>:{<id>}:snap              hash: batch number → uvarint string of the batch's label set numbers (snapshot.go)
@@ -61,7 +63,20 @@ func (k keys) events(cid string) string { return k.ns + ":{" + cid + "}:events" 
 
 // failures is the hash of failure reason → count of a campaign's failed and
 // invalid assets (see failureLua).
-func (k keys) failures(cid string) string    { return k.ns + ":{" + cid + "}:failures" }
+func (k keys) failures(cid string) string { return k.ns + ":{" + cid + "}:failures" }
+
+// failIndex is the sorted set of a campaign's assets with one of the
+// FailureOutcomes (see failIndexLua).
+func (k keys) failIndex(cid, outcome string) string { return k.ns + ":{" + cid + "}:fail:" + outcome }
+
+// failIndexes are the failIndex keys of every FailureOutcomes, in its order.
+func (k keys) failIndexes(cid string) []string {
+	out := make([]string, len(FailureOutcomes))
+	for i, o := range FailureOutcomes {
+		out[i] = k.failIndex(cid, o)
+	}
+	return out
+}
 func (k keys) snap(cid string) string        { return k.ns + ":{" + cid + "}:snap" }
 func (k keys) snapSets(cid string) string    { return k.ns + ":{" + cid + "}:snapsets" }
 func (k keys) snapMeta(cid string) string    { return k.ns + ":{" + cid + "}:snapmeta" }

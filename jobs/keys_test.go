@@ -19,6 +19,7 @@ func TestKeyLayout(t *testing.T) {
 		{"ledger", k.ledger("c1", 17), "lr:{c1}:l:17"},
 		{"errors", k.errors("c1"), "lr:{c1}:errors"},
 		{"failures", k.failures("c1"), "lr:{c1}:failures"},
+		{"failIndex", k.failIndex("c1", OutcomeNotFound), "lr:{c1}:fail:not_found"},
 		{"events", k.events("c1"), "lr:{c1}:events"},
 		{"repair", k.repairLock("c1"), "lr:{c1}:repair"},
 		{"snap", k.snap("c1"), "lr:{c1}:snap"},

@@ -32,8 +32,12 @@ import (
 //
 // Each failed or invalid outcome written is also counted by its reason
 // (failureLua), read from the full error text when it is in the error hash.
+// In a campaign created with a failure index (failIndexField), each
+// record written moves its asset between the index's outcomes
+// (failIndexLua).
 //
-// KEYS[1] meta, KEYS[2..n-3] ledger hashes, KEYS[n-2] the error hash,
+// KEYS[1] meta, KEYS[2..6] the failure index (keys.failIndexes),
+// KEYS[7..n-3] ledger hashes, KEYS[n-2] the error hash,
 // KEYS[n-1] failure reasons, KEYS[n] events. ARGV[1] now (ms), ARGV[2]
 // actor, ARGV[3] the incarnation ("*" = any; "@" and the creation time for
 // a campaign without one, Campaign.LedgerIdentity), ARGV[4] s, followed by
@@ -41,7 +45,7 @@ import (
 // by n (asset ID, record) pairs.
 // Returns 0 nothing to report, 1 campaign finished, 2 campaign stopped,
 // -1 campaign does not exist.
-var recordScript = redis.NewScript(luaChunked + auditLua + failureLua + `
+var recordScript = redis.NewScript(luaChunked + auditLua + failureLua + failIndexLua + `
 -- keepLast(old, new): a "cancelled" record new for an asset whose record
 -- old is unfinished (re-queued by a retry, or between attempts) keeps the
 -- old record's status, attempts and error: the report still shows why it
@@ -70,7 +74,7 @@ local failures = KEYS[#KEYS - 1]
 local fails = {}
 local st = redis.call('HMGET', meta, 'state', 'total', 'max_failure_ratio', 'min_sample', '_fail', 'finished', '_done',
   'n:reset', 'n:not_found', 'n:invalid', 'n:failed', 'n:cancelled', 'inc', 'deleting', 'created',
-  'n:not_in_inventory', 'n:unchanged', 'n:restored')
+  'n:not_in_inventory', 'n:unchanged', 'n:restored', '` + failIndexField + `')
 if not st[1] or st[14] then return -1 end
 if ARGV[3] ~= '*' then
   if string.sub(ARGV[3], 1, 1) == '@' then
@@ -101,8 +105,11 @@ local function withText(v, id)
   return string.sub(v, 1, -2) .. (string.match(side[id], '^[^\n]*\n(.*)$') or '')
 end
 local ai = 5 + 2*ns
-for k = 2, #KEYS - 3 do
+local fidx = st[19] == '1' and fail_keys(2) or nil
+local moves = {}
+for k = 7, #KEYS - 3 do
   local m = tonumber(ARGV[ai]); ai = ai + 1
+  local batch = string.match(KEYS[k], ':l:(%d+)$')
   local ids = {}
   for j = 1, m do ids[j] = ARGV[ai + 2*(j-1)] end
   local old = chunked('HMGET', KEYS[k], ids)
@@ -128,6 +135,10 @@ for k = 2, #KEYS - 3 do
         delta[nc] = (delta[nc] or 0) + 1; nd = nd + 1
         if isfail[nc] then nf = nf + 1; count_failure(fails, withText(v, ids[j]), 1) end
       end
+      if fidx and oc ~= nc then
+        if oc and fidx[oc] then fail_move(moves, oc, fail_member(ids[j], batch), -1) end
+        if fidx[nc] then fail_move(moves, nc, fail_member(ids[j], batch), 1) end
+      end
     end
   end
   ai = ai + 2*m
@@ -136,6 +147,7 @@ end
 if #sideSet > 0 then chunked('HSET', errs, sideSet) end
 if #sideDel > 0 then chunked('HDEL', errs, sideDel) end
 save_failures(failures, fails)
+if fidx then save_fail_index(fidx, moves) end
 if nd == 0 and nf == 0 and next(delta) == nil then return 0 end
 -- One HSET carries every count and any state change: the script is
 -- atomic, so read-modify-write of the counts is safe, and it costs one
@@ -287,8 +299,9 @@ func (l *Ledger) RecordAndWait(ctx context.Context, campaign, incarnation string
 
 // recordArgs builds the keys and arguments of recordScript.
 func (l *Ledger) recordArgs(ctx context.Context, campaign, incarnation string, batches []BatchRecords, now time.Time) ([]string, []any) {
-	ks := make([]string, 0, 3+len(batches))
+	ks := make([]string, 0, 9+len(batches))
 	ks = append(ks, l.keys.meta(campaign))
+	ks = append(ks, l.keys.failIndexes(campaign)...)
 	n := 4
 	for _, b := range batches {
 		n += 1 + 2*len(b.Records)

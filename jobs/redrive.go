@@ -36,13 +36,15 @@ import (
 // data that is about to go, nor another campaign with the same ID.
 // The first call of a re-drive that re-queues assets (ARGV[2] not empty)
 // also writes the audit event of the retry.
-// Re-queued failed and invalid assets leave the failure counts (failureLua).
-// KEYS meta, ledger, events, failure reasons, error hash. ARGV[1] = IDs (comma separated); ARGV[2]
+// Re-queued failed and invalid assets leave the failure counts (failureLua),
+// and re-queued assets leave the failure index (failIndexLua).
+// KEYS meta, ledger, events, failure reasons, error hash, then the
+// failure index (keys.failIndexes). ARGV[1] = IDs (comma separated); ARGV[2]
 // actor ("" = no event), ARGV[3] now (ms), ARGV[4] reason, ARGV[5]
 // incarnation, ARGV[6..] outcome codes. Returns the state before, then
 // the re-queued IDs.
-var requeueScript = redis.NewScript(luaChunked + auditLua + failureLua + `
-local g = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting', 'state')
+var requeueScript = redis.NewScript(luaChunked + auditLua + failureLua + failIndexLua + `
+local g = redis.call('HMGET', KEYS[1], 'id', 'inc', 'deleting', 'state', '` + failIndexField + `')
 if g[3] then return redis.error_reply('LRDELETING campaign is being deleted') end
 if not g[1] or not g[4] or (g[2] or '') ~= ARGV[5] then return redis.error_reply('LRGONE campaign data no longer exists') end
 local undo = redis.call('HGET', KEYS[1], '` + undoField + `')
@@ -61,6 +63,9 @@ local set = {}
 local nd, nf = 0, 0
 local delta = {}
 local fails = {}
+local fidx = g[5] == '1' and fail_keys(6) or nil
+local moves = {}
+local batch = string.match(KEYS[2], ':l:(%d+)$')
 for j = 1, #ids do
   local v = vals[j]
   if v then
@@ -77,6 +82,7 @@ for j = 1, #ids do
         end
         count_failure(fails, rec, -1)
       end
+      if fidx and fidx[c] then fail_move(moves, c, fail_member(ids[j], batch), -1) end
       set[#set+1] = ids[j]; set[#set+1] = 'q' .. string.sub(v, 2)
       out[#out+1] = ids[j]
     end
@@ -86,6 +92,7 @@ if #set > 0 then
   chunked('HSET', KEYS[2], set)
   for c, d in pairs(delta) do redis.call('HINCRBY', KEYS[1], names[c], d) end
   save_failures(KEYS[4], fails)
+  if fidx then save_fail_index(fidx, moves) end
   redis.call('HINCRBY', KEYS[1], '_done', nd)
   redis.call('HINCRBY', KEYS[1], '_fail', nf)
   local to = st
@@ -146,7 +153,7 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 		if gen == 0 {
 			codes[1] = s.actor(ctx)
 		}
-		res, err := requeueScript.Run(ctx, s.rdb, []string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id), s.keys.failures(id), s.keys.errors(id)}, codes...).StringSlice()
+		res, err := requeueScript.Run(ctx, s.rdb, append([]string{s.keys.meta(id), s.keys.ledger(id, batch), s.keys.events(id), s.keys.failures(id), s.keys.errors(id)}, s.keys.failIndexes(id)...), codes...).StringSlice()
 		if err != nil {
 			if err := s.undoneError(ctx, id, scriptError(err)); errors.Is(err, ErrUndone) {
 				return err // says all: which batch is beside the point

@@ -195,7 +195,7 @@ return 1
 func (s *Store) create(ctx context.Context, c *Campaign, approved int64) (bool, error) {
 	c.Incarnation = NewIncarnation()
 	args := append(c.metaFields(), "state", string(c.State), "total", 0, "batches", 0,
-		"segments", 0, "gen", 0, "_done", 0, "_fail", 0, "approved_total", approved)
+		"segments", 0, "gen", 0, "_done", 0, "_fail", 0, "approved_total", approved, failIndexField, 1)
 	args = append([]any{s.actor(ctx), s.nowMS(), string(c.State)}, args...)
 	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.meta(c.ID), s.keys.events(c.ID)}, args...).Int()
 	if ok != 1 {

@@ -51,6 +51,9 @@
 //     section#failures (form#failures-filter, table#failures-table rows
 //     tr[data-asset], a#failures-next), a#download-report,
 //     a#download-failures, a#download-snapshot.
+//   - GET /ui/campaigns/{id}/failures?outcome=&reason=&asset=&after=: the
+//     section#failures alone (with fragment=1, a lapsed session answers
+//     401); the campaign page takes the same parameters.
 //   - GET /ui/campaigns/{id}/live: server-sent events "progress" with the
 //     campaign's counts, rate, ETA, limiter and snapshot state; the stream
 //     ends after a final state ("gone" when the campaign is deleted).

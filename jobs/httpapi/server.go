@@ -288,6 +288,7 @@ func (s *Server) routesInit() {
 	s.handle("GET /v1/campaigns/{id}", RoleViewer, s.getCampaign)
 	s.handle("GET /v1/campaigns/{id}/report", RoleViewer, s.report)
 	s.handle("GET /v1/campaigns/{id}/events", RoleViewer, s.events)
+	s.handle("GET /v1/campaigns/{id}/failures", RoleViewer, s.failures)
 	s.handle("GET /v1/campaigns/{id}/snapshot", RoleViewer, s.snapshot)
 	s.handle("POST /v1/campaigns/{id}/undo", RoleOperator, s.undo)
 	s.handle("GET /v1/assets/{id}", RoleViewer, s.findAsset)

@@ -137,7 +137,48 @@ function campaignLive() {
   // (503, too many) leaves the page as served.
 }
 
+// The failures section (section#failures[data-fragment]): its filter form
+// and paging links fetch the section alone and swap it in place, so the
+// live page around it is not reloaded; the address bar keeps the filter.
+// Without the script they load the campaign page with the same query.
+var failureParams = ["outcome", "reason", "asset", "after"];
+function loadFailures(section, params) {
+  if (!section || !section.dataset.fragment) return;
+  var q = new URLSearchParams();
+  q.set("fragment", "1"); // a lapsed session answers 401, not the sign-in page
+  failureParams.forEach(function (k) { if (params.get(k)) q.set(k, params.get(k)); });
+  fetch(section.dataset.fragment + "?" + q.toString(), { credentials: "same-origin" }).then(function (r) {
+    if (r.status === 401) { window.location.reload(); return null; }
+    return r.text();
+  }).then(function (html) {
+    if (!html) return;
+    var tpl = document.createElement("template");
+    tpl.innerHTML = html.trim();
+    var fresh = tpl.content.querySelector("section#failures");
+    if (!fresh) return;
+    section.replaceWith(fresh);
+    var url = new URL(window.location.href);
+    failureParams.forEach(function (k) { url.searchParams.delete(k); if (q.get(k)) url.searchParams.set(k, q.get(k)); });
+    url.hash = "failures";
+    history.replaceState(null, "", url);
+  }).catch(function () {});
+}
+function failuresSection() {
+  document.addEventListener("submit", function (e) {
+    if (e.target.id !== "failures-filter") return;
+    e.preventDefault();
+    loadFailures(e.target.closest("section"), new URLSearchParams(new FormData(e.target)));
+  });
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest ? e.target.closest("#failures-next, #failures-first") : null;
+    if (!a) return;
+    e.preventDefault();
+    loadFailures(a.closest("section"), new URL(a.href).searchParams);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  failuresSection();
   refreshTables();
   confirmForms();
   campaignLive();
