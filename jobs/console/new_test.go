@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -270,5 +271,45 @@ func TestNewRefusesCrossSitePosts(t *testing.T) {
 	}
 	if got := countCampaigns(t, u); got != 0 {
 		t.Errorf("%d campaigns exist after cross-site posts", got)
+	}
+}
+
+func TestNewShowsTheAPIsBusyAnswer(t *testing.T) {
+	u := newUI(t, func(cfg *httpapi.Config) { cfg.MaxConcurrentUploads = 1 })
+	// Hold the one upload slot with an upload through the API that is
+	// still being sent: once more has been written than the sockets
+	// buffer, the API's handler is reading it and holds the slot.
+	pr, pw := io.Pipe()
+	held := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, u.srv.URL+"/v1/campaigns?dry_run=true&team_id=team-a", pr)
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		req.Header.Set("Content-Type", "text/csv")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- 0
+			return
+		}
+		res.Body.Close()
+		held <- res.StatusCode
+	}()
+	line := strings.Repeat(" ", 1023) + "1\n"
+	for range 32 << 10 { // 32 MiB
+		if _, err := io.WriteString(pw, line); err != nil {
+			t.Fatalf("holding an upload slot: %v", err)
+		}
+	}
+	c := u.signIn(operatorToken)
+	res := u.postNew(c, "/ui/new/plan", newForm{fields: [][2]string{{"name", "keep me"}, {"team_id", "team-a"}, {"ids", "1"}}})
+	if res.status != http.StatusServiceUnavailable || !strings.Contains(text(res.body, "error"), "1 uploads are in progress") ||
+		!strings.Contains(res.body, `value="keep me"`) {
+		t.Errorf("plan while the upload slot is held: %d #error %q, want 503 with the API's message and the form", res.status, text(res.body, "error"))
+	}
+	pw.Close()
+	if got := <-held; got != http.StatusOK {
+		t.Errorf("held upload: status %d, want 200", got)
+	}
+	if res := u.postNew(c, "/ui/new/plan", newForm{fields: [][2]string{{"team_id", "team-a"}, {"ids", "1"}}}); res.status != http.StatusOK {
+		t.Errorf("plan after the slot was freed: %d %s", res.status, text(res.body, "error"))
 	}
 }
