@@ -171,10 +171,11 @@ func (c *Console) submitNew(w http.ResponseWriter, r *http.Request, id *Identity
 func (c *Console) createThroughAPI(w http.ResponseWriter, r *http.Request, id *Identity, mr *multipart.Reader,
 	f *newForm, dryRun bool) (*createAnswer, int, error) {
 	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
+	out := &trackWriter{w: pw}
+	mw := multipart.NewWriter(out)
 	done := make(chan error, 1)
 	go func() {
-		err := forward(mr, mw, f)
+		err := forward(mr, mw, out, f)
 		if err == nil {
 			err = mw.Close()
 		}

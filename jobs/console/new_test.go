@@ -300,9 +300,10 @@ func TestNewShowsTheAPIsBusyAnswer(t *testing.T) {
 		}
 	}
 	c := u.signIn(operatorToken)
-	res := u.postNew(c, "/ui/new/plan", newForm{fields: [][2]string{{"name", "keep me"}, {"team_id", "team-a"}, {"ids", "1"}}})
+	res := u.postNew(c, "/ui/new/plan", newForm{fields: [][2]string{{"name", "keep me"}, {"team_id", "team-a"}, {"ids", "1\n2"}, {"priority", "low"}}})
 	if res.status != http.StatusServiceUnavailable || !strings.Contains(text(res.body, "error"), "1 uploads are in progress") ||
-		!strings.Contains(res.body, `value="keep me"`) {
+		!strings.Contains(res.body, `value="keep me"`) || !strings.Contains(res.body, ">1\n2</textarea>") ||
+		!strings.Contains(res.body, `<option value="low" selected`) {
 		t.Errorf("plan while the upload slot is held: %d #error %q, want 503 with the API's message and the form", res.status, text(res.body, "error"))
 	}
 	pw.Close()

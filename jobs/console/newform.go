@@ -53,12 +53,27 @@ var (
 var textFields = []string{"name", "campaign_id", "mode", "labels", "team_id", "priority"}
 
 // forward rewrites the browser's form mr into the API's multipart body,
-// writing to mw and recording the values in f for the page shown again.
-// It returns a *formError for a form the console refuses, after reading
-// the rest of the form for its values.
-func forward(mr *multipart.Reader, mw *multipart.Writer, f *newForm) error {
+// written to mw over out, and records the values in f for the page shown
+// again. It returns a *formError for a form the console refuses. After a
+// refusal, or once the API stops reading (it has answered: a body over
+// its limit, a busy server), it reads on for the values of the text
+// fields and the pasted IDs, but stops at a file.
+func forward(mr *multipart.Reader, mw *multipart.Writer, out *trackWriter, f *newForm) error {
 	var haveFile, haveIDs, snapshot bool
-	var refused *formError
+	// stopped is why nothing more is written: a *formError, or the
+	// API's end of the pipe closed.
+	var stopped error
+	stop := func(err error) error {
+		if out.err != nil {
+			err = out.err
+		}
+		var fe *formError
+		if errors.As(err, &fe) || out.err != nil {
+			stopped = err
+			return nil
+		}
+		return err // the browser's body failed
+	}
 	for n := 0; ; n++ {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -77,36 +92,38 @@ func forward(mr *multipart.Reader, mw *multipart.Writer, f *newForm) error {
 				break
 			}
 			f.FileName = part.FileName()
-			if haveIDs {
-				refused = errBoth
+			if haveIDs && stopped == nil {
+				stopped = errBoth
 			}
-			if refused != nil {
-				break
+			if stopped != nil {
+				return stopped
 			}
 			haveFile = true
 			w, err := mw.CreateFormFile("file", part.FileName())
-			if err != nil {
-				return err
+			if err == nil {
+				_, err = io.Copy(w, part)
 			}
-			if _, err := io.Copy(w, part); err != nil {
+			if err := stop(err); err != nil {
 				return err
 			}
 		case name == "ids":
 			kept := &keptText{max: maxKeptIDs}
 			in := io.TeeReader(part, kept)
 			iw := &idsWriter{open: func() (io.Writer, error) {
-				if haveFile {
+				switch {
+				case stopped != nil:
+					return nil, stopped
+				case haveFile:
 					return nil, errBoth
-				}
-				if refused != nil {
-					return nil, refused
 				}
 				haveIDs = true
 				return mw.CreateFormFile("file", pastedName)
 			}}
 			err := iw.copy(in)
-			if errors.As(err, &refused) {
-				_, err = io.Copy(io.Discard, in)
+			if err != nil {
+				if err = stop(err); err == nil {
+					_, err = io.Copy(io.Discard, in)
+				}
 			}
 			if err != nil {
 				return err
@@ -121,12 +138,12 @@ func forward(mr *multipart.Reader, mw *multipart.Writer, f *newForm) error {
 			}
 			v := string(b)
 			f.set(name, v)
-			if refused != nil || strings.TrimSpace(v) == "" {
+			if stopped != nil || strings.TrimSpace(v) == "" {
 				// An empty input is the API's default, not an
 				// empty value (labels="" would be refused).
 				break
 			}
-			if err := mw.WriteField(name, v); err != nil {
+			if err := stop(mw.WriteField(name, v)); err != nil {
 				return err
 			}
 		}
@@ -134,13 +151,31 @@ func forward(mr *multipart.Reader, mw *multipart.Writer, f *newForm) error {
 	}
 	f.Snapshot = snapshot
 	switch {
-	case refused != nil:
-		return refused
+	case stopped != nil:
+		return stopped
 	case !haveFile && !haveIDs:
 		return errNeither
 	}
 	// An unchecked checkbox sends nothing; the API's default is true.
 	return mw.WriteField("snapshot", map[bool]string{true: "true", false: "false"}[snapshot])
+}
+
+// trackWriter keeps the first error of writing to w: the API's end of
+// the pipe closed.
+type trackWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *trackWriter) Write(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	n, err := t.w.Write(p)
+	if err != nil {
+		t.err = err
+	}
+	return n, err
 }
 
 // idsWriter turns pasted IDs into an ID file of one ID per line: commas,
