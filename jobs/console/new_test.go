@@ -38,8 +38,9 @@ func (u *ui) postNew(c *http.Client, path string, f newForm) page {
 	return u.do(c, http.MethodPost, path, &b, map[string]string{"Content-Type": mw.FormDataContentType()})
 }
 
-// text returns the text of the element with the given id attribute.
-func text(body, id string) string {
+// elemText returns the text of the element with the given id attribute,
+// unescaped (bad lines quote their values).
+func elemText(body, id string) string {
 	m := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `"[^>]*>([^<]*)<`).FindStringSubmatch(body)
 	if m == nil {
 		return ""
@@ -50,7 +51,7 @@ func text(body, id string) string {
 func campaignOf(t *testing.T, u *ui, res page) *jobs.Campaign {
 	t.Helper()
 	if res.status != http.StatusSeeOther {
-		t.Fatalf("status %d, want 303: %s", res.status, text(res.body, "error"))
+		t.Fatalf("status %d, want 303: %s", res.status, elemText(res.body, "error"))
 	}
 	loc, _ := url.Parse(res.header.Get("Location"))
 	id, ok := strings.CutPrefix(loc.Path, "/ui/campaigns/")
@@ -110,11 +111,11 @@ func TestNewPlanOfPastedIDsShowsCountsAndTheFirstBadLine(t *testing.T) {
 		{"name", "spring clean"}, {"mode", "remove"}, {"labels", "stale"}, {"team_id", "team-a"},
 		{"priority", "low"}, {"snapshot", "true"}, {"ids", ids}}})
 	if res.status != http.StatusOK {
-		t.Fatalf("plan: %d %s", res.status, text(res.body, "error"))
+		t.Fatalf("plan: %d %s", res.status, elemText(res.body, "error"))
 	}
 	for id, want := range map[string]string{"plan-valid": "5", "plan-duplicates": "1", "plan-bad": "1",
 		"plan-first-bad": `pasted-ids:4: "x42": not a decimal integer`} {
-		if got := text(res.body, id); got != want {
+		if got := elemText(res.body, id); got != want {
 			t.Errorf("#%s = %q, want %q", id, got, want)
 		}
 	}
@@ -178,8 +179,8 @@ func TestNewBigCampaignLandsPending(t *testing.T) {
 	}
 	form := newForm{fields: [][2]string{{"mode", "delete"}, {"team_id", "team-a"}, {"snapshot", "true"}, {"ids", b.String()}}}
 	plan := u.postNew(c, "/ui/new/plan", form)
-	if text(plan.body, "plan-valid") != "150" || !strings.Contains(plan.body, "will wait for an approver") {
-		t.Errorf("plan of 150 IDs over a threshold of 100: valid %q, approval not said", text(plan.body, "plan-valid"))
+	if elemText(plan.body, "plan-valid") != "150" || !strings.Contains(plan.body, "will wait for an approver") {
+		t.Errorf("plan of 150 IDs over a threshold of 100: valid %q, approval not said", elemText(plan.body, "plan-valid"))
 	}
 	res := u.postNew(c, "/ui/new", form)
 	if cp := campaignOf(t, u, res); cp.State != jobs.StatePending {
@@ -197,10 +198,10 @@ func TestNewUploadsAFile(t *testing.T) {
 	f := newForm{fields: [][2]string{{"mode", "delete"}, {"team_id", "team-a"}, {"snapshot", "true"}, {"ids", ""}},
 		fileName: "hosts.csv", file: csv}
 	plan := u.postNew(c, "/ui/new/plan", f)
-	if plan.status != http.StatusOK || text(plan.body, "plan-valid") != "2" || text(plan.body, "plan-duplicates") != "1" ||
-		text(plan.body, "plan-first-bad") != `hosts.csv:4: "nope": not a decimal integer` {
-		t.Errorf("plan of a file: %d valid %q dup %q first bad %q", plan.status, text(plan.body, "plan-valid"),
-			text(plan.body, "plan-duplicates"), text(plan.body, "plan-first-bad"))
+	if plan.status != http.StatusOK || elemText(plan.body, "plan-valid") != "2" || elemText(plan.body, "plan-duplicates") != "1" ||
+		elemText(plan.body, "plan-first-bad") != `hosts.csv:4: "nope": not a decimal integer` {
+		t.Errorf("plan of a file: %d valid %q dup %q first bad %q", plan.status, elemText(plan.body, "plan-valid"),
+			elemText(plan.body, "plan-duplicates"), elemText(plan.body, "plan-first-bad"))
 	}
 	if !strings.Contains(plan.body, `id="file-again"`) {
 		t.Error("the plan does not say to choose the file again")
@@ -237,8 +238,8 @@ func TestNewShowsRefusalsWithTheFormKept(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, path := range []string{"/ui/new/plan", "/ui/new"} {
 				res := u.postNew(c, path, tc.form)
-				if res.status != tc.status || !strings.Contains(text(res.body, "error"), tc.error) {
-					t.Errorf("%s: %d #error %q, want %d %q", path, res.status, text(res.body, "error"), tc.status, tc.error)
+				if res.status != tc.status || !strings.Contains(elemText(res.body, "error"), tc.error) {
+					t.Errorf("%s: %d #error %q, want %d %q", path, res.status, elemText(res.body, "error"), tc.status, tc.error)
 				}
 				if !strings.Contains(res.body, `id="new-campaign"`) {
 					t.Errorf("%s: the form is not shown again", path)
@@ -301,16 +302,16 @@ func TestNewShowsTheAPIsBusyAnswer(t *testing.T) {
 	}
 	c := u.signIn(operatorToken)
 	res := u.postNew(c, "/ui/new/plan", newForm{fields: [][2]string{{"name", "keep me"}, {"team_id", "team-a"}, {"ids", "1\n2"}, {"priority", "low"}}})
-	if res.status != http.StatusServiceUnavailable || !strings.Contains(text(res.body, "error"), "1 uploads are in progress") ||
+	if res.status != http.StatusServiceUnavailable || !strings.Contains(elemText(res.body, "error"), "1 uploads are in progress") ||
 		!strings.Contains(res.body, `value="keep me"`) || !strings.Contains(res.body, ">1\n2</textarea>") ||
 		!strings.Contains(res.body, `<option value="low" selected`) {
-		t.Errorf("plan while the upload slot is held: %d #error %q, want 503 with the API's message and the form", res.status, text(res.body, "error"))
+		t.Errorf("plan while the upload slot is held: %d #error %q, want 503 with the API's message and the form", res.status, elemText(res.body, "error"))
 	}
 	pw.Close()
 	if got := <-held; got != http.StatusOK {
 		t.Errorf("held upload: status %d, want 200", got)
 	}
 	if res := u.postNew(c, "/ui/new/plan", newForm{fields: [][2]string{{"team_id", "team-a"}, {"ids", "1"}}}); res.status != http.StatusOK {
-		t.Errorf("plan after the slot was freed: %d %s", res.status, text(res.body, "error"))
+		t.Errorf("plan after the slot was freed: %d %s", res.status, elemText(res.body, "error"))
 	}
 }
