@@ -167,6 +167,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			Data: loginData{Next: next}})
 		return
 	}
+	// A new sign-in never continues an old session (a cookie planted
+	// before it, or another token's).
+	if err := c.sessions.remove(r.Context(), sessionCookie(r)); err != nil {
+		c.log.Warn("console sign-in: old session", "err", err)
+	}
 	cookie, err := c.sessions.create(r.Context(), id)
 	if err != nil {
 		c.log.Error("console sign-in", "err", err)

@@ -171,3 +171,18 @@ func TestEveryPageCarriesAStrictCSP(t *testing.T) {
 		}
 	}
 }
+
+func TestSigningInAgainReplacesTheOldSession(t *testing.T) {
+	u := newUI(t, nil)
+	c := u.signIn(viewerToken)
+	u.signIn(operatorToken) // another browser
+	if res := u.post(c, "/ui/login", url.Values{"token": {operatorToken}}); res.status != http.StatusSeeOther {
+		t.Fatalf("second sign-in: %d", res.status)
+	}
+	if n := len(u.redis.Client.Keys(t.Context(), u.redis.Namespace+":ui:session:*").Val()); n != 2 {
+		t.Fatalf("%d sessions, want 2: the first browser's old session must go when it signs in again", n)
+	}
+	if body := u.get(c, "/ui/").body; !strings.Contains(body, "otto") {
+		t.Fatal("the browser does not act for the token it signed in with last")
+	}
+}
