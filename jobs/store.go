@@ -25,6 +25,10 @@ type StoreOptions struct {
 	// Actor records state changes made with a context that carries no
 	// actor (WithActor), e.g. "worker:HOST". Default ActorSystem.
 	Actor string
+	// AssetCacheBytes bounds the decoded segment bitmaps FindAsset keeps
+	// between lookups (estimated heap). Default DefaultAssetCacheBytes
+	// (64 MiB: a million scattered IDs take 8 MB); negative keeps none.
+	AssetCacheBytes int64
 }
 
 // Store manages campaigns in Redis and enqueues their batches.
@@ -45,6 +49,8 @@ type Store struct {
 	// (Campaign.identity), never by key alone, because a campaign ID can be
 	// created again with other IDs under the same keys.
 	segs map[string]*IDSet
+	// assetCache holds FindAsset's decoded segments (segmentcache.go).
+	assetCache *segmentCache
 
 	// janitorRead and deleteMarked, when set (tests only), run between the
 	// janitor's read of an expired campaign and its decision, and between
@@ -68,12 +74,16 @@ func NewStore(rdb redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.Actor == "" {
 		opts.Actor = ActorSystem
 	}
+	if opts.AssetCacheBytes == 0 {
+		opts.AssetCacheBytes = DefaultAssetCacheBytes
+	}
 	l := NewLedger(rdb, opts.Namespace)
 	l.actor = opts.Actor
 	return &Store{
 		rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), keys: keys{opts.Namespace},
 		ns: opts.Namespace, ledger: l, delay: opts.ControlDelay,
 		now: opts.Now, segs: map[string]*IDSet{}, defaultActor: opts.Actor,
+		assetCache: newSegmentCache(max(opts.AssetCacheBytes, 0)),
 	}
 }
 

@@ -77,6 +77,7 @@ func init() {
 		{"status", "CAMPAIGN [--json] [--watch]", "show a campaign's state and counts", (*app).cmdStatus},
 		{"report", "CAMPAIGN [-o FILE] [--format csv|jsonl] [--only failed]", "write the per-asset report", (*app).cmdReport},
 		{"campaigns", "[--json]", "list campaigns", (*app).cmdCampaigns},
+		{"asset", "ID [--json]", "show an asset's outcome in every campaign that holds it", (*app).cmdAsset},
 		{"events", "CAMPAIGN [--json]", "show who changed a campaign's state, when, from what to what", (*app).cmdEvents},
 		{"approve", "CAMPAIGN", "release a pending campaign", controlCmd("approve")},
 		{"pause", "CAMPAIGN", "stop new calls for a campaign, keep everything", controlCmd("pause")},

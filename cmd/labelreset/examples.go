@@ -54,6 +54,10 @@ var commandExamples = map[string]string{
   labelreset status q4-retire --watch
   labelreset status q4-retire --json
 `,
+	"asset": `  # What every campaign did to asset 1234567890, newest first:
+  labelreset asset 1234567890
+  labelreset asset 1234567890 --json
+`,
 	"report": `  labelreset report q4-retire -o report.csv
   labelreset report q4-retire --only failed,invalid --format jsonl
 `,

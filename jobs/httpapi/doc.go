@@ -24,6 +24,10 @@
 // campaign's audit log by the store, atomically with the change; GET
 // /v1/campaigns/{id}/events reads the log.
 //
+// GET /v1/assets/{id} finds one asset in every campaign the token may
+// see (jobs.Store.FindAsset): a few Redis round trips whatever the number
+// of campaigns, so it stays fast across thousands of them.
+//
 // # Creating campaigns
 //
 // POST /v1/campaigns takes a text/csv body (parameters in the query), a

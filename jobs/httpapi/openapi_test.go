@@ -122,6 +122,9 @@ func TestOpenAPIContract(t *testing.T) {
 		{req: req{method: "POST", path: "/v1/campaigns/oa-snap/undo", ctype: "application/json"}, body: `{"exact":false,"name":"back"}`, status: 200},
 		{req: req{method: "POST", path: "/v1/campaigns/oa-json/undo"}, status: 409},
 		{req: req{method: "POST", path: "/v1/campaigns/missing/undo"}, status: 404},
+		{req: req{method: "GET", path: "/v1/assets/1"}, status: 200},
+		{req: req{method: "GET", path: "/v1/assets/404"}, status: 200},
+		{req: req{method: "GET", path: "/v1/assets/x1"}, status: 400},
 	}
 	// A campaign whose snapshot is complete, for the snapshot and undo
 	// calls.

@@ -285,6 +285,7 @@ func (s *Server) routesInit() {
 	s.handle("GET /v1/campaigns/{id}/events", RoleViewer, s.events)
 	s.handle("GET /v1/campaigns/{id}/snapshot", RoleViewer, s.snapshot)
 	s.handle("POST /v1/campaigns/{id}/undo", RoleOperator, s.undo)
+	s.handle("GET /v1/assets/{id}", RoleViewer, s.findAsset)
 	for _, a := range actions {
 		role := RoleOperator
 		if a == "approve" {
