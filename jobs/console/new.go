@@ -78,6 +78,7 @@ type createAnswer struct {
 	ApprovalRequired bool      `json:"approval_required"`
 	Warnings         []string  `json:"warnings"`
 	Error            string    `json:"error"`
+	retryAfter       string
 }
 
 var priorities = []jobs.Priority{jobs.PriorityHigh, jobs.PriorityNormal, jobs.PriorityLow}
@@ -142,7 +143,11 @@ func (c *Console) submitNew(w http.ResponseWriter, r *http.Request, id *Identity
 	}
 	if status >= 300 {
 		// The API's refusal, in its words; a refused plan (all rows bad)
-		// comes with the plan that says why.
+		// comes with the plan that says why, a busy server with when to
+		// try again.
+		if ra := ans.retryAfter; ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
 		msg := ans.Error
 		if msg == "" {
 			msg = fmt.Sprintf("The server refused the campaign (%d %s).", status, http.StatusText(status))
@@ -208,6 +213,7 @@ func (c *Console) createThroughAPI(w http.ResponseWriter, r *http.Request, id *I
 	if err := json.Unmarshal(rep.body.Bytes(), &ans); err != nil {
 		return nil, 0, fmt.Errorf("read the answer of POST /v1/campaigns (%d): %w", rep.status, err)
 	}
+	ans.retryAfter = rep.header.Get("Retry-After")
 	return &ans, rep.status, nil
 }
 

@@ -307,6 +307,9 @@ func TestNewShowsTheAPIsBusyAnswer(t *testing.T) {
 		!strings.Contains(res.body, `<option value="low" selected`) {
 		t.Errorf("plan while the upload slot is held: %d #error %q, want 503 with the API's message and the form", res.status, elemText(res.body, "error"))
 	}
+	if res.header.Get("Retry-After") == "" {
+		t.Error("the busy answer lacks the API's Retry-After")
+	}
 	pw.Close()
 	if got := <-held; got != http.StatusOK {
 		t.Errorf("held upload: status %d, want 200", got)
