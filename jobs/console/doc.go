@@ -59,7 +59,13 @@
 //     ends after a final state ("gone" when the campaign is deleted).
 //   - GET /ui/campaigns/{id}/report.csv, failures.csv, snapshot.jsonl: the
 //     API's report and snapshot, streamed.
-//   - GET /ui/new, POST /ui/new/plan, POST /ui/new: a new campaign.
+//   - GET /ui/new (operators): form#new-campaign, multipart: input#file or
+//     textarea#ids (not both), select#mode, input#labels, input#team
+//     (team_id), select#priority, input#snapshot; button#plan-submit POSTs
+//     to /ui/new/plan (a dry run: section#plan with #plan-valid,
+//     #plan-duplicates, #plan-bad, #plan-first-bad, #plan-warnings),
+//     button#create-submit to /ui/new (303 to the campaign with ?flash=).
+//     Both go to POST /v1/campaigns, the upload streamed through a pipe.
 //   - GET /ui/assets?id=: an asset's outcome in every campaign.
 //   - Every page: a#nav-campaigns, a#nav-new (operators), form#asset-search
 //     (input#asset-id), span#whoami, form#logout, #flash, #error.

@@ -177,10 +177,73 @@ function failuresSection() {
   });
 }
 
+// The new-campaign form: the labels input counts only in mode remove (a
+// disabled input is not sent), unchecking the snapshot shows its warning,
+// and the plan is fetched and shown in place, so that a chosen file stays
+// chosen. Without the script the plan comes back as a page of its own.
+function newCampaignForm() {
+  var form = document.getElementById("new-campaign");
+  if (!form) return;
+  var mode = document.getElementById("mode");
+  var labels = document.getElementById("labels");
+  var snapshot = document.getElementById("snapshot");
+  var warning = document.getElementById("snapshot-warning");
+  var syncMode = function () {
+    var remove = mode.value === "remove";
+    labels.disabled = !remove;
+    labels.required = remove;
+  };
+  var syncSnapshot = function () { warning.hidden = snapshot.checked; };
+  mode.addEventListener("change", syncMode);
+  snapshot.addEventListener("change", syncSnapshot);
+  syncMode();
+  syncSnapshot();
+
+  var main = document.getElementById("main");
+  // replace puts the response's element id (or none) where the page's is,
+  // before the element that where() finds once the old one is gone.
+  var replace = function (id, fresh, where) {
+    var old = document.getElementById(id);
+    if (old) old.remove();
+    if (!fresh) return;
+    var before = where();
+    before.parentNode.insertBefore(document.importNode(fresh, true), before);
+  };
+  form.addEventListener("submit", function (ev) {
+    if (!ev.submitter || ev.submitter.id !== "plan-submit" || !window.fetch || !window.DOMParser) return;
+    ev.preventDefault();
+    var button = ev.submitter;
+    button.disabled = true;
+    var plan = document.getElementById("plan");
+    if (plan) plan.classList.add("loading");
+    fetch("/ui/new/plan", { method: "POST", body: new FormData(form), credentials: "same-origin" }).then(function (r) {
+      if (r.status === 401) { window.location.reload(); return null; }
+      return r.text();
+    }).then(function (html) {
+      if (html === null) return;
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var flash = document.getElementById("flash");
+      if (flash) flash.remove();
+      replace("error", doc.getElementById("error"), function () { return main.firstElementChild; });
+      replace("plan", doc.getElementById("plan"), function () { return form; });
+      var shown = document.getElementById("plan") || document.getElementById("error");
+      if (shown) shown.scrollIntoView({ block: "nearest" });
+    }).catch(function () {
+      // The network failed: send the form the ordinary way.
+      form.action = "/ui/new/plan";
+      form.submit();
+    }).finally(function () {
+      button.disabled = false;
+      var p = document.getElementById("plan");
+      if (p) p.classList.remove("loading");
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   failuresSection();
   refreshTables();
   confirmForms();
   campaignLive();
-  if (window.labelresetPage) window.labelresetPage();
+  newCampaignForm();
 });
