@@ -114,12 +114,14 @@ func (s *Store) Failures(ctx context.Context, id string, q FailureQuery) (Failur
 	page := FailurePage{Total: r.total(outcomes, q.Reason)}
 	var src failSource
 	chunk := q.Limit + 1
-	if r.indexed {
+	if q.Reason != "" {
+		// Only failed and invalid assets have a reason.
+		outcomes = slices.DeleteFunc(slices.Clone(outcomes), func(o string) bool {
+			return o != OutcomeFailed && o != OutcomeInvalid
+		})
+	}
+	if r.useIndex(outcomes) {
 		if q.Reason != "" {
-			// Only failed and invalid assets have a reason.
-			outcomes = slices.DeleteFunc(slices.Clone(outcomes), func(o string) bool {
-				return o != OutcomeFailed && o != OutcomeInvalid
-			})
 			chunk = max(chunk, 1000)
 		}
 		src = &indexSource{s: s, id: id, outcomes: outcomes}
@@ -163,7 +165,23 @@ func (q FailureQuery) outcomes() ([]string, error) {
 type failureState struct {
 	c       *Campaign
 	indexed bool
+	// over are the outcomes past FailureIndexMax, which have no index.
+	over    map[string]bool
 	reasons map[string]string
+}
+
+// useIndex reports whether a query of outcomes can read the index: the
+// campaign keeps one, and none of the outcomes went past its bound.
+func (r *failureState) useIndex(outcomes []string) bool {
+	if !r.indexed {
+		return false
+	}
+	for _, o := range outcomes {
+		if r.over[o] {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) failureRead(ctx context.Context, id string, reasons bool) (*failureState, error) {
@@ -193,11 +211,16 @@ func (s *Store) failureRead(ctx context.Context, id string, reasons bool) (*fail
 	case err != nil:
 		return nil, err
 	}
-	r := &failureState{c: c, indexed: m[failIndexField] == "1"}
+	r := &failureState{c: c, indexed: m[failIndexField] == "1", over: map[string]bool{}}
 	// The index and the counters change in the same scripts: read in one
 	// transaction they agree, unless a worker of an earlier version (which
 	// keeps no index) recorded outcomes since the campaign was created.
+	// An outcome past FailureIndexMax has no index to agree.
 	for i, o := range FailureOutcomes {
+		if strings.IndexByte(m[failIndexOverField], outcomeCode(o)) >= 0 {
+			r.over[o] = true
+			continue
+		}
 		if cards[i].Val() != c.Counts[o] {
 			r.indexed = false
 		}
@@ -262,7 +285,7 @@ func (r *failureState) filter(outcomes []string, reason string) func(Record) boo
 func (s *Store) failureAsset(ctx context.Context, r *failureState, outcomes []string, a, after int64, keep func(Record) bool) (FailurePage, error) {
 	page := FailurePage{Records: []Record{}}
 	var ref *failRef
-	if r.indexed {
+	if r.useIndex(outcomes) {
 		pad := fmt.Sprintf("%019d", a)
 		cmds := make([]*redis.StringSliceCmd, len(outcomes))
 		pipe := s.rdb.Pipeline()

@@ -470,3 +470,66 @@ func TestFailuresOtherReason(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureIndexBoundedPerOutcome: an outcome with more assets than
+// FailureIndexMax (a big campaign cancelled before it ran) drops its index
+// instead of costing four times the ledger in Redis memory; its queries
+// scan the ledger (its assets are dense there), the other outcomes keep
+// their index, and every query still agrees with a full ledger scan.
+func TestFailureIndexBoundedPerOutcome(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	const id = "bounded"
+	n := jobs.FailureIndexMax + 250
+	if _, err := submitIDs(t, store, newDef(id), 1, n, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var recs []jobs.Record
+	for _, a := range []int64{5, 42, 77} {
+		recs = append(recs, jobs.Record{AssetID: a, Outcome: jobs.OutcomeFailed, Status: 500, Attempts: 1, Error: "HTTP 500", FinishedAt: now})
+	}
+	if _, err := store.Ledger().Record(ctx, id, []jobs.BatchRecords{{Batch: 0, Records: recs}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Cancel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Counts[jobs.OutcomeCancelled]; got != int64(n-3) {
+		t.Fatalf("cancelled %d, want %d", got, n-3)
+	}
+	ix, err := store.FailureIndex(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix[jobs.OutcomeCancelled]) != 0 || len(ix[jobs.OutcomeFailed]) != 3 {
+		t.Fatalf("index holds %d cancelled and %d failed assets, want 0 (past the bound) and 3",
+			len(ix[jobs.OutcomeCancelled]), len(ix[jobs.OutcomeFailed]))
+	}
+	for _, q := range []jobs.FailureQuery{
+		{Outcomes: []string{jobs.OutcomeFailed}},
+		{Outcomes: []string{jobs.OutcomeCancelled}, Limit: 500},
+		{Outcomes: []string{jobs.OutcomeCancelled}, After: 9000, Limit: 500},
+		{Limit: 500},
+		{Asset: 42},
+		{Asset: 43},
+		{Asset: int64(n)},
+	} {
+		want := scanFailures(t, store, id, q)
+		p, err := store.Failures(ctx, id, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Asset == 0 && len(want) > q.Limit && q.Limit > 0 {
+			want = want[:q.Limit]
+		}
+		if d := cmp.Diff(want, p.Records, cmpEmpty); d != "" {
+			t.Errorf("Failures(%+v) (-scan +got):\n%s", q, d)
+		}
+	}
+}
