@@ -1,0 +1,82 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/httpapi"
+)
+
+// A live stream is the session's like every page: it ends when the
+// session does (signed out, the token removed from the token file, or
+// its teams narrowed to exclude the campaign), not when the campaign
+// ends days later.
+func TestLiveStreamEndsWithItsSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(u *ui, c interface{ signOut() })
+	}{
+		{"signed out", func(u *ui, c interface{ signOut() }) { c.signOut() }},
+		{"token removed", func(u *ui, _ interface{ signOut() }) {
+			u.rewriteTokens(strings.Replace(tokenFile, "    token: "+viewerToken+"\n", "    token: viewer-token-replaced-0123456789\n", 1))
+		}},
+		{"team narrowed", func(u *ui, _ interface{ signOut() }) {
+			u.rewriteTokens(strings.Replace(tokenFile, "roles: [viewer]\n    teams: [team-a]", "roles: [viewer]\n    teams: [team-z]", 1))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, _ := serveUI(t, func(c *httpapi.Config) { c.Console.PollInterval = 50 * time.Millisecond })
+			id := u.create(operatorToken, map[string]any{"campaign_id": "watched", "team_id": "team-a", "asset_ids": ids(1, 10)})
+			c := u.signIn(viewerToken)
+			s := u.watch(c, id)
+			if ev := s.next(t); ev.data["state"] != "running" {
+				t.Fatalf("first event %v", ev.data)
+			}
+			tc.end(u, signOuter{u, c})
+			u.record(id, jobs.OutcomeReset, 1)
+			deadline := time.After(10 * time.Second)
+			for {
+				select {
+				case ev := <-s.events:
+					if ev.data["finished"] == float64(1) {
+						t.Fatalf("the stream showed the campaign's new counts after its session ended: %v", ev.data)
+					}
+					continue
+				case <-s.done:
+				case <-deadline:
+					t.Fatal("the stream outlived its session by 10s")
+				}
+				break
+			}
+			s.body.Close()
+		})
+	}
+}
+
+type signOuter struct {
+	u *ui
+	c *http.Client
+}
+
+func (s signOuter) signOut() {
+	s.u.t.Helper()
+	if res := s.u.post(s.c, "/ui/logout", url.Values{}); res.status != http.StatusSeeOther {
+		s.u.t.Fatalf("sign out: %d", res.status)
+	}
+}
+
+// rewriteTokens replaces the token file and reloads it.
+func (u *ui) rewriteTokens(content string) {
+	u.t.Helper()
+	if err := os.WriteFile(u.tokenPath, []byte(content), 0o600); err != nil {
+		u.t.Fatal(err)
+	}
+	if err := u.api.ReloadTokens(); err != nil {
+		u.t.Fatal(err)
+	}
+}
