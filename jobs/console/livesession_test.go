@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"os"
@@ -79,4 +80,36 @@ func (u *ui) rewriteTokens(content string) {
 	if err := u.api.ReloadTokens(); err != nil {
 		u.t.Fatal(err)
 	}
+}
+
+// Campaign IDs are one namespace across teams: a campaign deleted and
+// created again under its ID by another team is another team's campaign,
+// and a stream opened on the first never shows the second.
+func TestLiveStreamNeverShowsAnotherTeamsCampaignUnderItsID(t *testing.T) {
+	u, _ := serveUI(t, func(c *httpapi.Config) { c.Console.PollInterval = 2 * time.Second })
+	id := u.create(operatorToken, map[string]any{"campaign_id": "reused", "team_id": "team-a", "asset_ids": ids(1, 10)})
+	s := u.watch(u.signIn(viewerToken), id)
+	if ev := s.next(t); ev.data["state"] != "running" || ev.data["total"] != float64(10) {
+		t.Fatalf("first event %v", ev.data)
+	}
+	// Within one poll interval: the poller reads the ID next after both.
+	if err := u.store.Delete(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	u.create(otherToken, map[string]any{"campaign_id": id, "team_id": "team-b", "asset_ids": ids(1, 7)})
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-s.events:
+			if ev.name == "progress" && ev.data["total"] == float64(7) {
+				t.Fatalf("team-a's stream showed team-b's campaign: %v", ev.data)
+			}
+			continue
+		case <-s.done:
+		case <-deadline:
+			t.Fatal("the stream went on 10s after its campaign was deleted")
+		}
+		break
+	}
+	s.body.Close()
 }
