@@ -49,11 +49,16 @@ type watch struct {
 type subscriber struct{ ch chan *event }
 
 // event is one "progress" message; final marks a campaign that will not
-// change any more (done, cancelled, or gone).
+// change any more (done, cancelled, or gone). team and inc are the
+// campaign's team and incarnation (Campaign.LedgerIdentity) it was read
+// from: a watch is keyed by campaign ID, which a campaign deleted and
+// created again by another team shares, so every stream checks them
+// before it writes an event.
 type event struct {
-	name  string
-	data  []byte
-	final bool
+	name      string
+	data      []byte
+	final     bool
+	team, inc string
 }
 
 func newHub(c *Console) *hub {
@@ -71,6 +76,9 @@ func (h *hub) run(ctx context.Context) {
 	h.cancel()
 	h.wg.Wait()
 }
+
+// goneEvent ends the streams of a campaign that is gone.
+var goneEvent = &event{name: "gone", data: []byte(`{"state":"gone"}`), final: true}
 
 var errTooManyStreams = errors.New("too many live streams")
 
@@ -178,7 +186,7 @@ func (h *hub) read(ctx context.Context, id string, snap **jobs.SnapshotInfo) *ev
 	c := h.c
 	cp, err := c.store.Get(ctx, id)
 	if errors.Is(err, jobs.ErrNotFound) {
-		return &event{name: "gone", data: []byte(`{"state":"gone"}`), final: true}
+		return goneEvent
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -211,18 +219,28 @@ func (h *hub) read(ctx context.Context, id string, snap **jobs.SnapshotInfo) *ev
 		c.log.Error("console live: encode", "campaign", id, "err", err)
 		return nil
 	}
-	return &event{name: "progress", data: b, final: cp.State.Final()}
+	return &event{name: "progress", data: b, final: cp.State.Final(), team: cp.TeamID, inc: cp.LedgerIdentity()}
 }
 
 // live streams a campaign's progress as server-sent events: one
 // "progress" event per poll of the hub, a comment line every heartbeat,
 // and the end of the stream after the event of a final state, when the
-// console stops, or when the campaign is gone ("gone").
+// console stops, or when the campaign is gone ("gone": also when it was
+// created again under its ID, which makes it another campaign).
+//
+// A stream lasts as long as its campaign runs, so it is held to its
+// session as every page is: each event is written only while the
+// session's token is in force and its teams include the campaign's (an
+// in-memory check), and the session itself is read again every
+// sessionCheck (one Redis read per stream, far apart); a stream whose
+// session ended just ends.
 func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
-	if _, err := c.visible(r.Context(), id, r.PathValue("id")); err != nil {
+	cp, err := c.visible(r.Context(), id, r.PathValue("id"))
+	if err != nil {
 		c.campaignError(w, r, id, err)
 		return
 	}
+	inc := cp.LedgerIdentity()
 	wt, sub, err := c.hub.subscribe(r.PathValue("id"))
 	if err != nil {
 		msg := "The console is stopping; reload the page shortly."
@@ -251,6 +269,8 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 	}
 	beat := time.NewTicker(heartbeat)
 	defer beat.Stop()
+	check := time.NewTicker(c.sessionCheck())
+	defer check.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
@@ -259,7 +279,22 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 			return
 		case <-beat.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
+		case <-check.C:
+			if !c.sessionLasts(r, id) {
+				return
+			}
 		case ev := <-sub.ch:
+			if ev.name != "gone" && ev.inc != inc {
+				// Deleted and created again since the page was served:
+				// another campaign, whoever's it is.
+				ev = goneEvent
+			}
+			if ev.name != "gone" {
+				cur, ok := c.backend.Lookup(id.Ref)
+				if !ok || !cur.AllowsTeam(ev.team) {
+					return
+				}
+			}
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data)
 			if ev.final {
 				rc.Flush()
@@ -270,4 +305,26 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 			return
 		}
 	}
+}
+
+// sessionCheck is how often a stream reads its session again: ten poll
+// intervals, at most a heartbeat, so that fifty streams cost Redis a few
+// reads a second at most beside their campaign's one.
+func (c *Console) sessionCheck() time.Duration {
+	return min(10*c.cfg.PollInterval, heartbeat)
+}
+
+// sessionLasts reports whether r's session still exists for id's token
+// (not signed out, not expired); always true without authentication.
+func (c *Console) sessionLasts(r *http.Request, id *Identity) bool {
+	if c.cfg.NoAuth {
+		return true
+	}
+	ref, err := c.sessions.ref(r.Context(), sessionCookie(r))
+	if err != nil {
+		// Redis not answering now is not a sign-out: the next check
+		// decides.
+		return r.Context().Err() == nil
+	}
+	return ref != "" && ref == id.Ref
 }
