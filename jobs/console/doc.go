@@ -47,7 +47,8 @@
 //     #approve-confirm = the campaign ID), #pause-form, #resume-form,
 //     #cancel-form (#cancel-confirm), #retry-form, #undo-form
 //     (#undo-confirm), each POSTing to /ui/campaigns/{id}/<action> and
-//     answered 303 with ?flash=; section#audit (table#audit-log),
+//     answered 303 with ?flash=&fm= (Console.flashURL: a flash
+//     without its MAC is not shown); section#audit (table#audit-log),
 //     section#failures (form#failures-filter, table#failures-table rows
 //     tr[data-asset], a#failures-next), a#download-report,
 //     a#download-failures, a#download-snapshot.
