@@ -253,9 +253,15 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 	}
 	defer c.hub.unsubscribe(wt, sub)
 	rc := http.NewResponseController(w)
-	// The server's WriteTimeout would cut the stream; a stream lasts as
-	// long as the campaign runs.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	// The server's WriteTimeout would cut the stream, which lasts as long
+	// as the campaign runs: each write gets a deadline of its own instead,
+	// so that a client that stopped reading is dropped (and frees its slot
+	// of MaxStreams) rather than held for good.
+	extend := func() bool {
+		err := rc.SetWriteDeadline(time.Now().Add(c.streamWriteTimeout()))
+		return err == nil || errors.Is(err, http.ErrNotSupported)
+	}
+	if !extend() {
 		return
 	}
 	h := w.Header()
@@ -278,6 +284,9 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 		case <-c.hub.base.Done():
 			return
 		case <-beat.C:
+			if !extend() {
+				return
+			}
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case <-check.C:
 			if !c.sessionLasts(r, id) {
@@ -295,6 +304,9 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 					return
 				}
 			}
+			if !extend() {
+				return
+			}
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data)
 			if ev.final {
 				rc.Flush()
@@ -305,6 +317,13 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 			return
 		}
 	}
+}
+
+// streamWriteTimeout bounds each write of a live stream: ten poll
+// intervals, at least 5s, at most a heartbeat (a client that took no byte
+// for that long stopped reading).
+func (c *Console) streamWriteTimeout() time.Duration {
+	return min(max(10*c.cfg.PollInterval, 5*time.Second), heartbeat)
 }
 
 // sessionCheck is how often a stream reads its session again: ten poll
