@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -115,4 +116,38 @@ func TestLiveStreamNeverShowsAnotherTeamsCampaignUnderItsID(t *testing.T) {
 		break
 	}
 	s.body.Close()
+}
+
+// The poller of a campaign ID keeps the snapshot it read while that is
+// complete; a campaign created again under the ID (by another team) has
+// a snapshot of its own, and its watchers never get the first one's
+// (its labels).
+func TestLiveStreamOfARecreatedCampaignHasItsOwnSnapshot(t *testing.T) {
+	u, _ := serveUI(t, func(c *httpapi.Config) { c.Console.PollInterval = 2 * time.Second })
+	id := u.create(operatorToken, map[string]any{"campaign_id": "reused", "team_id": "team-a", "asset_ids": ids(1, 10)})
+	u.takeSnapshot(id, map[int64][]string{1: {"team-a-secret-label"}})
+	// An all-teams watcher keeps the campaign's poller going.
+	a := u.watch(u.signIn(approverToken), id)
+	if ev := a.next(t); ev.data["snapshot"].(map[string]any)["complete"] != true {
+		t.Fatalf("first event %v", ev.data)
+	}
+	// Within one poll interval, so the poller goes on.
+	if err := u.store.Delete(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	u.create(otherToken, map[string]any{"campaign_id": id, "team_id": "team-b", "asset_ids": ids(1, 7)})
+	b := u.watch(u.signIn(otherToken), id)
+	for {
+		ev := b.next(t)
+		if ev.name != "progress" {
+			continue
+		}
+		snap, _ := json.Marshal(ev.data["snapshot"])
+		if strings.Contains(string(snap), "team-a-secret-label") || ev.data["snapshot"].(map[string]any)["complete"] == true {
+			t.Fatalf("team-b's stream shows team-a's snapshot: %s", snap)
+		}
+		break
+	}
+	b.body.Close()
+	a.body.Close()
 }
