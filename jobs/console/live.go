@@ -82,9 +82,11 @@ var goneEvent = &event{name: "gone", data: []byte(`{"state":"gone"}`), final: tr
 
 var errTooManyStreams = errors.New("too many live streams")
 
-// subscribe adds a stream to campaign id's watch, starting its poller
-// when it is the first.
-func (h *hub) subscribe(id string) (*watch, *subscriber, error) {
+// subscribe adds a stream of incarnation inc of campaign id to the
+// campaign's watch, starting its poller when it is the first. The newest
+// event goes to the stream at once if it is of that incarnation (an older
+// one is of another campaign; the next poll brings the stream its own).
+func (h *hub) subscribe(id, inc string) (*watch, *subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.base.Err() != nil {
@@ -103,7 +105,7 @@ func (h *hub) subscribe(id string) (*watch, *subscriber, error) {
 	s := &subscriber{ch: make(chan *event, 1)}
 	w.subs[s] = struct{}{}
 	h.streams++
-	if w.last != nil {
+	if w.last != nil && (w.last.name == "gone" || w.last.inc == inc) {
 		s.ch <- w.last
 	}
 	return w, s, nil
@@ -150,8 +152,9 @@ func (h *hub) poll(ctx context.Context, w *watch) {
 	t := time.NewTicker(h.c.cfg.PollInterval)
 	defer t.Stop()
 	var snap *jobs.SnapshotInfo
+	var inc string
 	for {
-		ev := h.read(ctx, w.id, &snap)
+		ev := h.read(ctx, w.id, &inc, &snap)
 		if ev != nil {
 			h.publish(w, ev)
 			if ev.final {
@@ -181,8 +184,10 @@ type progress struct {
 
 // read reads the campaign (one HGETALL), its snapshot while that is not
 // complete, and the limiter, and returns the event; nil when Redis did
-// not answer (the next tick tries again).
-func (h *hub) read(ctx context.Context, id string, snap **jobs.SnapshotInfo) *event {
+// not answer (the next tick tries again). *inc is the incarnation *snap
+// was read for: a campaign created again under the ID has a snapshot of
+// its own.
+func (h *hub) read(ctx context.Context, id string, inc *string, snap **jobs.SnapshotInfo) *event {
 	c := h.c
 	cp, err := c.store.Get(ctx, id)
 	if errors.Is(err, jobs.ErrNotFound) {
@@ -193,6 +198,9 @@ func (h *hub) read(ctx context.Context, id string, snap **jobs.SnapshotInfo) *ev
 			c.log.Warn("console live: campaign not readable", "campaign", id, "err", err)
 		}
 		return nil
+	}
+	if li := cp.LedgerIdentity(); li != *inc {
+		*inc, *snap = li, nil
 	}
 	v := c.view(cp)
 	p := progress{State: cp.State, Reason: cp.Reason, Total: cp.Total, Finished: v.Finished,
@@ -241,7 +249,7 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 		return
 	}
 	inc := cp.LedgerIdentity()
-	wt, sub, err := c.hub.subscribe(r.PathValue("id"))
+	wt, sub, err := c.hub.subscribe(r.PathValue("id"), inc)
 	if err != nil {
 		msg := "The console is stopping; reload the page shortly."
 		if errors.Is(err, errTooManyStreams) {
