@@ -104,7 +104,7 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, id *Identity) {
 			flash += " It waits for an approver."
 		}
 	}
-	http.Redirect(w, r, "/ui/campaigns/"+url.PathEscape(to)+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+	http.Redirect(w, r, c.flashURL(r, "/ui/campaigns/"+url.PathEscape(to), flash), http.StatusSeeOther)
 }
 
 // apiMessage is the error message of an API answer, as the API wrote it.

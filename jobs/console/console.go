@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,6 +125,8 @@ type Console struct {
 	rates    *rates
 	hub      *hub
 	now      func() time.Time
+	// flashKey authenticates flash messages without a session (NoAuth).
+	flashKey []byte
 }
 
 // New validates cfg and builds the console's routes.
@@ -150,7 +153,8 @@ func New(cfg Config) (*Console, error) {
 		cfg.Logger = slog.Default()
 	}
 	c := &Console{cfg: cfg, store: cfg.Store, backend: cfg.Backend, log: cfg.Logger,
-		mux: http.NewServeMux(), now: time.Now}
+		mux: http.NewServeMux(), now: time.Now, flashKey: make([]byte, 32)}
+	rand.Read(c.flashKey)
 	c.sessions = newSessions(cfg.Store, cfg.SessionTTL)
 	c.rates = newRates()
 	c.hub = newHub(c)

@@ -47,7 +47,8 @@
 //     #approve-confirm = the campaign ID), #pause-form, #resume-form,
 //     #cancel-form (#cancel-confirm), #retry-form, #undo-form
 //     (#undo-confirm), each POSTing to /ui/campaigns/{id}/<action> and
-//     answered 303 with ?flash=; section#audit (table#audit-log),
+//     answered 303 with ?flash=&fm= (Console.flashURL: a flash
+//     without its MAC is not shown); section#audit (table#audit-log),
 //     section#failures (form#failures-filter, table#failures-table rows
 //     tr[data-asset], a#failures-next), a#download-report,
 //     a#download-failures, a#download-snapshot.
@@ -64,7 +65,7 @@
 //     (team_id), select#priority, input#snapshot; button#plan-submit POSTs
 //     to /ui/new/plan (a dry run: section#plan with #plan-valid,
 //     #plan-duplicates, #plan-bad, #plan-first-bad, #plan-warnings),
-//     button#create-submit to /ui/new (303 to the campaign with ?flash=).
+//     button#create-submit to /ui/new (303 to the campaign with a flash).
 //     Both go to POST /v1/campaigns, the upload streamed through a pipe.
 //   - GET /ui/assets?id=: an asset's outcome in every campaign.
 //   - Every page: a#nav-campaigns, a#nav-new (operators), form#asset-search

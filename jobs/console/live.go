@@ -49,11 +49,16 @@ type watch struct {
 type subscriber struct{ ch chan *event }
 
 // event is one "progress" message; final marks a campaign that will not
-// change any more (done, cancelled, or gone).
+// change any more (done, cancelled, or gone). team and inc are the
+// campaign's team and incarnation (Campaign.LedgerIdentity) it was read
+// from: a watch is keyed by campaign ID, which a campaign deleted and
+// created again by another team shares, so every stream checks them
+// before it writes an event.
 type event struct {
-	name  string
-	data  []byte
-	final bool
+	name      string
+	data      []byte
+	final     bool
+	team, inc string
 }
 
 func newHub(c *Console) *hub {
@@ -72,11 +77,16 @@ func (h *hub) run(ctx context.Context) {
 	h.wg.Wait()
 }
 
+// goneEvent ends the streams of a campaign that is gone.
+var goneEvent = &event{name: "gone", data: []byte(`{"state":"gone"}`), final: true}
+
 var errTooManyStreams = errors.New("too many live streams")
 
-// subscribe adds a stream to campaign id's watch, starting its poller
-// when it is the first.
-func (h *hub) subscribe(id string) (*watch, *subscriber, error) {
+// subscribe adds a stream of incarnation inc of campaign id to the
+// campaign's watch, starting its poller when it is the first. The newest
+// event goes to the stream at once if it is of that incarnation (an older
+// one is of another campaign; the next poll brings the stream its own).
+func (h *hub) subscribe(id, inc string) (*watch, *subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.base.Err() != nil {
@@ -95,7 +105,7 @@ func (h *hub) subscribe(id string) (*watch, *subscriber, error) {
 	s := &subscriber{ch: make(chan *event, 1)}
 	w.subs[s] = struct{}{}
 	h.streams++
-	if w.last != nil {
+	if w.last != nil && (w.last.name == "gone" || w.last.inc == inc) {
 		s.ch <- w.last
 	}
 	return w, s, nil
@@ -142,8 +152,9 @@ func (h *hub) poll(ctx context.Context, w *watch) {
 	t := time.NewTicker(h.c.cfg.PollInterval)
 	defer t.Stop()
 	var snap *jobs.SnapshotInfo
+	var inc string
 	for {
-		ev := h.read(ctx, w.id, &snap)
+		ev := h.read(ctx, w.id, &inc, &snap)
 		if ev != nil {
 			h.publish(w, ev)
 			if ev.final {
@@ -173,18 +184,23 @@ type progress struct {
 
 // read reads the campaign (one HGETALL), its snapshot while that is not
 // complete, and the limiter, and returns the event; nil when Redis did
-// not answer (the next tick tries again).
-func (h *hub) read(ctx context.Context, id string, snap **jobs.SnapshotInfo) *event {
+// not answer (the next tick tries again). *inc is the incarnation *snap
+// was read for: a campaign created again under the ID has a snapshot of
+// its own.
+func (h *hub) read(ctx context.Context, id string, inc *string, snap **jobs.SnapshotInfo) *event {
 	c := h.c
 	cp, err := c.store.Get(ctx, id)
 	if errors.Is(err, jobs.ErrNotFound) {
-		return &event{name: "gone", data: []byte(`{"state":"gone"}`), final: true}
+		return goneEvent
 	}
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Warn("console live: campaign not readable", "campaign", id, "err", err)
 		}
 		return nil
+	}
+	if li := cp.LedgerIdentity(); li != *inc {
+		*inc, *snap = li, nil
 	}
 	v := c.view(cp)
 	p := progress{State: cp.State, Reason: cp.Reason, Total: cp.Total, Finished: v.Finished,
@@ -211,19 +227,29 @@ func (h *hub) read(ctx context.Context, id string, snap **jobs.SnapshotInfo) *ev
 		c.log.Error("console live: encode", "campaign", id, "err", err)
 		return nil
 	}
-	return &event{name: "progress", data: b, final: cp.State.Final()}
+	return &event{name: "progress", data: b, final: cp.State.Final(), team: cp.TeamID, inc: cp.LedgerIdentity()}
 }
 
 // live streams a campaign's progress as server-sent events: one
 // "progress" event per poll of the hub, a comment line every heartbeat,
 // and the end of the stream after the event of a final state, when the
-// console stops, or when the campaign is gone ("gone").
+// console stops, or when the campaign is gone ("gone": also when it was
+// created again under its ID, which makes it another campaign).
+//
+// A stream lasts as long as its campaign runs, so it is held to its
+// session as every page is: each event is written only while the
+// session's token is in force and its teams include the campaign's (an
+// in-memory check), and the session itself is read again every
+// sessionCheck (one Redis read per stream, far apart); a stream whose
+// session ended just ends.
 func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
-	if _, err := c.visible(r.Context(), id, r.PathValue("id")); err != nil {
+	cp, err := c.visible(r.Context(), id, r.PathValue("id"))
+	if err != nil {
 		c.campaignError(w, r, id, err)
 		return
 	}
-	wt, sub, err := c.hub.subscribe(r.PathValue("id"))
+	inc := cp.LedgerIdentity()
+	wt, sub, err := c.hub.subscribe(r.PathValue("id"), inc)
 	if err != nil {
 		msg := "The console is stopping; reload the page shortly."
 		if errors.Is(err, errTooManyStreams) {
@@ -235,9 +261,15 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 	}
 	defer c.hub.unsubscribe(wt, sub)
 	rc := http.NewResponseController(w)
-	// The server's WriteTimeout would cut the stream; a stream lasts as
-	// long as the campaign runs.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	// The server's WriteTimeout would cut the stream, which lasts as long
+	// as the campaign runs: each write gets a deadline of its own instead,
+	// so that a client that stopped reading is dropped (and frees its slot
+	// of MaxStreams) rather than held for good.
+	extend := func() bool {
+		err := rc.SetWriteDeadline(time.Now().Add(c.streamWriteTimeout()))
+		return err == nil || errors.Is(err, http.ErrNotSupported)
+	}
+	if !extend() {
 		return
 	}
 	h := w.Header()
@@ -251,6 +283,8 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 	}
 	beat := time.NewTicker(heartbeat)
 	defer beat.Stop()
+	check := time.NewTicker(c.sessionCheck())
+	defer check.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
@@ -258,8 +292,29 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 		case <-c.hub.base.Done():
 			return
 		case <-beat.C:
+			if !extend() {
+				return
+			}
 			fmt.Fprint(w, ": keep-alive\n\n")
+		case <-check.C:
+			if !c.sessionLasts(r, id) {
+				return
+			}
 		case ev := <-sub.ch:
+			if ev.name != "gone" && ev.inc != inc {
+				// Deleted and created again since the page was served:
+				// another campaign, whoever's it is.
+				ev = goneEvent
+			}
+			if ev.name != "gone" {
+				cur, ok := c.backend.Lookup(id.Ref)
+				if !ok || !cur.AllowsTeam(ev.team) {
+					return
+				}
+			}
+			if !extend() {
+				return
+			}
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data)
 			if ev.final {
 				rc.Flush()
@@ -270,4 +325,33 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 			return
 		}
 	}
+}
+
+// streamWriteTimeout bounds each write of a live stream: ten poll
+// intervals, at least 5s, at most a heartbeat (a client that took no byte
+// for that long stopped reading).
+func (c *Console) streamWriteTimeout() time.Duration {
+	return min(max(10*c.cfg.PollInterval, 5*time.Second), heartbeat)
+}
+
+// sessionCheck is how often a stream reads its session again: ten poll
+// intervals, at most a heartbeat, so that fifty streams cost Redis a few
+// reads a second at most beside their campaign's one.
+func (c *Console) sessionCheck() time.Duration {
+	return min(10*c.cfg.PollInterval, heartbeat)
+}
+
+// sessionLasts reports whether r's session still exists for id's token
+// (not signed out, not expired); always true without authentication.
+func (c *Console) sessionLasts(r *http.Request, id *Identity) bool {
+	if c.cfg.NoAuth {
+		return true
+	}
+	ref, err := c.sessions.ref(r.Context(), sessionCookie(r))
+	if err != nil {
+		// Redis not answering now is not a sign-out: the next check
+		// decides.
+		return r.Context().Err() == nil
+	}
+	return ref != "" && ref == id.Ref
 }

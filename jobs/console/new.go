@@ -167,7 +167,7 @@ func (c *Console) submitNew(w http.ResponseWriter, r *http.Request, id *Identity
 	case cp.State == jobs.StatePending:
 		flash = "Campaign " + cp.ID + " created, waiting for approval."
 	}
-	http.Redirect(w, r, "/ui/campaigns/"+url.PathEscape(cp.ID)+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+	http.Redirect(w, r, c.flashURL(r, "/ui/campaigns/"+url.PathEscape(cp.ID), flash), http.StatusSeeOther)
 }
 
 // createThroughAPI sends the form to POST /v1/campaigns as id, streaming

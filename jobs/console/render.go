@@ -2,12 +2,16 @@ package console
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"math"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -103,7 +107,7 @@ func formatRate(r float64) string {
 // never leaves half a page.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	if p.Flash == "" {
-		p.Flash = flashOf(r)
+		p.Flash = c.flashOf(r)
 	}
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, p); err != nil {
@@ -123,14 +127,39 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, id *Identi
 	c.render(w, r, status, "error", &page{Title: http.StatusText(status), Who: id, Error: msg})
 }
 
-// flashOf is the message a redirect after an action carries, cut short: it
-// is shown as text, never as HTML.
-func flashOf(r *http.Request) string {
-	f := r.URL.Query().Get("flash")
+// flashOf is the message a redirect after an action carries (flashURL),
+// cut short: it is shown as text, never as HTML, and only with its MAC,
+// so that a link made elsewhere cannot put words of its choosing on a
+// console page.
+func (c *Console) flashOf(r *http.Request) string {
+	q := r.URL.Query()
+	f := q.Get("flash")
+	if f == "" || !hmac.Equal([]byte(q.Get("fm")), []byte(c.flashMAC(r, f))) {
+		return ""
+	}
 	if len(f) > 300 {
 		f = f[:300]
 	}
 	return f
+}
+
+// flashURL is the page to, showing msg once the browser gets there.
+func (c *Console) flashURL(r *http.Request, to, msg string) string {
+	return to + "?flash=" + url.QueryEscape(msg) + "&fm=" + c.flashMAC(r, msg)
+}
+
+// flashMAC authenticates msg for r's browser: keyed by its session
+// cookie (a secret of that browser, known to every replica), or without
+// authentication by a key of this process.
+func (c *Console) flashMAC(r *http.Request, msg string) string {
+	key := []byte(sessionCookie(r))
+	if c.cfg.NoAuth || len(key) == 0 {
+		key = c.flashKey
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("labelreset console flash\x00"))
+	m.Write([]byte(msg))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // serveStatic serves the stylesheet and the script. They change only with
