@@ -35,6 +35,10 @@ func (c campaign) finished() int64 {
 	return n
 }
 
+// apiClient bounds every API call, so that a hung serve fails the test
+// that called it.
+var apiClient = &http.Client{Timeout: 30 * time.Second}
+
 // api sends a request with the token of role and returns the status and
 // body. body is JSON-encoded unless it is nil.
 func api(t *testing.T, role, method, path string, body any) (int, []byte) {
@@ -55,7 +59,7 @@ func api(t *testing.T, role, method, path string, body any) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -142,7 +146,7 @@ func waitState(t *testing.T, id string, timeout time.Duration, state string) cam
 func failingAsset(t *testing.T, first, n int) int64 {
 	t.Helper()
 	for id := first; id < first+n; id++ {
-		resp, err := http.Get(fmt.Sprintf("%s/_fake/asset?id=%d", env.fakeURL, id))
+		resp, err := apiClient.Get(fmt.Sprintf("%s/_fake/asset?id=%d", env.fakeURL, id))
 		if err != nil {
 			t.Fatal(err)
 		}
