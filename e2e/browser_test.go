@@ -182,6 +182,15 @@ func (tb *tab) open(path string) int64 {
 	return resp.Status
 }
 
+// show opens path of the console and fails the test at once unless it
+// answers 200, instead of waiting for elements a refusal does not have.
+func (tb *tab) show(path string) {
+	tb.t.Helper()
+	if code := tb.open(path); code != 200 {
+		tb.t.Fatalf("GET %s: %d, want 200", path, code)
+	}
+}
+
 // submit clicks the button sel, which submits a form, and waits for the
 // page that answers (after any redirect); it returns that page's status.
 func (tb *tab) submit(sel string) int64 {

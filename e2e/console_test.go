@@ -99,7 +99,7 @@ func TestViewerSeesNoActions(t *testing.T) {
 	// selector.
 	op := newTab(t)
 	op.login("operator")
-	op.open(campaignPath(id))
+	op.show(campaignPath(id))
 	op.wait("#cancel-form")
 
 	tb := newTab(t)
@@ -107,7 +107,7 @@ func TestViewerSeesNoActions(t *testing.T) {
 	if tb.count("a#nav-new") != 0 {
 		t.Error("a viewer sees a#nav-new")
 	}
-	tb.open(campaignPath(id))
+	tb.show(campaignPath(id))
 	tb.wait("section#campaign")
 	for _, sel := range actionForms {
 		if n := tb.count(sel); n != 0 {
@@ -139,7 +139,7 @@ func TestLiveProgress(t *testing.T) {
 
 	tb := newTab(t)
 	tb.login("viewer")
-	tb.open(campaignPath(id))
+	tb.show(campaignPath(id))
 	tb.wait("#finished")
 	if state := tb.text("#state"); !strings.Contains(state, "running") {
 		t.Fatalf("#state shows %q, want running", state)
@@ -180,7 +180,7 @@ func TestApprove(t *testing.T) {
 
 	tb := newTab(t)
 	tb.login("approver")
-	tb.open(campaignPath(id))
+	tb.show(campaignPath(id))
 	tb.wait("#approve-form")
 	if n := tb.number("#approve-count"); n != pendingCount {
 		t.Errorf("#approve-count shows %d, want %d", n, pendingCount)
@@ -223,7 +223,7 @@ func TestPauseResume(t *testing.T) {
 
 	tb := newTab(t)
 	tb.login("operator")
-	tb.open(campaignPath(id))
+	tb.show(campaignPath(id))
 	tb.wait("#pause-form")
 	if tb.count("#resume-form") != 0 {
 		t.Error("a running campaign shows #resume-form")
@@ -277,7 +277,7 @@ func TestFailedAssetSearch(t *testing.T) {
 
 	tb := newTab(t)
 	tb.login("viewer")
-	tb.open(campaignPath(id))
+	tb.show(campaignPath(id))
 	tb.wait("#failures-table")
 	if n := tb.count("#failures-table tr[data-asset]"); int64(n) == 0 {
 		t.Fatalf("the failures table has no row; the campaign has %d failed", c.Counts["failed"])
@@ -318,7 +318,7 @@ func TestReportDownload(t *testing.T) {
 
 	tb := newTab(t)
 	tb.login("viewer")
-	tb.open(campaignPath(id))
+	tb.show(campaignPath(id))
 	href := tb.attr("a#download-report", "href")
 	if !strings.HasSuffix(href, campaignPath(id)+"/report.csv") {
 		t.Errorf("a#download-report links to %q, want .../report.csv", href)
@@ -363,7 +363,7 @@ func TestUndo(t *testing.T) {
 
 	tb := newTab(t)
 	tb.login("operator")
-	tb.open(campaignPath(id))
+	tb.show(campaignPath(id))
 	tb.wait("#undo-form")
 	tb.typeInto("#undo-confirm", id)
 	if code := tb.submit("#undo-submit"); code != http.StatusOK {

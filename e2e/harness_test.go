@@ -49,8 +49,9 @@ type stack struct {
 	serveURL string
 	tokens   map[string]string // role → token
 
-	mu    sync.Mutex
-	procs []*proc
+	mu      sync.Mutex
+	procs   []*proc
+	tailing map[*testing.T]bool // tests that log the processes' logs when they fail
 
 	browser *browser
 }
@@ -84,7 +85,7 @@ func startStack() (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stack{namespace: "e2e" + randHex(6), tokens: map[string]string{}}
+	s := &stack{namespace: "e2e" + randHex(6), tokens: map[string]string{}, tailing: map[*testing.T]bool{}}
 	if s.dir, err = os.MkdirTemp("", "labelreset-e2e-"); err != nil {
 		return nil, err
 	}
@@ -395,8 +396,15 @@ func (p *proc) tail() string {
 	return string(b)
 }
 
-// logTails logs the end of every process's log when t failed.
+// logTails logs the end of every process's log when t failed, once per
+// test however many tabs it opened.
 func logTails(t *testing.T) {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if env.tailing[t] {
+		return
+	}
+	env.tailing[t] = true
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return

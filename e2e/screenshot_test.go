@@ -117,7 +117,7 @@ func TestScreenshots(t *testing.T) {
 	})
 
 	signedOut := newTab(t)
-	signedOut.open("/ui/login")
+	signedOut.show("/ui/login")
 	signedOut.wait("form#login")
 	signedOut.shoot("login")
 
@@ -125,17 +125,15 @@ func TestScreenshots(t *testing.T) {
 	op.login("operator")
 	op.shoot("campaigns")
 
-	op.open(campaignPath(running))
+	op.show(campaignPath(running))
 	op.wait("#pause-form")
 	op.shoot("campaign-running")
 
-	op.open(campaignPath(done))
+	op.show(campaignPath(done))
 	op.wait("#failures-table")
 	op.shoot("campaign-done")
 
-	if code := op.open("/ui/new"); code != http.StatusOK {
-		t.Fatalf("GET /ui/new: %d", code)
-	}
+	op.show("/ui/new")
 	op.wait("form#new-campaign")
 	op.shoot("new")
 	var ids []string
@@ -149,13 +147,13 @@ func TestScreenshots(t *testing.T) {
 	op.wait("section#plan")
 	op.shoot("new-plan")
 
-	op.open("/ui/assets?id=" + strconv.FormatInt(failing, 10))
+	op.show("/ui/assets?id=" + strconv.FormatInt(failing, 10))
 	op.wait("#asset-hits")
 	op.shoot("asset")
 
 	ap := newTab(t)
 	ap.login("approver")
-	ap.open(campaignPath(pending))
+	ap.show(campaignPath(pending))
 	ap.wait("#approve-form")
 	ap.shoot("campaign-pending")
 
