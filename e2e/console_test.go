@@ -23,6 +23,7 @@ const (
 	reportFirst, reportCount   = 3501, 100
 	undoFirst, undoCount       = 3601, 100
 	shotFirst, shotCount       = 3701, 1000
+	newFirst, newCount         = 4701, 20
 )
 
 // actionForms are the forms of the campaign page that change state.
@@ -379,5 +380,56 @@ func TestUndo(t *testing.T) {
 	}
 	if msg := tb.text("#flash"); msg == "" {
 		t.Error("no #flash after undo")
+	}
+}
+
+// pastedIDs is what a person pastes into #ids: the assets first..first+n-1
+// one per line, the first one again and a line that is no ID.
+func pastedIDs(first, n int) string {
+	var b strings.Builder
+	for i := first; i < first+n; i++ {
+		fmt.Fprintf(&b, "%d\n", i)
+	}
+	fmt.Fprintf(&b, "%d\nnot-an-id\n", first)
+	return b.String()
+}
+
+// plan asks for the plan of the new-campaign form; the page's script shows
+// it in place (without the script it would be a page of its own).
+func (tb *tab) plan() {
+	tb.t.Helper()
+	tb.do("show the plan", chromedp.Click(chromedp.CSS("#plan-submit")))
+	tb.wait("section#plan #plan-valid")
+}
+
+func TestNewCampaign(t *testing.T) {
+	tb := newTab(t)
+	tb.login("operator")
+	tb.do("open the new-campaign page", chromedp.Click(chromedp.CSS("a#nav-new")))
+	tb.wait("form#new-campaign")
+	tb.typeInto("#ids", pastedIDs(newFirst, newCount))
+	tb.plan()
+	for sel, want := range map[string]int64{"#plan-valid": newCount, "#plan-duplicates": 1, "#plan-bad": 1} {
+		if got := tb.number(sel); got != want {
+			t.Errorf("%s shows %d, want %d", sel, got, want)
+		}
+	}
+
+	if code := tb.submit("#create-submit"); code != http.StatusOK {
+		t.Fatalf("create answered %d, want 200 (the campaign page after the redirect)", code)
+	}
+	loc := tb.location()
+	_, id, ok := strings.Cut(loc, "/ui/campaigns/")
+	if !ok {
+		t.Fatalf("after create the page is %s, want the new campaign's", loc)
+	}
+	id, _, _ = strings.Cut(id, "?")
+	id, _ = url.PathUnescape(id)
+	t.Cleanup(func() { cancelIfLive(t, id) })
+	if c := getCampaign(t, id); c.Total != newCount {
+		t.Errorf("the campaign created from the form holds %d assets, want %d", c.Total, newCount)
+	}
+	if got := tb.attr("section#campaign", "data-campaign"); got != id {
+		t.Errorf("the campaign page shows campaign %q, want %q", got, id)
 	}
 }

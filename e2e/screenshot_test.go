@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -136,15 +134,8 @@ func TestScreenshots(t *testing.T) {
 	op.show("/ui/new")
 	op.wait("form#new-campaign")
 	op.shoot("new")
-	var ids []string
-	for i := 0; i < 20; i++ {
-		ids = append(ids, strconv.Itoa(100+i))
-	}
-	op.typeInto("#ids", strings.Join(append(ids, "100", "not-an-id"), "\n"))
-	if code := op.submit("#plan-submit"); code != http.StatusOK {
-		t.Fatalf("plan answered %d", code)
-	}
-	op.wait("section#plan")
+	op.typeInto("#ids", pastedIDs(newFirst, newCount))
+	op.plan()
 	op.shoot("new-plan")
 
 	op.show("/ui/assets?id=" + strconv.FormatInt(failing, 10))
