@@ -295,6 +295,26 @@ func (tb *tab) wait(sel string) {
 	tb.do("wait for "+sel+" on "+tb.location(), chromedp.WaitVisible(chromedp.CSS(sel)))
 }
 
+// waitTrue waits until the JavaScript expression is true; what says what
+// the test waits for. (chromedp.Poll would build its predicate with
+// new Function, which the console's Content-Security-Policy refuses.)
+func (tb *tab) waitTrue(expr, what string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		ctx, cancel := tb.step()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("waiting for %s on %s: not after %v (last error: %v)", what, tb.location(), stepTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // location is the page's URL, for messages.
 func (tb *tab) location() string {
 	ctx, cancel := tb.step()
