@@ -22,8 +22,8 @@ const (
 	failFirst, failCount       = 3301, 200
 	reportFirst, reportCount   = 3501, 100
 	undoFirst, undoCount       = 3601, 100
-	shotFirst, shotCount       = 3701, 1000
-	newFirst, newCount         = 4701, 20
+	newFirst, newCount         = 3701, 20
+	shotFirst, shotCount       = 2401, 2500 // the last test: the ranges before are done
 )
 
 // actionForms are the forms of the campaign page that change state.

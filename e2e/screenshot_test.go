@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,26 +108,34 @@ func (tb *tab) shoot(name string) {
 // error, a missing element).
 func TestScreenshots(t *testing.T) {
 	running, pending, done := "screens-running", "screens-pending", "screens-done"
-	createCampaign(t, running, shotFirst, shotCount)
-	createCampaign(t, pending, pendingFirst, pendingCount)
 	failing := failingAsset(t, failFirst, failCount)
 	finishedCampaign(t, done, failFirst, failCount)
-	waitCampaign(t, running, time.Minute, "a tenth of its assets finished", func(c campaign) bool {
-		return c.finished() >= shotCount/10
-	})
+	createCampaign(t, pending, pendingFirst, pendingCount)
+	// A campaign that runs for a minute at the worker's rate: above
+	// --confirm-above, so the approver releases it.
+	createCampaign(t, running, shotFirst, shotCount)
+	if code, b := api(t, "approver", http.MethodPost, "/v1/campaigns/"+running+"/approve", nil); code != http.StatusOK {
+		t.Fatalf("approve %s: %d %s", running, code, b)
+	}
+	waitCampaign(t, running, time.Minute, "a hundred assets finished", func(c campaign) bool { return c.finished() >= 100 })
+
+	// The running campaign first, before it ends.
+	op := newTab(t)
+	op.login("operator")
+	op.show(campaignPath(running))
+	if state := op.text("#state"); !strings.Contains(state, "running") {
+		t.Fatalf("campaign %s shows state %q, want running: the screenshot would not show a running campaign", running, state)
+	}
+	op.shoot("campaign-running")
 
 	signedOut := newTab(t)
 	signedOut.show("/ui/login")
 	signedOut.wait("form#login")
 	signedOut.shoot("login")
 
-	op := newTab(t)
-	op.login("operator")
+	op.show("/ui/")
+	op.wait("#campaigns")
 	op.shoot("campaigns")
-
-	op.show(campaignPath(running))
-	op.wait("#pause-form")
-	op.shoot("campaign-running")
 
 	op.show(campaignPath(done))
 	op.wait("#failures-table")
