@@ -165,6 +165,9 @@ func TestLiveProgress(t *testing.T) {
 	if !eval[bool](tb, "window.e2eMarker === true") {
 		t.Error("the page reloaded to show the new counts; want them live")
 	}
+	// The achieved rate needs two samples of the counters; it shows while
+	// the campaign runs.
+	tb.waitTrue(`document.querySelector("#rate").textContent.includes("/s")`, "#rate to show assets/s")
 	if total := tb.number("#total"); total != liveCount {
 		t.Errorf("#total shows %d, want %d", total, liveCount)
 	}
