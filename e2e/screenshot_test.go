@@ -70,12 +70,17 @@ func fullPage(ctx context.Context, t *chromedp.Target) ([]byte, error) {
 // shoot saves the current page at every viewport in both color schemes as
 // artifacts/<name>-<viewport>-<scheme>.png, and logs any page that is wider
 // than a phone's screen. It leaves the tab at 1280×800, light.
-func (tb *tab) shoot(name string) {
+func (tb *tab) shoot(name string) { tb.shootAs(name, true) }
+
+// shootAs is shoot; reload false keeps what the page's script showed in
+// place (a reload would lose it) and lets the page lay out again for each
+// screen instead.
+func (tb *tab) shootAs(name string, reload bool) {
 	tb.t.Helper()
 	for _, vp := range viewports {
 		for i, scheme := range colorSchemes {
 			tb.do("emulate "+vp.name+" "+scheme, emulate(vp, scheme))
-			if i == 0 {
+			if i == 0 && reload {
 				// A new viewport width: reload, so that the page lays out
 				// as it would have been opened on that screen.
 				tb.do("reload for "+vp.name, chromedp.Reload())
@@ -126,6 +131,8 @@ func TestScreenshots(t *testing.T) {
 	if state := op.text("#state"); !strings.Contains(state, "running") {
 		t.Fatalf("campaign %s shows state %q, want running: the screenshot would not show a running campaign", running, state)
 	}
+	// The achieved rate shows once the page has two samples of the counters.
+	op.waitTrue(`document.querySelector("#rate").textContent.includes("/s")`, "#rate to show assets/s")
 	op.shoot("campaign-running")
 
 	signedOut := newTab(t)
@@ -146,7 +153,7 @@ func TestScreenshots(t *testing.T) {
 	op.shoot("new")
 	op.typeInto("#ids", pastedIDs(newFirst, newCount))
 	op.plan()
-	op.shoot("new-plan")
+	op.shootAs("new-plan", false)
 
 	op.show("/ui/assets?id=" + strconv.FormatInt(failing, 10))
 	op.wait("#asset-hits")
