@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -431,5 +433,36 @@ func TestNewCampaign(t *testing.T) {
 	}
 	if got := tb.attr("section#campaign", "data-campaign"); got != id {
 		t.Errorf("the campaign page shows campaign %q, want %q", got, id)
+	}
+}
+
+// TestCrossSitePostRefused: a page of another origin that the signed-in
+// operator visits posts a cancel form to the console. The browser sends
+// the session cookie (the other origin is on the same site, 127.0.0.1, so
+// SameSite=Strict does not hold it back); the console must refuse the post
+// by its origin.
+func TestCrossSitePostRefused(t *testing.T) {
+	id := "cross-site"
+	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
+		t.Fatalf("campaign %s is %s, want pending", id, c.State)
+	}
+	target := env.serveURL + campaignPath(id) + "/cancel"
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>other site</title><link rel="icon" href="data:,">
+<form id="forged" method="post" action="%s"><input name="confirm" value="%s"><button id="go">Win a prize</button></form>`,
+			html.EscapeString(target), html.EscapeString(id))
+	}))
+	defer evil.Close()
+
+	tb := newTab(t)
+	tb.login("operator")
+	tb.do("open the other site", navigate(evil.URL+"/"))
+	tb.expectLoadError(http.StatusForbidden, campaignPath(id)+"/cancel")
+	if code := tb.submit("#go"); code != http.StatusForbidden {
+		t.Errorf("a cross-site POST answered %d, want 403", code)
+	}
+	if c := getCampaign(t, id); c.State != "pending" {
+		t.Errorf("after a cross-site cancel the campaign is %s, want pending", c.State)
 	}
 }
