@@ -199,6 +199,12 @@ func (tb *tab) submit(sel string) int64 {
 	defer cancel()
 	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
 	if err != nil {
+		if strings.Contains(err.Error(), "ERR_ABORTED") {
+			// Another navigation replaced the form's: on the campaign page,
+			// the live script reloading on a state change that the post
+			// itself caused.
+			tb.t.Fatalf("click %s: the form's navigation was aborted by another one (a script's reload?): %v", sel, err)
+		}
 		tb.t.Fatalf("click %s: %v", sel, err)
 	}
 	return statusOf(resp)
