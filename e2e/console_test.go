@@ -170,6 +170,9 @@ func TestLiveProgress(t *testing.T) {
 	// The achieved rate needs two samples of the counters; it shows while
 	// the campaign runs.
 	tb.waitTrue(`document.querySelector("#rate").textContent.includes("/s")`, "#rate to show assets/s")
+	if lim := tb.text("#limiter"); !strings.Contains(lim, workerRate+"/s") {
+		t.Errorf("#limiter shows %q, want the workers' effective rate %s/s", lim, workerRate)
+	}
 	if total := tb.number("#total"); total != liveCount {
 		t.Errorf("#total shows %d, want %d", total, liveCount)
 	}

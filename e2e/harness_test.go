@@ -263,7 +263,8 @@ func (s *stack) startServe() error {
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		p, err := s.start("serve", "serve", "--addr", addr, "--tokens-file", filepath.Join(s.dir, "tokens.yaml"),
-			"--batch-size", batchSize, "--confirm-above", fmt.Sprint(confirmAbove))
+			"--batch-size", batchSize, "--confirm-above", fmt.Sprint(confirmAbove),
+			"--rate", workerRate) // the workers' rate: the campaign page shows their limiter
 		if err != nil {
 			return err
 		}
