@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -69,6 +70,24 @@ func api(t *testing.T, role, method, path string, body any) (int, []byte) {
 		t.Fatalf("%s %s: read the answer: %v", method, path, err)
 	}
 	return resp.StatusCode, b
+}
+
+var (
+	usedMu  sync.Mutex
+	usedIDs = map[string]int{}
+)
+
+// campaignID is base the first time, then base-2, base-3...: campaign IDs
+// are unique in the run's namespace, so a test run again (-count) makes
+// campaigns of its own.
+func campaignID(base string) string {
+	usedMu.Lock()
+	defer usedMu.Unlock()
+	usedIDs[base]++
+	if n := usedIDs[base]; n > 1 {
+		return fmt.Sprintf("%s-%d", base, n)
+	}
+	return base
 }
 
 // createCampaign creates campaign id over the assets first..first+n-1 as

@@ -92,7 +92,7 @@ func TestSignIn(t *testing.T) {
 }
 
 func TestViewerSeesNoActions(t *testing.T) {
-	id := "viewer-pending"
+	id := campaignID("viewer-pending")
 	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
 		t.Fatalf("a campaign of %d assets is %s, want pending (above --confirm-above)", pendingCount, c.State)
 	}
@@ -136,7 +136,7 @@ func TestViewerSeesNoActions(t *testing.T) {
 }
 
 func TestLiveProgress(t *testing.T) {
-	id := "live"
+	id := campaignID("live")
 	createCampaign(t, id, liveFirst, liveCount)
 	waitCampaign(t, id, time.Minute, "some assets finished", func(c campaign) bool { return c.finished() > 0 })
 
@@ -182,7 +182,7 @@ func TestLiveProgress(t *testing.T) {
 }
 
 func TestApprove(t *testing.T) {
-	id := "approve-me"
+	id := campaignID("approve-me")
 	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
 		t.Fatalf("a campaign of %d assets is %s, want pending", pendingCount, c.State)
 	}
@@ -227,7 +227,7 @@ func TestApprove(t *testing.T) {
 }
 
 func TestPauseResume(t *testing.T) {
-	id := "pause-me"
+	id := campaignID("pause-me")
 	createCampaign(t, id, pauseFirst, pauseCount)
 
 	tb := newTab(t)
@@ -275,7 +275,7 @@ func finishedCampaign(t *testing.T, id string, first, n int) campaign {
 }
 
 func TestFailedAssetSearch(t *testing.T) {
-	id := "with-failures"
+	id := campaignID("with-failures")
 	failing := failingAsset(t, failFirst, failCount)
 	c := finishedCampaign(t, id, failFirst, failCount)
 	if c.Counts["failed"] == 0 {
@@ -319,7 +319,7 @@ func TestFailedAssetSearch(t *testing.T) {
 }
 
 func TestReportDownload(t *testing.T) {
-	id := "report-me"
+	id := campaignID("report-me")
 	finishedCampaign(t, id, reportFirst, reportCount)
 
 	tb := newTab(t)
@@ -364,7 +364,7 @@ func TestReportDownload(t *testing.T) {
 }
 
 func TestUndo(t *testing.T) {
-	id := "undo-me"
+	id := campaignID("undo-me")
 	finishedCampaign(t, id, undoFirst, undoCount)
 
 	tb := newTab(t)
@@ -445,7 +445,7 @@ func TestNewCampaign(t *testing.T) {
 // SameSite=Strict does not hold it back); the console must refuse the post
 // by its origin.
 func TestCrossSitePostRefused(t *testing.T) {
-	id := "cross-site"
+	id := campaignID("cross-site")
 	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
 		t.Fatalf("campaign %s is %s, want pending", id, c.State)
 	}

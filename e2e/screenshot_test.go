@@ -112,7 +112,7 @@ func (tb *tab) shootAs(name string, reload bool) {
 // judge contrast or balance, but it can fail on what breaks them (a page
 // error, a missing element).
 func TestScreenshots(t *testing.T) {
-	running, pending, done := "screens-running", "screens-pending", "screens-done"
+	running, pending, done := campaignID("screens-running"), campaignID("screens-pending"), campaignID("screens-done")
 	failing := failingAsset(t, failFirst, failCount)
 	finishedCampaign(t, done, failFirst, failCount)
 	createCampaign(t, pending, pendingFirst, pendingCount)
