@@ -110,6 +110,12 @@ function campaignLive() {
   if (!section || !section.dataset.live || !window.EventSource) return;
   var state = section.dataset.state;
   var source = new EventSource(section.dataset.live);
+  // An action posted from this page changes the state itself and answers
+  // with the page to show: a reload for that change would abort it (and
+  // lose its message), so the stream ends when a form posts.
+  document.addEventListener("submit", function (e) {
+    if (e.target.method === "post") source.close();
+  });
   source.addEventListener("progress", function (e) {
     var d;
     try { d = JSON.parse(e.data); } catch (err) { return; }
