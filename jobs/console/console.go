@@ -21,6 +21,8 @@ const (
 	DefaultSessionTTL   = 12 * time.Hour
 	DefaultPollInterval = time.Second
 	DefaultMaxStreams   = 256
+	// DefaultMaxStreamsPerToken is the default Config.MaxStreamsPerToken.
+	DefaultMaxStreamsPerToken = 16
 )
 
 // Identity is who a console session acts for: one token of the API's
@@ -109,6 +111,10 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxStreams bounds the live streams open at once. Default 256.
 	MaxStreams int
+	// MaxStreamsPerToken bounds the streams of one token, so that one
+	// person's tabs (or a script with a session) cannot take every
+	// stream from the others. Default 16.
+	MaxStreamsPerToken int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -146,8 +152,11 @@ func New(cfg Config) (*Console, error) {
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
-	if cfg.SessionTTL < 0 || cfg.MaxStreams < 0 {
-		return nil, errors.New("console: negative SessionTTL or MaxStreams")
+	if cfg.MaxStreamsPerToken == 0 {
+		cfg.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
+	if cfg.SessionTTL < 0 || cfg.MaxStreams < 0 || cfg.MaxStreamsPerToken < 0 {
+		return nil, errors.New("console: negative SessionTTL, MaxStreams or MaxStreamsPerToken")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -32,7 +32,9 @@ type hub struct {
 	mu      sync.Mutex
 	closed  bool
 	streams int
-	watched map[string]*watch
+	// perToken counts the open streams of each token (Identity.Name).
+	perToken map[string]int
+	watched  map[string]*watch
 }
 
 // watch is one watched campaign: its poller and its subscribers.
@@ -46,7 +48,10 @@ type watch struct {
 
 // subscriber is one stream. ch holds the newest event not yet written: a
 // slow stream skips events rather than holding up the others.
-type subscriber struct{ ch chan *event }
+type subscriber struct {
+	ch    chan *event
+	token string
+}
 
 // event is one "progress" message; final marks a campaign that will not
 // change any more (done, cancelled, or gone). team and inc are the
@@ -63,7 +68,7 @@ type event struct {
 
 func newHub(c *Console) *hub {
 	base, cancel := context.WithCancel(context.Background())
-	return &hub{c: c, base: base, cancel: cancel, watched: map[string]*watch{}}
+	return &hub{c: c, base: base, cancel: cancel, watched: map[string]*watch{}, perToken: map[string]int{}}
 }
 
 // run waits for ctx, then ends every stream and poller and returns once
@@ -86,13 +91,13 @@ var errTooManyStreams = errors.New("too many live streams")
 // campaign's watch, starting its poller when it is the first. The newest
 // event goes to the stream at once if it is of that incarnation (an older
 // one is of another campaign; the next poll brings the stream its own).
-func (h *hub) subscribe(id, inc string) (*watch, *subscriber, error) {
+func (h *hub) subscribe(id, inc, token string) (*watch, *subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.base.Err() != nil {
 		return nil, nil, context.Canceled
 	}
-	if h.streams >= h.c.cfg.MaxStreams {
+	if h.streams >= h.c.cfg.MaxStreams || h.perToken[token] >= h.c.cfg.MaxStreamsPerToken {
 		return nil, nil, errTooManyStreams
 	}
 	w := h.watched[id]
@@ -102,9 +107,10 @@ func (h *hub) subscribe(id, inc string) (*watch, *subscriber, error) {
 		h.watched[id] = w
 		h.wg.Go(func() { h.poll(ctx, w) })
 	}
-	s := &subscriber{ch: make(chan *event, 1)}
+	s := &subscriber{ch: make(chan *event, 1), token: token}
 	w.subs[s] = struct{}{}
 	h.streams++
+	h.perToken[token]++
 	if w.last != nil && (w.last.name == "gone" || w.last.inc == inc) {
 		s.ch <- w.last
 	}
@@ -117,6 +123,9 @@ func (h *hub) unsubscribe(w *watch, s *subscriber) {
 	defer h.mu.Unlock()
 	delete(w.subs, s)
 	h.streams--
+	if h.perToken[s.token]--; h.perToken[s.token] <= 0 {
+		delete(h.perToken, s.token)
+	}
 	if len(w.subs) == 0 {
 		w.cancel()
 		if h.watched[w.id] == w {
@@ -249,7 +258,7 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, id *Identity) {
 		return
 	}
 	inc := cp.LedgerIdentity()
-	wt, sub, err := c.hub.subscribe(r.PathValue("id"), inc)
+	wt, sub, err := c.hub.subscribe(r.PathValue("id"), inc, id.Name)
 	if err != nil {
 		msg := "The console is stopping; reload the page shortly."
 		if errors.Is(err, errTooManyStreams) {

@@ -159,7 +159,10 @@ func metaReads(env *redistest.Env, id string) *atomic.Int64 {
 }
 
 func TestLiveFiftyWatchersCostOneReadPerInterval(t *testing.T) {
-	u, _ := serveUI(t, func(c *httpapi.Config) { c.Console.PollInterval = 50 * time.Millisecond })
+	u, _ := serveUI(t, func(c *httpapi.Config) {
+		c.Console.PollInterval = 50 * time.Millisecond
+		c.Console.MaxStreamsPerToken = 50 // fifty people, here one token
+	})
 	id := u.create(operatorToken, map[string]any{"campaign_id": "watched", "team_id": "team-a", "asset_ids": ids(1, 10)})
 	reads := metaReads(u.redis, id)
 	c := u.signIn(viewerToken)
@@ -301,5 +304,46 @@ func TestCampaignPageShowsTheLimiter(t *testing.T) {
 	res := u.get(c, "/ui/campaigns/"+broken)
 	if res.status != http.StatusOK || !strings.Contains(res.body, "not known") || strings.Contains(res.body, "connection refused") {
 		t.Errorf("page with a failing limiter: %d", res.status)
+	}
+}
+
+// TestLiveStreamsPerTokenAreCapped: one token (one person's tabs, or a
+// script with a session) cannot take every live stream from the others.
+func TestLiveStreamsPerTokenAreCapped(t *testing.T) {
+	u, stop := serveUI(t, func(c *httpapi.Config) {
+		c.Console.PollInterval = 50 * time.Millisecond
+		c.Console.MaxStreams = 10
+		c.Console.MaxStreamsPerToken = 2
+	})
+	defer stop()
+	id := u.create(operatorToken, map[string]any{"campaign_id": "shared", "team_id": "team-a", "asset_ids": ids(1, 2)})
+	viewer := u.signIn(viewerToken)
+	streams := []*stream{u.watch(viewer, id), u.watch(viewer, id)}
+	for _, s := range streams {
+		s.next(t)
+	}
+	if res := u.get(viewer, "/ui/campaigns/"+id+"/live"); res.status != http.StatusServiceUnavailable {
+		t.Fatalf("a third stream of one token, over its 2: %d", res.status)
+	}
+	other := u.watch(u.signIn(operatorToken), id)
+	other.next(t)
+	streams[0].body.Close()
+	other.body.Close()
+	// A stream that ended frees its token's slot.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, u.srv.URL+"/ui/campaigns/"+id+"/live", nil)
+		res, err := viewer.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close() // a stream, if it opened: the status is all this asks
+		if res.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the token's slot was not freed: %d", res.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
