@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -70,7 +71,7 @@ func (s *Store) FailureIndexFromLedger(ctx context.Context, id string) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(refs, func(a, b failRef) int { return cmpInt64(a.asset, b.asset) })
+	slices.SortFunc(refs, func(a, b failRef) int { return cmp.Compare(a.asset, b.asset) })
 	out := map[string][]string{}
 	for _, f := range refs {
 		out[outcome[f]] = append(out[outcome[f]], fmt.Sprintf("%d:%d", f.asset, f.batch))

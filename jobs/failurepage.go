@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -202,13 +203,8 @@ func (s *Store) failureRead(ctx context.Context, id string, reasons bool) (*fail
 		return nil, fmt.Errorf("failures of campaign %s: %w", id, err)
 	}
 	m := meta.Val()
-	c, err := decodeCampaign(m)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("campaign %s: %w", id, ErrNotFound)
-	case errors.Is(err, ErrDeleting):
-		return nil, fmt.Errorf("campaign %s: %w (%w)", id, ErrDeleting, ErrNotFound)
-	case err != nil:
+	c, err := decodeStored(id, m)
+	if err != nil {
 		return nil, err
 	}
 	r := &failureState{c: c, indexed: m[failIndexField] == "1", over: map[string]bool{}}
@@ -512,22 +508,12 @@ func mergeRefs[T any](lists []T, n int, refsOf func(T) ([]failRef, error)) ([]fa
 			bound = min(bound, refs[len(refs)-1].asset)
 		}
 	}
-	slices.SortFunc(all, func(a, b failRef) int { return cmpInt64(a.asset, b.asset) })
+	slices.SortFunc(all, func(a, b failRef) int { return cmp.Compare(a.asset, b.asset) })
 	if !done {
-		i, _ := slices.BinarySearchFunc(all, bound, func(r failRef, t int64) int { return cmpInt64(r.asset, t) })
+		i, _ := slices.BinarySearchFunc(all, bound, func(r failRef, t int64) int { return cmp.Compare(r.asset, t) })
 		all = all[:i+1]
 	}
 	return all, done, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ledgerSource reads every asset of a campaign in ascending ID order from

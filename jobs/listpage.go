@@ -99,6 +99,26 @@ var ErrInvalidCursor = errors.New("not a cursor of this list")
 // getMany loads campaigns in one pipeline; a campaign that is gone (or
 // being deleted) is nil.
 func (s *Store) getMany(ctx context.Context, ids []string) ([]*Campaign, error) {
+	metas, err := s.loadMetas(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Campaign, len(ids))
+	for i, m := range metas {
+		c, err := decodeCampaign(m)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleting) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("campaign %s: %w", ids[i], err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// loadMetas reads the meta hashes of campaigns ids in one pipeline.
+func (s *Store) loadMetas(ctx context.Context, ids []string) ([]map[string]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -112,16 +132,9 @@ func (s *Store) getMany(ctx context.Context, ids []string) ([]*Campaign, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
-	out := make([]*Campaign, len(ids))
+	out := make([]map[string]string, len(ids))
 	for i, cmd := range cmds {
-		c, err := decodeCampaign(cmd.Val())
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleting) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("campaign %s: %w", ids[i], err)
-		}
-		out[i] = c
+		out[i] = cmd.Val()
 	}
 	return out, nil
 }

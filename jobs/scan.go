@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // scanPage is how many index entries EachCampaign asks ZSCAN for at a
@@ -50,21 +48,12 @@ func (s *Store) EachCampaign(ctx context.Context, fn func(*Campaign) error) erro
 // eachOf loads the campaigns ids in one pipeline and calls fn with each;
 // the IDs of campaigns that are gone are added to gone.
 func (s *Store) eachOf(ctx context.Context, ids []string, fn func(*Campaign) error, gone *[]any) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.keys.meta(id))
-		}
-		return nil
-	})
+	metas, err := s.loadMetas(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("list campaigns: %w", err)
+		return err
 	}
-	for i, cmd := range cmds {
-		c, err := decodeCampaign(cmd.Val())
+	for i, m := range metas {
+		c, err := decodeCampaign(m)
 		if errors.Is(err, ErrNotFound) {
 			*gone = append(*gone, ids[i])
 			continue

@@ -106,6 +106,11 @@ func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load campaign %s: %w", id, err)
 	}
+	return decodeStored(id, m)
+}
+
+// decodeStored decodes the meta hash m of campaign id as read by Get.
+func decodeStored(id string, m map[string]string) (*Campaign, error) {
 	c, err := decodeCampaign(m)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -5,6 +5,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -197,22 +198,12 @@ func (v *Verification) sortByID() {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return compareInt64(v.ids[a], v.ids[b]) })
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(v.ids[a], v.ids[b]) })
 	ids, outcome, check, set := make([]int64, len(order)), make([]uint8, len(order)), make([]uint8, len(order)), make([]uint32, len(order))
 	for i, j := range order {
 		ids[i], outcome[i], check[i], set[i] = v.ids[j], v.outcome[j], v.check[j], v.set[j]
 	}
 	v.ids, v.outcome, v.check, v.set = ids, outcome, check, set
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Add judges the campaign's assets on one listing page and returns how

@@ -245,26 +245,52 @@ func (d *Dispatcher) deliverCampaign(ctx context.Context, cid string) error {
 	}()
 	outbox, notified := jobs.OutboxKey(ns, cid), jobs.NotifiedKey(ns, cid)
 	for {
-		raw, err := d.rdb.LIndex(lctx, outbox, 0).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil
-		}
+		// A window of entries, oldest first. Each goes to the notifiers
+		// this process knows, in order; an entry that waits for a
+		// notifier only another process knows does not hold the later
+		// ones back from the known notifiers (whose order is kept: a
+		// failed send stops the pass). Entries leave from the head once
+		// every notifier has them.
+		raws, err := d.rdb.LRange(lctx, outbox, 0, outboxWindow-1).Result()
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
-		done, err := d.deliverEntry(lctx, cid, raw, lease, token, notified)
-		if err != nil || !done {
-			return err
+		if len(raws) == 0 {
+			return nil
 		}
-		n, err := popScript.Run(lctx, d.rdb, []string{lease, outbox, notified}, token, raw).Int()
-		if err != nil {
-			return fmt.Errorf("remove delivered entry: %w", err)
+		head := true
+		for _, raw := range raws {
+			done, err := d.deliverEntry(lctx, cid, raw, lease, token, notified)
+			if errors.Is(err, errLeaseLost) {
+				return nil // its new holder goes on
+			}
+			if err != nil {
+				return err
+			}
+			if !done || !head {
+				head = false
+				continue
+			}
+			n, err := popScript.Run(lctx, d.rdb, []string{lease, outbox, notified}, token, raw).Int()
+			if err != nil {
+				return fmt.Errorf("remove delivered entry: %w", err)
+			}
+			if n == 0 {
+				return nil // the lease was lost: its new holder goes on
+			}
 		}
-		if n == 0 {
-			return nil // the lease was lost: its new holder goes on
+		if !head {
+			return nil // the rest waits for a process that knows its notifiers
 		}
 	}
 }
+
+// outboxWindow is how many of a campaign's entries one pass reads at once.
+const outboxWindow = 100
+
+// errLeaseLost stops a delivery whose campaign lease went to another
+// process: it delivers from there on.
+var errLeaseLost = errors.New("notifications: campaign lease lost")
 
 // deliverEntry sends entry raw to each of its notifiers that has not got
 // it yet. It returns true when the entry can go (delivered to all, or
@@ -310,7 +336,7 @@ func (d *Dispatcher) deliverEntry(ctx context.Context, cid, raw, lease, token, n
 			return false, fmt.Errorf("record delivery of entry %s to %s: %w", e.ID, name, err)
 		}
 		if n == 0 {
-			return false, nil
+			return false, errLeaseLost
 		}
 	}
 	return !missing, nil
