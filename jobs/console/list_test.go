@@ -1,11 +1,14 @@
 package console_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/labelreset/labelreset/jobs"
 )
 
 var rowRE = regexp.MustCompile(`<tr data-campaign="([^"]+)" data-state="([^"]+)"`)
@@ -97,6 +100,27 @@ func TestOnlyOperatorsSeeTheNewCampaignLink(t *testing.T) {
 		body := u.get(u.signIn(tok), "/ui/").body
 		if got := strings.Contains(body, `id="nav-new"`); got != want {
 			t.Errorf("token %.6s…: new-campaign link shown %v, want %v", tok, got, want)
+		}
+	}
+}
+
+// A cancelled campaign's cancelled assets count as finished, but its bar
+// on the list shows the assets worked: a full bar would read as done.
+func TestListBarOfACancelledCampaignShowsTheAssetsWorked(t *testing.T) {
+	u := newUI(t, nil)
+	id := u.create(operatorToken, map[string]any{"campaign_id": "half", "team_id": "team-a", "asset_ids": ids(1, 5)})
+	u.record(id, jobs.OutcomeReset, 1, 2)
+	if _, err := u.store.Cancel(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	u.record(id, jobs.OutcomeCancelled, 3, 4, 5)
+	if cp := u.campaign(id); cp.State != jobs.StateCancelled || cp.Finished() != 5 {
+		t.Fatalf("campaign %s, %d finished; want cancelled, 5 finished", cp.State, cp.Finished())
+	}
+	b := u.get(u.signIn(viewerToken), "/ui/").body
+	for _, want := range []string{`<progress value="2" max="5" aria-label="40% worked">`, `<small>2 / 5</small>`, `cancelled 3`} {
+		if !strings.Contains(b, want) {
+			t.Errorf("the list's row of a cancelled campaign lacks %s", want)
 		}
 	}
 }

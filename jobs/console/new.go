@@ -60,7 +60,9 @@ type planView struct {
 	BadRows    []string `json:"bad_rows"`
 	Batches    int      `json:"batches"`
 	IDColumn   string   `json:"id_column"`
-	Undo       string   `json:"undo"`
+	// Snapshot, not the API's undo text: that names the API route, and
+	// console users undo on the campaign page.
+	Snapshot bool `json:"snapshot"`
 	// Set from the answer around the plan.
 	ApprovalRequired bool     `json:"-"`
 	Warnings         []string `json:"-"`

@@ -122,6 +122,13 @@ func TestNewPlanOfPastedIDsShowsCountsAndTheFirstBadLine(t *testing.T) {
 	if !strings.Contains(res.body, "runs as soon as it is created") {
 		t.Error("a plan under the threshold does not say it runs at once")
 	}
+	// The plan speaks to console users: no API route, no word said twice.
+	if got := elemText(res.body, "plan-undo"); !strings.Contains(got, "Undo on the campaign page puts the removed labels back") || strings.Contains(got, "/v1/") {
+		t.Errorf("#plan-undo = %q, want the campaign page's Undo and no API route", got)
+	}
+	if !strings.Contains(res.body, "IDs from column 1 (the only one).") {
+		t.Error("the plan does not say the IDs come from column 1, the only one")
+	}
 	// The form comes back with its values, the pasted IDs included.
 	for _, want := range []string{`value="spring clean"`, `value="stale"`, `<option value="remove" selected`,
 		`<option value="low" selected`, ">" + ids + "</textarea>"} {

@@ -12,6 +12,10 @@ import (
 type campaignView struct {
 	*jobs.Campaign
 	Finished, Pending int64
+	// Worked is Finished less the assets cancelled: the campaigns list's
+	// bar, so that a cancelled campaign shows how far it got rather than
+	// a full bar (its cancelled assets count as finished).
+	Worked int64
 	// Rate is the assets finished per second over the last minute the
 	// console watched the campaign (0: not known yet, or not running);
 	// ETA the time the rest would take at that rate.
@@ -29,6 +33,7 @@ type outcomeCount struct {
 func (c *Console) view(cp *jobs.Campaign) *campaignView {
 	v := &campaignView{Campaign: cp, Finished: cp.Finished()}
 	v.Pending = max(0, cp.Total-v.Finished)
+	v.Worked = v.Finished - cp.Counts[jobs.OutcomeCancelled]
 	for _, o := range jobs.Outcomes {
 		v.Outcomes = append(v.Outcomes, outcomeCount{o, cp.Counts[o]})
 	}

@@ -24,7 +24,7 @@ var ErrIDColumn = errors.New("cannot tell which column holds the asset IDs")
 type Column struct {
 	Index int    // 0-based
 	Name  string // the header cell; empty without a header
-	Why   string // e.g. "header name", "the only column", "chosen"
+	Why   string // e.g. "header name", "the only one", "chosen"
 }
 
 // String renders the column as a plan shows it: `column 2 "asset" (header
@@ -37,13 +37,14 @@ func (c Column) String() string {
 	return s + " (" + c.Why + ")"
 }
 
-// Reasons a Reader gives for its choice of column (Column.Why).
+// Reasons a Reader gives for its choice of column (Column.Why). They
+// follow "column N" in a plan, so they do not say "column" again.
 const (
 	WhyChosen     = "chosen"
 	WhyHeaderName = "header name"
-	WhyOnlyColumn = "the only column"
-	WhyNoHeader   = "no header: the first column"
-	WhyOnlyIDs    = "the only column holding an ID"
+	WhyOnlyColumn = "the only one"
+	WhyNoHeader   = "no header: the first one"
+	WhyOnlyIDs    = "the only one holding an ID"
 )
 
 // Column returns the column the IDs are taken from and why, and false

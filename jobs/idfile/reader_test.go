@@ -607,13 +607,13 @@ func TestIDColumn(t *testing.T) {
 		col              string // Column().String(); "" = none
 	}{
 		{"port,asset: the header name", "port,asset\n443,1234\n80,5678\n", "", []string{"2:1234", "3:5678", "EOF"}, `column 2 "asset" (header name)`},
-		{"one column", "1\n2\n", "", []string{"1:1", "2:2", "EOF"}, "column 1 (the only column)"},
-		{"one column header", "Ident\n5\n", "", []string{"2:5", "EOF"}, `column 1 "Ident" (the only column)`},
-		{"no header", "5,foo\n6,bar\n", "", []string{"1:5", "2:6", "EOF"}, "column 1 (no header: the first column)"},
-		{"the only column with an ID", "name,ref\nweb,7\n", "", []string{"2:7", "EOF"}, `column 2 "ref" (the only column holding an ID)`},
+		{"one column", "1\n2\n", "", []string{"1:1", "2:2", "EOF"}, "column 1 (the only one)"},
+		{"one column header", "Ident\n5\n", "", []string{"2:5", "EOF"}, `column 1 "Ident" (the only one)`},
+		{"no header", "5,foo\n6,bar\n", "", []string{"1:5", "2:6", "EOF"}, "column 1 (no header: the first one)"},
+		{"the only column with an ID", "name,ref\nweb,7\n", "", []string{"2:7", "EOF"}, `column 2 "ref" (the only one holding an ID)`},
 		{"ambiguous header", "# ports\nport,host\n443,1234\n", "", []string{`fatal: f.csv:2: the header names no ID column (id, asset_id, asset id, assetid, asset-id, asset) and 2 of its columns hold an ID on line 3: cannot tell which column holds the asset IDs: choose one; the columns are 1 "port", 2 "host"`}, ""},
 		{"no column holds IDs", "a,b\nx,y\n", "", []string{`bad 2 "x,y": no column holds an asset ID`, "EOF"}, ""},
-		{"decided on the first row with an ID", "a,b\nx,0\nx,7\ny,8\n", "", []string{`bad 2 "x,0": no column holds an asset ID`, "3:7", "4:8", "EOF"}, `column 2 "b" (the only column holding an ID)`},
+		{"decided on the first row with an ID", "a,b\nx,0\nx,7\ny,8\n", "", []string{`bad 2 "x,0": no column holds an asset ID`, "3:7", "4:8", "EOF"}, `column 2 "b" (the only one holding an ID)`},
 		{"chosen by number", "port,host\n443,1234\n", "2", []string{"2:1234", "EOF"}, `column 2 "host" (chosen)`},
 		{"chosen by number, no header", "443,1234\n", "2", []string{"1:1234", "EOF"}, "column 2 (chosen)"},
 		{"chosen by name", "Port,Host\n443,1234\n", "host", []string{"2:1234", "EOF"}, `column 2 "Host" (chosen)`},
