@@ -124,3 +124,26 @@ func TestListBarOfACancelledCampaignShowsTheAssetsWorked(t *testing.T) {
 		}
 	}
 }
+
+// TestStateBadgesAreSpans: the state badge's class styles an inline
+// pill; put on a table cell it made the cell an inline block with a
+// border (a pill around the pill, out of line with its row). Only the
+// badge itself carries it, on the list and on the asset page.
+func TestStateBadgesAreSpans(t *testing.T) {
+	u := newUI(t, nil)
+	u.create(operatorToken, map[string]any{"campaign_id": "badge", "team_id": "team-a", "asset_ids": ids(1, 3)})
+	c := u.signIn(operatorToken)
+	tag := regexp.MustCompile(`<(\w+)[^>]*\sclass="state[" ]`)
+	for _, path := range []string{"/ui/", "/ui/assets?id=2"} {
+		res := u.get(c, path)
+		found := tag.FindAllStringSubmatch(res.body, -1)
+		if len(found) == 0 {
+			t.Errorf("%s: no state badge", path)
+		}
+		for _, m := range found {
+			if m[1] != "span" {
+				t.Errorf("%s: a <%s> has the state badge's class", path, m[1])
+			}
+		}
+	}
+}

@@ -16,7 +16,10 @@ import (
 // a refusal.
 type newForm struct {
 	Name, CampaignID, Mode, Labels, Team, Priority string
-	Snapshot                                       bool
+	// Notify is the operator's notifier names, comma-separated, checked
+	// by the API against its notifiers file.
+	Notify   string
+	Snapshot bool
 	// IDs are the pasted IDs as typed; IDsDropped is true when they were
 	// too long to show again.
 	IDs        string
@@ -40,6 +43,8 @@ func (f *newForm) set(name, v string) {
 		f.Team = v
 	case "priority":
 		f.Priority = v
+	case "notify":
+		f.Notify = v
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labelreset/labelreset/jobs"
 	"github.com/labelreset/labelreset/jobs/httpapi"
+	"github.com/labelreset/labelreset/jobs/notify"
 )
 
 // newForm is a new-campaign form as a browser sends it: fields in the
@@ -323,5 +324,33 @@ func TestNewShowsTheAPIsBusyAnswer(t *testing.T) {
 	}
 	if res := u.postNew(c, "/ui/new/plan", newForm{fields: [][2]string{{"team_id", "team-a"}, {"ids", "1"}}}); res.status != http.StatusOK {
 		t.Errorf("plan after the slot was freed: %d %s", res.status, elemText(res.body, "error"))
+	}
+}
+
+// TestNewNamesNotifiers: the form has a Notify field, passed on to the
+// API as its notify list, so that a campaign created in the console can
+// tell the people not watching; an unknown name is the API's refusal,
+// shown with the form kept.
+func TestNewNamesNotifiers(t *testing.T) {
+	u := newUI(t, func(c *httpapi.Config) {
+		c.Notifiers = &notify.Config{Notifiers: []notify.Notifier{
+			{Name: "ops", URL: "https://hooks.example.com/ops", Secret: "s1"},
+			{Name: "audit", URL: "https://hooks.example.com/audit", Secret: "s2"},
+		}}
+	})
+	c := u.signIn(operatorToken)
+	if res := u.get(c, "/ui/new"); !strings.Contains(res.body, `name="notify"`) {
+		t.Fatal("the new-campaign form has no notify field")
+	}
+	cp := campaignOf(t, u, u.postNew(c, "/ui/new", newForm{fields: [][2]string{
+		{"mode", "delete"}, {"team_id", "team-a"}, {"notify", "ops, audit"}, {"ids", "1,2"}}}))
+	if strings.Join(cp.Notify, ",") != "ops,audit" {
+		t.Errorf("notify %v, want [ops audit]", cp.Notify)
+	}
+	res := u.postNew(c, "/ui/new", newForm{fields: [][2]string{
+		{"mode", "delete"}, {"team_id", "team-a"}, {"notify", "nobody"}, {"ids", "3"}}})
+	if res.status != http.StatusUnprocessableEntity || !strings.Contains(elemText(res.body, "error"), "nobody") ||
+		!strings.Contains(res.body, `value="nobody"`) {
+		t.Errorf("unknown notifier: status %d, error %q; want 422 naming it, the field kept", res.status, elemText(res.body, "error"))
 	}
 }

@@ -50,7 +50,7 @@ var (
 // textFields are the form's fields passed on to the API as they are
 // (when not blank); the ID sources and the snapshot checkbox are handled
 // apart.
-var textFields = []string{"name", "campaign_id", "mode", "labels", "team_id", "priority"}
+var textFields = []string{"name", "campaign_id", "mode", "labels", "team_id", "priority", "notify"}
 
 // forward rewrites the browser's form mr into the API's multipart body,
 // written to mw over out, and records the values in f for the page shown

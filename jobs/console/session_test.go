@@ -186,3 +186,26 @@ func TestSigningInAgainReplacesTheOldSession(t *testing.T) {
 		t.Fatal("the browser does not act for the token it signed in with last")
 	}
 }
+
+// TestRootLeadsToTheConsole: a person who opens the server's address
+// without /ui/ lands on the console (its sign-in), not on a JSON 404;
+// other unmatched paths stay the API's 404, and without the console the
+// root is the API's 404 too.
+func TestRootLeadsToTheConsole(t *testing.T) {
+	u := newUI(t, nil)
+	c := u.browser()
+	res := u.get(c, "/")
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/ui/" {
+		t.Errorf("GET /: status %d Location %q, want 303 to /ui/", res.status, res.header.Get("Location"))
+	}
+	if res := u.get(c, "/nothing"); res.status != http.StatusNotFound {
+		t.Errorf("GET /nothing: status %d, want 404", res.status)
+	}
+	if res := u.do(c, http.MethodPost, "/", nil, nil); res.status == http.StatusSeeOther {
+		t.Errorf("POST /: status %d, want no redirect", res.status)
+	}
+	api := newUI(t, func(c *httpapi.Config) { c.Console = nil })
+	if res := api.get(api.browser(), "/"); res.status != http.StatusNotFound {
+		t.Errorf("GET / without the console: status %d, want 404", res.status)
+	}
+}

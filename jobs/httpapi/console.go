@@ -113,5 +113,8 @@ func (s *Server) initConsole() error {
 	s.console = c
 	s.mux.Handle("/ui/", s.instrument("/ui/", c))
 	s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	// The server's bare address is where a person new to it goes first;
+	// not permanent, since the console may be turned off later.
+	s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 	return nil
 }
