@@ -87,7 +87,7 @@ func init() {
 		{"snapshot", "CAMPAIGN [-o FILE] [--force]", "export the labels a campaign recorded before its resets (JSON lines)", (*app).cmdSnapshot},
 		{"undo", "CAMPAIGN | --snapshot FILE [--yes] [--json] [--exact] [--dry-run]", "put back the labels a campaign removed (a restore campaign)", (*app).cmdUndo},
 		{"verify", "CAMPAIGN [--report FILE] [--json] [--exact]", "list the inventory again and check each asset holds what the campaign intended", (*app).cmdVerify},
-		{"serve", "[--addr :8080]", "run the HTTP trigger API (CSV import, campaign control)", (*app).cmdServe},
+		{"serve", "[--addr :8080]", "run the HTTP API and the web console (/ui/)", (*app).cmdServe},
 		{"scheduler", "--config FILE", "run scheduled cleanups", (*app).cmdScheduler},
 		{"schedules", "--config FILE [--json]", "list schedules with next and last fire time", (*app).cmdSchedules},
 		{"version", "", "print the version", func(a *app, _ context.Context, _ []string) error {

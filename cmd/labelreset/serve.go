@@ -212,6 +212,16 @@ func (a *app) serveAPI(ctx context.Context, f *serveFlags, srv *httpapi.Server, 
 			}
 		}
 	})
-	a.log.Info("trigger API listening", "addr", f.addr, "tls", f.certFile != "")
+	// The bound address, not the flag: with port 0 it says which port.
+	scheme := "http"
+	if f.certFile != "" {
+		scheme = "https"
+	}
+	if f.console {
+		a.log.Info("API and console listening", "addr", ln.Addr().String(), "tls", f.certFile != "",
+			"console", scheme+"://"+ln.Addr().String()+"/ui/")
+	} else {
+		a.log.Info("API listening (console off)", "addr", ln.Addr().String(), "tls", f.certFile != "")
+	}
 	return srv.Serve(ctx, ln, f.certFile, f.keyFile)
 }
