@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,19 +20,13 @@ import (
 // is connected to, with retries 500ms apart, then doubling.
 func TestConnectRetryWaitsForRedis(t *testing.T) {
 	t.Parallel()
-	addr, release := refusingAddr(t)
+	addr, forward := refusingAddr(t)
 	var logs bytes.Buffer
 	a := newApp(nil, io.Discard, io.Discard, func(string) string { return "" })
 	a.log = slog.New(slog.NewJSONHandler(&logs, nil))
-	mr := miniredis.NewMiniRedis()
-	up := time.AfterFunc(3*time.Second, func() {
-		release()
-		if err := mr.StartAddr(addr); err != nil {
-			t.Errorf("start Redis at %s: %v", addr, err)
-		}
-	})
+	mr := miniredis.RunT(t)
+	up := time.AfterFunc(3*time.Second, func() { forward(mr.Addr()) })
 	defer up.Stop()
-	defer mr.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -81,31 +76,51 @@ func TestConnectRetryEndsWithContext(t *testing.T) {
 
 // refusingAddr holds a loopback port whose connections are closed at once,
 // so that no Redis of a parallel test can take it while the test wants it
-// down; release frees the port for the test's own Redis.
-func refusingAddr(t *testing.T) (addr string, release func()) {
+// down. forward(target) makes it a Redis from then on: later connections
+// are relayed to target. The port is never let go while the test runs: a
+// port freed for the test's own Redis to bind could be taken in between
+// (as any process's outgoing connection's local port, under load).
+func refusingAddr(t *testing.T) (addr string, forward func(target string)) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var to atomic.Value
+	to.Store("")
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			target := to.Load().(string)
+			if target == "" {
+				c.Close()
+				continue
+			}
+			wg.Go(func() { relay(c, target) })
 		}
-	}()
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			ln.Close()
-			<-done
-		})
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String(), func(target string) { to.Store(target) }
+}
+
+// relay copies between c and a new connection to target until either
+// side ends.
+func relay(c net.Conn, target string) {
+	defer c.Close()
+	u, err := net.Dial("tcp", target)
+	if err != nil {
+		return
 	}
-	t.Cleanup(release)
-	return ln.Addr().String(), release
+	defer u.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(u, c); done <- struct{}{} }()
+	go func() { io.Copy(c, u); done <- struct{}{} }()
+	<-done
 }
