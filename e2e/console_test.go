@@ -93,9 +93,7 @@ func TestSignIn(t *testing.T) {
 
 func TestViewerSeesNoActions(t *testing.T) {
 	id := campaignID("viewer-pending")
-	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
-		t.Fatalf("a campaign of %d assets is %s, want pending (above --confirm-above)", pendingCount, c.State)
-	}
+	createPending(t, id)
 
 	// The operator's page of the same campaign has a cancel form: the
 	// viewer's page below lacks it because of the role, not a wrong
@@ -183,9 +181,7 @@ func TestLiveProgress(t *testing.T) {
 
 func TestApprove(t *testing.T) {
 	id := campaignID("approve-me")
-	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
-		t.Fatalf("a campaign of %d assets is %s, want pending", pendingCount, c.State)
-	}
+	createPending(t, id)
 
 	tb := newTab(t)
 	tb.login("approver")
@@ -446,9 +442,7 @@ func TestNewCampaign(t *testing.T) {
 // by its origin.
 func TestCrossSitePostRefused(t *testing.T) {
 	id := campaignID("cross-site")
-	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
-		t.Fatalf("campaign %s is %s, want pending", id, c.State)
-	}
+	createPending(t, id)
 	target := env.serveURL + campaignPath(id) + "/cancel"
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -467,5 +461,14 @@ func TestCrossSitePostRefused(t *testing.T) {
 	}
 	if c := getCampaign(t, id); c.State != "pending" {
 		t.Errorf("after a cross-site cancel the campaign is %s, want pending", c.State)
+	}
+}
+
+// createPending creates campaign id above --confirm-above through the API:
+// it waits for an approval.
+func createPending(t *testing.T, id string) {
+	t.Helper()
+	if c := createCampaign(t, id, pendingFirst, pendingCount); c.State != "pending" {
+		t.Fatalf("campaign %s of %d assets is %s, want pending (above --confirm-above)", id, pendingCount, c.State)
 	}
 }
