@@ -288,6 +288,15 @@ type Campaign struct {
 	// Query is the campaign's own listing filter (URL query form), for
 	// campaigns defined by a query: it narrows the snapshot's listing.
 	Query string `json:"query,omitempty"`
+	// Express removes Labels from every asset Query selects with one bulk
+	// call (PATCH /v1/asset/labels) instead of one call per asset, then
+	// verifies asset by asset and calls the rest one by one (express.go).
+	// It needs Query, remove mode and the snapshot.
+	Express bool `json:"express,omitempty"`
+	// ExpressDeadline bounds the verification of an express campaign,
+	// from the bulk call on: assets not seen without the removed labels
+	// by then are called one by one. 0 means DefaultExpressDeadline.
+	ExpressDeadline time.Duration `json:"express_deadline,omitempty"`
 	// RestoreOf is the campaign a restore campaign undoes ("" for one
 	// made from a snapshot file); Exact makes it replace labels exactly.
 	RestoreOf string `json:"restore_of,omitempty"`
@@ -503,6 +512,9 @@ func (c *Campaign) validate() error {
 			return fmt.Errorf("query %.80q: %w", c.Query, err)
 		}
 	}
+	if err := c.validateExpress(); err != nil {
+		return err
+	}
 	if _, err := ParsePriority(string(c.Priority)); err != nil {
 		return err
 	}
@@ -523,3 +535,29 @@ var ErrNotFound = errors.New("campaign not found")
 // campaign that the janitor or Delete has started to delete: accepting it
 // would lose it with the rest of the campaign's data a moment later.
 var ErrDeleting = errors.New("campaign is being deleted")
+
+// validateExpress checks what express mode needs (express.go).
+func (c *Campaign) validateExpress() error {
+	if !c.Express {
+		if c.ExpressDeadline != 0 {
+			return errors.New("express_deadline is only used in express mode")
+		}
+		return nil
+	}
+	switch {
+	case c.Query == "":
+		return errors.New("express mode needs a query-defined campaign (--query): the bulk call selects assets by filter, not by ID")
+	case c.Mode != ModeRemove:
+		return errors.New("express mode removes named labels (--mode remove --labels a,b): PDCP's bulk call cannot remove every label of an asset exactly " +
+			"(update_type=delete removes the labels it is given; replace with no labels is not documented); run without --express to delete all labels asset by asset")
+	case !c.Snapshot:
+		return errors.New("express mode needs the snapshot: it is the campaign's record of what the bulk call changes, and what undo puts back")
+	case c.ExpressDeadline != 0 && (c.ExpressDeadline < time.Second || c.ExpressDeadline > MaxExpressDeadline):
+		return fmt.Errorf("express deadline %v: want 1s..%v", c.ExpressDeadline, MaxExpressDeadline)
+	}
+	q, _ := url.ParseQuery(c.Query)
+	if _, err := client.ExpressFilters(q); err != nil {
+		return fmt.Errorf("express mode: %w", err)
+	}
+	return nil
+}

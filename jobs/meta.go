@@ -20,6 +20,7 @@ func (c *Campaign) metaFields() []any {
 		"inc", c.Incarnation,
 		"snapshot", flag01(c.Snapshot), "reset_unlisted", flag01(c.ResetUnlisted), "query", c.Query,
 		"restore_of", c.RestoreOf, "exact", flag01(c.Exact),
+		"express", flag01(c.Express), "express_deadline_ms", c.ExpressDeadline.Milliseconds(),
 		"max_attempts", c.Policy.MaxAttempts, "max_throttled", c.Policy.MaxThrottled,
 		"backoff_base_ms", c.Policy.BackoffBase.Milliseconds(),
 		"backoff_cap_ms", c.Policy.BackoffCap.Milliseconds(),
@@ -75,6 +76,7 @@ func decodeCampaign(m map[string]string) (*Campaign, error) {
 	// fields: they read as "no snapshot", which is what they took.
 	c.Snapshot, c.ResetUnlisted, c.Exact = m["snapshot"] == "1", m["reset_unlisted"] == "1", m["exact"] == "1"
 	c.Query, c.RestoreOf = m["query"], m["restore_of"]
+	c.Express, c.ExpressDeadline = m["express"] == "1", time.Duration(i("express_deadline_ms"))*time.Millisecond
 	c.CreatedBy, c.ApprovedBy = m["created_by"], m["approved_by"]
 	c.Notify = parseNotifyField(m["notify"])
 	if v, ok := m["approved_total"]; ok {
