@@ -52,6 +52,10 @@ type campaignJSON struct {
 	// only when it could not be read (the error is logged): the status
 	// of the campaign itself is still worth answering.
 	Snapshot *jobs.SnapshotInfo `json:"snapshot,omitempty"`
+	// Express is the bulk call's progress of an express campaign
+	// (jobs.ExpressInfo); absent for any other campaign, and when it
+	// could not be read (logged), as Snapshot.
+	Express *jobs.ExpressInfo `json:"express,omitempty"`
 }
 
 func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
@@ -79,9 +83,17 @@ func newCampaignJSON(c *jobs.Campaign) *campaignJSON {
 	return j
 }
 
-// campaignJSON is newCampaignJSON with the campaign's snapshot.
+// campaignJSON is newCampaignJSON with the campaign's snapshot and, for
+// an express campaign, its bulk call (one more Redis read).
 func (s *Server) campaignJSON(ctx context.Context, c *jobs.Campaign) *campaignJSON {
 	j := newCampaignJSON(c)
+	if c.Express {
+		x, err := s.store.Express(ctx, c)
+		if err != nil {
+			s.log.Warn("campaign status without its express state", "campaign", c.ID, "err", err)
+		}
+		j.Express = x
+	}
 	if !c.Snapshot {
 		// Nothing stored to read: a campaign without a snapshot, or a
 		// restore campaign.
@@ -280,6 +292,10 @@ var retryable = []string{jobs.OutcomeFailed, jobs.OutcomeInvalid, jobs.OutcomeNo
 type actionResponse struct {
 	Campaign *campaignJSON `json:"campaign"`
 	Requeued *int64        `json:"requeued,omitempty"`
+	// Note is what the caller must know of the action's effect: for the
+	// cancel of an express campaign whose bulk call was sent, that the
+	// bulk call's changes stay (jobs.ExpressInfo.CancelNote).
+	Note string `json:"note,omitempty"`
 }
 
 func (s *Server) action(name string) http.HandlerFunc {
@@ -351,7 +367,11 @@ func (s *Server) action(name string) http.HandlerFunc {
 			return
 		}
 		s.log.Info("campaign "+name, "campaign", id, "token", p.Name, "state", c.State)
-		writeJSON(w, http.StatusOK, actionResponse{Campaign: s.campaignJSON(ctx, c), Requeued: requeued})
+		res := actionResponse{Campaign: s.campaignJSON(ctx, c), Requeued: requeued}
+		if name == "cancel" {
+			res.Note = res.Campaign.Express.CancelNote()
+		}
+		writeJSON(w, http.StatusOK, res)
 	}
 }
 
