@@ -32,10 +32,24 @@ func controlCmd(action string) func(*app, context.Context, []string) error {
 		if err != nil {
 			return err
 		}
+		// A cancelled express campaign whose bulk call was sent: say what
+		// cancelling did not stop, as the API's answer does.
+		var note string
+		s := statusJSON(c)
+		if action == "cancel" && c.Express {
+			s.Express = a.readExpress(ctx, store, c)
+			note = s.Express.CancelNote()
+		}
 		if *asJSON {
-			return a.writeJSON(statusJSON(c))
+			return a.writeJSON(struct {
+				campaignStatus
+				Note string `json:"note,omitempty"`
+			}{s, note})
 		}
 		fmt.Fprintf(a.stdout, "campaign %s: %s\n", id, c.State)
+		if note != "" {
+			fmt.Fprintf(a.stdout, "note: %s\n", note)
+		}
 		return nil
 	}
 }

@@ -74,5 +74,6 @@ func (a *app) summaryJSON(ctx context.Context, store *jobs.Store, c *jobs.Campai
 		}
 		s.Snapshot = info
 	}
+	s.Express = a.readExpress(ctx, store, c)
 	return s
 }

@@ -45,6 +45,10 @@ type campaignStatus struct {
 	// Snapshot is the snapshot's progress or, once complete, what it
 	// found; in the summaries of status and run only (a Redis call).
 	Snapshot *jobs.SnapshotInfo `json:"snapshot,omitempty"`
+	// Express is the bulk call of an express campaign (jobs.ExpressInfo);
+	// in the summaries of status and run, and cancel's answer, only (a
+	// Redis call).
+	Express *jobs.ExpressInfo `json:"express,omitempty"`
 }
 
 func statusJSON(c *jobs.Campaign) campaignStatus {
@@ -127,6 +131,7 @@ func (a *app) printStatusReasons(ctx context.Context, store *jobs.Store, c *jobs
 		return err
 	}
 	a.printSnapshotStatus(ctx, store, c)
+	printExpressStatus(a.stdout, c, a.readExpress(ctx, store, c))
 	a.printFailureReasons(ctx, store, c, reportCommand(c.ID, store.Namespace()))
 	return nil
 }
