@@ -72,6 +72,7 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, id *Identity) {
 			State string `json:"state"`
 		} `json:"campaign"`
 		Requeued         *int64 `json:"requeued"`
+		Note             string `json:"note"`
 		Created          bool   `json:"created"`
 		ApprovalRequired bool   `json:"approval_required"`
 	}
@@ -86,6 +87,11 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, id *Identity) {
 		flash = "Resumed: the campaign is " + res.Campaign.State + "."
 	case "cancel":
 		flash = "Cancelled."
+		if res.Note != "" {
+			// An express campaign's bulk call was sent: what it changed
+			// stays changed, which the person must not read as undone.
+			flash = "Cancelled: " + res.Note + "."
+		}
 	case "retry":
 		n := int64(0)
 		if res.Requeued != nil {

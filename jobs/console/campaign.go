@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/labelreset/labelreset/jobs"
 )
@@ -20,6 +21,13 @@ type campaignData struct {
 	// SnapshotErr says which).
 	Snapshot    *jobs.SnapshotInfo
 	SnapshotErr bool
+	// Express is an express campaign's bulk call (nil: not express, or
+	// not readable: ExpressErr says which).
+	Express    *jobs.ExpressInfo
+	ExpressErr bool
+	// ExpressDeadline is how long verification may take (the campaign's
+	// own, or the default), for the panel before the bulk call is sent.
+	ExpressDeadline time.Duration
 	// RestoredBy is the restore campaign that undid this one.
 	RestoredBy string
 	// Events is the audit log, newest first.
@@ -117,6 +125,18 @@ func (c *Console) campaignData(ctx context.Context, r *http.Request, id *Identit
 			d.SnapshotErr = true
 		}
 		d.Snapshot = info
+	}
+	if cp.Express {
+		x, err := c.store.Express(ctx, cp)
+		if err != nil {
+			c.log.Warn("console campaign page without its express state", "campaign", cp.ID, "err", err)
+			d.ExpressErr = true
+		}
+		d.Express = x
+		d.ExpressDeadline = cp.ExpressDeadline
+		if d.ExpressDeadline == 0 {
+			d.ExpressDeadline = jobs.DefaultExpressDeadline
+		}
 	}
 	if cp.Mode != jobs.ModeRestore {
 		rc, err := c.store.RestoreOf(ctx, cp.ID)

@@ -42,7 +42,15 @@
 //     fragment=1 answers only tbody#campaigns-body (the script refreshes it).
 //   - GET /ui/campaigns/{id}: section#campaign[data-campaign][data-state],
 //     #state, progress#progress, #count-<outcome> (and #count-pending),
-//     #finished, #total, #rate, #eta, #limiter, #snapshot; forms
+//     #finished, #total, #rate, #eta, #limiter, #snapshot; for an express
+//     campaign #express[data-express-state] (the bulk call: #express-state
+//     [data-state], #express-reason, #express-listed, #express-outside,
+//     #express-sent-at, #express-asset-count, #express-difference (a
+//     warning, only when PDCP's asset_count differs from the listing),
+//     #express-async, #express-verified, #express-fallback,
+//     #express-deadline, #express-finished, each shown once known) and,
+//     once its bulk call was sent, #cancel-express-note in the cancel
+//     form; forms
 //     #approve-form (#approve-count, #approve-team, #approve-server, input
 //     #approve-confirm = the campaign ID), #pause-form, #resume-form,
 //     #cancel-form (#cancel-confirm), #retry-form, #undo-form
@@ -50,7 +58,8 @@
 //     answered 303 with ?flash=&fm= (Console.flashURL: a flash
 //     without its MAC is not shown); section#audit (table#audit-log),
 //     section#failures (form#failures-filter, table#failures-table rows
-//     tr[data-asset], a#failures-next), a#download-report,
+//     tr[data-asset] with td.path: bulk, per_asset or —, a#failures-next),
+//     a#download-report,
 //     a#download-failures, a#download-snapshot.
 //   - GET /ui/campaigns/{id}/failures?outcome=&reason=&asset=&after=: the
 //     section#failures alone (with fragment=1, a lapsed session answers
@@ -67,7 +76,8 @@
 //     #plan-duplicates, #plan-bad, #plan-first-bad, #plan-warnings),
 //     button#create-submit to /ui/new (303 to the campaign with a flash).
 //     Both go to POST /v1/campaigns, the upload streamed through a pipe.
-//   - GET /ui/assets?id=: an asset's outcome in every campaign.
+//   - GET /ui/assets?id=: an asset's outcome in every campaign
+//     (table#asset-hits, td.path as in the failures table).
 //   - Every page: a#nav-campaigns, a#nav-new (operators), form#asset-search
 //     (input#asset-id), span#whoami, form#logout, #flash, #error.
 package console
