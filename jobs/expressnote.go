@@ -31,8 +31,10 @@ func (x *ExpressInfo) CancelNote() string {
 // snapshot holds their labels, so no undo can put them back. Fewer means
 // some listed assets stopped matching before the call: verification does
 // not see them clean, and they are called one by one.
+// An unknown asset_count (-1: PDCP's 2xx answer did not decode) has no
+// difference to speak of.
 func (x *ExpressInfo) DifferenceNote() string {
-	if x == nil || x.Difference == 0 {
+	if x == nil || x.Difference == 0 || x.AssetCount < 0 {
 		return ""
 	}
 	if x.Difference > 0 {

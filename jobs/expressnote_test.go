@@ -29,6 +29,8 @@ func TestExpressNotes(t *testing.T) {
 		{name: "verified, one more", x: &jobs.ExpressInfo{State: jobs.ExpressVerified, SentAt: at, Listed: 3, AssetCount: 4, Difference: 1},
 			cancel: "the bulk call was sent at 2026-12-03T21:30:00Z: cancelling stops only the per-asset calls; what the bulk call changed stays changed (undo puts it back)",
 			diff:   "1 asset changed by the bulk call is not the campaign's and cannot be undone"},
+		{name: "asset_count unknown", x: &jobs.ExpressInfo{State: jobs.ExpressSent, Listed: 3, AssetCount: -1, Difference: -4},
+			cancel: "the bulk call was sent: cancelling stops only the per-asset calls; what the bulk call changed stays changed (undo puts it back)"},
 		{name: "fewer matched", x: &jobs.ExpressInfo{State: jobs.ExpressSent, SentAt: at, Listed: 3, AssetCount: 1, Difference: -2},
 			cancel: "the bulk call was sent at 2026-12-03T21:30:00Z: cancelling stops only the per-asset calls; what the bulk call changed stays changed (undo puts it back)",
 			diff:   "the bulk call matched 2 fewer assets than the guard listing found: they are left to per-asset calls if verification does not see them clean"},

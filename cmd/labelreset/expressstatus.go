@@ -69,7 +69,11 @@ func printExpressStatus(w io.Writer, c *jobs.Campaign, x *jobs.ExpressInfo) {
 		return
 	}
 	if x.State != jobs.ExpressSending {
-		fmt.Fprintf(w, "  asset_count:      %d (PDCP)", x.AssetCount)
+		if x.AssetCount < 0 {
+			fmt.Fprintf(w, "  asset_count:      unknown (PDCP's answer could not be read; verification finds what changed)")
+		} else {
+			fmt.Fprintf(w, "  asset_count:      %d (PDCP)", x.AssetCount)
+		}
 		if d := x.DifferenceNote(); d != "" {
 			fmt.Fprintf(w, ": %s", d)
 		}
