@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -116,6 +117,8 @@ func TestOpenAPIContract(t *testing.T) {
 		{req: req{method: "POST", path: "/v1/campaigns/oa/retry?outcome=failed,not_found"}, status: 200},
 		{req: req{method: "POST", path: "/v1/campaigns/oa/retry", ctype: "application/json"}, body: `{"outcomes":["invalid"]}`, status: 200},
 		{req: req{method: "POST", path: "/v1/campaigns/oa/cancel"}, status: 200},
+		{req: req{method: "GET", path: "/v1/campaigns/oa-exp"}, status: 200},
+		{req: req{method: "POST", path: "/v1/campaigns/oa-exp/cancel"}, status: 200},
 		{req: req{method: "POST", path: "/v1/campaigns/missing/cancel"}, status: 404},
 		{req: req{method: "GET", path: "/v1/campaigns/oa/events"}, status: 200},
 		{req: req{method: "GET", path: "/v1/campaigns/missing/events"}, status: 404},
@@ -136,6 +139,9 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Fatalf("create oa-snap: %d %s", r.status, r.body)
 	}
 	e.takeSnapshot(t, "oa-snap", map[int64][]string{1: {"a"}})
+	// An express campaign whose bulk call was sent: its status has
+	// express, and its cancel a note.
+	e.sendBulk(t, e.submitExpress(t, "oa-exp"), time.Now(), 4)
 	seen := map[string]bool{}
 	for _, c := range calls {
 		name := c.method + " " + c.path
