@@ -65,7 +65,8 @@
 //     section#failures alone (with fragment=1, a lapsed session answers
 //     401); the campaign page takes the same parameters.
 //   - GET /ui/campaigns/{id}/live: server-sent events "progress" with the
-//     campaign's counts, rate, ETA, limiter and snapshot state; the stream
+//     campaign's counts, rate, ETA, limiter and snapshot state (and an
+//     express campaign's express state: a new one reloads the page); the stream
 //     ends after a final state ("gone" when the campaign is deleted).
 //   - GET /ui/campaigns/{id}/report.csv, failures.csv, snapshot.jsonl: the
 //     API's report and snapshot, streamed.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labelreset/labelreset/jobs"
+	"github.com/labelreset/labelreset/jobs/httpapi"
 )
 
 // submitExpress stores an express campaign of team-a (assets 1..3), as
@@ -93,8 +94,8 @@ func TestCampaignPageExpressPanel(t *testing.T) {
 	if got := loc.Query().Get("flash"); got != want {
 		t.Errorf("cancel confirmation:\n got %q\nwant %q", got, want)
 	}
-	if got := html.UnescapeString(text(u.get(op, loc.String()).body, "flash")); got != want {
-		t.Errorf("#flash after cancel: got %q", got)
+	if pg := u.get(op, loc.String()); html.UnescapeString(text(pg.body, "flash")) != want {
+		t.Errorf("#flash after cancel: got %q (status %d)\n%s", text(pg.body, "flash"), pg.status, pg.body)
 	}
 
 	plain := u.create(operatorToken, map[string]any{"campaign_id": "plain", "team_id": "team-a", "asset_ids": ids(1, 2), "labels": []string{"old"}})
@@ -118,4 +119,36 @@ func TestFailuresTableShowsPath(t *testing.T) {
 	if !strings.Contains(b, `<td class="path">per_asset</td>`) {
 		t.Errorf("asset page without the path:\n%s", b)
 	}
+}
+
+// TestLiveFollowsTheExpressState: the live stream of an express campaign
+// carries its bulk call (express), so that the page reloads on a new
+// express state and its verified count moves; a campaign that is not
+// express has none.
+func TestLiveFollowsTheExpressState(t *testing.T) {
+	u, _ := serveUI(t, func(c *httpapi.Config) { c.Console.PollInterval = 50 * time.Millisecond })
+	c := u.submitExpress("exp-live")
+	s := u.watch(u.signIn(viewerToken), "exp-live")
+	x, _ := s.next(t).data["express"].(map[string]any)
+	if x == nil || x["state"] != "" {
+		t.Fatalf("first event's express: %v, want state \"\"", x)
+	}
+	sentAt := time.Now().UTC()
+	if err := u.store.UpdateExpress(context.Background(), c, jobs.ExpressWaiting, &jobs.ExpressInfo{State: jobs.ExpressSending,
+		Listed: 3, SentAt: sentAt}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if x, _ := s.next(t).data["express"].(map[string]any); x != nil && x["state"] == "sending" {
+			break
+		}
+	}
+	s.body.Close()
+
+	plain := u.create(operatorToken, map[string]any{"campaign_id": "plain-live", "team_id": "team-a", "asset_ids": ids(1, 2)})
+	s = u.watch(u.signIn(viewerToken), plain)
+	if ev := s.next(t); ev.data["express"] != nil {
+		t.Errorf("a campaign that is not express streams express: %v", ev.data)
+	}
+	s.body.Close()
 }

@@ -161,9 +161,10 @@ func (h *hub) poll(ctx context.Context, w *watch) {
 	t := time.NewTicker(h.c.cfg.PollInterval)
 	defer t.Stop()
 	var snap *jobs.SnapshotInfo
+	var x *jobs.ExpressInfo
 	var inc string
 	for {
-		ev := h.read(ctx, w.id, &inc, &snap)
+		ev := h.read(ctx, w.id, &inc, &snap, &x)
 		if ev != nil {
 			h.publish(w, ev)
 			if ev.final {
@@ -189,14 +190,18 @@ type progress struct {
 	ETASeconds float64            `json:"eta_seconds"`
 	Limiter    *LimiterState      `json:"limiter"`
 	Snapshot   *jobs.SnapshotInfo `json:"snapshot"`
+	// Express is an express campaign's bulk call: a new state reloads the
+	// page (its Express panel says what the state means).
+	Express *jobs.ExpressInfo `json:"express,omitempty"`
 }
 
 // read reads the campaign (one HGETALL), its snapshot while that is not
-// complete, and the limiter, and returns the event; nil when Redis did
-// not answer (the next tick tries again). *inc is the incarnation *snap
-// was read for: a campaign created again under the ID has a snapshot of
-// its own.
-func (h *hub) read(ctx context.Context, id string, inc *string, snap **jobs.SnapshotInfo) *event {
+// complete, an express campaign's bulk call until it is final (one
+// HMGET), and the limiter, and returns the event; nil when Redis did not
+// answer (the next tick tries again). *inc is the incarnation *snap and
+// *x were read for: a campaign created again under the ID has a snapshot
+// and an express state of its own.
+func (h *hub) read(ctx context.Context, id string, inc *string, snap **jobs.SnapshotInfo, x **jobs.ExpressInfo) *event {
 	c := h.c
 	cp, err := c.store.Get(ctx, id)
 	if errors.Is(err, jobs.ErrNotFound) {
@@ -209,7 +214,7 @@ func (h *hub) read(ctx context.Context, id string, inc *string, snap **jobs.Snap
 		return nil
 	}
 	if li := cp.LedgerIdentity(); li != *inc {
-		*inc, *snap = li, nil
+		*inc, *snap, *x = li, nil, nil
 	}
 	v := c.view(cp)
 	p := progress{State: cp.State, Reason: cp.Reason, Total: cp.Total, Finished: v.Finished,
@@ -227,6 +232,17 @@ func (h *hub) read(ctx context.Context, id string, inc *string, snap **jobs.Snap
 			}
 		}
 		p.Snapshot = *snap
+	}
+	if cp.Express {
+		if e := *x; e == nil || !e.State.Final() {
+			info, err := c.store.Express(ctx, cp)
+			if err != nil {
+				c.log.Warn("console live: express state not readable", "campaign", id, "err", err)
+			} else {
+				*x = info
+			}
+		}
+		p.Express = *x
 	}
 	if !cp.State.Final() {
 		p.Limiter = c.limiter(ctx, cp)

@@ -134,6 +134,10 @@ function campaignLive() {
     setText("eta", formatDuration(d.eta_seconds));
     renderLimiter(d.limiter);
     renderSnapshot(d.snapshot, d.total);
+    if (expressMoved(d.express)) {
+      source.close();
+      window.location.reload();
+    }
   });
   source.addEventListener("gone", function () {
     source.close();
@@ -141,6 +145,20 @@ function campaignLive() {
   });
   // The browser reconnects by itself after an error; a stream refused
   // (503, too many) leaves the page as served.
+}
+
+// expressMoved follows an express campaign's bulk call (#express): true
+// for a new express state, which reloads the page, whose Express panel
+// says what that state means; within a state only the verified count
+// moves. A panel served without a state (not readable) is left alone.
+function expressMoved(x) {
+  var el = document.getElementById("express");
+  if (!x || !el || el.dataset.expressState === undefined) return false;
+  if ((x.state || "waiting") !== el.dataset.expressState) return true;
+  if (document.getElementById("express-verified")) {
+    setText("express-verified", formatCount(x.verified) + " seen without the labels (path bulk)");
+  }
+  return false;
 }
 
 // The failures section (section#failures[data-fragment]): its filter form
