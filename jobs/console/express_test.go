@@ -104,6 +104,28 @@ func TestCampaignPageExpressPanel(t *testing.T) {
 	}
 }
 
+// TestExpressPanelRefused: a refused bulk call shows its reason and the
+// guard listing's count of assets that are not the campaign's, and no
+// fact of a call that was never sent; cancelling it warns of nothing.
+func TestExpressPanelRefused(t *testing.T) {
+	u := newUI(t, nil)
+	c := u.submitExpress("exp-refused")
+	reason := "the guard listing found 2 assets that are not the campaign's"
+	if err := u.store.UpdateExpress(context.Background(), c, jobs.ExpressWaiting, &jobs.ExpressInfo{State: jobs.ExpressRefused,
+		Reason: reason, Listed: 3, Outside: 2, FinishedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b := html.UnescapeString(u.get(u.signIn(operatorToken), "/ui/campaigns/exp-refused").body)
+	if text(b, "express-state") != "refused" || text(b, "express-reason") != reason || text(b, "express-outside") != "2" {
+		t.Errorf("refused panel: state %q, reason %q, outside %q\n%s", text(b, "express-state"), text(b, "express-reason"), text(b, "express-outside"), b)
+	}
+	for _, id := range []string{"express-sent-at", "express-asset-count", "express-difference", "express-verified", "cancel-express-note"} {
+		if strings.Contains(b, `id="`+id+`"`) {
+			t.Errorf("a bulk call never sent shows #%s", id)
+		}
+	}
+}
+
 // TestFailuresTableShowsPath: the failures table and the asset page show
 // each asset's path (per_asset after a per-asset call, — with none).
 func TestFailuresTableShowsPath(t *testing.T) {
