@@ -457,6 +457,7 @@ func (a *app) runSummary(f *runFlags, rs *runRedis, id string, w *worked) error 
 			}{a.summaryJSON(w.stop, rs.store, w.c), snapFile, f.undoPlan})
 		} else {
 			a.printSummary(w.c)
+			printExpressStatus(a.stdout, w.c, a.readExpress(w.stop, rs.store, w.c))
 			a.printFailureReasons(w.stop, rs.store, w.c, runReportHint(f, rs.embedded, w.c.ID))
 		}
 	}
