@@ -46,6 +46,11 @@ func printExpressStatus(w io.Writer, c *jobs.Campaign, x *jobs.ExpressInfo) {
 	switch x.State {
 	case jobs.ExpressWaiting:
 		fmt.Fprintf(w, "express:   waiting: one bulk call (PATCH /v1/asset/labels?update_type=delete) once the snapshot is taken, then verification for up to %s\n", deadline)
+		if x.Reason != "" {
+			// PDCP refused an earlier try with 401/403: nothing changed,
+			// and resume sends it again.
+			fmt.Fprintf(w, "  last try:         %s\n", x.Reason)
+		}
 		return
 	case jobs.ExpressRefused:
 		fmt.Fprintf(w, "express:   refused, bulk call not sent: %s; every asset is called one by one\n", x.Reason)
