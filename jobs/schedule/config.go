@@ -205,12 +205,7 @@ func (q *QuerySource) Filter() client.AssetFilter {
 // jobs.Campaign.Query: the snapshot of the campaign lists only what the
 // query selects. Sorting is left out, since it selects nothing and the
 // snapshot pages in an order of its own that stays stable while it lists.
-func (q *QuerySource) campaignQuery() string {
-	v := q.Filter().Query()
-	v.Del("sort_asc")
-	v.Del("sort_desc")
-	return v.Encode()
-}
+func (q *QuerySource) campaignQuery() string { return jobs.CampaignQuery(q.Filter().Query()) }
 
 // extraStrings are the string filters client.AssetFilter has no field
 // for, by parameter name.

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -278,31 +277,13 @@ func (q *QuerySource) compile(selectAll bool, errs *fieldErrors) {
 }
 
 // compileNarrowing refuses a query that would select every asset of the
-// team, unless selectAll says that is meant.
+// team, unless selectAll says that is meant: jobs.CheckQuery, the rule and
+// message every producer of query campaigns shares.
 func (q *QuerySource) compileNarrowing(selectAll bool, errs *fieldErrors) {
-	narrowing, err := client.Narrowing(q.Filter().Query())
-	switch {
-	case err != nil:
+	if err := jobs.CheckQuery(q.Filter().Query(), selectAll,
+		"set select_all: true on the schedule (its campaigns then always wait for approval)"); err != nil {
 		errs.add("source.pdcp_query", "%v", err)
-	case len(narrowing) == 0 && !selectAll:
-		why := ""
-		if wide := client.WideValues(q.Filter().Query()); len(wide) > 0 {
-			why = " (" + strings.Join(wide, "; ") + ")"
-		}
-		errs.add("source.pdcp_query", "query %s narrows nothing and would select every asset of the team%s: "+
-			"add a filter by asset attribute (labels, host, domain, search of %d+ letters or digits, ip, port, not_seen_for_days, time other than all_time, ...); "+
-			"booleans, sorting, custom_filter, blank values and catch-all values (\".\", \"*\", \"https://\", a top-level domain) do not narrow. "+
-			"To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
-			queryText(q), why, client.MinSearchAlnum)
 	}
-}
-
-// queryText shows a query for messages: "{}" when nothing is sent.
-func queryText(q *QuerySource) string {
-	if v := q.Filter().Query().Encode(); v != "" {
-		return strconv.Quote(v)
-	}
-	return "{}"
 }
 
 func contains(list []string, s string) bool {
