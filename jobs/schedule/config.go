@@ -94,6 +94,16 @@ type Schedule struct {
 	// needs approval above all). Names only; checked against
 	// Options.Notifiers.
 	Notify []string `yaml:"notify"`
+	// Express removes the labels with one bulk call (PATCH
+	// /v1/asset/labels) over the query instead of one call per asset, then
+	// verifies asset by asset (jobs.Campaign.Express). It needs a
+	// pdcp_query source, mode remove and the snapshot, and a query every
+	// filter of which the bulk call reads the same. Default false.
+	Express bool `yaml:"express"`
+	// ExpressDeadline bounds the verification of an express campaign;
+	// assets not seen clean by then are called one by one. Default
+	// jobs.DefaultExpressDeadline (10m); only with express.
+	ExpressDeadline time.Duration `yaml:"express_deadline"`
 
 	next func(time.Time) time.Time // fire time after t; zero = never
 	loc  *time.Location            // of Timezone
