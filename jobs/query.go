@@ -253,3 +253,7 @@ func (a *listingInput) Next() (idfile.Row, error) {
 	}
 	return idfile.Row{Line: a.n, ID: asset.ID}, nil
 }
+
+// CheckExpress checks what express mode needs of c (the rules Validate
+// applies), so that a producer refuses express before it lists a query.
+func (c *Campaign) CheckExpress() error { return c.validateExpress() }

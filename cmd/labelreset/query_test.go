@@ -1,0 +1,125 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labelreset/labelreset/client/pdcpfake"
+)
+
+// TestQueryRunResetsTheMatchingAssets: run --query (no --express) lists
+// the query over real HTTP from the fake PDCP, and its campaign calls
+// exactly the assets the query selected, one by one, and no other.
+func TestQueryRunResetsTheMatchingAssets(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 300, LabelsPerAsset: 2, Seed: 11})
+	f := e.fake.Fake()
+	before := map[int64][]string{}
+	var matching []int64
+	for _, id := range f.AssetIDs() {
+		l, _ := f.Labels(id)
+		before[id] = l
+		if slices.Contains(l, "stale") {
+			matching = append(matching, id)
+		}
+	}
+	if len(matching) == 0 || len(matching) == len(before) {
+		t.Fatalf("%d of %d seeded assets carry stale: want some, not all", len(matching), len(before))
+	}
+	out, errs, code := e.run("run", "--campaign", "q1", "--query", "labels= stale ,,", "--labels", "stale", "--yes", "--no-preflight")
+	if code != 0 {
+		t.Fatalf("run --query: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "query: listing labels=stale") {
+		t.Errorf("stderr lacks the listing's progress:\n%s", errs)
+	}
+	s := e.status("q1")
+	if s.State != "done" || s.Total != int64(len(matching)) || s.Counts["reset"] != int64(len(matching)) {
+		t.Fatalf("campaign q1: %s, %d assets, counts %v; want done with %d reset", s.State, s.Total, s.Counts, len(matching))
+	}
+	for id, was := range before {
+		now, _ := f.Labels(id)
+		calls := len(f.Calls(id))
+		if slices.Contains(matching, id) {
+			want := slices.DeleteFunc(slices.Clone(was), func(l string) bool { return l == "stale" })
+			if !slices.Equal(now, want) || calls != 1 {
+				t.Errorf("asset %d (matching): labels %v after %d calls, want %v after 1", id, now, calls, want)
+			}
+			continue
+		}
+		if !slices.Equal(now, was) || calls != 0 {
+			t.Errorf("asset %d (not matching): labels %v -> %v after %d calls, want untouched", id, was, now, calls)
+		}
+	}
+	if got := f.Stats().BulkCalls; got != 0 {
+		t.Errorf("%d bulk calls, want none without --express", got)
+	}
+}
+
+// TestQueryRefusals: --query, --express and --select-all are refused
+// before anything is listed or written, each naming its flag, through the
+// real binary.
+func TestQueryRefusals(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 50, LabelsPerAsset: 2, Seed: 11})
+	keys := e.namespaceKeys()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"express without query", []string{"--ids", "1", "--labels", "stale", "--express"}, []string{"--express needs --query"}},
+		{"select-all without query", []string{"--ids", "1", "--select-all"}, []string{"--select-all applies to --query only"}},
+		{"deadline without express", []string{"--query", "labels=stale", "--labels", "stale", "--express-deadline", "5m"}, []string{"--express-deadline 5m0s"}},
+		{"query and ids", []string{"--query", "labels=stale", "--ids", "1"}, []string{"either --query or --csv/--ids"}},
+		{"express in delete mode", []string{"--query", "labels=stale", "--express"}, []string{"--express", "--query \"labels=stale\"", "mode remove"}},
+		{"express without snapshot", []string{"--query", "labels=stale", "--labels", "stale", "--express", "--no-snapshot"}, []string{"--express", "needs the snapshot"}},
+		{"express deadline too long", []string{"--query", "labels=stale", "--labels", "stale", "--express", "--express-deadline", "48h"}, []string{"--express", "1s..24h"}},
+		{"express with select-all", []string{"--query", "labels=stale", "--labels", "stale", "--express", "--select-all"}, []string{"--express and --select-all"}},
+		{"wide query", []string{"--query", "is_internal=false&time=all_time", "--labels", "stale"}, []string{"--query \"is_internal=false&time=all_time\"", "narrows nothing", "--select-all"}},
+		{"empty query value", []string{"--query", "labels=+", "--labels", "stale"}, []string{"--query \"labels=+\"", "narrows nothing"}},
+		{"paging", []string{"--query", "labels=stale&limit=5", "--labels", "stale"}, []string{"--query", `"limit"`}},
+		{"typo", []string{"--query", "lables=stale", "--labels", "stale"}, []string{"--query", `unknown asset filter "lables"`}},
+		{"reset-unlisted", []string{"--query", "labels=stale", "--labels", "stale", "--reset-unlisted"}, []string{"--reset-unlisted cannot be used with --query"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, cmd := range []string{"submit", "run"} {
+				out, errs, code := e.run(append([]string{cmd}, tc.args...)...)
+				if code != 2 {
+					t.Fatalf("%s %v: exit %d, want 2\n%s\n%s", cmd, tc.args, code, out, errs)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(errs, w) {
+						t.Errorf("%s %v: stderr lacks %q:\n%s", cmd, tc.args, w, errs)
+					}
+				}
+			}
+		})
+	}
+	if got := e.fake.Fake().Stats().Requests; got != 0 {
+		t.Errorf("refused commands made %d requests to PDCP", got)
+	}
+	if got := e.namespaceKeys(); got != keys {
+		t.Errorf("refused commands changed the namespace's keys: %d -> %d", keys, got)
+	}
+}
+
+// TestQuerySelectAllWaitsForApproval: --select-all admits a query that
+// narrows nothing, and its campaign waits for approval even with --yes.
+func TestQuerySelectAllWaitsForApproval(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 40, LabelsPerAsset: 2, Seed: 11})
+	out, errs, code := e.run("submit", "--campaign", "all", "--query", "is_internal=false", "--select-all", "--labels", "stale", "--yes")
+	if code != 0 {
+		t.Fatalf("submit --select-all: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "--select-all") || !strings.Contains(out, "labelreset approve all") {
+		t.Errorf("submit output does not say why it waits:\n%s", out)
+	}
+	s := e.waitState("all", 10*time.Second, "pending")
+	if s.Total == 0 {
+		t.Errorf("campaign all has no assets")
+	}
+	if got := e.fake.Fake().Stats().LabelCalls; got != 0 {
+		t.Errorf("%d label calls before approval", got)
+	}
+}
