@@ -75,6 +75,9 @@ func TestQueryRefusals(t *testing.T) {
 		{"express in delete mode", []string{"--query", "labels=stale", "--express"}, []string{"--express", "--query \"labels=stale\"", "mode remove"}},
 		{"express without snapshot", []string{"--query", "labels=stale", "--labels", "stale", "--express", "--no-snapshot"}, []string{"--express", "needs the snapshot"}},
 		{"express deadline too long", []string{"--query", "labels=stale", "--labels", "stale", "--express", "--express-deadline", "48h"}, []string{"--express", "1s..24h"}},
+		{"express with domain", []string{"--query", "labels=stale&domain=example.com", "--labels", "stale", "--express"}, []string{"--express", "domain"}},
+		{"express with is_internal", []string{"--query", "labels=stale&is_internal=true", "--labels", "stale", "--express"}, []string{"--express", "is_internal"}},
+		{"express with custom_filter", []string{"--query", "labels=stale&custom_filter=abc", "--labels", "stale", "--express"}, []string{"--express", "custom_filter"}},
 		{"express with select-all", []string{"--query", "labels=stale", "--labels", "stale", "--express", "--select-all"}, []string{"--express and --select-all"}},
 		{"wide query", []string{"--query", "is_internal=false&time=all_time", "--labels", "stale"}, []string{"--query \"is_internal=false&time=all_time\"", "narrows nothing", "--select-all"}},
 		{"empty query value", []string{"--query", "labels=+", "--labels", "stale"}, []string{"--query \"labels=+\"", "narrows nothing"}},
@@ -121,5 +124,31 @@ func TestQuerySelectAllWaitsForApproval(t *testing.T) {
 	}
 	if got := e.fake.Fake().Stats().LabelCalls; got != 0 {
 		t.Errorf("%d label calls before approval", got)
+	}
+}
+
+// TestExpressDryRunPlan: the plan of an express campaign names the one
+// bulk call with its filters, the verification deadline, the per-asset
+// calls for the rest and what cannot be undone; a dry run lists the query
+// (GET only) and changes nothing.
+func TestExpressDryRunPlan(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 60, LabelsPerAsset: 2, Seed: 11})
+	out, errs, code := e.run("submit", "--query", "labels=stale", "--labels", "stale", "--express", "--express-deadline", "90s", "--dry-run")
+	if code != 0 {
+		t.Fatalf("submit --express --dry-run: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"query:          labels=stale", "PATCH /v1/asset/labels?update_type=delete", `{"labels":"stale"}`,
+		"verification up to 1m30s", "called one by one", "cannot be undone (their number is recorded)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	st := e.fake.Fake().Stats()
+	if st.LabelCalls != 0 || st.BulkCalls != 0 {
+		t.Errorf("dry run: %d label calls, %d bulk calls, want none", st.LabelCalls, st.BulkCalls)
+	}
+	if out, _, code := e.run("submit", "--query", "labels=stale", "--labels", "stale", "--express", "--dry-run", "--json"); code != 0 ||
+		!strings.Contains(out, `"express": {`) || !strings.Contains(out, `"verification_deadline": "10m0s"`) {
+		t.Errorf("--json plan lacks the express part with the default deadline:\n%s", out)
 	}
 }
