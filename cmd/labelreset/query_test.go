@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -151,4 +153,61 @@ func TestExpressDryRunPlan(t *testing.T) {
 		!strings.Contains(out, `"express": {`) || !strings.Contains(out, `"verification_deadline": "10m0s"`) {
 		t.Errorf("--json plan lacks the express part with the default deadline:\n%s", out)
 	}
+}
+
+// TestServeListsQueryCampaigns: serve wires a PDCP lister from its own
+// API key (PDCP_API_KEY), so a JSON create with a query lists the fake
+// PDCP over real HTTP into the campaign; without a key it refuses with
+// 501 and says why.
+func TestServeListsQueryCampaigns(t *testing.T) {
+	e := newE2E(t, pdcpfake.Options{Assets: 120, LabelsPerAsset: 2, Seed: 11})
+	want := 0
+	for _, id := range e.fake.Fake().AssetIDs() {
+		if l, _ := e.fake.Fake().Labels(id); slices.Contains(l, "stale") {
+			want++
+		}
+	}
+	e.env = append(e.env, "LABELRESET_API_TOKENS="+testToken)
+	addr := freeAddr(t)
+	e.start("serve", "--addr", addr, "--confirm-above", "-1")
+	waitHTTP(t, "http://"+addr+"/readyz", 200)
+	st, body := jsonAPICall(t, addr, testToken, `{"campaign_id":"sq","query":"labels=stale","labels":["stale"]}`)
+	if st != 201 || !strings.Contains(body, `"query":"labels=stale"`) {
+		t.Fatalf("create with query: %d %s", st, body)
+	}
+	if s := e.status("sq"); s.Total != int64(want) {
+		t.Errorf("campaign sq holds %d assets, want the %d the query selects", s.Total, want)
+	}
+
+	var env []string
+	for _, kv := range e.env {
+		if !strings.HasPrefix(kv, "PDCP_API_KEY=") {
+			env = append(env, kv)
+		}
+	}
+	e.env = env
+	addr2 := freeAddr(t)
+	e.start("serve", "--addr", addr2)
+	waitHTTP(t, "http://"+addr2+"/readyz", 200)
+	if st, body := jsonAPICall(t, addr2, testToken, `{"query":"labels=stale","labels":["stale"]}`); st != 501 || !strings.Contains(body, "PDCP API key") {
+		t.Errorf("serve without an API key, create with query: %d %s, want 501 naming the missing key", st, body)
+	}
+}
+
+// jsonAPICall POSTs a JSON create to serve at addr.
+func jsonAPICall(t *testing.T, addr, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/campaigns", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
