@@ -150,7 +150,7 @@ func (s *Server) claimIdempotency(ctx context.Context, w http.ResponseWriter, id
 	pj.setSnapshot(c.Snapshot, c.ResetUnlisted)
 	writeJSON(w, http.StatusOK, createResponse{
 		Campaign: s.campaignJSON(ctx, c), Plan: pj, Replayed: true, ApprovalRequired: c.State == jobs.StatePending,
-		Warnings: undoWarnings(c.Snapshot),
+		Warnings: campaignWarnings(c.Snapshot, c.Express),
 	})
 	return true, nil
 }

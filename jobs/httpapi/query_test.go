@@ -184,6 +184,12 @@ func TestQueryBounds(t *testing.T) {
 		t.Fatalf("query over more than 10 assets with MaxQueryAssets 10: %d %s, want 413 too_many_assets", r.status, r.body)
 	}
 
+	capped, _ := queryEnv(t, pdcpfake.Options{Assets: 200, LabelsPerAsset: 2, Seed: 11}, func(c *httpapi.Config) { c.Defaults.ConfirmAbove = 2 })
+	r = capped.do(jsonCreate(`{"campaign_id":"big","query":"labels=stale","labels":["stale"]}`))
+	if r.status != http.StatusCreated || r.json(t)["approval_required"] != true {
+		t.Fatalf("query over more assets than ConfirmAbove: %d %s, want 201 pending for approval, as an upload", r.status, r.body)
+	}
+
 	none := newEnv(t, nil)
 	if r := none.do(jsonCreate(`{"query":"labels=stale","labels":["stale"]}`)); r.status != http.StatusNotImplemented || r.errCode(t) != "query_unsupported" {
 		t.Fatalf("no lister: %d %s, want 501 query_unsupported", r.status, r.body)
@@ -202,5 +208,25 @@ func TestQueryBounds(t *testing.T) {
 	r = scoped.do(withToken(scopeTokA, jsonCreate(`{"query":"labels=stale","labels":["stale"],"team_id":"team-a"}`)))
 	if r.status != http.StatusCreated {
 		t.Fatalf("token of team-a, query for team-a: %d %s", r.status, r.body)
+	}
+}
+
+// TestQueryIdempotency: a query request retried with its Idempotency-Key
+// answers with the campaign the first one created, though the listing
+// runs again; another query under the same key is refused.
+func TestQueryIdempotency(t *testing.T) {
+	e, _ := queryEnv(t, pdcpfake.Options{Assets: 60, LabelsPerAsset: 2, Seed: 11}, nil)
+	send := func(body string) resp {
+		q := jsonCreate(body)
+		q.header = map[string]string{"Idempotency-Key": "q-1"}
+		return e.do(q)
+	}
+	body := `{"query":"labels=stale","labels":["stale"]}`
+	first, again := send(body), send(body)
+	if first.status != http.StatusCreated || again.status != http.StatusOK || again.json(t)["replayed"] != true {
+		t.Fatalf("first %d %s, retry %d %s; want 201 then a 200 replay", first.status, first.body, again.status, again.body)
+	}
+	if other := send(`{"query":"labels=pci","labels":["pci"]}`); other.status != http.StatusUnprocessableEntity {
+		t.Fatalf("another query under the same key: %d %s, want 422", other.status, other.body)
 	}
 }
