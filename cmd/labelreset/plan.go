@@ -64,7 +64,7 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.DurationVar(&f.retention, "retention", p.Retention, "keep campaign data this long after it finished")
 	fs.BoolVar(&f.strict, "strict", false, "refuse the whole input if any row is bad")
 	fs.BoolVar(&f.appendIDs, "append", false, "add the input's new IDs to an existing campaign")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan only: no PDCP call, nothing enqueued")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan only: nothing enqueued, no PDCP call (with --query or --preview: the listing, GET only)")
 	fs.BoolVar(&f.yes, "yes", false, "confirm a campaign above --confirm-above without asking")
 	fs.Int64Var(&f.confirmAbove, "confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets wait for confirmation (or 'labelreset approve')")
 	fs.BoolVar(&f.json, "json", false, "machine-readable output")
