@@ -46,9 +46,11 @@ var noEnv = map[string]bool{
 	// LABELRESET_USE_CONFIGURED_TARGET would restore a snapshot into
 	// another team or server
 	"reset-unlisted": true, "exact": true, "use-configured-target": true, "force": true,
+	// LABELRESET_SELECT_ALL would admit queries over every asset
+	"select-all": true,
 	// what to act on
 	"campaign": true, "append": true, "name": true, "csv": true, "ids": true, "labels": true, "column": true,
-	"o": true, "only": true, "outcome": true, "snapshot": true, "notify": true,
+	"o": true, "only": true, "outcome": true, "snapshot": true, "notify": true, "query": true,
 	// what this one invocation writes or waits for: a stale
 	// LABELRESET_REPORT would overwrite a file nobody named, a stale
 	// LABELRESET_WATCH would make every status block until its campaign ends

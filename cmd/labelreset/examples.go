@@ -16,6 +16,10 @@ var commandExamples = map[string]string{
   labelreset run --csv retired.csv --dry-run --preview
   # Choose where the snapshot file goes (default labelreset-CAMPAIGN.snapshot.jsonl.gz):
   labelreset run --csv retired.csv --snapshot-file /safe/q4.snapshot.jsonl.gz
+  # The assets a PDCP query selects (listed now, GET only), one call each:
+  labelreset run --query 'labels=stale&not_seen_for_days=30' --labels stale
+  # The same in one bulk call, verified asset by asset (the plan first):
+  labelreset run --query 'labels=stale&not_seen_for_days=30' --labels stale --express --dry-run
 `,
 	"submit": `  # Plan only: validate, de-duplicate, estimate at 20/s; nothing enqueued:
   labelreset submit --csv retired.csv --dry-run --rate 20
@@ -25,6 +29,8 @@ var commandExamples = map[string]string{
   labelreset submit --campaign q4-retire --csv retired.csv --no-snapshot
   # IDs from stdin; add the new ones to an existing campaign:
   cut -d, -f1 more.csv | labelreset submit --campaign q4-retire --csv - --append
+  # A query-defined cleanup in express mode (one bulk call; verification up to 20m):
+  labelreset submit --query 'labels=stale&not_seen_for_days=30' --labels stale --express --express-deadline 20m
 `,
 	"snapshot": `  # The labels q4-retire recorded before its resets, gzipped:
   labelreset snapshot q4-retire -o q4-retire.snapshot.jsonl.gz

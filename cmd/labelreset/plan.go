@@ -37,6 +37,8 @@ type campaignFlags struct {
 	// notify names the campaign's notifiers, checked against the
 	// notifiers file (names only: this process sends nothing).
 	notify, notifiers string
+	// qf define a campaign by a PDCP query (query.go).
+	qf queryFlags
 }
 
 func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
@@ -62,7 +64,7 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.DurationVar(&f.retention, "retention", p.Retention, "keep campaign data this long after it finished")
 	fs.BoolVar(&f.strict, "strict", false, "refuse the whole input if any row is bad")
 	fs.BoolVar(&f.appendIDs, "append", false, "add the input's new IDs to an existing campaign")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan only: no PDCP call, nothing enqueued")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan only: nothing enqueued, no PDCP call (with --query or --preview: the listing, GET only)")
 	fs.BoolVar(&f.yes, "yes", false, "confirm a campaign above --confirm-above without asking")
 	fs.Int64Var(&f.confirmAbove, "confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets wait for confirmation (or 'labelreset approve')")
 	fs.BoolVar(&f.json, "json", false, "machine-readable output")
@@ -71,6 +73,7 @@ func (a *app) addCampaignFlags(fs *flag.FlagSet) *campaignFlags {
 	fs.StringVar(&f.notify, "notify", "", "comma-separated notifier names to tell when the campaign needs approval, is blocked, stopped, cancelled, done or undone (checked against --notifiers)")
 	fs.StringVar(&f.notifiers, "notifiers", "", notifiersUsage)
 	fs.BoolVar(&f.preview, "preview", false, "with --dry-run: list the inventory (GET requests only) and show what the snapshot would find")
+	f.qf.add(fs)
 	return f
 }
 
@@ -100,6 +103,9 @@ func (f *campaignFlags) definition() (*jobs.Campaign, error) {
 		if len(def.Labels) == 0 {
 			return nil, usagef("--labels %q names no label: give the labels to remove, or leave --labels out to remove all labels", f.labels)
 		}
+	}
+	if err := f.qf.apply(def, f.resetUnlisted); err != nil {
+		return nil, err
 	}
 	if def.ID != "" {
 		if err := jobs.ValidateCampaignID(def.ID); err != nil {
@@ -147,7 +153,12 @@ func (a *app) plan(ctx context.Context, cf *campaignFlags, af *apiFlags) (*jobs.
 	if def.Server, err = a.apiServer(af.server, af.credentials); err != nil {
 		return nil, nil, err
 	}
-	plan, err := a.readPlan(cf, def)
+	var plan *jobs.Plan
+	if cf.qf.query != "" {
+		plan, err = a.readQueryPlan(ctx, cf, af, def)
+	} else {
+		plan, err = a.readPlan(cf, def)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,8 +169,7 @@ func (a *app) plan(ctx context.Context, cf *campaignFlags, af *apiFlags) (*jobs.
 				return nil, nil, err
 			}
 		}
-		a.printPlan(plan, def, cf.rate, cf.json, preview)
-		return def, nil, nil
+		return def, nil, a.printPlan(plan, def, cf.rate, cf.json, cf.qf.selectAll, preview)
 	}
 	return def, plan, nil
 }
@@ -198,7 +208,7 @@ func (a *app) readPlan(f *campaignFlags, def *jobs.Campaign) (*jobs.Plan, error)
 		in = jobs.IDList("--ids", ids)
 		def.Source, name = "--ids", idsName(len(ids))
 	default:
-		return nil, usagef("no input: give --csv FILE (- for stdin) or --ids 1,2,3")
+		return nil, usagef("no input: give --csv FILE (- for stdin), --ids 1,2,3 or --query 'labels=...'")
 	}
 	if def.Name == "" {
 		def.Name = name
@@ -290,8 +300,15 @@ type planSnapshot struct {
 }
 
 // printPlan shows what a submit will do.
-func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSON bool, preview *jobs.SnapshotInfo) {
+func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSON, selectAll bool, preview *jobs.SnapshotInfo) error {
 	server := def.Server
+	var express *expressPlan
+	if def.Express {
+		var err error
+		if express, err = newExpressPlan(def); err != nil {
+			return usageError{fmt.Errorf("--express: %w", err)}
+		}
+	}
 	est := ""
 	if rate > 0 {
 		est = (time.Duration(float64(plan.New) / rate * float64(time.Second))).Round(time.Second).String()
@@ -311,9 +328,12 @@ func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSO
 			Estimate  string       `json:"estimated_duration,omitempty"`
 			DryRun    bool         `json:"dry_run"`
 			Snapshot  planSnapshot `json:"snapshot"`
-		}{plan, server, rate, est, true, snap}
+			Query     string       `json:"query,omitempty"`
+			SelectAll bool         `json:"select_all,omitempty"`
+			Express   *expressPlan `json:"express,omitempty"`
+		}{plan, server, rate, est, true, snap, def.Query, selectAll, express}
 		a.writeJSON(out)
-		return
+		return nil
 	}
 	w := a.stdout
 	if plan.Campaign == "" {
@@ -323,6 +343,12 @@ func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSO
 	}
 	if plan.IDColumn != "" {
 		fmt.Fprintf(w, "  IDs from:       %s\n", plan.IDColumn)
+	}
+	if def.Query != "" {
+		fmt.Fprintf(w, "  query:          %s (listed now: the assets it selected are the campaign's)\n", def.Query)
+	}
+	if selectAll {
+		fmt.Fprintf(w, "  select all:     the query narrows nothing (--select-all): the campaign waits for approval\n")
 	}
 	fmt.Fprintf(w, "  rows read:      %d\n", plan.Rows)
 	fmt.Fprintf(w, "  valid IDs:      %d\n", plan.Valid)
@@ -335,7 +361,13 @@ func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSO
 		fmt.Fprintf(w, "    ... and %d more\n", plan.Bad-shown)
 	}
 	fmt.Fprintf(w, "  batches:        %d of up to %d IDs\n", plan.Batches, plan.BatchSize)
-	if plan.Mode == jobs.ModeRemove {
+	if express != nil {
+		fmt.Fprintf(w, "  mode:           remove labels %s, express (--express):\n", strings.Join(plan.Labels, ","))
+		fmt.Fprintf(w, "    1. one %s with filters %s and labels %s\n", express.Call, express.Filters, strings.Join(plan.Labels, ","))
+		fmt.Fprintf(w, "    2. verification up to %s: the query is listed until every asset is seen without the labels\n", express.Deadline)
+		fmt.Fprintf(w, "    3. the assets not seen clean by then are called one by one (PATCH /v1/asset/{id}/labels?update_type=delete)\n")
+		fmt.Fprintf(w, "  WARNING:        %s\n", express.Warning)
+	} else if plan.Mode == jobs.ModeRemove {
 		fmt.Fprintf(w, "  mode:           remove labels %s (PATCH /v1/asset/{id}/labels?update_type=delete)\n", strings.Join(plan.Labels, ","))
 	} else {
 		fmt.Fprintf(w, "  mode:           delete ALL labels (DELETE /v1/asset/{id}/labels)\n")
@@ -354,6 +386,7 @@ func (a *app) printPlan(plan *jobs.Plan, def *jobs.Campaign, rate float64, asJSO
 		fmt.Fprintf(w, "  time:           no rate limit set (--rate); bounded by PDCP and --concurrency\n")
 	}
 	a.printPlanSnapshot(def, plan, preview)
+	return nil
 }
 
 // printPlanSnapshot is the snapshot part of a dry run's plan.

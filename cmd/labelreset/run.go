@@ -181,7 +181,9 @@ func (a *app) runApproval(f *runFlags, def *jobs.Campaign, plan *jobs.Plan) (cli
 	if err != nil {
 		return ccfg, false, err
 	}
-	if cf.yes || cf.confirmAbove < 0 || plan.Valid <= cf.confirmAbove {
+	if cf.yes || cf.confirmAbove < 0 || plan.Valid <= cf.confirmAbove || cf.qf.selectAll {
+		// A --select-all campaign waits for an approver whatever this
+		// run confirms (runSubmit says so): nothing to ask.
 		return ccfg, cf.yes, nil
 	}
 	if _, yes := a.confirm(def, plan); !yes {
@@ -238,13 +240,13 @@ func (a *app) startRunRedis(ctx context.Context, rf *redisFlags) (*runRedis, err
 func (a *app) runSubmit(ctx context.Context, f *runFlags, rs *runRedis, def *jobs.Campaign, plan *jobs.Plan, approved bool) (string, error) {
 	cf := f.cf
 	res, err := rs.store.Submit(ctx, def, plan, jobs.SubmitOptions{
-		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved,
+		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved, RequireApproval: cf.qf.selectAll,
 	})
 	if err != nil {
 		return "", err
 	}
 	// With --json, stdout holds the summary alone.
-	a.printSubmitTo(a.runOut(cf), res, false)
+	a.printSubmitTo(a.runOut(cf), res, false, cf.qf.selectAll)
 	id := res.Campaign.ID
 	if res.Campaign.State != jobs.StatePending {
 		return id, nil
@@ -254,7 +256,10 @@ func (a *app) runSubmit(ctx context.Context, f *runFlags, rs *runRedis, def *job
 	// --confirm-above since the last approval. Approving them is an
 	// approver's decision, not a side effect of run.
 	why := res.Campaign.Reason
-	if why == "" {
+	switch {
+	case why == "" && cf.qf.selectAll && res.Created:
+		why = "--select-all: its query selects every asset of the team"
+	case why == "":
 		why = "staged pending by its creator"
 	}
 	fmt.Fprintf(a.stderr, "campaign %s waits for approval of %d assets that this run did not confirm (%s); "+

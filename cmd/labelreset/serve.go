@@ -53,6 +53,25 @@ func (a *app) consoleLimiter(f *serveFlags, server string, rdb redis.UniversalCl
 	}
 }
 
+// serveLister is the PDCP client that lists the query of a campaign
+// created through the API (its query field), with the campaign's team:
+// serve's API key (PDCP_API_KEY or the credentials file) and server.
+// Without a key there is none, and the API refuses query campaigns (501).
+func (a *app) serveLister(f *serveFlags) func(team string) jobs.Lister {
+	// Plain http:// only to loopback: this client sends the API key.
+	ccfg, err := client.ResolveConfig(client.Config{Server: f.apiServer}, a.getenv, f.credentials)
+	if err == nil && ccfg.APIKey != "" {
+		var c *client.Client
+		if c, err = client.New(ccfg); err == nil {
+			return func(team string) jobs.Lister { return c.WithTeam(team) }
+		}
+		a.log.Warn("query campaigns (the create request's query field) are refused: no PDCP client for them", "err", err)
+		return nil
+	}
+	a.log.Info("query campaigns (the create request's query field) are refused: serve has no PDCP API key to list them (PDCP_API_KEY or the credentials file)")
+	return nil
+}
+
 func (a *app) cmdServe(ctx context.Context, args []string) error {
 	f, err := a.parseServeFlags(args)
 	if err != nil {
@@ -94,6 +113,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 			Priority: jobs.PriorityNormal, TeamID: team, Server: server},
 		Registerer: reg, Gatherer: reg, Ready: func() error { return health.check(context.Background()) }, Logger: a.log,
 		ShutdownTimeout: f.shutdownTimeout, Console: a.consoleConfig(f, server, rdb), Notifiers: notifiers,
+		Lister: a.serveLister(f), MaxQueryAssets: f.maxQueryAssets,
 	})
 	if err != nil {
 		return usageError{err}
@@ -121,7 +141,7 @@ type serveFlags struct {
 	noAuth, console                                                     bool
 	sessionTTL                                                          time.Duration
 	rate                                                                float64
-	maxBody, maxRows, maxUploadMem, confirmAbove                        int64
+	maxBody, maxRows, maxUploadMem, confirmAbove, maxQueryAssets        int64
 	maxUploads, batchSize                                               int
 }
 
@@ -143,6 +163,7 @@ func (a *app) parseServeFlags(args []string) (*serveFlags, error) {
 	fs.Int64Var(&f.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
 	fs.Int64Var(&f.maxRows, "max-rows", httpapi.DefaultMaxRows, "most rows per request (a create or an append; blank and comment lines count)")
 	fs.Int64Var(&f.maxUploadMem, "max-upload-memory", httpapi.DefaultMaxUploadMemory, "memory budget in bytes of one upload's asset ID set; a larger upload is refused with 413")
+	fs.Int64Var(&f.maxQueryAssets, "max-query-assets", httpapi.DefaultMaxQueryAssets, "most assets one create request's query may list (more is refused with 413)")
 	fs.IntVar(&f.maxUploads, "max-concurrent-uploads", httpapi.DefaultMaxConcurrentUploads, "create requests processed at once; more are refused with 503 and Retry-After")
 	fs.Int64Var(&f.confirmAbove, "confirm-above", jobs.DefaultConfirmAbove, "campaigns with more assets are created pending (approve with POST .../approve)")
 	fs.IntVar(&f.batchSize, "batch-size", jobs.DefaultBatchSize, "asset IDs per queued task")

@@ -34,7 +34,9 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 	defer rdb.Close()
 	store := jobs.NewStore(rdb, jobs.StoreOptions{Namespace: rf.namespace, Actor: jobs.CLIActor()})
 	approved := cf.yes
-	if !approved && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
+	// A --select-all campaign waits for approval whatever is confirmed
+	// here (as a select_all schedule's): nothing to ask.
+	if !approved && !cf.qf.selectAll && cf.confirmAbove >= 0 && plan.Valid > cf.confirmAbove {
 		// Without a terminal the campaign is staged pending for
 		// 'labelreset approve'; an explicit "no" creates nothing.
 		var asked bool
@@ -43,21 +45,23 @@ func (a *app) cmdSubmit(ctx context.Context, args []string) error {
 		}
 	}
 	res, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{
-		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved,
+		Strict: cf.strict, Append: cf.appendIDs, ConfirmAbove: cf.confirmAbove, Approved: approved, RequireApproval: cf.qf.selectAll,
 	})
 	if err != nil {
 		return err
 	}
-	a.printSubmit(res, cf.json)
+	a.printSubmit(res, cf.json, cf.qf.selectAll)
 	return nil
 }
 
-func (a *app) printSubmit(res *jobs.SubmitResult, asJSON bool) {
-	a.printSubmitTo(a.stdout, res, asJSON)
+// printSubmit says what Submit did; selectAll: the campaign was created
+// with --select-all, which is why it waits for approval.
+func (a *app) printSubmit(res *jobs.SubmitResult, asJSON, selectAll bool) {
+	a.printSubmitTo(a.stdout, res, asJSON, selectAll)
 }
 
 // printSubmitTo is printSubmit to w.
-func (a *app) printSubmitTo(w io.Writer, res *jobs.SubmitResult, asJSON bool) {
+func (a *app) printSubmitTo(w io.Writer, res *jobs.SubmitResult, asJSON, selectAll bool) {
 	c := res.Campaign
 	if asJSON {
 		writeJSONTo(w, struct {
@@ -81,7 +85,11 @@ func (a *app) printSubmitTo(w io.Writer, res *jobs.SubmitResult, asJSON bool) {
 	if res.Created && !c.Snapshot {
 		fmt.Fprintf(w, "campaign %s takes no snapshot (--no-snapshot): it cannot be undone\n", c.ID)
 	}
-	if c.State == jobs.StatePending {
+	switch {
+	case c.State != jobs.StatePending:
+	case res.Created && selectAll:
+		fmt.Fprintf(w, "campaign %s selects every asset of the team (--select-all) and waits for approval:\n  labelreset approve %s\n", c.ID, c.ID)
+	default:
 		fmt.Fprintf(w, "campaign %s has %d assets (above --confirm-above) and waits for approval:\n  labelreset approve %s\n", c.ID, c.Total, c.ID)
 	}
 }

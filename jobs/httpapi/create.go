@@ -47,12 +47,15 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.uploads.release()
 	req, def, err := s.readCreateBody(w, r)
+	if err == nil && req.params.query != "" {
+		err = s.listQuery(r.Context(), req, def)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	p, plan := req.params, req.plan
-	pj := newPlanJSON(plan).withSnapshot(p)
+	pj := newPlanJSON(plan).withSnapshot(p).withQuery(def, p.selectAll)
 	if err := refusePlan(p, plan, pj); err != nil {
 		s.fail(w, r, err)
 		return
@@ -62,8 +65,8 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		if confirm == 0 {
 			confirm = jobs.DefaultConfirmAbove
 		}
-		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: confirm > 0 && plan.Valid > confirm,
-			Warnings: undoWarnings(p.snapshot)})
+		writeJSON(w, http.StatusOK, createResponse{DryRun: true, Plan: pj, ApprovalRequired: p.selectAll || confirm > 0 && plan.Valid > confirm,
+			Warnings: campaignWarnings(p.snapshot, def.Express)})
 		return
 	}
 
@@ -92,6 +95,9 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.store.Submit(ctx, def, plan, jobs.SubmitOptions{
 		Strict: p.strict, Append: p.append, ConfirmAbove: s.cfg.Defaults.ConfirmAbove,
+		// A select_all query means every asset of the team: an approver
+		// decides, whatever the threshold says (as a select_all schedule).
+		RequireApproval: p.selectAll,
 	})
 	if idem != nil {
 		s.settleIdempotency(ctx, idem, def, res, err)
@@ -200,7 +206,7 @@ func (s *Server) writeSubmitted(ctx context.Context, w http.ResponseWriter, req 
 	c := res.Campaign
 	pj.setSnapshot(c.Snapshot, c.ResetUnlisted)
 	writeJSON(w, status, createResponse{
-		Campaign: s.campaignJSON(ctx, c), Plan: pj, Created: res.Created, Warnings: undoWarnings(c.Snapshot),
+		Campaign: s.campaignJSON(ctx, c), Plan: pj, Created: res.Created, Warnings: campaignWarnings(c.Snapshot, c.Express),
 		Appended: res.Appended, Enqueued: res.Enqueued, ApprovalRequired: res.Campaign.State == jobs.StatePending,
 	})
 }
@@ -218,6 +224,15 @@ type createResponse struct {
 	// Warnings are what the caller should know before the campaign runs:
 	// that it cannot be undone (snapshot false).
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// campaignWarnings are undoWarnings plus, for an express campaign, what
+// its undo cannot cover.
+func campaignWarnings(snapshot, express bool) []string {
+	if express {
+		return append(undoWarnings(snapshot), "express: "+expressWarning)
+	}
+	return undoWarnings(snapshot)
 }
 
 // undoWarnings are the warnings about a campaign with or without a
@@ -246,6 +261,11 @@ type planJSON struct {
 	Snapshot      bool   `json:"snapshot"`
 	ResetUnlisted bool   `json:"reset_unlisted,omitempty"`
 	Undo          string `json:"undo"`
+	// Query, SelectAll and Express describe a query campaign
+	// (createquery.go).
+	Query     string           `json:"query,omitempty"`
+	SelectAll bool             `json:"select_all,omitempty"`
+	Express   *expressPlanJSON `json:"express,omitempty"`
 }
 
 // Plan texts of undo (planJSON.Undo).
@@ -411,6 +431,9 @@ func (s *Server) buildDef(req *createRequest) (*jobs.Campaign, error) {
 		Server: d.Server, Source: "api/" + req.source, Priority: prio, BatchSize: d.BatchSize, Policy: d.Policy,
 		CreatedAt: now, Owner: req.owner, Snapshot: p.snapshot, ResetUnlisted: p.resetUnlisted,
 		Notify: p.notify,
+	}
+	if err := p.applyQuery(def); err != nil {
+		return nil, err
 	}
 	if err := def.Validate(); err != nil {
 		return nil, bad("%v", err)

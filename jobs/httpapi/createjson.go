@@ -72,7 +72,7 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 				return err
 			}
 			p.notify = names
-		case "dry_run", "strict", "append", "snapshot", "reset_unlisted":
+		case "dry_run", "strict", "append", "snapshot", "reset_unlisted", "express", "select_all":
 			var v bool
 			if err := dec.Decode(&v); err != nil {
 				return s.jsonError(err, key)
@@ -100,8 +100,11 @@ func (s *Server) readJSON(body io.Reader, req *createRequest) error {
 		}
 		return errorf(http.StatusBadRequest, "malformed_json", "unexpected data after the JSON object: send one object")
 	}
-	if req.plan == nil {
-		return errorf(http.StatusUnprocessableEntity, "no_ids", "asset_ids is missing: give the asset IDs as an array of strings or numbers")
+	switch {
+	case req.plan != nil && p.query != "":
+		return errorf(http.StatusBadRequest, "invalid_parameter", "asset_ids and query are two sources: give one of them")
+	case req.plan == nil && p.query == "":
+		return errorf(http.StatusUnprocessableEntity, "no_ids", "asset_ids is missing: give the asset IDs as an array of strings or numbers (or a query)")
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labelreset/labelreset/jobs"
 )
@@ -17,7 +19,11 @@ import (
 // createParamNames are the parameters of POST /v1/campaigns, accepted as
 // query parameters, multipart form fields or JSON fields.
 var createParamNames = []string{"name", "campaign_id", "labels", "mode", "team_id", "priority", "dry_run", "strict", "append", "column",
-	"snapshot", "reset_unlisted", "notify"}
+	"snapshot", "reset_unlisted", "notify", "query", "express", "express_deadline", "select_all"}
+
+// jsonOnlyParams define a query campaign: they are fields of a JSON body
+// (without asset_ids), since an uploaded ID list is another source.
+var jsonOnlyParams = []string{"query", "express", "express_deadline", "select_all"}
 
 // createParams are the settings of one create request.
 type createParams struct {
@@ -31,7 +37,13 @@ type createParams struct {
 	// snapshot defaults to true: every campaign records the labels it
 	// resets, so that it can be undone, unless the request opts out.
 	snapshot, resetUnlisted bool
-	seen                    map[string]string // parameter -> where it was given
+	// query defines the campaign by a PDCP query (createquery.go);
+	// express, expressDeadline and selectAll go with it.
+	query           string
+	express         bool
+	expressDeadline time.Duration
+	selectAll       bool
+	seen            map[string]string // parameter -> where it was given
 }
 
 func newCreateParams() *createParams { return &createParams{seen: map[string]string{}, snapshot: true} }
@@ -54,10 +66,25 @@ func (p *createParams) set(key, val, where string) error {
 		return errorf(http.StatusBadRequest, "unknown_parameter", "unknown %s %q: want one of %s",
 			where, key, joinComma(createParamNames))
 	}
+	if slices.Contains(jsonOnlyParams, key) && where != "JSON field" {
+		return errorf(http.StatusBadRequest, "invalid_parameter",
+			"%s %q defines a query campaign: send it as a field of a JSON body (application/json, without asset_ids)", where, key)
+	}
 	if err := p.mark(key, where); err != nil {
 		return err
 	}
 	switch key {
+	case "query":
+		if strings.TrimSpace(val) == "" {
+			return errorf(http.StatusBadRequest, "invalid_parameter", "%s query is empty: give the listing's parameters in URL query form (e.g. labels=stale&not_seen_for_days=30)", where)
+		}
+		p.query = val
+	case "express_deadline":
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_parameter", "%s express_deadline=%q: want a duration such as 10m", where, val)
+		}
+		p.expressDeadline = d
 	case "name":
 		p.name = val
 	case "campaign_id":
@@ -114,6 +141,10 @@ func (p *createParams) setBool(key string, b bool) {
 		p.snapshot = b
 	case "reset_unlisted":
 		p.resetUnlisted = b
+	case "express":
+		p.express = b
+	case "select_all":
+		p.selectAll = b
 	}
 }
 

@@ -187,8 +187,15 @@ func (e *env) startWorker(assets int) (stop func()) {
 // startWorkerWith is startWorker with a fake PDCP made from opts.
 func (e *env) startWorkerWith(opts pdcpfake.Options) (stop func()) {
 	e.t.Helper()
-	e.fake = pdcpfake.NewServer(opts)
-	e.t.Cleanup(e.fake.Close)
+	fake := pdcpfake.NewServer(opts)
+	e.t.Cleanup(fake.Close)
+	return e.startWorkerOn(fake)
+}
+
+// startWorkerOn is startWorker against the fake PDCP fake.
+func (e *env) startWorkerOn(fake *pdcpfake.Server) (stop func()) {
+	e.t.Helper()
+	e.fake = fake
 	c, err := client.New(client.Config{APIKey: "test-key", Server: e.fake.URL(), MaxConns: 16, Timeout: 10 * time.Second})
 	if err != nil {
 		e.t.Fatal(err)

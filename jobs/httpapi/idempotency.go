@@ -51,8 +51,15 @@ func sha256hex(s string) string {
 func fingerprint(req *createRequest) string {
 	p := req.params
 	var b bytes.Buffer
+	rows, sum := int64(0), uint64(0)
+	if p.query == "" {
+		rows, sum = req.input.rows, req.input.sum
+	}
 	fmt.Fprintf(&b, "%q|%q|%q|%v|%q|%q|%q|%v|%v|%d|%x", p.campaignID, p.name, p.mode, p.hasLabels, p.labels,
-		p.teamID, p.priority, p.strict, p.append, req.input.rows, req.input.sum)
+		p.teamID, p.priority, p.strict, p.append, rows, sum)
+	if p.query != "" {
+		b.WriteString(p.queryFingerprint())
+	}
 	// Only the non-default snapshot settings enter the fingerprint, so
 	// that keys recorded before these parameters existed still match the
 	// same request.
@@ -143,7 +150,7 @@ func (s *Server) claimIdempotency(ctx context.Context, w http.ResponseWriter, id
 	pj.setSnapshot(c.Snapshot, c.ResetUnlisted)
 	writeJSON(w, http.StatusOK, createResponse{
 		Campaign: s.campaignJSON(ctx, c), Plan: pj, Replayed: true, ApprovalRequired: c.State == jobs.StatePending,
-		Warnings: undoWarnings(c.Snapshot),
+		Warnings: campaignWarnings(c.Snapshot, c.Express),
 	})
 	return true, nil
 }

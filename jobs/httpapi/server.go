@@ -44,6 +44,11 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 	// DefaultTokenReloadInterval is the default Config.TokenReloadInterval.
 	DefaultTokenReloadInterval = 2 * time.Second
+	// DefaultMaxQueryAssets is the default Config.MaxQueryAssets.
+	DefaultMaxQueryAssets = 1_000_000
+	// DefaultQueryTimeout is the default Config.QueryTimeout: below
+	// writeTimeout, so that the answer still reaches the client.
+	DefaultQueryTimeout = 4 * time.Minute
 
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 5 * time.Minute // large uploads over slow links
@@ -101,6 +106,17 @@ type Config struct {
 	// died: the key then works again after this long instead of answering
 	// 409 for the retention. Default DefaultIdempotencyClaimTTL (1 minute).
 	IdempotencyClaimTTL time.Duration
+	// Lister lists PDCP assets for campaigns defined by a query (the
+	// create request's query field), with the campaign's team ("" = no
+	// X-Team-Id). Nil: such requests are refused with 501.
+	Lister func(teamID string) jobs.Lister
+	// MaxQueryAssets bounds the assets one query request may list; a
+	// query selecting more is refused with 413 (too_many_assets): a cut
+	// listing is not what the query means. Default DefaultMaxQueryAssets.
+	MaxQueryAssets int64
+	// QueryTimeout bounds the listing of one query request (the request's
+	// own context bounds it too). Default DefaultQueryTimeout (4m).
+	QueryTimeout time.Duration
 	// Defaults apply to every campaign created through the API.
 	Defaults Defaults
 	// Notifiers are the operator's notifiers a created campaign may name
@@ -242,6 +258,15 @@ func (c *Config) validate() error {
 	}
 	if err := positiveOr("MaxConcurrentUploads", &c.MaxConcurrentUploads, DefaultMaxConcurrentUploads); err != nil {
 		return err
+	}
+	if err := positiveOr("MaxQueryAssets", &c.MaxQueryAssets, DefaultMaxQueryAssets); err != nil {
+		return err
+	}
+	if c.QueryTimeout == 0 {
+		c.QueryTimeout = DefaultQueryTimeout
+	}
+	if c.QueryTimeout < 0 {
+		return fmt.Errorf("httpapi: QueryTimeout %v: want > 0", c.QueryTimeout)
 	}
 	if c.IdempotencyClaimTTL == 0 {
 		c.IdempotencyClaimTTL = DefaultIdempotencyClaimTTL

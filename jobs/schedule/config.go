@@ -94,6 +94,16 @@ type Schedule struct {
 	// needs approval above all). Names only; checked against
 	// Options.Notifiers.
 	Notify []string `yaml:"notify"`
+	// Express removes the labels with one bulk call (PATCH
+	// /v1/asset/labels) over the query instead of one call per asset, then
+	// verifies asset by asset (jobs.Campaign.Express). It needs a
+	// pdcp_query source, mode remove and the snapshot, and a query every
+	// filter of which the bulk call reads the same. Default false.
+	Express bool `yaml:"express"`
+	// ExpressDeadline bounds the verification of an express campaign;
+	// assets not seen clean by then are called one by one. Default
+	// jobs.DefaultExpressDeadline (10m); only with express.
+	ExpressDeadline time.Duration `yaml:"express_deadline"`
 
 	next func(time.Time) time.Time // fire time after t; zero = never
 	loc  *time.Location            // of Timezone
@@ -205,12 +215,7 @@ func (q *QuerySource) Filter() client.AssetFilter {
 // jobs.Campaign.Query: the snapshot of the campaign lists only what the
 // query selects. Sorting is left out, since it selects nothing and the
 // snapshot pages in an order of its own that stays stable while it lists.
-func (q *QuerySource) campaignQuery() string {
-	v := q.Filter().Query()
-	v.Del("sort_asc")
-	v.Del("sort_desc")
-	return v.Encode()
-}
+func (q *QuerySource) campaignQuery() string { return jobs.CampaignQuery(q.Filter().Query()) }
 
 // extraStrings are the string filters client.AssetFilter has no field
 // for, by parameter name.

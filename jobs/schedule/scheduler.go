@@ -481,7 +481,7 @@ func (s *Scheduler) fire(ctx context.Context, sc *Schedule, at time.Time, id str
 		ID: id, Name: id, Mode: sc.Mode, Labels: sc.Labels, TeamID: cmp.Or(sc.TeamID, s.defaults.TeamID),
 		Server: s.defaults.Server, Source: sc.desc, Priority: sc.prio, BatchSize: sc.BatchSize, Policy: s.defaults.Policy,
 		CreatedAt: s.now().UTC(), Owner: sc.owner(), Snapshot: sc.snap, ResetUnlisted: sc.ResetUnlisted,
-		Notify: sc.Notify,
+		Notify: sc.Notify, Express: sc.Express, ExpressDeadline: sc.ExpressDeadline,
 	}
 	if q := sc.Source.PDCPQuery; q != nil {
 		def.Query = q.campaignQuery()

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/labelreset/labelreset/client"
 	"github.com/labelreset/labelreset/jobs"
@@ -16,11 +14,7 @@ import (
 )
 
 // Lister lists PDCP assets; *client.Client implements it.
-type Lister interface {
-	ListAssets(ctx context.Context, f client.AssetFilter, pageSize int) iter.Seq2[client.Asset, error]
-}
-
-var _ Lister = (*client.Client)(nil)
+type Lister = jobs.Lister
 
 // Errors of a firing's source.
 var (
@@ -28,7 +22,7 @@ var (
 	ErrTooLarge = errors.New("download larger than max_bytes")
 	// ErrTooManyAssets: a CSV or URL source holds more than HardMaxAssets
 	// distinct IDs.
-	ErrTooManyAssets = errors.New("source holds more asset IDs than a schedule may read")
+	ErrTooManyAssets = jobs.ErrTooManyAssets
 )
 
 // reading is the outcome of reading a firing's source.
@@ -41,7 +35,7 @@ type reading struct {
 // read reads the schedule's source into a plan for def.
 func (s *Scheduler) read(ctx context.Context, sc *Schedule, def *jobs.Campaign) (*reading, error) {
 	var in jobs.Input
-	var capped *capInput
+	var capped *jobs.CapInput
 	switch src := sc.Source; {
 	case src.CSV != nil:
 		r, c, err := idfile.Open(src.CSV.Path, idfile.Options{})
@@ -49,7 +43,7 @@ func (s *Scheduler) read(ctx context.Context, sc *Schedule, def *jobs.Campaign) 
 			return nil, fmt.Errorf("open ID file: %w", err)
 		}
 		defer c.Close()
-		capped = &capInput{in: r, limit: HardMaxAssets, seen: jobs.NewIDSet()}
+		capped = &jobs.CapInput{In: r, Limit: HardMaxAssets}
 		in = capped
 	case src.URL != nil:
 		dctx, cancel := context.WithTimeout(ctx, src.URL.Timeout)
@@ -62,17 +56,16 @@ func (s *Scheduler) read(ctx context.Context, sc *Schedule, def *jobs.Campaign) 
 			return nil, err
 		}
 		defer body.Close()
-		capped = &capInput{in: idfile.NewReader(body, name, idfile.Options{}), limit: HardMaxAssets, seen: jobs.NewIDSet()}
+		capped = &jobs.CapInput{In: idfile.NewReader(body, name, idfile.Options{}), Limit: HardMaxAssets}
 		in = capped
 	case src.PDCPQuery != nil:
 		lister := s.lister(sc.TeamID)
 		if lister == nil {
 			return nil, errors.New("no PDCP lister configured for pdcp_query sources")
 		}
-		next, stop := iter.Pull2(lister.ListAssets(ctx, src.PDCPQuery.Filter(), src.PDCPQuery.PageSize))
+		var stop func()
+		capped, stop = jobs.ListQuery(ctx, lister, src.PDCPQuery.Filter(), src.PDCPQuery.PageSize, sc.MaxAssets, true)
 		defer stop()
-		capped = &capInput{in: &assetInput{next: next}, limit: sc.MaxAssets, seen: jobs.NewIDSet(), stopAtLimit: true,
-			maxRepeats: 10 * max(src.PDCPQuery.PageSize, client.DefaultPageSize)}
 		in = capped
 	default:
 		return nil, errors.New("schedule has no source")
@@ -88,68 +81,7 @@ func (s *Scheduler) read(ctx context.Context, sc *Schedule, def *jobs.Campaign) 
 	case err != nil:
 		return nil, err
 	}
-	return &reading{plan: plan, truncated: capped.truncated}, nil
-}
-
-// capInput passes rows through until more than limit distinct IDs were
-// seen: then it either ends the input (stopAtLimit, after the first ID
-// beyond the limit) or fails with ErrTooManyAssets.
-type capInput struct {
-	in          jobs.Input
-	limit       int64
-	stopAtLimit bool
-	seen        *jobs.IDSet
-	n           int64
-	truncated   bool
-	// maxRepeats > 0 fails the input after that many rows in a row bring
-	// no new ID: a listing whose server does not advance (ignores offset,
-	// reshuffles each page) would otherwise never end.
-	maxRepeats, repeats int
-}
-
-func (c *capInput) Next() (idfile.Row, error) {
-	if c.truncated {
-		return idfile.Row{}, io.EOF
-	}
-	row, err := c.in.Next()
-	if err != nil {
-		return row, err
-	}
-	if !c.seen.Add(row.ID) {
-		if c.repeats++; c.maxRepeats > 0 && c.repeats > c.maxRepeats {
-			return idfile.Row{}, fmt.Errorf("the listing is not advancing: %d assets in a row were listed before (does the server page by offset?)", c.repeats)
-		}
-		return row, nil
-	}
-	c.repeats = 0
-	if c.n++; c.n > c.limit {
-		if !c.stopAtLimit {
-			return idfile.Row{}, fmt.Errorf("%w: more than %d", ErrTooManyAssets, c.limit)
-		}
-		c.truncated = true
-	}
-	return row, nil
-}
-
-// assetInput adapts a pulled ListAssets sequence to jobs.Input.
-type assetInput struct {
-	next func() (client.Asset, error, bool)
-	n    int
-}
-
-func (a *assetInput) Next() (idfile.Row, error) {
-	asset, err, ok := a.next()
-	switch {
-	case !ok:
-		return idfile.Row{}, io.EOF
-	case err != nil:
-		return idfile.Row{}, err
-	}
-	a.n++
-	if asset.ID <= 0 {
-		return idfile.Row{}, &idfile.BadRow{File: "pdcp_query", Line: a.n, Value: strconv.FormatInt(asset.ID, 10), Reason: idfile.ReasonNotPositive}
-	}
-	return idfile.Row{Line: a.n, ID: asset.ID}, nil
+	return &reading{plan: plan, truncated: capped.Truncated()}, nil
 }
 
 // fetch starts the download of a URL source. name is the URL without its

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -46,6 +45,7 @@ func (s *Schedule) compile(dir string) []*fieldError {
 	s.compileLimits(&errs)
 	s.compileSnapshot(&errs)
 	errs = append(errs, s.Source.compile(dir, s.SelectAll)...)
+	s.compileExpress(&errs)
 	s.desc = "schedule " + s.Name + ": " + s.Source.describe()
 	return errs
 }
@@ -135,6 +135,43 @@ func (s *Schedule) compileSnapshot(errs *fieldErrors) {
 		// As jobs.Campaign.Validate refuses it: a query's assets drift
 		// out of its listing, and would be reset without a snapshot.
 		errs.add("reset_unlisted", "reset_unlisted cannot be used with a pdcp_query source: its assets can drift out of the query's listing and would be reset without a snapshot (drop reset_unlisted)")
+	}
+}
+
+// compileExpress checks express mode against what it needs, with the
+// schedule's field names: the rules of jobs.Campaign.Validate, said before
+// the first firing rather than at it.
+func (s *Schedule) compileExpress(errs *fieldErrors) {
+	before := len(*errs)
+	if !s.Express {
+		if s.ExpressDeadline != 0 {
+			errs.add("express_deadline", "express_deadline %v is only used with express: true; drop it or set express: true", s.ExpressDeadline)
+		}
+		return
+	}
+	switch {
+	case s.Source.PDCPQuery == nil:
+		errs.add("express", "express: true needs a pdcp_query source: the bulk call selects assets by filter, not by ID")
+		return
+	case s.Mode != jobs.ModeRemove:
+		errs.add("express", "express: true needs mode: remove with the labels to remove: PDCP's bulk call cannot remove every label of an asset exactly; drop express to delete all labels asset by asset")
+	case !s.snap:
+		errs.add("express", "express: true needs the snapshot (it is the record of what the bulk call changes, and what undo puts back): drop snapshot: false")
+	case s.SelectAll:
+		errs.add("express", "express: true cannot be used with select_all: the bulk call never takes a query that narrows nothing")
+	}
+	if d := s.ExpressDeadline; d != 0 && (d < time.Second || d > jobs.MaxExpressDeadline) {
+		errs.add("express_deadline", "express_deadline %v: want 1s..%v (0 = default %v)", d, jobs.MaxExpressDeadline, jobs.DefaultExpressDeadline)
+	}
+	if len(*errs) > before {
+		return
+	}
+	q, err := url.ParseQuery(s.Source.PDCPQuery.campaignQuery())
+	if err == nil {
+		_, err = client.ExpressFilters(q)
+	}
+	if err != nil {
+		errs.add("source.pdcp_query", "express: true: %v", err)
 	}
 }
 
@@ -278,31 +315,13 @@ func (q *QuerySource) compile(selectAll bool, errs *fieldErrors) {
 }
 
 // compileNarrowing refuses a query that would select every asset of the
-// team, unless selectAll says that is meant.
+// team, unless selectAll says that is meant: jobs.CheckQuery, the rule and
+// message every producer of query campaigns shares.
 func (q *QuerySource) compileNarrowing(selectAll bool, errs *fieldErrors) {
-	narrowing, err := client.Narrowing(q.Filter().Query())
-	switch {
-	case err != nil:
+	if err := jobs.CheckQuery(q.Filter().Query(), selectAll,
+		"set select_all: true on the schedule (its campaigns then always wait for approval)"); err != nil {
 		errs.add("source.pdcp_query", "%v", err)
-	case len(narrowing) == 0 && !selectAll:
-		why := ""
-		if wide := client.WideValues(q.Filter().Query()); len(wide) > 0 {
-			why = " (" + strings.Join(wide, "; ") + ")"
-		}
-		errs.add("source.pdcp_query", "query %s narrows nothing and would select every asset of the team%s: "+
-			"add a filter by asset attribute (labels, host, domain, search of %d+ letters or digits, ip, port, not_seen_for_days, time other than all_time, ...); "+
-			"booleans, sorting, custom_filter, blank values and catch-all values (\".\", \"*\", \"https://\", a top-level domain) do not narrow. "+
-			"To mean every asset, set select_all: true on the schedule (its campaigns then always wait for approval)",
-			queryText(q), why, client.MinSearchAlnum)
 	}
-}
-
-// queryText shows a query for messages: "{}" when nothing is sent.
-func queryText(q *QuerySource) string {
-	if v := q.Filter().Query().Encode(); v != "" {
-		return strconv.Quote(v)
-	}
-	return "{}"
 }
 
 func contains(list []string, s string) bool {
