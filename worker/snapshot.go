@@ -108,8 +108,11 @@ func (w *Worker) processSnapshot(ctx context.Context, t *asynq.Task) error {
 // stopped campaign snapshots (a pending one while it waits for approval,
 // whose approver then sees what it holds); a blocked one waits, as its
 // key is refused; a cancelled, finished or deleted one needs none (the
-// cancel records its assets itself). fresh re-reads a cached state other
-// than running from Redis first.
+// cancel records its assets itself). An express campaign snapshots only
+// while it runs: its snapshot is the record of what the bulk call
+// changes, so it is taken right before that call, not while the campaign
+// waits for approval or is paused (issue 19). fresh re-reads a cached
+// state other than running from Redis first.
 func (w *Worker) snapshotHeld(ctx context.Context, ci *campaignInfo, fresh bool) (bool, error) {
 	st := ci.State()
 	if fresh && st != jobs.StateRunning {
@@ -120,6 +123,9 @@ func (w *Worker) snapshotHeld(ctx context.Context, ci *campaignInfo, fresh bool)
 		return true, nil
 	case jobs.StateBlocked:
 		return true, &retryLater{delay: w.cfg.HoldDelay, reason: "campaign blocked"}
+	}
+	if ci.def.Express && st.Holding() {
+		return true, &retryLater{delay: w.cfg.HoldDelay, reason: "express campaign " + string(st) + ": its snapshot waits until it runs"}
 	}
 	return false, nil
 }
