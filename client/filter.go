@@ -119,8 +119,10 @@ func Narrowing(q url.Values) ([]string, error) {
 
 // BulkNarrowing is Narrowing for the filters of PATCH /v1/asset/labels
 // (AssetFilters), which also take start_date, end_date (YYYY-MM-DD) and
-// enumeration_ids. No caller sends bulk filters yet; it keeps the rule in
-// one place for the one that will.
+// enumeration_ids. BulkUpdateLabels applies it to every filter at send
+// time, and ExpressFilters when it builds one: the one rule schedules and
+// the bulk call share, so that no caller can send filters that select
+// every asset of the team.
 func BulkNarrowing(q url.Values) ([]string, error) {
 	keys, _, err := narrowing(q)
 	return keys, err
