@@ -101,6 +101,15 @@ const (
 	ActionDone    = "done"
 	ActionStop    = "stop" // the failure threshold stopped the campaign
 	ActionUndo    = "undo" // a restore campaign was recorded for the campaign
+
+	// An express campaign's express state changed (UpdateExpress):
+	// "express_" and the new ExpressState; the campaign's own state is
+	// From and To, and the reason holds the numbers.
+	ActionExpressSending  = "express_" + string(ExpressSending)
+	ActionExpressSent     = "express_" + string(ExpressSent)
+	ActionExpressVerified = "express_" + string(ExpressVerified)
+	ActionExpressRefused  = "express_" + string(ExpressRefused)
+	ActionExpressFailed   = "express_" + string(ExpressFailed)
 )
 
 // auditLua defines audit(key, now_ms, actor, action, from, to, reason,

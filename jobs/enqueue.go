@@ -75,6 +75,15 @@ const checkpointEvery = 256
 // campaign's batches go without (they only record "cancelled"). A
 // restore campaign's batches likewise wait until its labels are stored
 // (storeSegmentSets). Nothing else is enqueued for a pending campaign.
+//
+// An express campaign (express.go) takes its snapshot only once it runs,
+// right before its bulk call, not while it waits for approval. Until its
+// express state is final its batches wait too: once every segment's
+// snapshot is complete the express task is enqueued instead (again: a
+// lost one is re-created). A cancelled one's batches go as today (they
+// record "cancelled"), and when its bulk call may have been sent its
+// express task goes on, since verification records what the bulk call
+// did (a reset replaces "cancelled").
 func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 	ready, err := s.snapshotsReady(ctx, c)
 	if err != nil {
@@ -82,6 +91,12 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 	}
 	if c.State == StatePending {
 		return 0, nil
+	}
+	if c.Express {
+		wait, err := s.ensureExpress(ctx, c, ready)
+		if err != nil || wait {
+			return 0, err
+		}
 	}
 	created := 0
 	for seg := 0; seg < c.Segments; seg++ {
@@ -138,6 +153,11 @@ func (s *Store) EnsureEnqueued(ctx context.Context, c *Campaign) (int, error) {
 // snapshot is not complete (see EnsureEnqueued).
 func (s *Store) snapshotsReady(ctx context.Context, c *Campaign) ([]bool, error) {
 	ready := make([]bool, c.Segments)
+	if c.Express && c.State == StatePending {
+		// Taken once it runs: the snapshot is the record of what the
+		// bulk call changes, and must be fresh when it is sent.
+		return ready, nil
+	}
 	gated := (c.Snapshot || c.Mode == ModeRestore) && c.State != StateCancelled
 	if !gated {
 		for i := range ready {
@@ -185,4 +205,33 @@ func (s *Store) enqueueSnapshot(ctx context.Context, c *Campaign, seg int) error
 		return fmt.Errorf("enqueue snapshot of campaign %s segment %d: %w", c.ID, seg, err)
 	}
 	return nil
+}
+
+// ensureExpress enqueues the express task of express campaign c (not
+// pending) when it is due, ready saying per segment whether its snapshot
+// is complete, and reports whether c's batches must wait (its express
+// phase is not over).
+func (s *Store) ensureExpress(ctx context.Context, c *Campaign, ready []bool) (wait bool, err error) {
+	x, err := s.Express(ctx, c)
+	if err != nil {
+		return true, err
+	}
+	if x.State.Final() {
+		return false, nil
+	}
+	if c.State == StateCancelled {
+		// Nothing per asset runs any more; what the bulk call may have
+		// changed is still verified.
+		if x.State.BulkSent() {
+			_, err = s.enqueueExpress(ctx, c)
+		}
+		return false, err
+	}
+	for _, r := range ready {
+		if !r {
+			return true, nil // the worker enqueues again after the last segment
+		}
+	}
+	_, err = s.enqueueExpress(ctx, c)
+	return true, err
 }

@@ -16,7 +16,10 @@ const DefaultNamespace = "lr"
 // that the whole layout can be read (and pinned by a test) in one place.
 // Existing data is found by these exact strings: never change one.
 //
-//	<ns>:{<id>}:meta              hash: definition, state, policy, outcome counts
+//	<ns>:{<id>}:meta              hash: definition, state, policy, outcome counts; an express campaign's
+//	                              bulk call in its x_* fields (express.go): x_state, x_reason, x_listed,
+//	                              x_outside, x_sent_ms, x_asset_count, x_async, x_difference, x_verified,
+//	                              x_fallback, x_deadline_ms, x_finished_ms
 //	<ns>:{<id>}:s:<k>             string: roaring bitmap of the IDs of submit segment k
 //	<ns>:{<id>}:l:<b>             hash: ledger of batch b
 //	<ns>:{<id>}:errors            hash: asset ID → error_id and full error of failed and invalid assets

@@ -44,6 +44,19 @@ func (s *Store) Repair(ctx context.Context, id string) (int64, error) {
 	if _, err := s.EnsureEnqueued(ctx, c); err != nil {
 		return 0, err
 	}
+	if c.Express {
+		// Until its express phase is over an express campaign's only
+		// work is its express task (EnsureEnqueued re-created a lost
+		// one): a batch now would call assets before or beside the bulk
+		// call.
+		x, err := s.Express(ctx, c)
+		if err != nil {
+			return 0, err
+		}
+		if !x.State.Final() {
+			return 0, nil
+		}
+	}
 	n, err := s.rdb.HIncrBy(ctx, s.keys.meta(id), "repairs", 1).Result()
 	if err != nil {
 		return 0, fmt.Errorf("campaign %s: %w", id, err)
