@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,25 +52,9 @@ const (
 // gone): ProcessTask answers nil.
 var errDropTask = errors.New("task dropped")
 
-// decodeExpressTask decodes a TypeExpress payload, refusing one that names
-// no campaign this store could hold: a corrupt task must send nothing.
-func decodeExpressTask(p []byte) (*jobs.ExpressTask, error) {
-	var t jobs.ExpressTask
-	if err := json.Unmarshal(p, &t); err != nil {
-		return nil, fmt.Errorf("express task payload: %w", err)
-	}
-	if err := jobs.ValidateCampaignID(t.Campaign); err != nil {
-		return nil, fmt.Errorf("express task: %w", err)
-	}
-	if t.Incarnation == "" {
-		return nil, fmt.Errorf("express task of campaign %s: no incarnation", t.Campaign)
-	}
-	return &t, nil
-}
-
 // processExpress handles a jobs.TypeExpress task.
 func (w *Worker) processExpress(ctx context.Context, t *asynq.Task) error {
-	et, err := decodeExpressTask(t.Payload())
+	et, err := jobs.DecodeExpressTask(t.Payload())
 	if err != nil {
 		w.log.Error("discarding an unreadable express task", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -323,7 +306,7 @@ func (e *expressRun) update(ctx context.Context, from jobs.ExpressState, next *j
 	case err == nil:
 		e.info = *next
 		return nil
-	case isGone(err):
+	case isGone(err) || errors.Is(err, jobs.ErrDeleting):
 		w.campaignGone(e.ci)
 		return errDropTask
 	case errors.Is(err, jobs.ErrExpressConflict):
