@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -327,12 +328,17 @@ func (e *expressRun) send(ctx context.Context, f client.BulkFilter) error {
 			// have reached PDCP: the next run verifies.
 			return &retryLater{delay: time.Second, reason: "shutting down"}
 		}
+		callCtx, cancel := w.bulkContext()
 		w.metrics.inflight.Inc()
-		res := ci.caller.BulkUpdateLabels(w.callCtx, f, client.UpdateDelete, c.Labels)
+		res := ci.caller.BulkUpdateLabels(callCtx, f, client.UpdateDelete, c.Labels)
 		w.metrics.inflight.Dec()
 		w.metrics.request(&res.Result)
-		if w.callCtx.Err() != nil {
-			// Cancelled at the shutdown timeout: its effect is unknown.
+		stopped := callCtx.Err() != nil
+		cancel()
+		if stopped {
+			// Cancelled by the shutdown (bulkContext): its effect is
+			// unknown, so the state stays sending and the next run
+			// verifies.
 			return &retryLater{delay: time.Second, reason: "shutting down"}
 		}
 		switch res.Outcome {
@@ -385,6 +391,25 @@ func (e *expressRun) send(ctx context.Context, f client.BulkFilter) error {
 		if backoff.Sleep(ctx, delay) != nil {
 			return &retryLater{delay: time.Second, reason: "shutting down"}
 		}
+	}
+}
+
+// bulkContext is the context of a bulk call: a call in flight when the
+// shutdown starts may finish for half the shutdown timeout (its answer is
+// worth recording), then it is cancelled, so that the task is handed back
+// before asynq gives up on it: an abandoned task would wait for its lease
+// to expire before another worker verifies.
+func (w *Worker) bulkContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(w.callCtx)
+	var timer atomic.Pointer[time.Timer]
+	stop := context.AfterFunc(w.stopCtx, func() { timer.Store(time.AfterFunc(w.cfg.ShutdownTimeout/2, cancel)) })
+	return ctx, func() {
+		if !stop() {
+			if t := timer.Load(); t != nil {
+				t.Stop()
+			}
+		}
+		cancel()
 	}
 }
 
