@@ -430,7 +430,28 @@ func TestBulkUpdateLabelsConformsToSpec(t *testing.T) {
 			t.Errorf("%s: got %v (%v) count %d, want reset and the %d assets the listing shows", query, res.Outcome, res.Err, res.AssetCount, listed)
 		}
 	}
-	if !vt.seen["patch-v1-asset-labels 200"] {
-		t.Errorf("no bulk exchange validated; saw %v", slices.Sorted(maps.Keys(vt.seen)))
+	// The fake's async answer and its failures are spec answers too.
+	f, _ := ExpressFilters(mustQuery(t, "labels=critical"))
+	srv.Fake().Update(func(o *pdcpfake.Options) { o.BulkAsyncAbove, o.BulkAsyncDelay = 1, time.Millisecond })
+	if res := c.BulkUpdateLabels(ctx, f, UpdateDelete, []string{"critical"}); res.Outcome != OutcomeReset || !res.Async || res.AssetCount < 2 {
+		t.Errorf("async bulk call: got %v (%v) count %d async %v, want reset, async, count > 1", res.Outcome, res.Err, res.AssetCount, res.Async)
+	}
+	for status, want := range map[int]Outcome{500: OutcomeRetryable, 400: OutcomeInvalid, 404: OutcomeNotFound} {
+		srv.Fake().Update(func(o *pdcpfake.Options) { o.BulkFailStatus = status })
+		res := c.BulkUpdateLabels(ctx, f, UpdateDelete, []string{"critical"})
+		observe(t, res)
+		if res.Outcome != want || res.Status != status {
+			t.Errorf("BulkFailStatus %d: got %v/%d, want %v", status, res.Outcome, res.Status, want)
+		}
+	}
+	bad := newTestClient(t, srv.URL(), func(c *Config) { c.Transport = vt; c.APIKey = "wrong" })
+	if res := bad.BulkUpdateLabels(ctx, f, UpdateDelete, []string{"critical"}); res.Outcome != OutcomeUnauthorized {
+		t.Errorf("wrong key: got %v, want unauthorized", res.Outcome)
+	}
+	for _, w := range []string{"patch-v1-asset-labels 200", "patch-v1-asset-labels 400", "patch-v1-asset-labels 401",
+		"patch-v1-asset-labels 404", "patch-v1-asset-labels 500"} {
+		if !vt.seen[w] {
+			t.Errorf("no %s exchange validated; saw %v", w, slices.Sorted(maps.Keys(vt.seen)))
+		}
 	}
 }

@@ -28,6 +28,11 @@ type ConfigPatch struct {
 	ListThrottle      *bool    `json:"list_throttle,omitempty"`
 	EditAfterReset    *float64 `json:"edit_after_reset,omitempty"`
 	EditLabel         *string  `json:"edit_label,omitempty"`
+	BulkAsyncAbove    *int     `json:"bulk_async_above,omitempty"`
+	BulkAsyncDelayMS  *float64 `json:"bulk_async_delay_ms,omitempty"`
+	BulkSkipFraction  *float64 `json:"bulk_skip_fraction,omitempty"`
+	BulkLateDelayMS   *float64 `json:"bulk_late_delay_ms,omitempty"`
+	BulkFailStatus    *int     `json:"bulk_fail_status,omitempty"`
 }
 
 // Apply copies the present fields into o.
@@ -57,7 +62,7 @@ func (p ConfigPatch) Apply(o *Options) {
 		o.RateBurst = 0 // re-derive from the new rate
 	}
 	if p.LatencyMS != nil {
-		o.Latency = time.Duration(*p.LatencyMS * float64(time.Millisecond))
+		o.Latency = ms(*p.LatencyMS)
 	}
 	if p.ListLimitCap != nil {
 		o.ListLimitCap = *p.ListLimitCap
@@ -68,6 +73,19 @@ func (p ConfigPatch) Apply(o *Options) {
 	if p.EditLabel != nil {
 		o.EditLabel = *p.EditLabel
 	}
+	if p.BulkAsyncAbove != nil {
+		o.BulkAsyncAbove = *p.BulkAsyncAbove
+	}
+	if p.BulkAsyncDelayMS != nil {
+		o.BulkAsyncDelay = ms(*p.BulkAsyncDelayMS)
+	}
+	if p.BulkLateDelayMS != nil {
+		o.BulkLateDelay = ms(*p.BulkLateDelayMS)
+	}
+	if p.BulkFailStatus != nil {
+		o.BulkFailStatus = *p.BulkFailStatus
+	}
+	set(&o.BulkSkipFraction, p.BulkSkipFraction)
 	set(&o.ListFailFraction, p.ListFailFraction)
 	set(&o.EditAfterReset, p.EditAfterReset)
 	set(&o.InvalidFraction, p.InvalidFraction)
@@ -77,15 +95,23 @@ func (p ConfigPatch) Apply(o *Options) {
 	set(&o.TruncateFraction, p.TruncateFraction)
 }
 
+func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+func toMS(d time.Duration) *float64 {
+	v := float64(d) / float64(time.Millisecond)
+	return &v
+}
+
 func patchOf(o Options) ConfigPatch {
-	lat := float64(o.Latency) / float64(time.Millisecond)
 	return ConfigPatch{
 		APIKey: &o.APIKey, UnauthorizedAfter: &o.UnauthorizedAfter, InvalidFraction: &o.InvalidFraction,
 		FailFraction: &o.FailFraction, FailTimes: &o.FailTimes, FailStatus: &o.FailStatus,
 		ThrottleFraction: &o.ThrottleFraction, RetryAfter: &o.RetryAfter, RateLimit: &o.RateLimit,
-		ResetFraction: &o.ResetFraction, TruncateFraction: &o.TruncateFraction, LatencyMS: &lat,
+		ResetFraction: &o.ResetFraction, TruncateFraction: &o.TruncateFraction, LatencyMS: toMS(o.Latency),
 		ListLimitCap: &o.ListLimitCap, ListFailFraction: &o.ListFailFraction, ListThrottle: &o.ListThrottle,
 		EditAfterReset: &o.EditAfterReset, EditLabel: &o.EditLabel,
+		BulkAsyncAbove: &o.BulkAsyncAbove, BulkAsyncDelayMS: toMS(o.BulkAsyncDelay), BulkSkipFraction: &o.BulkSkipFraction,
+		BulkLateDelayMS: toMS(o.BulkLateDelay), BulkFailStatus: &o.BulkFailStatus,
 	}
 }
 

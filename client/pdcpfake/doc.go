@@ -17,6 +17,11 @@
 //   - not_seen_for_days=N matches assets whose seeded last-seen age is ≥ N days;
 //   - time=last_day|last_week|... matches assets created within the range;
 //   - is_internal=true|false matches the seeded internal flag;
+//   - is_tech, is_favicon, is_new and is_screenshot keep the assets that
+//     have the attribute (true) or have not (false): every seeded asset has
+//     technologies and a favicon, none is new or has a screenshot;
+//     only_dns=true and only_ip=true restrict to DNS-name and bare-IP
+//     records (every asset is a DNS name), false selects everything;
 //   - ip, port, cname, technologies, title, status_code, content_length and
 //     favicon are comma lists: an asset matches when one of its values
 //     equals one item, ignoring case. The values derive from the asset ID
@@ -35,6 +40,25 @@
 // fields answer 400. Options.ListLimitCap caps limit silently and
 // Options.ListFailFraction fails whole pages (500, or 429 with ListThrottle),
 // so paging code must advance by rows returned and retry.
+//
+// The bulk call (PATCH /v1/asset/labels) checks its body as the spec types
+// UpdateAssetLabelsRequest: AssetFilters allows no other property (so
+// is_internal, favicon and sorting answer 400), each property must have
+// its JSON type (strings, domain and enumeration_ids arrays of strings,
+// booleans, not_seen_for_days an integer >= 1, time in its enum, dates
+// YYYY-MM-DD). Its filters are applied as the listing applies them;
+// start_date and end_date bound the creation date (both days included)
+// and enumeration_ids match the items' enumeration_id. Empty filters match
+// every asset, as PDCP's do; update_type defaults to append. The answer is
+// {message, asset_count, async}. Options.BulkAsyncAbove makes large calls
+// async (applied after BulkAsyncDelay), BulkLateDelay applies a
+// synchronous answer's change late, BulkSkipFraction leaves a
+// deterministic share of the matching assets unchanged ([Fake.BulkSkipped])
+// and BulkFailStatus fails every bulk call. A deferred change is applied
+// by a goroutine of the Fake to the assets matching when it runs;
+// [Fake.Close] (called by [Server.Close]) drops the ones still waiting.
+// Bulk calls are counted in [Stats] (BulkCalls, BulkPending) and logged
+// with Call.Bulk set.
 //
 // Options.Labels picks the seeded labels: the default (LabelsPerAsset of
 // Vocabulary), LabelsVaried (labels with spaces, commas, quotes, non-ASCII)

@@ -97,6 +97,31 @@ type Options struct {
 	EditLabel string
 	// NoLog disables the per-call log (Calls, Log) for benchmarks.
 	NoLog bool
+
+	// The bulk call, PATCH /v1/asset/labels. Its change is applied at
+	// once unless BulkAsyncAbove or BulkLateDelay defers it; a deferred
+	// change is applied by a goroutine of the Fake to the assets that
+	// match when it runs, and Close drops the changes still waiting.
+	//
+	// BulkAsyncAbove: a bulk call matching more assets than this answers
+	// "async": true and applies its change after BulkAsyncDelay (0 =
+	// never async).
+	BulkAsyncAbove int
+	// BulkAsyncDelay is when an async change is applied. Default
+	// DefaultBulkAsyncDelay (2s).
+	BulkAsyncDelay time.Duration
+	// BulkSkipFraction of the matching assets are left unchanged by every
+	// bulk call (chosen by hash of Seed and asset ID, see BulkSkipped),
+	// while asset_count still counts them: a call that "applies to only
+	// part".
+	BulkSkipFraction float64
+	// BulkLateDelay: a bulk call that is not async answers at once but
+	// applies its change only after this delay, "late" (0 = at once).
+	BulkLateDelay time.Duration
+	// BulkFailStatus is answered to every bulk call, which then changes
+	// nothing (0 = off). A 2xx is answered with a body that is no
+	// AssetCountResponse; 429 carries RetryAfter.
+	BulkFailStatus int
 }
 
 const defaultEditLabel = "edited-later"
@@ -115,6 +140,13 @@ type Call struct {
 	// Status is the answered status, 0 for a reset connection.
 	Status int    `json:"status"`
 	Team   string `json:"team,omitempty"`
+	// Bulk marks a bulk call (PATCH /v1/asset/labels, AssetID 0), with
+	// the update_type it was sent (empty: none, which means append) and
+	// the asset_count and async it was answered.
+	Bulk       bool   `json:"bulk,omitempty"`
+	UpdateType string `json:"update_type,omitempty"`
+	AssetCount int64  `json:"asset_count,omitempty"`
+	Async      bool   `json:"async,omitempty"`
 }
 
 // Stats are the Fake's counters since it started.
@@ -125,9 +157,12 @@ type Stats struct {
 	ByStatus map[int]int64    `json:"by_status"`
 	ByMethod map[string]int64 `json:"by_method"`
 	// LabelCalls counts requests to /v1/asset/{id}/labels with a valid key.
-	LabelCalls   int64 `json:"label_calls"`
-	ListCalls    int64 `json:"list_calls"`
+	LabelCalls int64 `json:"label_calls"`
+	ListCalls  int64 `json:"list_calls"`
+	// BulkCalls counts bulk calls with a valid key; BulkPending the
+	// bulk changes answered but not yet applied (async or late).
 	BulkCalls    int64 `json:"bulk_calls"`
+	BulkPending  int64 `json:"bulk_pending"`
 	Unauthorized int64 `json:"unauthorized"`
 	Throttled    int64 `json:"throttled"`
 	Resets       int64 `json:"resets"`
@@ -190,6 +225,13 @@ type Fake struct {
 	logMu sync.Mutex
 	log   []Call
 
+	// The goroutines applying deferred bulk changes (later, Close).
+	bulkMu      sync.Mutex // guards closed and bulkWG.Add
+	closed      bool
+	stop        chan struct{}
+	bulkWG      sync.WaitGroup
+	bulkPending atomic.Int64
+
 	requests, labelCalls, listCalls, bulkCalls atomic.Int64
 	unauthorized, throttled, resets, truncated atomic.Int64
 	inFlight, maxInFlight                      atomic.Int64
@@ -202,7 +244,7 @@ var methods = [...]string{"GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTI
 // New returns a Fake seeded from opts.
 func New(opts Options) *Fake {
 	o := normalize(opts)
-	f := &Fake{first: o.FirstID, extra: map[int64]*asset{}, scriptPos: map[int64]int{}, unseenAttempts: map[int64]uint64{}, epoch: time.Now().UTC().Truncate(time.Second), vocab: vocabFor(o.Labels)}
+	f := &Fake{stop: make(chan struct{}), first: o.FirstID, extra: map[int64]*asset{}, scriptPos: map[int64]int{}, unseenAttempts: map[int64]uint64{}, epoch: time.Now().UTC().Truncate(time.Second), vocab: vocabFor(o.Labels)}
 	if o.Assets > 0 {
 		f.dense = make([]asset, o.Assets)
 		for i := range f.dense {
@@ -235,6 +277,9 @@ func New(opts Options) *Fake {
 }
 
 func normalize(o Options) Options {
+	if o.BulkAsyncDelay <= 0 {
+		o.BulkAsyncDelay = DefaultBulkAsyncDelay
+	}
 	if o.APIKey == "" {
 		o.APIKey = "test-key"
 	}
@@ -307,6 +352,7 @@ const (
 	saltLabelCount
 	saltListFail
 	saltEdit
+	saltBulkSkip
 )
 
 // hash is splitmix64 over the inputs.
@@ -378,6 +424,9 @@ func (f *Fake) Update(fn func(*Options)) {
 }
 
 func normalizeRuntime(o Options) Options {
+	if o.BulkAsyncDelay <= 0 {
+		o.BulkAsyncDelay = DefaultBulkAsyncDelay
+	}
 	if o.EditLabel == "" {
 		o.EditLabel = defaultEditLabel
 	}
@@ -471,6 +520,7 @@ func (f *Fake) Stats() Stats {
 		LabelCalls:   f.labelCalls.Load(),
 		ListCalls:    f.listCalls.Load(),
 		BulkCalls:    f.bulkCalls.Load(),
+		BulkPending:  f.bulkPending.Load(),
 		Unauthorized: f.unauthorized.Load(),
 		Throttled:    f.throttled.Load(),
 		Resets:       f.resets.Load(),
@@ -494,7 +544,7 @@ func (f *Fake) Stats() Stats {
 	return s
 }
 
-// Log returns a copy of every logged label call, in the order answered
+// Log returns a copy of every logged label and bulk call, in the order answered
 // (Call.Time is the arrival: concurrent calls may be out of time order).
 func (f *Fake) Log() []Call {
 	f.logMu.Lock()
@@ -502,13 +552,14 @@ func (f *Fake) Log() []Call {
 	return slices.Clone(f.log)
 }
 
-// Calls returns every logged label call for assetID, in order.
+// Calls returns every logged label call for assetID, in order (bulk
+// calls name no asset: they are in Log only).
 func (f *Fake) Calls(assetID int64) []Call {
 	f.logMu.Lock()
 	defer f.logMu.Unlock()
 	var out []Call
 	for _, c := range f.log {
-		if c.AssetID == assetID {
+		if c.AssetID == assetID && !c.Bulk {
 			out = append(out, c)
 		}
 	}

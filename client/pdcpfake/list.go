@@ -1,9 +1,7 @@
 package pdcpfake
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,6 +24,15 @@ type filter struct {
 	notSeen  int
 	maxAge   int // days; 0 = any
 	internal *bool
+	// The listing's class booleans: true keeps the assets that have the
+	// attribute, false those that have not (as is_internal); only_dns and
+	// only_ip restrict when true and select everything when false.
+	tech, favicon, isNew, screenshot *bool
+	onlyDNS, onlyIP                  bool
+	// Bulk filters only (AssetFilters): creation dates within [from, to)
+	// and enumeration IDs; the listing has no such parameters.
+	from, to time.Time
+	enums    []string
 	// attribute lists (comma-separated in the query): an asset matches
 	// when one of its values equals one item, ignoring case.
 	ips, ports, cnames, techs, titles, codes, lengths, favicons []string
@@ -147,6 +154,18 @@ func (f *Fake) match(id int64, a *asset, flt *filter) bool {
 	if flt.internal != nil && a.internal != *flt.internal {
 		return false
 	}
+	if !flt.matchClasses() {
+		return false
+	}
+	if !flt.from.IsZero() || !flt.to.IsZero() {
+		created := f.epoch.Add(-time.Duration(a.created) * 24 * time.Hour)
+		if !flt.from.IsZero() && created.Before(flt.from) || !flt.to.IsZero() && !created.Before(flt.to) {
+			return false
+		}
+	}
+	if len(flt.enums) > 0 && !slices.Contains(flt.enums, enumerationOf(id)) {
+		return false
+	}
 	if flt.hasAttrs() && !flt.matchAttrs(f.attrsOf(id, a)) {
 		return false
 	}
@@ -167,6 +186,35 @@ func (f *Fake) match(id int64, a *asset, flt *filter) bool {
 	}
 	return true
 }
+
+// The class attributes of every seeded asset: each has technologies and a
+// favicon (attrsOf), none is new or has a screenshot, and each is a DNS
+// name (FQDN) record, none a bare IP record. A class filter therefore
+// keeps every asset or none, which is what the items the fake returns
+// show.
+const (
+	assetHasTech, assetHasFavicon, assetIsNew, assetHasScreenshot = true, true, false, false
+	assetIsDNS, assetIsIP                                         = true, false
+)
+
+// matchClasses applies the class booleans; they depend on no asset state.
+func (flt *filter) matchClasses() bool {
+	if flt.tech == nil && flt.favicon == nil && flt.isNew == nil && flt.screenshot == nil && !flt.onlyDNS && !flt.onlyIP {
+		return true // the listing's hot path: no class filter
+	}
+	for _, c := range []struct {
+		want *bool
+		has  bool
+	}{{flt.tech, assetHasTech}, {flt.favicon, assetHasFavicon}, {flt.isNew, assetIsNew}, {flt.screenshot, assetHasScreenshot}} {
+		if c.want != nil && *c.want != c.has {
+			return false
+		}
+	}
+	return !(flt.onlyDNS && !assetIsDNS) && !(flt.onlyIP && !assetIsIP)
+}
+
+// enumerationOf is the enumeration_id of asset id's items.
+func enumerationOf(id int64) string { return "enum-" + strconv.FormatInt(id%10, 10) }
 
 // badParam answers 400 for a malformed parameter.
 func (f *Fake) badParam(w http.ResponseWriter, name string) {
@@ -203,13 +251,31 @@ func (f *Fake) parseFilter(w http.ResponseWriter, q url.Values) (flt filter, ok 
 		}
 		flt.maxAge = d
 	}
-	if v := q.Get("is_internal"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.badParam(w, "is_internal")
-			return flt, false
+	for _, p := range []struct {
+		name string
+		dst  **bool
+	}{{"is_internal", &flt.internal}, {"is_tech", &flt.tech}, {"is_favicon", &flt.favicon}, {"is_new", &flt.isNew}, {"is_screenshot", &flt.screenshot}} {
+		if v := q.Get(p.name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				f.badParam(w, p.name)
+				return flt, false
+			}
+			*p.dst = &b
 		}
-		flt.internal = &b
+	}
+	for _, p := range []struct {
+		name string
+		dst  *bool
+	}{{"only_dns", &flt.onlyDNS}, {"only_ip", &flt.onlyIP}} {
+		if v := q.Get(p.name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				f.badParam(w, p.name)
+				return flt, false
+			}
+			*p.dst = b
+		}
 	}
 	return flt, true
 }
@@ -331,7 +397,9 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request, o *Options) {
 // empty reports whether flt matches every asset.
 func (flt *filter) empty() bool {
 	return len(flt.labels) == 0 && flt.search == "" && len(flt.hosts) == 0 && len(flt.domains) == 0 &&
-		flt.notSeen == 0 && flt.maxAge == 0 && flt.internal == nil && !flt.hasAttrs()
+		flt.notSeen == 0 && flt.maxAge == 0 && flt.internal == nil && !flt.hasAttrs() &&
+		flt.tech == nil && flt.favicon == nil && flt.isNew == nil && flt.screenshot == nil && !flt.onlyDNS && !flt.onlyIP &&
+		flt.from.IsZero() && flt.to.IsZero() && len(flt.enums) == 0
 }
 
 // sortFields are the sort_asc/sort_desc fields the fake orders by; the
@@ -418,7 +486,7 @@ func (f *Fake) item(id int64, a *asset) item {
 		seen = created
 	}
 	return item{
-		EnumerationID: "enum-" + strconv.FormatInt(id%10, 10),
+		EnumerationID: enumerationOf(id),
 		Name:          "https://" + host,
 		CreatedAt:     created.Format(time.RFC3339),
 		UpdatedAt:     seen.Format(time.RFC3339),
@@ -426,6 +494,7 @@ func (f *Fake) item(id int64, a *asset) item {
 		Labels:        a.labels(f.vocab),
 		Host:          host,
 		Port:          at.port,
+		IsNew:         assetIsNew,
 		IsInternal:    a.internal,
 		DomainName:    host[strings.IndexByte(host, '.')+1:],
 		IP:            []string{at.ip},
@@ -436,91 +505,4 @@ func (f *Fake) item(id int64, a *asset) item {
 		ContentLength: at.contentLength,
 		Favicon:       at.favicon,
 	}
-}
-
-// assetFilterKeys are the properties of the spec's AssetFilters
-// (additionalProperties: false).
-var assetFilterKeys = map[string]bool{
-	"is_tech": true, "is_favicon": true, "is_new": true, "labels": true, "host": true, "port": true,
-	"status_code": true, "content_length": true, "title": true, "domain": true, "cname": true,
-	"technologies": true, "ip": true, "is_screenshot": true, "time": true, "start_date": true,
-	"end_date": true, "custom_filter": true, "search": true, "enumeration_ids": true,
-	"only_dns": true, "only_ip": true, "not_seen_for_days": true,
-}
-
-// bulk serves PATCH /v1/asset/labels: update labels of every asset
-// matching the filters (empty filters mean all assets). Supported filters:
-// labels, search, host, domain, ip, port, cname, technologies, title,
-// status_code, content_length, favicon, time, not_seen_for_days,
-// is_internal; the other AssetFilters properties (custom_filter, the
-// dates, enumeration_ids, the other booleans) are accepted and ignored.
-func (f *Fake) bulk(w http.ResponseWriter, r *http.Request, o *Options) {
-	if r.Method != http.MethodPatch {
-		f.methodNotAllowed(w, "PATCH")
-		return
-	}
-	if !f.authorized(w, r, o) {
-		return
-	}
-	f.bulkCalls.Add(1)
-	var req struct {
-		Filters map[string]json.RawMessage `json:"filters"`
-		Labels  *[]string                  `json:"labels"`
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil || json.Unmarshal(data, &req) != nil || req.Labels == nil || req.Filters == nil {
-		f.write(w, http.StatusBadRequest, errorBody(400, "Invalid request body: filters and labels are required", "INVALID_BODY"))
-		return
-	}
-	q := url.Values{}
-	for k, raw := range req.Filters {
-		if !assetFilterKeys[k] {
-			f.badParam(w, "filters."+k)
-			return
-		}
-		var s string
-		var n int
-		var list []string
-		switch {
-		case json.Unmarshal(raw, &s) == nil:
-			q.Set(k, s)
-		case json.Unmarshal(raw, &list) == nil:
-			q.Set(k, strings.Join(list, ","))
-		case json.Unmarshal(raw, &n) == nil:
-			q.Set(k, strconv.Itoa(n))
-		}
-	}
-	flt, ok := f.parseFilter(w, q)
-	if !ok {
-		return
-	}
-	var op func(*asset, *vocab, []string)
-	switch r.URL.Query().Get("update_type") {
-	case "", "append":
-		op = (*asset).add
-	case "delete":
-		op = (*asset).remove
-	case "replace":
-		op = (*asset).replace
-	default:
-		f.badParam(w, "update_type")
-		return
-	}
-	count := 0
-	for _, id := range f.order {
-		a := f.lookup(id)
-		l := f.lock(id)
-		l.Lock()
-		if f.match(id, a, &flt) {
-			op(a, f.vocab, *req.Labels)
-			count++
-		}
-		l.Unlock()
-	}
-	body, _ := json.Marshal(struct {
-		Message    string `json:"message"`
-		AssetCount int    `json:"asset_count"`
-		Async      bool   `json:"async"`
-	}{"Labels updated successfully", count, false})
-	f.write(w, http.StatusOK, body)
 }

@@ -28,6 +28,12 @@ func (s *Server) Fake() *Fake { return s.fake }
 // Client returns an *http.Client for the server (for admin calls).
 func (s *Server) Client() *http.Client { return s.ts.Client() }
 
-// Close shuts the server down, waiting for running requests. A second
-// Close is harmless.
-func (s *Server) Close() { s.close.Do(s.ts.Close) }
+// Close shuts the server down, waiting for running requests, then closes
+// the Fake (dropping bulk changes not yet applied). A second Close is
+// harmless.
+func (s *Server) Close() {
+	s.close.Do(func() {
+		s.ts.Close()
+		s.fake.Close()
+	})
+}

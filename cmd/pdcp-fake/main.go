@@ -72,6 +72,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Float64Var(&o.EditAfterReset, "edit-after-reset", 0, "fraction of successful resets after which --edit-label is added to the asset")
 	fs.StringVar(&o.EditLabel, "edit-label", "edited-later", "label added by --edit-after-reset")
 	fs.BoolVar(&o.NoLog, "no-log", false, "do not keep the per-call log")
+	fs.IntVar(&o.BulkAsyncAbove, "bulk-async-above", 0, `a bulk call matching more assets than this answers "async": true and applies after --bulk-async-delay (0 = never)`)
+	fs.DurationVar(&o.BulkAsyncDelay, "bulk-async-delay", pdcpfake.DefaultBulkAsyncDelay, "when an async bulk change is applied")
+	fs.Float64Var(&o.BulkSkipFraction, "bulk-skip-fraction", 0, "fraction of matching assets every bulk call leaves unchanged (by hash of seed and asset ID)")
+	fs.DurationVar(&o.BulkLateDelay, "bulk-late-delay", 0, "a bulk call that is not async answers at once but applies its change after this delay (0 = at once)")
+	fs.IntVar(&o.BulkFailStatus, "bulk-fail-status", 0, "answer this status to every bulk call and change nothing (0 = off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,6 +96,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		o.AssetIDs = ids
 	}
 	fake := pdcpfake.New(o)
+	defer fake.Close() // after the server's shutdown: no bulk call can defer a change then
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

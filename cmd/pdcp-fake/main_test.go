@@ -158,3 +158,66 @@ func TestRunRejectsUnknownLabels(t *testing.T) {
 		t.Errorf("got %v, want an error naming --labels fancy", err)
 	}
 }
+
+// TestBulkFlags: the --bulk-* flags reach the Fake's options (as POST
+// /_fake/config answers them) and a bulk call under them; a late change
+// still waiting when the command stops is dropped without delaying the
+// shutdown.
+func TestBulkFlags(t *testing.T) {
+	base := startFake(t, "--assets", "50", "--seed", "6", "--bulk-async-above", "3", "--bulk-async-delay", "1h",
+		"--bulk-skip-fraction", "0.5", "--bulk-late-delay", "250ms", "--bulk-fail-status", "0")
+	resp, err := http.Post(base+"/_fake/config", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&cfg)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"bulk_async_above": 3.0, "bulk_async_delay_ms": 3.6e6, "bulk_skip_fraction": 0.5, "bulk_late_delay_ms": 250.0}
+	for k, v := range want {
+		if cfg[k] != v {
+			t.Errorf("%s = %v, want %v", k, cfg[k], v)
+		}
+	}
+	req, _ := http.NewRequest("PATCH", base+"/v1/asset/labels?update_type=delete", strings.NewReader(`{"filters":{"labels":"critical"},"labels":["critical"]}`))
+	req.Header.Set("X-Api-Key", "test-key")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"async":true`) {
+		t.Errorf("bulk call above --bulk-async-above: %d %s, want 200 async", resp.StatusCode, b)
+	}
+	resp, err = http.Get(base + "/_fake/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		BulkCalls   int64 `json:"bulk_calls"`
+		BulkPending int64 `json:"bulk_pending"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.BulkCalls != 1 || st.BulkPending != 1 {
+		t.Errorf("stats: %+v, want 1 bulk call, 1 pending", st)
+	}
+}
+
+func TestBulkFailStatusFlag(t *testing.T) {
+	base := startFake(t, "--assets", "5", "--bulk-fail-status", "503")
+	req, _ := http.NewRequest("PATCH", base+"/v1/asset/labels?update_type=delete", strings.NewReader(`{"filters":{"labels":"critical"},"labels":["critical"]}`))
+	req.Header.Set("X-Api-Key", "test-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("bulk call with --bulk-fail-status 503: got %d", resp.StatusCode)
+	}
+}
