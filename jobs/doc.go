@@ -5,7 +5,8 @@
 // ("{campaign-id}") so that every multi-key script touching it stays in one
 // Redis Cluster slot:
 //
-//	<ns>:{<id>}:meta     hash: definition, state, policy, outcome counts
+//	<ns>:{<id>}:meta     hash: definition, state, policy, outcome counts; x_* fields: an express
+//	                     campaign's bulk call (express.go)
 //	<ns>:{<id>}:s:<k>    string: roaring bitmap of the IDs of submit segment k
 //	<ns>:{<id>}:l:<b>    hash: ledger of batch b, asset ID -> packed record
 //	<ns>:{<id>}:errors   hash: asset ID -> error_id and error text of a failed

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -333,5 +334,77 @@ func TestUpdateExpressBackToWaiting(t *testing.T) {
 	}
 	if err := store.UpdateExpress(ctx, c, jobs.ExpressSent, &jobs.ExpressInfo{State: jobs.ExpressWaiting}); err == nil {
 		t.Error("sent -> waiting accepted, want a refusal: the bulk call was answered 2xx")
+	}
+}
+
+// TestUndoExpress: once an express campaign's bulk call may have been
+// sent, undo restores every asset its snapshot listed holding a removed
+// label, whatever its outcome, and its exported snapshot says each was
+// reset; before (or refused), today's rules.
+func TestUndoExpress(t *testing.T) {
+	ctx := context.Background()
+	assets := outcomeFixture()
+	assets[13] = undoAsset{labels: []string{"a", "z"}, listed: true} // no outcome yet
+	ids := sortedIDs(assets)
+	bulkSent := map[int64][]string{1: {"a"}, 3: {"a"}, 4: {"a"}, 5: {"c"}, 6: {"c"}, 7: {"a"}, 10: {"a"}, 12: {"a"}, 13: {"a"}}
+	notSent := map[int64][]string{1: {"a"}, 3: {"a"}, 5: {"c"}, 6: {"c"}, 12: {"a"}, 13: {"a"}}
+	for _, tc := range []struct {
+		name  string
+		steps []jobs.ExpressState
+		want  map[int64][]string
+	}{
+		{"waiting", nil, notSent},
+		{"refused", []jobs.ExpressState{jobs.ExpressRefused}, notSent},
+		{"failed", []jobs.ExpressState{jobs.ExpressSending, jobs.ExpressFailed}, notSent},
+		{"sending", []jobs.ExpressState{jobs.ExpressSending}, bulkSent},
+		{"sent", []jobs.ExpressState{jobs.ExpressSending, jobs.ExpressSent}, bulkSent},
+		{"verified", []jobs.ExpressState{jobs.ExpressSending, jobs.ExpressSent, jobs.ExpressVerified}, bulkSent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := redistest.New(t)
+			store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace, ControlDelay: time.Millisecond})
+			def := undoDef("xu", jobs.ModeRemove, "a", "c")
+			def.Query = "labels=a"
+			c := undoSource(t, store, def, assets, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1})
+			if err := env.Client.HSet(ctx, jobs.MetaKey(env.Namespace, "xu"), "express", "1").Err(); err != nil {
+				t.Fatal(err)
+			}
+			c.Express = true
+			from := jobs.ExpressWaiting
+			for _, st := range tc.steps {
+				if err := store.UpdateExpress(ctx, c, from, &jobs.ExpressInfo{State: st}); err != nil {
+					t.Fatal(err)
+				}
+				from = st
+			}
+
+			plan, err := store.PlanUndo(ctx, "xu", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Restore != int64(len(tc.want)) {
+				t.Errorf("plan restores %d assets, want %d", plan.Restore, len(tc.want))
+			}
+			var buf bytes.Buffer
+			if _, err := store.ExportSnapshot(ctx, "xu", &buf); err != nil {
+				t.Fatal(err)
+			}
+			_, lines, err := jobs.ReadSnapshot(&buf, "xu.jsonl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := len(tc.want) == len(bulkSent)
+			for _, l := range lines {
+				if sent && (l.Reset == nil || !*l.Reset) {
+					t.Errorf("exported line of asset %d: reset %v, want true after the bulk call", l.AssetID, l.Reset)
+				}
+			}
+
+			res, _, err := store.Undo(ctx, "xu", jobs.UndoOptions{Submit: jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameLabels(t, restoreLabelsOf(t, store, res.Campaign, ids), tc.want)
+		})
 	}
 }

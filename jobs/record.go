@@ -32,6 +32,31 @@ type Record struct {
 	Throttles int `json:"-"`
 }
 
+// The paths an asset's outcome took (Record.Path, the report's path
+// column).
+const (
+	// PathBulk: reset by an express campaign's bulk call and seen clean
+	// by its verification; no per-asset call was made.
+	PathBulk = "bulk"
+	// PathPerAsset: at least one per-asset call was made.
+	PathPerAsset = "per_asset"
+)
+
+// Path says how the asset got its outcome: PathBulk for a reset made
+// without any per-asset call (only an express campaign's verification
+// records one), PathPerAsset once a per-asset call was made, "" when no
+// call was (not_in_inventory, unchanged, cancelled before any call, or no
+// outcome yet).
+func (r Record) Path() string {
+	switch {
+	case r.Attempts > 0:
+		return PathPerAsset
+	case r.Outcome == OutcomeReset:
+		return PathBulk
+	}
+	return ""
+}
+
 // Terminal reports whether the record is a final outcome.
 func (r Record) Terminal() bool {
 	return outcomeCode(r.Outcome) != 0 && isTerminalCode(outcomeCode(r.Outcome))

@@ -38,8 +38,9 @@ func ParseReportFormat(s string) (ReportFormat, error) {
 var ErrUnknownOutcome = errors.New("unknown outcome")
 
 // ReportColumns are the CSV report's columns. New columns go at the end:
-// scripts that read a report by position keep working.
-var ReportColumns = []string{"asset_id", "outcome", "http_status", "attempts", "error", "finished_at", "error_id"}
+// scripts that read a report by position keep working. path is
+// Record.Path: "bulk", "per_asset" or "".
+var ReportColumns = []string{"asset_id", "outcome", "http_status", "attempts", "error", "finished_at", "error_id", "path"}
 
 // ReportWriter writes report rows.
 type ReportWriter struct {
@@ -92,7 +93,8 @@ func (rw *ReportWriter) Write(r Record) error {
 			Error      string `json:"error"`
 			FinishedAt string `json:"finished_at"`
 			ErrorID    string `json:"error_id"`
-		}{r.AssetID, r.Outcome, r.Status, r.Attempts, r.Error, finished, r.ErrorID})
+			Path       string `json:"path"`
+		}{r.AssetID, r.Outcome, r.Status, r.Attempts, r.Error, finished, r.ErrorID, r.Path()})
 		if err != nil {
 			return err
 		}
@@ -105,7 +107,7 @@ func (rw *ReportWriter) Write(r Record) error {
 	}
 	return rw.cw.Write([]string{
 		strconv.FormatInt(r.AssetID, 10), r.Outcome, status, strconv.Itoa(r.Attempts),
-		NeutraliseCell(r.Error), finished, NeutraliseCell(r.ErrorID),
+		NeutraliseCell(r.Error), finished, NeutraliseCell(r.ErrorID), r.Path(),
 	})
 }
 

@@ -67,6 +67,13 @@ func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int
 	if err := enc.Encode(&hdr); err != nil {
 		return 0, fmt.Errorf("export snapshot of campaign %s: %w", id, err)
 	}
+	// After an express campaign's bulk call every listed asset may have
+	// been changed (collectRestore): its line says reset whatever its
+	// outcome.
+	bulk, err := s.bulkMayHaveChanged(ctx, c)
+	if err != nil {
+		return 0, fmt.Errorf("export snapshot of campaign %s: %w", id, err)
+	}
 	var n int64
 	line := SnapshotLine{}
 	err = s.eachAsset(ctx, c, true, func(a AssetState) error {
@@ -74,8 +81,8 @@ func (s *Store) ExportSnapshot(ctx context.Context, id string, w io.Writer) (int
 			return nil
 		}
 		line.AssetID, line.Labels, line.Reset = a.Record.AssetID, a.Labels, nil
-		if a.Record.Outcome != OutcomePending {
-			called := mayHaveBeenCalled(a.Record, false)
+		if a.Record.Outcome != OutcomePending || bulk {
+			called := bulk || mayHaveBeenCalled(a.Record, false)
 			line.Reset = &called
 		}
 		if line.Labels == nil {

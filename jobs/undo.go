@@ -490,12 +490,34 @@ func mayHaveBeenCalled(r Record, cancelling bool) bool {
 	return true // pending, retrying, requeued
 }
 
+// bulkMayHaveChanged reports whether express campaign c's bulk call may
+// have been sent (false for any other campaign): it then may have changed
+// every asset its snapshot listed, whatever the asset's recorded outcome
+// (cancelled, failed, pending: verification had not seen it clean yet,
+// or an async change was applied after verification ended).
+func (s *Store) bulkMayHaveChanged(ctx context.Context, c *Campaign) (bool, error) {
+	x, err := s.Express(ctx, c)
+	if err != nil || x == nil {
+		return false, err
+	}
+	return x.State.BulkSent(), nil
+}
+
 // collectRestore reads the ledger and snapshot of campaign c and returns
 // the label data of its restore campaign, segment by segment, counting it
 // into plan. cancelling says that the undo cancels (or cancelled) c. It
 // holds one uint64 per asset (the form storeSegmentSets takes) and one
 // copy of each distinct label set.
+//
+// An express campaign whose bulk call may have been sent restores every
+// asset its snapshot listed holding a removed label, whatever its
+// outcome: a POST that adds labels an unchanged asset still has changes
+// nothing.
 func (s *Store) collectRestore(ctx context.Context, c *Campaign, exact, cancelling bool, plan *UndoPlan) ([]*restoreSegment, error) {
+	bulk, err := s.bulkMayHaveChanged(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("undo of campaign %s: %w", c.ID, err)
+	}
 	segs := make([]*restoreSegment, c.Segments)
 	var last []int // first batch of each segment
 	for k := range segs {
@@ -514,12 +536,12 @@ func (s *Store) collectRestore(ctx context.Context, c *Campaign, exact, cancelli
 	seg := 0
 	// partial: the assets of a segment whose snapshot is not complete
 	// (NoSnapshot) were never called and are counted unchanged.
-	err := s.eachAsset(ctx, c, true, func(a AssetState) error {
+	err = s.eachAsset(ctx, c, true, func(a AssetState) error {
 		for seg+1 < len(last) && a.Batch >= last[seg+1] {
 			seg++
 		}
 		var labels []string
-		switch called := mayHaveBeenCalled(a.Record, cancelling); {
+		switch called := mayHaveBeenCalled(a.Record, cancelling) || bulk && a.Listed; {
 		case a.Listed && called:
 			labels = restoreLabels(c.Mode, c.Labels, exact, a.Labels)
 		case called:

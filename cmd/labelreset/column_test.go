@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // TestPlanNamesIDColumn: the plan of submit and run says which column the
@@ -51,5 +55,51 @@ func TestPlanNamesIDColumn(t *testing.T) {
 	_, errs, code := e.run("run", "--csv", named, "--campaign", "col", "--yes")
 	if code != 0 || !strings.Contains(errs, `IDs from column 2 "asset" (header name)`) {
 		t.Errorf("run: exit %d, stderr %q; want the column named", code, errs)
+	}
+}
+
+// TestReportPathColumn: `report` ends each row with the path an asset's
+// outcome took, in CSV and jsonl (bulk: reset without a call, as express
+// verification records it; per_asset: called; empty: no call).
+func TestReportPathColumn(t *testing.T) {
+	ctx := context.Background()
+	e := newE2E(t, pdcpfake.Options{Assets: 10})
+	store := jobs.NewStore(e.redis.Client, jobs.StoreOptions{Namespace: e.redis.Namespace})
+	def := &jobs.Campaign{ID: "paths", Name: "paths", Mode: jobs.ModeDelete, Priority: jobs.PriorityNormal,
+		BatchSize: 100, Policy: jobs.DefaultPolicy()}
+	plan, err := jobs.ReadPlan(def, jobs.IDList("test", []string{"1", "2", "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Submit(ctx, def, plan, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := store.Ledger().Record(ctx, "paths", []jobs.BatchRecords{{Batch: 0, Records: []jobs.Record{
+		{AssetID: 1, Outcome: jobs.OutcomeReset, Status: 200, FinishedAt: now},
+		{AssetID: 2, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: now},
+		{AssetID: 3, Outcome: jobs.OutcomeNotInInventory, FinishedAt: now},
+	}}}, now); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]string{1: "bulk", 2: "per_asset", 3: ""}
+	rows := e.report("paths") // checks the header
+	for id, p := range want {
+		if row := rows[id]; len(row) != 8 || row[7] != p {
+			t.Errorf("csv row of asset %d: %q, want path %q last", id, row, p)
+		}
+	}
+	out, errs, code := e.run("report", "paths", "--format", "jsonl")
+	if code != 0 {
+		t.Fatalf("report jsonl: exit %d: %s", code, errs)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var row struct {
+			AssetID int64   `json:"asset_id"`
+			Path    *string `json:"path"`
+		}
+		if err := json.Unmarshal([]byte(line), &row); err != nil || row.Path == nil || *row.Path != want[row.AssetID] {
+			t.Errorf("jsonl line %s (%v): want path %q", line, err, want[row.AssetID])
+		}
 	}
 }

@@ -207,7 +207,7 @@ func (e *e2e) report(id string) map[int64][]string {
 	rows := map[int64][]string{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Scan() // header
-	if sc.Text() != "asset_id,outcome,http_status,attempts,error,finished_at,error_id" {
+	if sc.Text() != "asset_id,outcome,http_status,attempts,error,finished_at,error_id,path" {
 		e.t.Fatalf("report header %q", sc.Text())
 	}
 	for sc.Scan() {

@@ -2,10 +2,17 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/labelreset/labelreset/jobs"
 )
 
 // TestCreateIDColumn: the plan names the column the IDs came from; the
@@ -56,5 +63,68 @@ func TestCreateIDColumn(t *testing.T) {
 		body: strings.NewReader(`{"asset_ids":[1,2],"column":"1","dry_run":true}`)})
 	if r.status != http.StatusBadRequest {
 		t.Errorf("column with JSON asset_ids: status %d, want 400: %s", r.status, r.body)
+	}
+}
+
+// TestReportPathColumn: the HTTP report ends each row with the path
+// (bulk: reset without a call; per_asset: called; empty: no call), in
+// CSV and in jsonl, whose lines match the document's ReportRow schema.
+func TestReportPathColumn(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	def := &jobs.Campaign{ID: "paths", Name: "paths", Mode: jobs.ModeDelete, Priority: jobs.PriorityNormal,
+		BatchSize: 100, Policy: jobs.DefaultPolicy()}
+	plan, err := jobs.ReadPlan(def, jobs.IDList("test", []string{"1", "2", "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Submit(ctx, def, plan, jobs.SubmitOptions{Approved: true, ConfirmAbove: -1}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := e.store.Ledger().Record(ctx, "paths", []jobs.BatchRecords{{Batch: 0, Records: []jobs.Record{
+		{AssetID: 1, Outcome: jobs.OutcomeReset, Status: 200, FinishedAt: now},
+		{AssetID: 2, Outcome: jobs.OutcomeReset, Status: 200, Attempts: 1, FinishedAt: now},
+		{AssetID: 3, Outcome: jobs.OutcomeNotInInventory, FinishedAt: now},
+	}}}, now); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do(req{method: "GET", path: "/v1/campaigns/paths/report?format=csv"})
+	rows, err := csv.NewReader(bytes.NewReader(r.body)).ReadAll()
+	if r.status != http.StatusOK || err != nil || len(rows) != 4 {
+		t.Fatalf("csv report: %d %v\n%s", r.status, err, r.body)
+	}
+	if got := strings.Join(rows[0], ","); got != "asset_id,outcome,http_status,attempts,error,finished_at,error_id,path" {
+		t.Errorf("csv header %q", got)
+	}
+	want := map[string]string{"1": "bulk", "2": "per_asset", "3": ""}
+	for _, row := range rows[1:] {
+		if p := row[len(row)-1]; len(row) != 8 || p != want[row[0]] {
+			t.Errorf("csv row %q: path %q, want %q", row, p, want[row[0]])
+		}
+	}
+
+	doc, _ := loadDoc(t, e)
+	schema := doc.Components.Schemas["ReportRow"]
+	if schema == nil {
+		t.Fatal("openapi.yaml has no ReportRow schema")
+	}
+	r = e.do(req{method: "GET", path: "/v1/campaigns/paths/report?format=jsonl"})
+	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+	if r.status != http.StatusOK || len(lines) != 3 {
+		t.Fatalf("jsonl report: %d\n%s", r.status, r.body)
+	}
+	for _, line := range lines {
+		var row map[string]any
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.Value.VisitJSON(row); err != nil {
+			t.Errorf("jsonl line %s does not match ReportRow: %v", line, err)
+		}
+		id := strconv.FormatFloat(row["asset_id"].(float64), 'f', -1, 64)
+		if row["path"] != want[id] {
+			t.Errorf("jsonl line %s: path %v, want %q", line, row["path"], want[id])
+		}
 	}
 }
