@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/labelreset/labelreset/client/pdcpfake"
 	"github.com/labelreset/labelreset/jobs"
@@ -113,17 +114,21 @@ func (h *harness) express(id string) *jobs.ExpressInfo {
 }
 
 // checkPaths checks that the assets of want have a record with outcome
-// reset, called per asset (bulk false: Attempts > 0) or not at all (bulk
-// true: path bulk), and that the fake holds "stale" on none of them.
+// reset on path bulk (want true: no call) or per_asset, and that the fake
+// holds "stale" on none of them.
 func checkPaths(t *testing.T, h *harness, f *pdcpfake.Fake, id string, want map[int64]bool) {
 	t.Helper()
 	recs := h.records(id)
 	bad := 0
 	for aid, bulk := range want {
 		r := recs[aid]
-		if r.Outcome != jobs.OutcomeReset || (r.Attempts == 0) != bulk {
+		wantPath := jobs.PathPerAsset
+		if bulk {
+			wantPath = jobs.PathBulk
+		}
+		if r.Outcome != jobs.OutcomeReset || r.Path() != wantPath {
 			if bad++; bad <= 5 {
-				t.Errorf("asset %d: outcome %q after %d calls, want reset on path bulk=%v", aid, r.Outcome, r.Attempts, bulk)
+				t.Errorf("asset %d: outcome %q on path %q (%d calls), want reset on path %q", aid, r.Outcome, r.Path(), r.Attempts, wantPath)
 			}
 		}
 		if ls, _ := f.Labels(aid); slices.Contains(ls, "stale") {
@@ -186,6 +191,9 @@ func TestExpressHappyPath(t *testing.T) {
 	}
 	if got := counter(t, reg, "labelreset_express_verified_assets_total"); got != float64(n) {
 		t.Errorf("labelreset_express_verified_assets_total = %v, want %d", got, n)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("metrics lint: %v %v", problems, err)
 	}
 }
 
@@ -333,5 +341,90 @@ func TestExpressRestartWhileSending(t *testing.T) {
 	checkPaths(t, h, g.fake, "xrestart", want)
 	if x := h.express("xrestart"); x.State != jobs.ExpressVerified || x.AssetCount != -1 {
 		t.Errorf("express state %+v, want verified with asset_count unknown (-1)", x)
+	}
+}
+
+// TestExpressPartialFallsBack: the bulk call leaves part of the assets
+// unchanged; verification sees the rest clean, and at the deadline the
+// skipped ones are reset one by one (path per_asset), each call counted.
+func TestExpressPartialFallsBack(t *testing.T) {
+	h, g := newGatedHarness(t, pdcpfake.Options{Assets: 1000, Seed: 10, BulkSkipFraction: 0.2})
+	stale := holding(g.fake, "stale")
+	reg, _ := h.startWorker(16, nil)
+	h.submitExpress("xpartial", stale, 3*time.Second)
+	h.waitState("xpartial", time.Minute, jobs.StateDone)
+
+	want := map[int64]bool{}
+	skipped := 0
+	for _, id := range stale {
+		want[id] = !g.fake.BulkSkipped(id)
+		if !want[id] {
+			skipped++
+		}
+	}
+	if skipped == 0 || skipped == len(stale) {
+		t.Fatalf("%d of %d assets skipped by the bulk call: the test needs some of each", skipped, len(stale))
+	}
+	checkPaths(t, h, g.fake, "xpartial", want)
+	if st := g.fake.Stats(); st.BulkCalls != 1 || st.LabelCalls != int64(skipped) {
+		t.Errorf("fake saw %d bulk calls and %d per-asset calls, want 1 and %d", st.BulkCalls, st.LabelCalls, skipped)
+	}
+	x := h.express("xpartial")
+	if x.State != jobs.ExpressVerified || x.Verified != int64(len(stale)-skipped) || x.Fallback != int64(skipped) {
+		t.Errorf("express state %+v, want verified %d, fallback %d", x, len(stale)-skipped, skipped)
+	}
+	if got := counter(t, reg, "labelreset_express_fallback_assets_total"); got != float64(skipped) {
+		t.Errorf("labelreset_express_fallback_assets_total = %v, want %d", got, skipped)
+	}
+}
+
+// TestExpressAsyncVerifiedLate: a large bulk call answers async and its
+// change lands seconds later; verification keeps listing until it sees
+// every asset clean, and no asset is called one by one.
+func TestExpressAsyncVerifiedLate(t *testing.T) {
+	h, g := newGatedHarness(t, pdcpfake.Options{Assets: 1000, Seed: 12, BulkAsyncAbove: 10, BulkAsyncDelay: 2 * time.Second})
+	stale := holding(g.fake, "stale")
+	h.startWorker(16, nil)
+	start := time.Now()
+	h.submitExpress("xasync", stale, 20*time.Second)
+	h.waitState("xasync", time.Minute, jobs.StateDone)
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("done after %v, before the async change could land", took)
+	}
+	want := map[int64]bool{}
+	for _, id := range stale {
+		want[id] = true
+	}
+	checkPaths(t, h, g.fake, "xasync", want)
+	if st := g.fake.Stats(); st.BulkCalls != 1 || st.LabelCalls != 0 {
+		t.Errorf("fake saw %d bulk calls and %d per-asset calls, want 1 and 0", st.BulkCalls, st.LabelCalls)
+	}
+	if x := h.express("xasync"); x.State != jobs.ExpressVerified || !x.Async || x.Verified != int64(len(stale)) || x.Fallback != 0 {
+		t.Errorf("express state %+v, want verified async, %d verified, no fallback", x, len(stale))
+	}
+}
+
+// TestExpressBulkFails: PDCP answers the bulk call 500 every time: it is
+// tried expressBulkTries (3) times, the express phase fails, and every
+// asset is reset one by one.
+func TestExpressBulkFails(t *testing.T) {
+	h, g := newGatedHarness(t, pdcpfake.Options{Assets: 500, Seed: 13, BulkFailStatus: http.StatusInternalServerError})
+	stale := holding(g.fake, "stale")
+	reg, _ := h.startWorker(16, nil)
+	h.submitExpress("xfail", stale, 20*time.Second)
+	h.waitState("xfail", time.Minute, jobs.StateDone)
+	if n := g.arrived.Load(); n != 3 {
+		t.Errorf("%d bulk calls, want 3 tries", n)
+	}
+	want := map[int64]bool{}
+	for _, id := range stale {
+		want[id] = false
+	}
+	checkPaths(t, h, g.fake, "xfail", want)
+	if x := h.express("xfail"); x.State != jobs.ExpressFailed || !strings.Contains(x.Reason, "3 times") {
+		t.Errorf("express state %+v, want failed after 3 tries", x)
+	}
+	if got := labelled(t, reg, "labelreset_express_bulk_calls_total", "result", "server_error"); got != 3 {
+		t.Errorf("labelreset_express_bulk_calls_total{result=server_error} = %v, want 3", got)
 	}
 }
