@@ -372,8 +372,14 @@ func (s *Store) UpdateExpress(ctx context.Context, c *Campaign, from ExpressStat
 // expressOrder reports whether the express state to may follow from:
 // forward only (waiting, sending, sent, then a final state: going back
 // to waiting or sending would send the bulk call again), a final state is
-// never left, and a state may be written again (progress).
+// never left, and a state may be written again (progress). The one way
+// back is sending to waiting, which the worker takes only when PDCP
+// answered the bulk call 401/403: the key was refused, so nothing
+// changed, and the call is to be sent again once the campaign is resumed.
 func expressOrder(from, to ExpressState) bool {
+	if from == ExpressSending && to == ExpressWaiting {
+		return true
+	}
 	rank := func(s ExpressState) int {
 		switch s {
 		case ExpressWaiting:

@@ -176,7 +176,7 @@ func TestUpdateExpress(t *testing.T) {
 	}
 	for _, bad := range [][2]jobs.ExpressState{
 		{jobs.ExpressVerified, jobs.ExpressSending}, {jobs.ExpressVerified, jobs.ExpressFailed},
-		{jobs.ExpressSent, jobs.ExpressSending}, {jobs.ExpressSending, jobs.ExpressWaiting}, {jobs.ExpressWaiting, "bogus"},
+		{jobs.ExpressSent, jobs.ExpressSending}, {jobs.ExpressSent, jobs.ExpressWaiting}, {jobs.ExpressWaiting, "bogus"},
 	} {
 		if err := store.UpdateExpress(ctx, c, bad[0], &jobs.ExpressInfo{State: bad[1]}); err == nil || errors.Is(err, jobs.ErrExpressConflict) {
 			t.Errorf("%q -> %q: %v, want a refusal of the order", bad[0], bad[1], err)
@@ -313,6 +313,27 @@ func TestEnsureEnqueuedExpressCancelled(t *testing.T) {
 				t.Errorf("express task queued %v, want %v (queued: %v)", got, tc.express, tasks)
 			}
 		})
+	}
+}
+
+// TestUpdateExpressBackToWaiting: a bulk call PDCP refused with 401/403
+// changed nothing, so its sending state goes back to waiting (the call
+// is sent again once the campaign is resumed); from sent it cannot.
+func TestUpdateExpressBackToWaiting(t *testing.T) {
+	ctx := context.Background()
+	env := redistest.New(t)
+	store := jobs.NewStore(env.Client, jobs.StoreOptions{Namespace: env.Namespace})
+	c := expressCampaign(t, env, store, "x401", 1, 10, true)
+	for _, step := range [][2]jobs.ExpressState{
+		{jobs.ExpressWaiting, jobs.ExpressSending}, {jobs.ExpressSending, jobs.ExpressWaiting},
+		{jobs.ExpressWaiting, jobs.ExpressSending}, {jobs.ExpressSending, jobs.ExpressSent},
+	} {
+		if err := store.UpdateExpress(ctx, c, step[0], &jobs.ExpressInfo{State: step[1], Listed: 10}); err != nil {
+			t.Fatalf("%q -> %q: %v, want nil", step[0], step[1], err)
+		}
+	}
+	if err := store.UpdateExpress(ctx, c, jobs.ExpressSent, &jobs.ExpressInfo{State: jobs.ExpressWaiting}); err == nil {
+		t.Error("sent -> waiting accepted, want a refusal: the bulk call was answered 2xx")
 	}
 }
 

@@ -41,6 +41,9 @@ func (resetAll) ReplaceLabels(context.Context, int64, []string) client.Result {
 func (resetAll) ListPage(context.Context, client.AssetFilter, int, int) ([]client.Asset, error) {
 	return nil, nil
 }
+func (resetAll) BulkUpdateLabels(context.Context, client.BulkFilter, client.UpdateType, []string) client.BulkResult {
+	return client.BulkResult{Result: client.Result{Outcome: client.OutcomePermanent}}
+}
 
 // ledgerGate is a go-redis hook that holds every ledger write (a script
 // call on a campaign's ledger hash) until open is closed: a group commit

@@ -65,6 +65,9 @@ func (instantAPI) ReplaceLabels(context.Context, int64, []string) client.Result 
 func (instantAPI) ListPage(context.Context, client.AssetFilter, int, int) ([]client.Asset, error) {
 	return nil, nil
 }
+func (instantAPI) BulkUpdateLabels(context.Context, client.BulkFilter, client.UpdateType, []string) client.BulkResult {
+	return client.BulkResult{Result: client.Result{Outcome: client.OutcomePermanent}}
+}
 
 // benchCampaign submits an n-asset campaign and times it until done.
 func benchCampaign(b *testing.B, n int, c worker.Caller) {

@@ -26,6 +26,9 @@ type Caller interface {
 	// ListPage reads one page of the inventory, without retries: the
 	// snapshot retries, rate-limits and checkpoints page by page itself.
 	ListPage(ctx context.Context, f client.AssetFilter, offset, limit int) ([]client.Asset, error)
+	// BulkUpdateLabels is an express campaign's one bulk call, without
+	// retries (express.go bounds them).
+	BulkUpdateLabels(ctx context.Context, f client.BulkFilter, ut client.UpdateType, labels []string) client.BulkResult
 }
 
 var _ Caller = (*client.Client)(nil)
@@ -104,16 +107,20 @@ func (b *batchRun) handBack(a *asset, delay time.Duration, reason string) {
 }
 
 // ProcessTask handles one task: the snapshot of a campaign's segment
-// (jobs.TypeSnapshot) or a batch of assets (every other type, as tasks of
-// earlier versions carry).
+// (jobs.TypeSnapshot), the bulk call and verification of an express
+// campaign (jobs.TypeExpress) or a batch of assets (every other type, as
+// tasks of earlier versions carry).
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// asynq cancels ctx only at the shutdown timeout; waiting (not
 	// calling) ends as soon as the shutdown starts.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(w.stopCtx, cancel)()
-	if t.Type() == jobs.TypeSnapshot {
+	switch t.Type() {
+	case jobs.TypeSnapshot:
 		return w.processSnapshot(ctx, t)
+	case jobs.TypeExpress:
+		return w.processExpress(ctx, t)
 	}
 	return w.processBatch(ctx, t)
 }

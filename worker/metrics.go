@@ -29,6 +29,10 @@ type Metrics struct {
 	snapshotSegments, snapshotCheckpoints        prometheus.Counter
 	snapshotPageErrors                           *prometheus.CounterVec
 
+	// Express campaigns (express.go).
+	expressBulkCalls                 *prometheus.CounterVec
+	expressVerified, expressFallback prometheus.Counter
+
 	// Children resolved once: label lookups are too slow for the hot path.
 	byOutcome map[string]prometheus.Counter
 	mu        sync.RWMutex
@@ -98,8 +102,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		snapshotPageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "labelreset_snapshot_page_errors_total",
-			Help: "Inventory pages that failed, by reason (throttled, server_error, network, unauthorized, rejected: a 4xx or a server that ignores offset); failed pages are asked for again.",
+			Help: "Inventory pages that failed (snapshots and express listings), by reason (throttled, server_error, network, unauthorized, rejected: a 4xx or a server that ignores offset); failed pages are asked for again.",
 		}, []string{"reason"}),
+		expressBulkCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "labelreset_express_bulk_calls_total",
+			Help: "Bulk calls of express campaigns (PATCH /v1/asset/labels), by result (ok, throttled, server_error, network, unauthorized, rejected: a 4xx).",
+		}, []string{"result"}),
+		expressVerified: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_express_verified_assets_total",
+			Help: "Assets of express campaigns that verification saw without the removed labels and recorded reset with no per-asset call.",
+		}),
+		expressFallback: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "labelreset_express_fallback_assets_total",
+			Help: "Assets of express campaigns left to per-asset calls when the express phase ended (not seen clean by the deadline, or the bulk call refused or failed).",
+		}),
 		byOutcome: map[string]prometheus.Counter{},
 		byCode:    map[int]prometheus.Counter{},
 	}
@@ -118,9 +134,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{pageErrThrottled, pageErrServer, pageErrNetwork, pageErrUnauthorized, pageErrRejected} {
 		m.snapshotPageErrors.WithLabelValues(r)
 	}
+	for _, r := range []string{bulkResultOK, bulkResultThrottled, bulkResultServerError, bulkResultNetwork, bulkResultUnauthorized, bulkResultRejected} {
+		m.expressBulkCalls.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.assets, m.requests, m.duration, m.retries, m.throttled, m.inflight, m.batches, m.skipped, m.redisUp,
-			m.snapshotPages, m.snapshotListed, m.snapshotFound, m.snapshotSegments, m.snapshotCheckpoints, m.snapshotPageErrors)
+			m.snapshotPages, m.snapshotListed, m.snapshotFound, m.snapshotSegments, m.snapshotCheckpoints, m.snapshotPageErrors,
+			m.expressBulkCalls, m.expressVerified, m.expressFallback)
 	}
 	return m
 }
@@ -135,6 +155,8 @@ const (
 	pageErrUnauthorized = "unauthorized"
 	pageErrRejected     = "rejected"
 )
+
+func (m *Metrics) bulkCall(result string) { m.expressBulkCalls.WithLabelValues(result).Inc() }
 
 func (m *Metrics) pageError(reason string) { m.snapshotPageErrors.WithLabelValues(reason).Inc() }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/labelreset/labelreset/client"
-	"github.com/labelreset/labelreset/client/backoff"
 	"github.com/labelreset/labelreset/jobs"
 )
 
@@ -100,8 +98,8 @@ func (w *Worker) processSnapshot(ctx context.Context, t *asynq.Task) error {
 	case run.Done():
 		return w.afterSnapshot(ctx, ci)
 	}
-	s := &segmentSnapshot{w: w, ci: ci, seg: st.Segment, run: run, filter: sortedFilter(run.Filter()),
-		offset: run.Offset(), started: time.Now()}
+	s := &segmentSnapshot{w: w, ci: ci, seg: st.Segment, run: run, started: time.Now(),
+		pagedListing: pagedListing{filter: sortedFilter(run.Filter()), offset: run.Offset()}}
 	return s.list(ctx)
 }
 
@@ -110,8 +108,11 @@ func (w *Worker) processSnapshot(ctx context.Context, t *asynq.Task) error {
 // stopped campaign snapshots (a pending one while it waits for approval,
 // whose approver then sees what it holds); a blocked one waits, as its
 // key is refused; a cancelled, finished or deleted one needs none (the
-// cancel records its assets itself). fresh re-reads a cached state other
-// than running from Redis first.
+// cancel records its assets itself). An express campaign snapshots only
+// while it runs: its snapshot is the record of what the bulk call
+// changes, so it is taken right before that call, not while the campaign
+// waits for approval or is paused (issue 19). fresh re-reads a cached
+// state other than running from Redis first.
 func (w *Worker) snapshotHeld(ctx context.Context, ci *campaignInfo, fresh bool) (bool, error) {
 	st := ci.State()
 	if fresh && st != jobs.StateRunning {
@@ -122,6 +123,9 @@ func (w *Worker) snapshotHeld(ctx context.Context, ci *campaignInfo, fresh bool)
 		return true, nil
 	case jobs.StateBlocked:
 		return true, &retryLater{delay: w.cfg.HoldDelay, reason: "campaign blocked"}
+	}
+	if ci.def.Express && st.Holding() {
+		return true, &retryLater{delay: w.cfg.HoldDelay, reason: "express campaign " + string(st) + ": its snapshot waits until it runs"}
 	}
 	return false, nil
 }
@@ -178,158 +182,73 @@ func nextOffset(offset, n int) int {
 	return offset + n - min(n/10, maxPageOverlap)
 }
 
-// segmentSnapshot is one run of the snapshot of one segment.
+// segmentSnapshot is one run of the snapshot of one segment: the sink of
+// its listing (listPages).
 type segmentSnapshot struct {
-	w      *Worker
-	ci     *campaignInfo
-	seg    int
-	run    *jobs.SnapshotRun
-	filter client.AssetFilter
-	offset int
-	// prev holds the IDs of the last page: a server that ignores offset
-	// answers the same page again, and would be listed forever.
-	prev []int64
+	w   *Worker
+	ci  *campaignInfo
+	seg int
+	run *jobs.SnapshotRun
+	pagedListing
 	// saved is when the last checkpoint was written; dirty says whether
 	// pages were read since.
 	saved   time.Time
 	dirty   bool
 	started time.Time
-	pages   int
-	// listingFailed says that a listing failure was recorded since the
-	// last page that listed.
-	listingFailed bool
 }
 
 // list pages through the inventory until an empty page, a stop or a
 // failure; its result is ProcessTask's answer.
 func (s *segmentSnapshot) list(ctx context.Context) error {
-	w, ci := s.w, s.ci
-	retry := backoff.New(backoff.Policy{Base: ci.def.Policy.BackoffBase, Cap: ci.def.Policy.BackoffCap, Jitter: true})
-	failures := 0
 	s.saved = time.Now()
-	for {
-		if stop, err := w.snapshotHeld(ctx, ci, false); stop {
-			if err == nil {
-				return nil // cancelled, finished or deleted: nothing to keep
-			}
-			return s.handBack(ctx, err.(*retryLater))
+	complete, err := s.w.listPages(ctx, s.ci, &s.pagedListing, s)
+	if !complete {
+		return err
+	}
+	s.w.metrics.snapshotPages.Inc() // the empty page that ended it
+	return s.complete(ctx)
+}
+
+// held stops the listing of a campaign that must not snapshot now.
+func (s *segmentSnapshot) held(ctx context.Context) (bool, error) {
+	stop, err := s.w.snapshotHeld(ctx, s.ci, false)
+	if !stop {
+		return false, nil
+	}
+	if err == nil {
+		return true, nil // cancelled, finished or deleted: nothing to keep
+	}
+	return true, s.handBack(ctx, err.(*retryLater))
+}
+
+// page keeps the labels of the page's assets of the segment, and
+// checkpoints every SnapshotCheckpointEvery.
+func (s *segmentSnapshot) page(ctx context.Context, page []client.Asset) error {
+	w := s.w
+	w.metrics.snapshotPages.Inc()
+	w.metrics.snapshotListed.Add(float64(len(page)))
+	w.metrics.snapshotFound.Add(float64(s.run.Add(page)))
+	s.dirty = true
+	if time.Since(s.saved) >= w.cfg.SnapshotCheckpointEvery {
+		if err := s.checkpoint(ctx); err != nil {
+			return s.writeFailed(err)
 		}
-		if w.stopping.Load() || ctx.Err() != nil {
-			return s.handBack(ctx, &retryLater{delay: time.Second, reason: "shutting down"})
-		}
-		if err := w.limiter.Wait(ctx, ci.def.TeamID); err != nil {
-			return s.handBack(ctx, &retryLater{delay: time.Second, reason: "shutting down"})
-		}
-		start := time.Now()
-		page, err := ci.caller.ListPage(ctx, s.filter, s.offset, w.cfg.SnapshotPageSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return s.handBack(ctx, &retryLater{delay: time.Second, reason: "shutting down"})
-			}
-			failures++
-			delay, stop := s.pageFailed(ctx, err, retry, failures)
-			if stop != nil {
-				return stop
-			}
-			if delay > snapshotMaxSleep {
-				return s.handBack(ctx, &retryLater{delay: delay, reason: "listing backing off"})
-			}
-			if backoff.Sleep(ctx, delay) != nil {
-				return s.handBack(ctx, &retryLater{delay: time.Second, reason: "shutting down"})
-			}
-			continue
-		}
-		failures = 0
-		retry.Reset()
-		if s.pages == 0 || s.listingFailed {
-			// An earlier run may have recorded a failure: clear it once.
-			if err := s.run.ListingRecovered(ctx); err != nil {
-				w.log.Warn("snapshot: listing failure not cleared", "campaign", ci.def.ID, "segment", s.seg, "err", err)
-			}
-			s.listingFailed = false
-		}
-		ok := client.Result{Outcome: client.OutcomeReset, Status: http.StatusOK, Duration: time.Since(start)}
-		w.metrics.request(&ok)
-		w.metrics.snapshotPages.Inc()
-		w.metrics.snapshotListed.Add(float64(len(page)))
-		s.pages++
-		if len(page) == 0 {
-			return s.complete(ctx)
-		}
-		ids := make([]int64, len(page))
-		for i, a := range page {
-			ids[i] = a.ID
-		}
-		if slices.Equal(ids, s.prev) {
-			w.metrics.pageError(pageErrRejected)
-			return s.rejected(ctx, fmt.Sprintf("the page at offset %d repeats the one before it: the API server ignores offset, so the inventory cannot be listed", s.offset))
-		}
-		s.prev = ids
-		w.metrics.snapshotFound.Add(float64(s.run.Add(page)))
-		s.offset = nextOffset(s.offset, len(page))
-		s.dirty = true
-		if time.Since(s.saved) >= w.cfg.SnapshotCheckpointEvery {
-			if err := s.checkpoint(ctx); err != nil {
-				return s.writeFailed(err)
-			}
-		}
+	}
+	return nil
+}
+
+// failed records a listing failure for status and the API.
+func (s *segmentSnapshot) failed(ctx context.Context, msg string) {
+	if err := s.run.ListingFailed(ctx, msg); err != nil {
+		s.w.log.Warn("snapshot: listing failure not recorded", "campaign", s.ci.def.ID, "segment", s.seg, "err", err)
 	}
 }
 
-// pageFailed counts a failed page and returns the delay before it is
-// asked for again, or (stop non-nil) ProcessTask's answer: the campaign
-// was blocked (401/403), PDCP refused the listing, or the page failed too
-// often in a row and the task is handed back.
-func (s *segmentSnapshot) pageFailed(ctx context.Context, err error, retry *backoff.Backoff, failures int) (time.Duration, error) {
-	w, ci := s.w, s.ci
-	var se *client.StatusError
-	if !errors.As(err, &se) {
-		// ListPage fails with a *StatusError only; anything else is a
-		// bug best retried than taken for the end of the listing.
-		se = &client.StatusError{Result: client.Result{Outcome: client.OutcomeRetryable, Err: err}}
+// recovered clears a recorded listing failure.
+func (s *segmentSnapshot) recovered(ctx context.Context) {
+	if err := s.run.ListingRecovered(ctx); err != nil {
+		s.w.log.Warn("snapshot: listing failure not cleared", "campaign", s.ci.def.ID, "segment", s.seg, "err", err)
 	}
-	res := se.Result
-	w.metrics.request(&res)
-	delay := retry.Next()
-	budget := ci.def.Policy.MaxAttempts
-	switch res.Outcome {
-	case client.OutcomeUnauthorized:
-		w.metrics.pageError(pageErrUnauthorized)
-		return 0, s.handBack(ctx, s.blocked(ctx, w.block(ci, &res), "PDCP refused the credentials"))
-	case client.OutcomeThrottled:
-		w.metrics.pageError(pageErrThrottled)
-		w.metrics.throttled.Inc()
-		if res.RetryAfter > 0 {
-			delay = res.RetryAfter
-			w.pauseAll(ctx, ci, res.RetryAfter)
-		}
-		if res.Status == http.StatusTooManyRequests {
-			w.limiter.Throttled(ctx)
-		}
-		budget = ci.def.Policy.ThrottleBudget()
-	case client.OutcomeRetryable:
-		if res.Status == 0 {
-			w.metrics.pageError(pageErrNetwork)
-			w.noteNetworkError(ci, res.Error())
-		} else {
-			w.metrics.pageError(pageErrServer)
-		}
-	default:
-		w.metrics.pageError(pageErrRejected)
-		return 0, s.rejected(ctx, fmt.Sprintf("PDCP refused the listing at offset %d: %s", s.offset, res.Error()))
-	}
-	// Recorded for status and the API: the snapshot keeps retrying through
-	// an outage, and this is what shows that it is stuck, and why.
-	if err := s.run.ListingFailed(ctx, res.Error()); err != nil {
-		w.log.Warn("snapshot: listing failure not recorded", "campaign", ci.def.ID, "segment", s.seg, "err", err)
-	}
-	s.listingFailed = true
-	if failures >= budget {
-		w.log.Warn("snapshot: a page keeps failing; handing the task back to try again later",
-			"campaign", ci.def.ID, "segment", s.seg, "offset", s.offset, "failures", failures, "err", res.Error(), "retry_in", delay)
-		return 0, s.handBack(ctx, &retryLater{delay: delay, reason: "listing failing"})
-	}
-	return delay, nil
 }
 
 // rejected stops a snapshot that retrying cannot help (PDCP refuses the
@@ -342,19 +261,7 @@ func (s *segmentSnapshot) rejected(ctx context.Context, why string) error {
 	reason := fmt.Sprintf("snapshot: %s; fix it, then run: labelreset resume %s", why, ci.def.ID)
 	w.log.Error("campaign snapshot cannot list the inventory", "campaign", ci.def.ID, "segment", s.seg, "reason", why)
 	blocked := w.blockWith(ci, reason, "campaign blocked: its snapshot cannot list the inventory", "reason", why)
-	return s.handBack(ctx, s.blocked(ctx, blocked, "listing refused"))
-}
-
-// blocked is when a snapshot stopped by a refusal runs again: a blocked
-// campaign is looked at every HoldDelay, as its batches are (resume
-// unblocks it); one that cannot be blocked (pending, paused) is tried
-// again after snapshotRejectedDelay, rather than every HoldDelay with a
-// request PDCP refuses.
-func (s *segmentSnapshot) blocked(ctx context.Context, blocked bool, reason string) *retryLater {
-	if blocked || s.w.control.fresh(ctx, s.ci) == jobs.StateBlocked {
-		return &retryLater{delay: s.w.cfg.HoldDelay, reason: "campaign blocked"}
-	}
-	return &retryLater{delay: snapshotRejectedDelay, reason: reason}
+	return s.handBack(ctx, w.refusedDelay(ctx, ci, blocked, "listing refused"))
 }
 
 // checkpoint writes what was read since the last checkpoint.

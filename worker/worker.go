@@ -44,9 +44,10 @@ type Worker struct {
 	pending  chan struct{}
 	// callers runs the per-asset goroutines; Run waits for them.
 	callers *goPool
-	// snapshotSlots bounds the snapshot tasks in hand (snapshotSlotCount):
-	// each holds one of asynq's task slots for as long as it lists, and
-	// the batches of running campaigns need the others.
+	// snapshotSlots bounds the snapshot and express tasks in hand
+	// (snapshotSlotCount): each holds one of asynq's task slots for as
+	// long as it lists, and the batches of running campaigns need the
+	// others.
 	snapshotSlots chan struct{}
 
 	// callCtx is cancelled only when the shutdown timeout has passed:
