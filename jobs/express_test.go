@@ -252,6 +252,14 @@ func TestEnsureEnqueuedExpress(t *testing.T) {
 		t.Fatalf("after an archived express task: %+v, %v; want it pending again", info, err)
 	}
 
+	// Nor does a retry queue batches beside the bulk call.
+	if _, err := store.Redrive(ctx, "xq", []string{jobs.OutcomeFailed, jobs.OutcomeNotInInventory}); !errors.Is(err, jobs.ErrTransition) {
+		t.Fatalf("Redrive before the express phase is over: %v, want ErrTransition", err)
+	}
+	if n := countType(pendingTasks(t, env), jobs.TypeBatch); n != 0 {
+		t.Fatalf("Redrive before the express phase is over queued %d batches", n)
+	}
+
 	if err := store.UpdateExpress(ctx, c, jobs.ExpressWaiting, &jobs.ExpressInfo{State: jobs.ExpressRefused, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}

@@ -136,6 +136,18 @@ func (s *Store) Redrive(ctx context.Context, id string, outcomes []string) (int6
 	if c.State == StateCancelled {
 		return 0, fmt.Errorf("campaign %s is cancelled, which is final: %w", id, ErrTransition)
 	}
+	if c.Express {
+		// Before its express phase is over the campaign's assets belong
+		// to the bulk call and its verification: a batch now would call
+		// them beside it.
+		x, err := s.Express(ctx, c)
+		if err != nil {
+			return 0, err
+		}
+		if !x.State.Final() {
+			return 0, fmt.Errorf("campaign %s: its bulk call and verification are not over (express %q): retry once they are: %w", id, x.State, ErrTransition)
+		}
+	}
 	codes[4] = c.Incarnation
 	var gen int64 // this re-drive's generation, taken at its first asset
 	var total int64
